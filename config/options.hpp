@@ -1,0 +1,74 @@
+// Stage options: each stage type declares its options once (OptionSpec); that declaration
+// drives parsing, validation (unknown keys, types, required) and the generated reference docs.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+namespace etld {
+
+enum class OptionKind {
+  string,       // scalar text; ${VAR}, ${VAR:-default} and ${file:/path} are expanded
+  integer,      // whole number
+  number,       // floating point
+  boolean,      // true/false
+  duration,     // "100ms", "5s", "2m", "1h" or a bare number of milliseconds
+  string_list,  // [a, b] (a single scalar is accepted as a one-element list)
+  string_map,   // {k: v} of scalars, values expanded like strings
+  choice,       // one of OptionSpec::choices
+  mapping,      // free-form YAML map, validated by the stage itself
+  sequence,     // free-form YAML sequence, validated by the stage itself
+  any,          // free-form YAML, validated by the stage itself
+};
+
+struct OptionSpec {
+  std::string name;
+  OptionKind kind = OptionKind::string;
+  std::string doc;                   // one sentence for the reference
+  bool required = false;
+  std::string default_text;          // shown in docs; "" when none
+  std::vector<std::string> choices;  // for OptionKind::choice
+};
+
+const char* option_kind_name(OptionKind kind);
+
+// A stage's options as written, checked against its specs. Accessors expand ${...} and throw
+// ConfigError located at the offending node. Read-only after validation; safe to share.
+class Options {
+ public:
+  Options() = default;
+  Options(YAML::Node stage_node, const std::vector<OptionSpec>* specs);
+
+  bool has(const std::string& name) const;
+  YAML::Mark mark(const std::string& name) const;  // of the value, or of the stage when absent
+  YAML::Node node(const std::string& name) const;  // raw node (Null when absent)
+
+  std::string get_string(const std::string& name, const std::string& fallback = {}) const;
+  std::int64_t get_int(const std::string& name, std::int64_t fallback = 0) const;
+  double get_number(const std::string& name, double fallback = 0) const;
+  bool get_bool(const std::string& name, bool fallback = false) const;
+  std::chrono::milliseconds get_duration(const std::string& name, std::chrono::milliseconds fallback = {}) const;
+  std::vector<std::string> get_string_list(const std::string& name) const;
+  std::vector<std::pair<std::string, std::string>> get_string_map(const std::string& name) const;
+
+ private:
+  YAML::Node node_;
+  const std::vector<OptionSpec>* specs_ = nullptr;
+};
+
+// Expands ${VAR}, ${VAR:-default} and ${file:/path/to/secret} in one scalar. Throws ConfigError
+// at `mark` for an unset variable without default or an unreadable file.
+std::string expand_vars(const std::string& text, const YAML::Mark& mark);
+
+// Scalar conversions shared by Options and stages that validate nested maps themselves.
+std::chrono::milliseconds parse_duration(const YAML::Node& node);   // throws ConfigError
+std::string scalar_string(const YAML::Node& node);                   // expanded; throws ConfigError
+std::int64_t scalar_int(const YAML::Node& node);                     // throws ConfigError
+
+}  // namespace etld

@@ -1,0 +1,62 @@
+// The validated pipeline definition: what `etld run` builds and `etld graph` draws.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/diagnostics.hpp"
+#include "config/options.hpp"
+
+namespace etld {
+
+enum class RestartPolicy { permanent, transient, temporary };
+enum class DispatchMode { broadcast, demand };
+
+struct StageConfig {
+  std::string name;
+  std::string type;
+  std::vector<std::string> inputs;
+  int concurrency = 1;
+  std::string partition_by;     // field path; "" = demand dispatch across instances
+  std::size_t max_demand = 1000;  // per subscription (GenStage default)
+  std::size_t min_demand = 500;   // default max_demand / 2
+  std::size_t buffer_size = 0;    // producer-side bound; 0 = max_demand of its widest consumer
+  RestartPolicy restart = RestartPolicy::transient;
+  int max_restarts = 3;                                   // within restart_window, then give up
+  std::chrono::milliseconds restart_window{60'000};
+  std::chrono::milliseconds restart_backoff{100};         // doubles per restart
+  DispatchMode dispatch = DispatchMode::broadcast;        // across downstream stages
+  Options options;                                        // the type-specific options
+  YAML::Mark mark = YAML::Mark::null_mark();              // of the stage's key
+  YAML::Node node;                                        // the stage's map, for diagnostics
+};
+
+struct PipelineConfig {
+  std::string file;
+  std::string name = "etld";
+  int threads = 0;                                   // 0 = hardware concurrency
+  std::string log_level = "info";
+  std::string log_format = "text";                   // text | json
+  std::chrono::milliseconds shutdown_timeout{30'000};
+  std::vector<StageConfig> stages;                   // in topological order (inputs first)
+  std::string text;                                  // the file as read (for hashing on reload)
+
+  const StageConfig* find(const std::string& name) const;
+};
+
+// Reads, parses and validates a pipeline file. On failure returns nullptr and fills `diags`
+// with every problem found (YAML syntax, unknown keys, types, stage types, inputs, cycles,
+// and each stage factory's own checks).
+std::unique_ptr<PipelineConfig> load_pipeline(const std::string& path, Diagnostics& diags);
+std::unique_ptr<PipelineConfig> load_pipeline_text(const std::string& text, const std::string& file_label,
+                                                   Diagnostics& diags);
+
+// The keys every stage accepts besides its type's own options (type, inputs, concurrency...).
+const std::vector<OptionSpec>& common_stage_options();
+
+}  // namespace etld

@@ -1,0 +1,126 @@
+// Event: what flows between stages. Batch: the unit moved between strands (one post per batch).
+// Ack: the move-only promise that an event will be settled exactly once.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "stages/value.hpp"
+
+namespace etld {
+
+// How an event ended. Only `failed` holds back a source's commit.
+enum class AckStatus : std::uint8_t { done, dead_lettered, failed };
+
+// Receives settlements for the events a source produced. Thread-safe: sinks settle from their
+// own strands. `token` is whatever the source chose (an offset, a sequence number).
+class AckTarget {
+ public:
+  virtual ~AckTarget() = default;
+  virtual void settle(std::uint64_t token, AckStatus status) = 0;
+  // Many tokens of this target at once: one lock instead of one per event.
+  virtual void settle_many(std::span<const std::uint64_t> tokens, AckStatus status);
+};
+
+// Move-only: an event's ack can be settled once. An ack destroyed unsettled settles itself as
+// `failed`, so a dropped event can hold back a commit but can never be silently lost.
+class Ack {
+ public:
+  Ack() = default;
+  Ack(std::shared_ptr<AckTarget> target, std::uint64_t token) : target_(std::move(target)), token_(token) {}
+  Ack(Ack&& o) noexcept : target_(std::move(o.target_)), token_(o.token_) {}
+  Ack& operator=(Ack&& o) noexcept;
+  Ack(const Ack&) = delete;
+  Ack& operator=(const Ack&) = delete;
+  ~Ack();
+
+  bool pending() const { return target_ != nullptr; }
+  void settle(AckStatus status);
+  // n acks that settle this one when all of them are settled (with the worst status among
+  // them). Used by flat_map, broadcast and anything that turns one event into several.
+  std::vector<Ack> split(std::size_t n);
+
+  AckTarget* target() const { return target_.get(); }
+  std::uint64_t token() const { return token_; }
+  void release() { target_.reset(); }  // for AckBatch after it settled the token itself
+
+ private:
+  std::shared_ptr<AckTarget> target_;
+  std::uint64_t token_ = 0;
+};
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+struct Event {
+  // Raw payload as it arrived; `parsed` says whether `record` holds its decoded form.
+  std::string value;
+  std::string key;
+  bool has_key = false;
+  bool has_value = true;  // false: a Kafka tombstone
+  std::vector<Header> headers;
+  std::int64_t timestamp_ms = 0;
+  std::string topic;  // where it came from; partition < 0 when not from Kafka
+  std::int32_t partition = -1;
+  std::int64_t offset = -1;
+  Ack ack;
+
+  // The decoded record, parsed from `value` on first use (JSON). Throws JsonError.
+  Value& record();
+  bool parsed() const { return parsed_; }
+  void set_record(Value v) {
+    record_ = std::move(v);
+    parsed_ = true;
+  }
+  // Copies everything but the ack (which cannot be copied).
+  Event clone() const;
+
+ private:
+  Value record_;
+  bool parsed_ = false;
+};
+
+using Batch = std::vector<Event>;
+
+// Settles a run of acks with one call per target: sinks settle whole batches through it.
+class AckBatch {
+ public:
+  void add(Ack& ack);
+  void settle(AckStatus status);  // settles everything added so far and clears
+  ~AckBatch() { settle(AckStatus::failed); }
+
+ private:
+  std::vector<std::pair<std::shared_ptr<AckTarget>, std::vector<std::uint64_t>>> groups_;
+};
+void settle_all(Batch& batch, AckStatus status);
+
+// The ack target of sources that number their events 0, 1, 2, ...: knows how many of them are
+// fully done (the longest settled prefix) and which failed. Thread-safe.
+class SequenceAcks : public AckTarget {
+ public:
+  void settle(std::uint64_t token, AckStatus status) override;
+  void settle_many(std::span<const std::uint64_t> tokens, AckStatus status) override;
+  // Every token below this is settled and none of them failed.
+  std::uint64_t done_prefix() const { return done_prefix_.load(std::memory_order_acquire); }
+  std::uint64_t settled() const { return settled_.load(std::memory_order_acquire); }
+  std::uint64_t failed() const { return failed_.load(std::memory_order_acquire); }
+  std::uint64_t dead_lettered() const { return dead_lettered_.load(std::memory_order_acquire); }
+
+ private:
+  void settle_locked(std::uint64_t token, AckStatus status);
+  std::mutex mu_;
+  std::deque<bool> window_;  // settled flags for tokens >= done_prefix_
+  std::atomic<std::uint64_t> done_prefix_{0}, settled_{0}, failed_{0}, dead_lettered_{0};
+  bool blocked_ = false;  // a failed token stops the prefix for good
+};
+
+}  // namespace etld

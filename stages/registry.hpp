@@ -1,0 +1,46 @@
+// Stage types by name. A stage type declares its options once and configures a factory that
+// parses them once and then makes cheap instances (one per `concurrency`).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/options.hpp"
+#include "stages/stage.hpp"
+
+namespace etld {
+
+struct StageConfig;
+struct PipelineConfig;
+
+enum class Role { source, transform, sink };
+const char* role_name(Role role);
+
+class StageFactory {
+ public:
+  virtual ~StageFactory() = default;
+  virtual std::unique_ptr<Source> make_source(int instance);
+  virtual std::unique_ptr<Transform> make_transform(int instance);
+  virtual std::unique_ptr<Sink> make_sink(int instance);
+};
+
+struct StageType {
+  std::string name;
+  Role role = Role::transform;
+  std::string summary;  // one line for `etld --help` and docs
+  std::vector<OptionSpec> options;
+  // Parses and checks the stage's options; throws ConfigError located at the culprit.
+  std::function<std::unique_ptr<StageFactory>(const StageConfig&, const PipelineConfig&)> configure;
+};
+
+const StageType* find_stage_type(const std::string& name);
+std::vector<const StageType*> all_stage_types();  // sorted by name
+
+// Static registration: `static const StageRegistration reg{StageType{...}};` in the stage's .cpp.
+struct StageRegistration {
+  explicit StageRegistration(StageType type);
+};
+
+}  // namespace etld

@@ -1,0 +1,84 @@
+// The three stage roles, after GenStage: Source (producer), Transform (producer-consumer) and
+// Sink (consumer).
+//
+// Threading contract: every stage instance lives on its own strand of the pipeline's thread
+// pool. Every method below, and every callback a stage posts to ctx.executor(), runs on that
+// strand, so a stage needs no lock for its own state. A stage never blocks its thread: it waits
+// on I/O through the executor. Context methods are strand-bound too, except where noted.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <string>
+
+#include <spdlog/logger.h>
+
+#include "stages/event.hpp"
+
+namespace etld {
+
+class StageContext {
+ public:
+  virtual ~StageContext() = default;
+  virtual const std::string& stage_name() const = 0;
+  virtual int instance() const = 0;                           // 0..concurrency-1
+  virtual boost::asio::any_io_executor executor() const = 0;  // this instance's strand
+  virtual spdlog::logger& log() const = 0;
+  // An asynchronous failure: the instance is torn down and handled by its restart policy.
+  virtual void fail(std::exception_ptr error) = 0;
+};
+
+class SourceContext : public StageContext {
+ public:
+  // Hands events downstream. Never more than demand() at the time of the call.
+  virtual void emit(Batch&& events) = 0;
+  // Events downstream asked for and have not received yet.
+  virtual std::size_t demand() const = 0;
+  // No more events will come (end of input, or the answer to stop()).
+  virtual void finish() = 0;
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual void start(SourceContext& ctx) = 0;
+  // Downstream demand grew; ctx.demand() is the new outstanding amount. Emit now or later.
+  virtual void on_demand() = 0;
+  // Stop producing (drain begins). Call ctx.finish() once nothing more will be emitted.
+  virtual void stop() = 0;
+  // The pipeline has drained: every event emitted is settled. Commit and release resources.
+  virtual void close() {}
+};
+
+class Transform {
+ public:
+  virtual ~Transform() = default;
+  virtual void start(StageContext& ctx) { (void)ctx; }
+  // CPU-only work on one input batch. Events moved to `out` keep (or split) their acks; an event
+  // a transform drops must be settled by it (done for filtered, dead_lettered for bad data).
+  virtual void process(Batch& in, Batch& out) = 0;
+  // End of input: emit whatever is held back (a reduce's accumulators).
+  virtual void finish(Batch& out) { (void)out; }
+};
+
+class SinkContext : public StageContext {
+ public:
+  // `n` more events are fully handled, in arrival order: releases their credit upstream.
+  virtual void done(std::size_t n) = 0;
+  // Answer to Sink::drain(): everything received is written and settled.
+  virtual void drained() = 0;
+};
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual void start(SinkContext& ctx) = 0;
+  // Takes ownership of the events; settle each one and report them with ctx.done() later.
+  virtual void consume(Batch&& batch) = 0;
+  // End of input: flush, settle everything, then call ctx.drained().
+  virtual void drain() = 0;
+};
+
+}  // namespace etld
