@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# End-to-end test of scripts/dev-env: a real Kafka broker and PostgreSQL on
+# non-default ports with a temporary state dir; up (twice), env, status, topic,
+# produce (plain and keyed), psql, pg-stop/pg-start, down.
+# Exits non-zero on failure; ends with a "N passed, N failed" line.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+DEV=$ROOT/scripts/dev-env
+
+export ETLD_DEV_DIR
+ETLD_DEV_DIR=$(mktemp -d /tmp/etld-dev-test.XXXXXX)
+export ETLD_KAFKA_PORT=${DEV_ENV_TEST_KAFKA_PORT:-29092}
+export ETLD_KAFKA_CONTROLLER_PORT=$((ETLD_KAFKA_PORT + 1))
+export ETLD_PG_PORT=${DEV_ENV_TEST_PG_PORT:-25432}
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok: $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+check() { # check DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    if "$@"; then ok "$what"; else fail "$what"; fi
+}
+
+cleanup() {
+    "$DEV" down >/dev/null 2>&1 || true
+    rm -rf "$ETLD_DEV_DIR"
+}
+trap cleanup EXIT
+
+# --- up (cold for this dir) -------------------------------------------------
+t0=${EPOCHREALTIME/[.,]/}
+if ! out=$("$DEV" up); then
+    echo "FAIL: dev-env up failed" >&2
+    exit 1
+fi
+t1=${EPOCHREALTIME/[.,]/}
+echo "dev-env up took $(((t1 - t0) / 1000)) ms"
+expected="export KAFKA_BROKERS=127.0.0.1:$ETLD_KAFKA_PORT
+export PG_DSN='postgresql://etld:etld@127.0.0.1:$ETLD_PG_PORT/etld'"
+check "up prints exactly the export lines" test "$out" == "$expected"
+eval "$out"
+check "KAFKA_BROKERS set" test "$KAFKA_BROKERS" == "127.0.0.1:$ETLD_KAFKA_PORT"
+check "PG_DSN set" test "$PG_DSN" == "postgresql://etld:etld@127.0.0.1:$ETLD_PG_PORT/etld"
+
+# --- idempotent up, env, status ----------------------------------------------
+out2=$("$DEV" up 2>/dev/null) || out2="(up failed)"
+check "second up prints the same lines" test "$out2" == "$expected"
+out3=$("$DEV" env 2>/dev/null) || out3="(env failed)"
+check "env prints the same lines" test "$out3" == "$expected"
+check "status says both run" "$DEV" status
+
+# --- topic + produce ------------------------------------------------------------
+check "topic create (3 partitions)" "$DEV" topic dev-env-test 3
+check "topic create again is idempotent" "$DEV" topic dev-env-test 3
+check "produce 5 lines" bash -c "printf 'l1\nl2\nl3\nl4\nl5\n' | '$DEV' produce dev-env-test"
+check "produce 3 keyed lines" bash -c "printf 'k1\tv1\nk2\tv2\nk3\tv3\n' | '$DEV' produce --keyed dev-env-test"
+
+# Count the records on the broker: end offsets of the 3 partitions must sum to 8.
+libs=$(ls -d "${ETLD_CACHE:-$HOME/.cache/etld}"/kafka-*/libs | head -n1)
+offsets=$(java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -cp "$libs/*" org.apache.kafka.tools.GetOffsetShell \
+    --bootstrap-server "$KAFKA_BROKERS" --topic dev-env-test --time -1 2>/dev/null) || offsets=""
+echo "end offsets: $(echo "$offsets" | tr '\n' ' ')"
+nparts=$(echo "$offsets" | grep -c '^dev-env-test:' || true)
+total=$(echo "$offsets" | awk -F: '/^dev-env-test:/ {s += $3} END {print s + 0}')
+check "topic has 3 partitions" test "$nparts" == 3
+check "8 records on the broker" test "$total" == 8
+
+# --- psql ---------------------------------------------------------------------------
+check "psql select 1" test "$("$DEV" psql -XAtc 'select 1' 2>&1)" == 1
+check "psql via PG_DSN as etld" test "$(psql "$PG_DSN" -XAtc 'select current_user' 2>&1)" == etld
+check "create a table" "$DEV" psql -Xq -c 'create table dev_env_test(x int); insert into dev_env_test values (42)'
+
+# --- PostgreSQL outage ---------------------------------------------------------------
+check "pg-stop" "$DEV" pg-stop
+if "$DEV" psql -XAtc 'select 1' >/dev/null 2>&1; then fail "psql fails while pg is stopped"; else ok "psql fails while pg is stopped"; fi
+if "$DEV" status >/dev/null 2>&1; then fail "status fails while pg is stopped"; else ok "status fails while pg is stopped"; fi
+check "pg-start" "$DEV" pg-start
+check "data kept across pg-stop/pg-start" test "$("$DEV" psql -XAtc 'select x from dev_env_test' 2>&1)" == 42
+
+# --- down ------------------------------------------------------------------------------
+check "down" "$DEV" down
+check "kafka port closed after down" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$ETLD_KAFKA_PORT) 2>/dev/null"
+check "pg port closed after down" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$ETLD_PG_PORT) 2>/dev/null"
+check "state dir removed" test ! -e "$ETLD_DEV_DIR/kafka" -a ! -e "$ETLD_DEV_DIR/pg"
+if "$DEV" env >/dev/null 2>&1; then fail "env fails after down"; else ok "env fails after down"; fi
+
+echo "dev_env_test: $passed passed, $failed failed"
+((failed == 0))
