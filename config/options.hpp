@@ -71,4 +71,8 @@ std::chrono::milliseconds parse_duration(const YAML::Node& node);   // throws Co
 std::string scalar_string(const YAML::Node& node);                   // expanded; throws ConfigError
 std::int64_t scalar_int(const YAML::Node& node);                     // throws ConfigError
 
+// Checks that `value` (present, possibly null) fits `spec`: its kind, a choice among
+// spec.choices, and that ${...} expands. Messages name the option; throws ConfigError at `value`.
+void check_option(const OptionSpec& spec, const YAML::Node& value);
+
 }  // namespace etld

@@ -16,6 +16,11 @@ namespace etld {
 
 enum class RestartPolicy { permanent, transient, temporary };
 enum class DispatchMode { broadcast, demand };
+// What a sink does with a record it cannot write (bad data, constraint violation):
+//   dead_letter     - write it to the dead-letter destination and go on (default)
+//   pause_partition - settle it failed: its Kafka partition stops at that offset, others go on
+//   stop            - settle it failed and stop the pipeline, loudly
+enum class PoisonPolicy { dead_letter, pause_partition, stop };
 
 struct StageConfig {
   std::string name;
@@ -43,6 +48,7 @@ struct PipelineConfig {
   std::string log_level = "info";
   std::string log_format = "text";                   // text | json
   std::chrono::milliseconds shutdown_timeout{30'000};
+  PoisonPolicy on_poison = PoisonPolicy::dead_letter;  // top-level `on_poison:`
   std::vector<StageConfig> stages;                   // in topological order (inputs first)
   std::string text;                                  // the file as read (for hashing on reload)
 

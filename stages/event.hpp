@@ -49,7 +49,8 @@ class Ack {
 
   AckTarget* target() const { return target_.get(); }
   std::uint64_t token() const { return token_; }
-  void release() { target_.reset(); }  // for AckBatch after it settled the token itself
+  // Hands the target over without settling: for AckBatch, which settles the token itself.
+  std::shared_ptr<AckTarget> take_target() { return std::move(target_); }
 
  private:
   std::shared_ptr<AckTarget> target_;

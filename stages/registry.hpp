@@ -33,6 +33,9 @@ struct StageType {
   std::vector<OptionSpec> options;
   // Parses and checks the stage's options; throws ConfigError located at the culprit.
   std::function<std::unique_ptr<StageFactory>(const StageConfig&, const PipelineConfig&)> configure;
+  // Optional, for `etld validate --against-db`: checks the stage against the live systems it
+  // talks to (tables, columns, types); throws ConfigError located at the culprit option.
+  std::function<void(const StageConfig&, const PipelineConfig&)> check_live;
 };
 
 const StageType* find_stage_type(const std::string& name);
