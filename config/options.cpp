@@ -44,6 +44,13 @@ std::string lower(std::string s) {
   return s;
 }
 
+// A value for "got ..." in messages: as written when it had no ${...}; otherwise named by what was
+// written, so that an expanded secret never lands in an error message or a log.
+std::string shown(const YAML::Node& node, const std::string& text) {
+  if (node.Scalar() == text) return "'" + text + "'";
+  return "the expansion of '" + node.Scalar() + "'";
+}
+
 bool valid_var_name(std::string_view name) {
   if (name.empty()) return false;
   if (!(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
@@ -155,11 +162,12 @@ std::chrono::milliseconds parse_duration(const YAML::Node& node) {
   static const char* expected = "a duration such as 100ms, 5s, 2m";
   std::string text = scalar_text(node, expected);
   auto fail = [&]() -> ConfigError {
-    return ConfigError(node.Mark(), std::string("expected ") + expected + "; got '" + text + "'",
+    return ConfigError(node.Mark(), std::string("expected ") + expected + "; got " + shown(node, text),
                        "units are ms, s, m and h; a bare number is milliseconds");
   };
   std::size_t digits = 0;
-  while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.'))
+  while (digits < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.'))
     ++digits;
   if (digits == 0 || !std::isdigit(static_cast<unsigned char>(text[0]))) throw fail();
   double amount = 0;
@@ -187,7 +195,8 @@ std::string scalar_string(const YAML::Node& node) { return scalar_text(node, "a 
 std::int64_t scalar_int(const YAML::Node& node) {
   std::string text = scalar_text(node, "an integer");
   std::int64_t value = 0;
-  if (!parse_int(text, value)) throw ConfigError(node.Mark(), "expected an integer; got '" + text + "'");
+  if (!parse_int(text, value))
+    throw ConfigError(node.Mark(), "expected an integer; got " + shown(node, text));
   return value;
 }
 
@@ -196,14 +205,16 @@ namespace {
 double scalar_number(const YAML::Node& node) {
   std::string text = scalar_text(node, "a number");
   double value = 0;
-  if (!parse_double(text, value)) throw ConfigError(node.Mark(), "expected a number; got '" + text + "'");
+  if (!parse_double(text, value))
+    throw ConfigError(node.Mark(), "expected a number; got " + shown(node, text));
   return value;
 }
 
 bool scalar_bool(const YAML::Node& node) {
   std::string text = scalar_text(node, "true or false");
   bool value = false;
-  if (!parse_bool(text, value)) throw ConfigError(node.Mark(), "expected true or false; got '" + text + "'");
+  if (!parse_bool(text, value))
+    throw ConfigError(node.Mark(), "expected true or false; got " + shown(node, text));
   return value;
 }
 
@@ -214,10 +225,12 @@ std::vector<std::string> string_list(const YAML::Node& node) {
     out.push_back(expand_vars(node.Scalar(), node.Mark()));
     return out;
   }
-  if (!node.IsSequence()) throw ConfigError(node.Mark(), std::string("expected ") + expected + "; got " + describe(node));
+  if (!node.IsSequence())
+    throw ConfigError(node.Mark(), std::string("expected ") + expected + "; got " + describe(node));
   for (const auto& item : node) {
     if (!item.IsScalar())
-      throw ConfigError(item.Mark(), std::string("expected ") + expected + "; got " + describe(item) + " in the list");
+      throw ConfigError(item.Mark(),
+                        std::string("expected ") + expected + "; got " + describe(item) + " in the list");
     out.push_back(expand_vars(item.Scalar(), item.Mark()));
   }
   return out;
@@ -225,14 +238,16 @@ std::vector<std::string> string_list(const YAML::Node& node) {
 
 std::vector<std::pair<std::string, std::string>> string_map(const YAML::Node& node) {
   static const char* expected = "a map of strings such as {key: value}";
-  if (!node.IsMap()) throw ConfigError(node.Mark(), std::string("expected ") + expected + "; got " + describe(node));
+  if (!node.IsMap())
+    throw ConfigError(node.Mark(), std::string("expected ") + expected + "; got " + describe(node));
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& kv : node) {
     if (!kv.first.IsScalar())
       throw ConfigError(kv.first.Mark(), std::string("expected ") + expected + "; got a non-scalar key");
     if (!kv.second.IsScalar())
-      throw ConfigError(kv.second.Mark(), std::string("expected ") + expected + "; got " + describe(kv.second) +
-                                              " as the value of '" + kv.first.Scalar() + "'");
+      throw ConfigError(kv.second.Mark(), std::string("expected ") + expected + "; got " +
+                                              describe(kv.second) + " as the value of '" + kv.first.Scalar() +
+                                              "'");
     out.emplace_back(kv.first.Scalar(), expand_vars(kv.second.Scalar(), kv.second.Mark()));
   }
   return out;
@@ -270,7 +285,8 @@ void check_option(const OptionSpec& spec, const YAML::Node& value) {
         for (const auto& c : spec.choices) found = found || c == text;
         if (!found) {
           std::string hint = did_you_mean(text, spec.choices);
-          throw ConfigError(value.Mark(), "expected one of " + quoted_list(spec.choices) + "; got '" + text + "'",
+          throw ConfigError(value.Mark(),
+                            "expected one of " + quoted_list(spec.choices) + "; got " + shown(value, text),
                             hint);
         }
         break;
@@ -351,7 +367,8 @@ bool Options::get_bool(const std::string& name, bool fallback) const {
   }
 }
 
-std::chrono::milliseconds Options::get_duration(const std::string& name, std::chrono::milliseconds fallback) const {
+std::chrono::milliseconds Options::get_duration(const std::string& name,
+                                                std::chrono::milliseconds fallback) const {
   if (!has(name)) return fallback;
   try {
     return parse_duration(node(name));

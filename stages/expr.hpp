@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "stages/event.hpp"
 #include "stages/value.hpp"
@@ -32,7 +33,12 @@ class Expr {
   // Evaluates against an event: bare names and dotted paths read event.record(); `_key`,
   // `_topic`, `_partition`, `_offset`, `_timestamp` read the event's metadata.
   Value eval(Event& event) const;  // throws ExprError (and JsonError from record())
+  // eval(event).truthy() without copying a field's value: what filters use.
+  bool eval_bool(Event& event) const;
   const std::string& text() const { return text_; }
+  // The record paths the expression reads, as written ("a.b", "." for the whole record), each
+  // once, in order of appearance; metadata (_key...) is not listed.
+  const std::vector<std::string>& fields() const { return fields_; }
 
   Expr(Expr&&) noexcept;
   Expr& operator=(Expr&&) noexcept;
@@ -42,6 +48,7 @@ class Expr {
   Expr() = default;
   std::string text_;
   std::unique_ptr<Node> root_;
+  std::vector<std::string> fields_;
 };
 
 }  // namespace etld

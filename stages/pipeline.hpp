@@ -45,8 +45,9 @@ class Pipeline {
   std::vector<StageStats> stats() const;
   const PipelineConfig& config() const;
 
+  class Impl;  // public only so that the runtime's internal classes can name it
+
  private:
-  class Impl;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,0 +1,716 @@
+// Reads a pipeline file and validates it, collecting every problem (see config/pipeline.hpp).
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "config/diagnostics.hpp"
+#include "config/options.hpp"
+#include "config/pipeline.hpp"
+#include "stages/registry.hpp"
+
+namespace etld {
+
+const StageConfig* PipelineConfig::find(const std::string& name) const {
+  for (const auto& s : stages)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+const std::vector<OptionSpec>& common_stage_options() {
+  static const std::vector<OptionSpec> specs = {
+      {"type", OptionKind::string, "The stage type (see below).", true, "", {}},
+      {"inputs",
+       OptionKind::string_list,
+       "Stages whose events this stage consumes. Sources take none; transforms and sinks need at least one.",
+       false,
+       "",
+       {}},
+      {"concurrency",
+       OptionKind::integer,
+       "Number of instances of this stage running in parallel.",
+       false,
+       "1",
+       {}},
+      {"partition_by",
+       OptionKind::string,
+       "Field path whose value picks the instance for each event, so that equal keys go to the same "
+       "instance. "
+       "Not allowed on sources.",
+       false,
+       "",
+       {}},
+      {"max_demand",
+       OptionKind::integer,
+       "Most events this stage asks of each input at once.",
+       false,
+       "1000",
+       {}},
+      {"min_demand",
+       OptionKind::integer,
+       "Ask for more once outstanding demand falls to this; must be below max_demand.",
+       false,
+       "max_demand / 2",
+       {}},
+      {"buffer_size",
+       OptionKind::integer,
+       "Events a producer holds for slow consumers; 0 = the max_demand of its widest consumer.",
+       false,
+       "0",
+       {}},
+      {"restart",
+       OptionKind::choice,
+       "When to restart a failed instance: always (permanent), after abnormal exits (transient), or never "
+       "(temporary).",
+       false,
+       "transient",
+       {"permanent", "transient", "temporary"}},
+      {"max_restarts",
+       OptionKind::integer,
+       "Restarts allowed within restart_window before the pipeline stops.",
+       false,
+       "3",
+       {}},
+      {"restart_window", OptionKind::duration, "The window max_restarts counts over.", false, "60s", {}},
+      {"restart_backoff",
+       OptionKind::duration,
+       "Delay before the first restart; doubles with each restart.",
+       false,
+       "100ms",
+       {}},
+      {"dispatch",
+       OptionKind::choice,
+       "How events reach several downstream stages: every one gets each event (broadcast) or each event goes "
+       "to "
+       "one of them (demand).",
+       false,
+       "broadcast",
+       {"broadcast", "demand"}},
+  };
+  return specs;
+}
+
+namespace {
+
+const std::vector<OptionSpec>& top_level_options() {
+  static const std::vector<OptionSpec> specs = {
+      {"pipeline", OptionKind::string, "Name of the pipeline, used in logs and metrics.", false, "etld", {}},
+      {"threads", OptionKind::integer, "Worker threads; 0 = hardware concurrency.", false, "0", {}},
+      {"log_level",
+       OptionKind::choice,
+       "Minimum level logged.",
+       false,
+       "info",
+       {"trace", "debug", "info", "warn", "error", "critical", "off"}},
+      {"log_format", OptionKind::choice, "Log line format.", false, "text", {"text", "json"}},
+      {"shutdown_timeout",
+       OptionKind::duration,
+       "How long a drain may take before the rest is abandoned.",
+       false,
+       "30s",
+       {}},
+      {"on_poison",
+       OptionKind::choice,
+       "What a sink does with a record it cannot write: dead-letter it and go on, pause its partition, or "
+       "stop "
+       "the pipeline.",
+       false,
+       "dead_letter",
+       {"dead_letter", "pause_partition", "stop"}},
+      {"stages", OptionKind::mapping, "The stages, by name.", true, "", {}},
+  };
+  return specs;
+}
+
+const OptionSpec* find_spec(const std::vector<OptionSpec>& specs, const std::string& name) {
+  for (const auto& s : specs)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+std::vector<std::string> spec_names(const std::vector<OptionSpec>& specs) {
+  std::vector<std::string> out;
+  for (const auto& s : specs) out.push_back(s.name);
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += sep;
+    out += items[i];
+  }
+  return out;
+}
+
+// Counts the problems reported through it, so that one stage's checks can tell whether they passed.
+struct Reporter {
+  Diagnostics& diags;
+  int count = 0;
+  void error(const YAML::Mark& mark, std::string message, std::string hint = {}) {
+    ++count;
+    diags.error(mark, std::move(message), std::move(hint));
+  }
+  void error(const ConfigError& e, const YAML::Mark& fallback) {
+    ++count;
+    diags.error(e.has_mark() ? e.mark() : fallback, e.what(), e.hint());
+  }
+};
+
+// Walks a map's keys: reports non-scalar and duplicate keys, returns (key, key node, value) in order.
+struct Entry {
+  std::string key;
+  YAML::Node key_node;
+  YAML::Node value;
+};
+
+std::vector<Entry> map_entries(const YAML::Node& map, Reporter& r, const std::string& what) {
+  std::vector<Entry> out;
+  std::map<std::string, YAML::Mark> seen;
+  for (const auto& kv : map) {
+    if (!kv.first.IsScalar()) {
+      r.error(kv.first.Mark(), "expected a plain name as a key of " + what);
+      continue;
+    }
+    const std::string& key = kv.first.Scalar();
+    auto [it, fresh] = seen.emplace(key, kv.first.Mark());
+    if (!fresh) {
+      r.error(kv.first.Mark(), "duplicate key '" + key + "' in " + what,
+              "first defined at " + std::to_string(it->second.line + 1) + ":" +
+                  std::to_string(it->second.column + 1) + "; please delete one");
+      continue;
+    }
+    out.push_back({key, kv.first, kv.second});
+  }
+  return out;
+}
+
+// One stage while it is being checked.
+struct StageDraft {
+  StageConfig config;
+  const StageType* type = nullptr;
+  bool ok = true;                       // no problem found in this stage so far
+  std::vector<YAML::Mark> input_marks;  // parallel to config.inputs
+  std::size_t index = 0;                // position in the file
+};
+
+// Reads the common keys into d.config, skipping `bad_keys` (already reported as the wrong kind).
+void read_common(StageDraft& d, const YAML::Node& node, const std::set<std::string>& bad_keys, Reporter& r) {
+  Options common(node, &common_stage_options());
+  StageConfig& c = d.config;
+  const int before = r.count;
+  auto guard = [&](std::initializer_list<const char*> keys, auto&& fn) {
+    for (const char* k : keys)
+      if (bad_keys.count(k) != 0) return;
+    try {
+      fn();
+    } catch (const ConfigError& e) {
+      r.error(e, c.mark);
+    }
+  };
+
+  guard({"inputs"}, [&] {
+    c.inputs = common.get_string_list("inputs");
+    YAML::Node inputs = common.node("inputs");
+    for (std::size_t i = 0; i < c.inputs.size(); ++i)
+      d.input_marks.push_back(inputs.IsSequence() ? inputs[i].Mark() : inputs.Mark());
+  });
+  guard({"concurrency"}, [&] {
+    auto v = common.get_int("concurrency", 1);
+    if (v < 1 || v > 10'000)
+      throw ConfigError(common.mark("concurrency"),
+                        "option 'concurrency' must be between 1 and 10000; got " + std::to_string(v));
+    c.concurrency = static_cast<int>(v);
+  });
+  guard({"partition_by"}, [&] { c.partition_by = common.get_string("partition_by"); });
+
+  bool demand_ok = true;
+  std::int64_t max_demand = 1000;
+  guard({"max_demand"}, [&] {
+    demand_ok = false;
+    max_demand = common.get_int("max_demand", 1000);
+    if (max_demand < 1)
+      throw ConfigError(common.mark("max_demand"),
+                        "option 'max_demand' must be at least 1; got " + std::to_string(max_demand));
+    demand_ok = true;
+  });
+  if (demand_ok) {
+    guard({"min_demand"}, [&] {
+      std::int64_t min_demand = common.has("min_demand") ? common.get_int("min_demand") : max_demand / 2;
+      if (min_demand < 0)
+        throw ConfigError(common.mark("min_demand"),
+                          "option 'min_demand' must not be negative; got " + std::to_string(min_demand));
+      if (min_demand >= max_demand)
+        throw ConfigError(common.mark("min_demand"),
+                          "option 'min_demand' (" + std::to_string(min_demand) +
+                              ") must be less than max_demand (" + std::to_string(max_demand) + ")",
+                          common.has("max_demand")
+                              ? "lower min_demand or raise max_demand"
+                              : "max_demand defaults to 1000; lower min_demand or raise it");
+      c.max_demand = static_cast<std::size_t>(max_demand);
+      c.min_demand = static_cast<std::size_t>(min_demand);
+    });
+  }
+  guard({"buffer_size"}, [&] {
+    auto v = common.get_int("buffer_size", 0);
+    if (v < 0)
+      throw ConfigError(common.mark("buffer_size"),
+                        "option 'buffer_size' must not be negative; got " + std::to_string(v));
+    c.buffer_size = static_cast<std::size_t>(v);
+  });
+  guard({"restart"}, [&] {
+    std::string v = common.get_string("restart", "transient");
+    c.restart = v == "permanent"   ? RestartPolicy::permanent
+                : v == "temporary" ? RestartPolicy::temporary
+                                   : RestartPolicy::transient;
+  });
+  guard({"max_restarts"}, [&] {
+    auto v = common.get_int("max_restarts", 3);
+    if (v < 0 || v > 1'000'000)
+      throw ConfigError(common.mark("max_restarts"),
+                        "option 'max_restarts' must be between 0 and 1000000; got " + std::to_string(v));
+    c.max_restarts = static_cast<int>(v);
+  });
+  guard({"restart_window"},
+        [&] { c.restart_window = common.get_duration("restart_window", std::chrono::milliseconds(60'000)); });
+  guard({"restart_backoff"},
+        [&] { c.restart_backoff = common.get_duration("restart_backoff", std::chrono::milliseconds(100)); });
+  guard({"dispatch"}, [&] {
+    c.dispatch = common.get_string("dispatch", "broadcast") == "demand" ? DispatchMode::demand
+                                                                        : DispatchMode::broadcast;
+  });
+  if (r.count != before) d.ok = false;
+}
+
+// Reads one stage's map: type, keys and their kinds, required options, common options.
+StageDraft read_stage(const Entry& e, std::size_t index, Reporter& r) {
+  StageDraft d;
+  d.index = index;
+  StageConfig& c = d.config;
+  c.name = e.key;
+  c.mark = e.key_node.Mark();
+  c.node = e.value;
+  const int before = r.count;
+
+  if (c.name.empty()) r.error(c.mark, "a stage needs a non-empty name");
+  if (!e.value.IsMap()) {
+    r.error(e.value.IsNull() ? c.mark : e.value.Mark(),
+            "stage '" + c.name + "' must be a map with at least a 'type' key; got " +
+                (e.value.IsNull()       ? std::string("nothing")
+                 : e.value.IsSequence() ? "a list"
+                                        : "a scalar"),
+            "give it a map such as {type: <type>, ...}");
+    d.ok = false;
+    return d;
+  }
+
+  auto entries = map_entries(e.value, r, "stage '" + c.name + "'");
+  const auto& common = common_stage_options();
+
+  // The type first: it decides which other keys are known.
+  const Entry* type_entry = nullptr;
+  for (const auto& kv : entries)
+    if (kv.key == "type") type_entry = &kv;
+  if (type_entry == nullptr) {
+    std::vector<std::string> names;
+    for (const auto* t : all_stage_types()) names.push_back(t->name);
+    r.error(c.mark, "stage '" + c.name + "' has no 'type'", "add 'type: <one of " + join(names) + ">'");
+  } else {
+    try {
+      check_option(*find_spec(common, "type"), type_entry->value);
+      c.type = scalar_string(type_entry->value);
+      d.type = find_stage_type(c.type);
+      if (d.type == nullptr) {
+        std::vector<std::string> names;
+        for (const auto* t : all_stage_types()) names.push_back(t->name);
+        std::string hint = did_you_mean(c.type, names);
+        if (hint.empty()) hint = "known types: " + join(names);
+        r.error(type_entry->value.Mark(), "unknown stage type '" + c.type + "'", hint);
+      }
+    } catch (const ConfigError& err) {
+      r.error(err, c.mark);
+    }
+  }
+
+  std::set<std::string> bad_keys;
+  // Every other key: known (common or the type's own) and of the right kind.
+  for (const auto& kv : entries) {
+    if (kv.key == "type") continue;
+    const OptionSpec* spec = find_spec(common, kv.key);
+    if (spec == nullptr && d.type != nullptr) spec = find_spec(d.type->options, kv.key);
+    if (spec == nullptr) {
+      if (d.type == nullptr && type_entry != nullptr) continue;  // can't tell with an unknown type
+      std::vector<std::string> names = spec_names(common);
+      if (d.type != nullptr)
+        for (const auto& s : d.type->options) names.push_back(s.name);
+      std::string hint = did_you_mean(kv.key, names);
+      if (hint.empty() && d.type != nullptr) {
+        std::vector<std::string> own = spec_names(d.type->options);
+        hint = own.empty() ? "stage type " + d.type->name + " takes only the common stage options"
+                           : "options of " + d.type->name + ": " + join(own);
+      }
+      r.error(
+          kv.key_node.Mark(),
+          "unknown option '" + kv.key + "'" + (d.type ? " for stage type " + d.type->name : std::string()),
+          hint);
+      continue;
+    }
+    try {
+      check_option(*spec, kv.value);
+    } catch (const ConfigError& err) {
+      if (kv.value.IsNull()) {  // yaml-cpp places an empty value at the next line: point at its key
+        r.error(kv.key_node.Mark(), err.what(), err.hint());
+      } else {
+        r.error(err, kv.value.Mark());
+      }
+      bad_keys.insert(kv.key);
+    }
+  }
+
+  if (d.type != nullptr) {
+    for (const auto& spec : d.type->options) {
+      if (!spec.required) continue;
+      bool present = false;
+      for (const auto& kv : entries) present = present || kv.key == spec.name;
+      if (!present)
+        r.error(c.mark, "missing required option '" + spec.name + "' for stage type " + d.type->name,
+                spec.doc.empty() ? std::string() : spec.name + ": " + spec.doc);
+    }
+    c.options = Options(e.value, &d.type->options);
+  }
+
+  read_common(d, e.value, bad_keys, r);
+  if (r.count != before) d.ok = false;
+
+  if (d.type != nullptr && d.type->role == Role::source && !c.partition_by.empty()) {
+    r.error(c.options.mark("partition_by"),
+            "option 'partition_by' is not allowed on source stage '" + c.name + "'",
+            "partition_by splits a stage's input among its instances; sources have no input");
+    d.ok = false;
+  }
+  return d;
+}
+
+// Checks inputs: sources take none, others need one; each names an existing non-sink stage.
+void check_inputs(std::vector<StageDraft>& drafts, Reporter& r) {
+  std::map<std::string, const StageDraft*> by_name;
+  std::vector<std::string> names;
+  for (const auto& d : drafts) {
+    by_name.emplace(d.config.name, &d);
+    names.push_back(d.config.name);
+  }
+  for (auto& d : drafts) {
+    if (d.type == nullptr) continue;
+    const StageConfig& c = d.config;
+    const int before = r.count;
+    const char* role = role_name(d.type->role);
+    if (d.type->role == Role::source) {
+      if (!c.inputs.empty())
+        r.error(c.options.mark("inputs"),
+                "source stage '" + c.name + "' (type " + c.type + ") cannot have inputs",
+                "remove 'inputs'; sources read from outside the pipeline");
+    } else if (c.inputs.empty()) {
+      r.error(c.mark,
+              std::string(role) + " stage '" + c.name + "' (type " + c.type + ") needs at least one input",
+              "add 'inputs: [<stage>]'");
+    } else {
+      std::set<std::string> seen;
+      for (std::size_t i = 0; i < c.inputs.size(); ++i) {
+        const std::string& in = c.inputs[i];
+        const YAML::Mark& mark = d.input_marks[i];
+        if (!seen.insert(in).second) {
+          r.error(mark, "stage '" + c.name + "' lists input '" + in + "' twice", "please delete one");
+          continue;
+        }
+        if (in == c.name) {
+          r.error(mark, "stage '" + c.name + "' lists itself as an input",
+                  "a stage cannot consume its own events");
+          continue;
+        }
+        auto it = by_name.find(in);
+        if (it == by_name.end()) {
+          std::vector<std::string> others;
+          for (const auto& n : names)
+            if (n != c.name) others.push_back(n);
+          r.error(mark, "input '" + in + "' of stage '" + c.name + "' is not a stage in this pipeline",
+                  did_you_mean(in, others));
+          continue;
+        }
+        const StageDraft& source = *it->second;
+        if (source.type != nullptr && source.type->role == Role::sink)
+          r.error(mark,
+                  "input '" + in + "' of stage '" + c.name + "' is a sink (type " + source.type->name + ")",
+                  "sinks produce no events; use a source or transform as input");
+      }
+    }
+    if (r.count != before) d.ok = false;
+  }
+}
+
+// Finds cycles among valid input edges; reports each once, at its first stage in file order.
+// Returns false when there is a cycle.
+bool check_cycles(std::vector<StageDraft>& drafts, Reporter& r) {
+  std::map<std::string, std::size_t> index;
+  for (std::size_t i = 0; i < drafts.size(); ++i) index.emplace(drafts[i].config.name, i);
+  // consumers[i]: stages that take stage i as input (data flows i -> consumer).
+  std::vector<std::vector<std::size_t>> consumers(drafts.size());
+  for (std::size_t i = 0; i < drafts.size(); ++i)
+    for (const auto& in : drafts[i].config.inputs) {
+      auto it = index.find(in);
+      if (it != index.end() && it->second != i) consumers[it->second].push_back(i);
+    }
+  for (auto& list : consumers) std::sort(list.begin(), list.end());
+
+  // Tarjan's strongly connected components.
+  const std::size_t n = drafts.size();
+  std::vector<int> idx(n, -1), low(n, 0), comp(n, -1);
+  std::vector<bool> on_stack(n, false);
+  std::vector<std::size_t> stack;
+  int counter = 0, ncomp = 0;
+  std::function<void(std::size_t)> strong = [&](std::size_t v) {
+    idx[v] = low[v] = counter++;
+    stack.push_back(v);
+    on_stack[v] = true;
+    for (auto w : consumers[v]) {
+      if (idx[w] < 0) {
+        strong(w);
+        low[v] = std::min(low[v], low[w]);
+      } else if (on_stack[w]) {
+        low[v] = std::min(low[v], idx[w]);
+      }
+    }
+    if (low[v] == idx[v]) {
+      std::size_t w;
+      do {
+        w = stack.back();
+        stack.pop_back();
+        on_stack[w] = false;
+        comp[w] = ncomp;
+      } while (w != v);
+      ++ncomp;
+    }
+  };
+  for (std::size_t v = 0; v < n; ++v)
+    if (idx[v] < 0) strong(v);
+
+  std::vector<std::vector<std::size_t>> members(ncomp);
+  for (std::size_t v = 0; v < n; ++v) members[comp[v]].push_back(v);  // ascending file order
+  bool acyclic = true;
+  for (const auto& m : members) {
+    if (m.size() < 2) continue;
+    acyclic = false;
+    // Shortest cycle through the first stage, by breadth-first search inside the component.
+    const std::size_t start = m.front();
+    std::vector<long> parent(n, -2);
+    std::vector<std::size_t> queue{start};
+    parent[start] = -1;
+    std::size_t last = start;
+    bool closed = false;
+    for (std::size_t q = 0; q < queue.size() && !closed; ++q) {
+      std::size_t v = queue[q];
+      for (auto w : consumers[v]) {
+        if (comp[w] != comp[start]) continue;
+        if (w == start) {
+          last = v;
+          closed = true;
+          break;
+        }
+        if (parent[w] == -2) {
+          parent[w] = static_cast<long>(v);
+          queue.push_back(w);
+        }
+      }
+    }
+    std::vector<std::string> path;
+    for (long v = static_cast<long>(last); v >= 0; v = parent[v]) path.push_back(drafts[v].config.name);
+    std::reverse(path.begin(), path.end());
+    path.push_back(drafts[start].config.name);
+    r.error(drafts[start].config.mark, "stages form a cycle: " + join(path, " -> "),
+            "a pipeline must be acyclic; remove one of these inputs");
+    for (auto v : m) drafts[v].ok = false;
+  }
+  return acyclic;
+}
+
+// Inputs before consumers; otherwise file order.
+std::vector<std::size_t> topological_order(const std::vector<StageDraft>& drafts) {
+  std::map<std::string, std::size_t> index;
+  for (std::size_t i = 0; i < drafts.size(); ++i) index.emplace(drafts[i].config.name, i);
+  std::vector<bool> placed(drafts.size(), false);
+  std::vector<std::size_t> order;
+  while (order.size() < drafts.size()) {
+    bool progress = false;
+    for (std::size_t i = 0; i < drafts.size(); ++i) {
+      if (placed[i]) continue;
+      bool ready = true;
+      for (const auto& in : drafts[i].config.inputs) {
+        auto it = index.find(in);
+        if (it != index.end() && it->second != i && !placed[it->second]) ready = false;
+      }
+      if (ready) {
+        placed[i] = true;
+        order.push_back(i);
+        progress = true;
+        break;  // restart from the top: the earliest ready stage in file order goes next
+      }
+    }
+    if (!progress) {  // a cycle (already reported): keep the rest in file order
+      for (std::size_t i = 0; i < drafts.size(); ++i)
+        if (!placed[i]) order.push_back(i), placed[i] = true;
+    }
+  }
+  return order;
+}
+
+void read_top_level(const Entry& e, PipelineConfig& p, Reporter& r) {
+  const OptionSpec* spec = find_spec(top_level_options(), e.key);
+  try {
+    check_option(*spec, e.value);
+    if (e.key == "pipeline") {
+      p.name = scalar_string(e.value);
+      if (p.name.empty()) throw ConfigError(e.value.Mark(), "option 'pipeline' must not be empty");
+    } else if (e.key == "threads") {
+      auto v = scalar_int(e.value);
+      if (v < 0 || v > 4096)
+        throw ConfigError(e.value.Mark(),
+                          "option 'threads' must be between 0 and 4096; got " + std::to_string(v),
+                          "0 uses one thread per CPU");
+      p.threads = static_cast<int>(v);
+    } else if (e.key == "log_level") {
+      p.log_level = scalar_string(e.value);
+    } else if (e.key == "log_format") {
+      p.log_format = scalar_string(e.value);
+    } else if (e.key == "shutdown_timeout") {
+      p.shutdown_timeout = parse_duration(e.value);
+    } else if (e.key == "on_poison") {
+      std::string v = scalar_string(e.value);
+      p.on_poison = v == "stop"              ? PoisonPolicy::stop
+                    : v == "pause_partition" ? PoisonPolicy::pause_partition
+                                             : PoisonPolicy::dead_letter;
+    }
+  } catch (const ConfigError& err) {
+    if (e.value.IsNull()) {
+      r.error(e.key_node.Mark(), err.what(), err.hint());
+    } else {
+      r.error(err, e.key_node.Mark());
+    }
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<PipelineConfig> load_pipeline(const std::string& path, Diagnostics& diags) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    int err = errno;
+    diags.error(YAML::Mark::null_mark(), "cannot read pipeline file '" + path + "': " + std::strerror(err));
+    return nullptr;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) {
+    diags.error(YAML::Mark::null_mark(), "cannot read pipeline file '" + path + "'");
+    return nullptr;
+  }
+  return load_pipeline_text(ss.str(), path, diags);
+}
+
+std::unique_ptr<PipelineConfig> load_pipeline_text(const std::string& text, const std::string& file_label,
+                                                   Diagnostics& diags) {
+  Reporter r{diags};
+  auto p = std::make_unique<PipelineConfig>();
+  p->file = file_label;
+  p->text = text;
+
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    r.error(e.mark, "invalid YAML: " + e.msg);
+    return nullptr;
+  } catch (const YAML::Exception& e) {
+    r.error(e.mark, "invalid YAML: " + e.msg);
+    return nullptr;
+  }
+
+  YAML::Mark start;  // 1:1
+  start.line = 0;
+  start.column = 0;
+  if (!root.IsDefined() || root.IsNull()) {
+    r.error(start, "the pipeline file is empty", "it needs at least a 'stages' map");
+    return nullptr;
+  }
+  if (!root.IsMap()) {
+    r.error(root.Mark(), "the pipeline file must be a YAML map with a 'stages' key");
+    return nullptr;
+  }
+
+  YAML::Node stages;
+  bool have_stages = false;
+  YAML::Mark stages_mark = start;
+  for (const auto& e : map_entries(root, r, "the pipeline file")) {
+    if (find_spec(top_level_options(), e.key) == nullptr) {
+      std::string hint = did_you_mean(e.key, spec_names(top_level_options()));
+      if (hint.empty()) hint = "top-level keys are " + join(spec_names(top_level_options()));
+      r.error(e.key_node.Mark(), "unknown top-level key '" + e.key + "'", hint);
+      continue;
+    }
+    if (e.key == "stages") {
+      stages_mark = e.key_node.Mark();
+      have_stages = true;
+      try {
+        check_option(*find_spec(top_level_options(), "stages"), e.value);
+        stages = e.value;
+      } catch (const ConfigError& err) {
+        r.error(e.value.IsNull() ? stages_mark : err.mark(), err.what(), err.hint());
+      }
+      continue;
+    }
+    read_top_level(e, *p, r);
+  }
+
+  std::vector<StageDraft> drafts;
+  if (!have_stages) {
+    r.error(start, "missing required key 'stages'", "add 'stages:' with at least one source and one sink");
+  } else if (!stages.IsMap()) {
+    // reported above
+  } else if (stages.size() == 0) {
+    r.error(stages.Mark(), "'stages' is empty", "a pipeline needs at least one source and one sink");
+  } else {
+    auto entries = map_entries(stages, r, "'stages'");
+    for (std::size_t i = 0; i < entries.size(); ++i) drafts.push_back(read_stage(entries[i], i, r));
+    check_inputs(drafts, r);
+    bool acyclic = check_cycles(drafts, r);
+    std::vector<std::size_t> order;
+    if (acyclic) {
+      order = topological_order(drafts);
+    } else {
+      for (std::size_t i = 0; i < drafts.size(); ++i) order.push_back(i);
+    }
+    for (auto i : order) p->stages.push_back(drafts[i].config);
+    // Each stage type's own checks, for stages that passed the generic ones.
+    for (auto i : order) {
+      const StageDraft& d = drafts[i];
+      if (!d.ok || d.type == nullptr || !d.type->configure) continue;
+      const StageConfig& c = *p->find(d.config.name);
+      try {
+        d.type->configure(c, *p);
+      } catch (const ConfigError& e) {
+        r.error(e, c.mark);
+      } catch (const YAML::Exception& e) {
+        r.error(e.mark.line >= 0 ? e.mark : c.mark, "stage '" + c.name + "': " + e.msg);
+      } catch (const std::exception& e) {
+        r.error(c.mark, "stage '" + c.name + "' (type " + c.type + "): " + e.what());
+      }
+    }
+  }
+
+  if (r.count > 0) return nullptr;
+  return p;
+}
+
+}  // namespace etld

@@ -1,0 +1,43 @@
+// The `kafka` source stage: a consumer-group member that hands downstream only what it demanded,
+// pauses partitions when demand or per-partition in-flight credit runs out, and commits per
+// partition only offsets whose events (and all earlier ones) are settled. See
+// docs/connectors/kafka.md. The stage type registers itself; this header only exposes its live
+// counters for metrics and tests.
+// Threading: kafka_source_stats() is thread-safe; the snapshot is refreshed by each source on its
+// own strand every ~100 ms (and on rebalances), so it lags slightly behind.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace etld {
+
+struct KafkaPartitionStats {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::uint64_t fetched = 0;           // messages received from librdkafka
+  std::uint64_t emitted = 0;           // events handed downstream
+  std::uint64_t buffered = 0;          // fetched, waiting for demand
+  std::uint64_t in_flight = 0;         // emitted and not yet committable (the commit window)
+  std::int64_t committed_offset = -1;  // last offset committed to Kafka (next to read), -1 none yet
+  std::int64_t poisoned_offset = -1;   // offset of a failed event holding the partition, -1 none
+  bool paused = false;
+  bool revoking = false;
+};
+
+struct KafkaSourceStats {
+  std::string stage;
+  int instance = 0;
+  std::string group;
+  std::uint64_t pauses = 0;      // partitions paused (backpressure, caps, poison, revoke)
+  std::uint64_t resumes = 0;     // partitions resumed
+  std::uint64_t rebalances = 0;  // rebalance callbacks (assign and revoke)
+  std::uint64_t commits = 0;     // commit requests sent
+  std::vector<KafkaPartitionStats> partitions;
+};
+
+// A snapshot of every live kafka source instance in this process.
+std::vector<KafkaSourceStats> kafka_source_stats();
+
+}  // namespace etld

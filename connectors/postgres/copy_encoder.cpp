@@ -1,0 +1,583 @@
+#include "connectors/postgres/copy_encoder.hpp"
+
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <limits>
+
+namespace etld::pg {
+
+bool append_copy_escaped(std::string& out, std::string_view s) {
+  bool ok = true;
+  std::size_t run = 0;  // start of the current run of plain bytes
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '\\' && c != 0x7f) continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\v': out += "\\v"; break;
+      case 0: ok = false; break;
+      default: {
+        // Other control bytes: octal escapes are decoded by COPY.
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\%03o", c);
+        out += buf;
+      }
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  return ok;
+}
+
+std::string sanitize_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
+    if (ok && len == 2) ok = c >= 0xc2;
+    if (ok && len == 3) {
+      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
+    }
+    if (ok && len == 4) {
+      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = c <= 0xf4 && !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
+    }
+    if (ok && c == 0) ok = false;  // NUL: not storable in text or jsonb
+    if (ok) {
+      out.append(s.data() + i, len);
+      i += len;
+    } else {
+      out += "\xef\xbf\xbd";
+      ++i;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+std::string describe(const Value& v) {
+  std::string text = v.kind() == Value::Kind::string ? "'" + v.as_string() + "'" : v.to_json();
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return text;
+}
+
+bool fail(std::string& error, const ColumnSpec& col, const std::string& detail) {
+  error = "column " + col.name + " (" + type_name(col.type) + "): " + detail;
+  return false;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+bool parse_i64(std::string_view s, std::int64_t& out) {
+  s = trim(s);
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+bool parse_f64(std::string_view s, double& out) {
+  s = trim(s);
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+void append_int(std::string& out, std::int64_t n) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, n);
+  out.append(buf, r.ptr);
+}
+
+void append_double(std::string& out, double d, bool as_float) {
+  if (std::isnan(d)) {
+    out += "NaN";
+    return;
+  }
+  if (std::isinf(d)) {
+    out += d > 0 ? "Infinity" : "-Infinity";
+    return;
+  }
+  char buf[40];
+  auto r = as_float ? std::to_chars(buf, buf + sizeof buf, static_cast<float>(d))
+                    : std::to_chars(buf, buf + sizeof buf, d);
+  out.append(buf, r.ptr);
+}
+
+bool encode_integer(const Value& v, const ColumnSpec& col, std::string& out, std::string& error) {
+  std::int64_t n = 0;
+  switch (v.kind()) {
+    case Value::Kind::integer: n = v.as_int(); break;
+    case Value::Kind::real: {
+      double d = v.as_double();
+      if (!std::isfinite(d) || d != std::trunc(d))
+        return fail(error, col, describe(v) + " is not an integer");
+      if (d < -9.2233720368547758e18 || d >= 9.2233720368547758e18)
+        return fail(error, col, describe(v) + " out of range");
+      n = static_cast<std::int64_t>(d);
+      break;
+    }
+    case Value::Kind::string:
+      if (!parse_i64(v.as_string(), n)) {
+        double d = 0;
+        if (parse_f64(v.as_string(), d) && std::isfinite(d) && d == std::trunc(d) &&
+            (d < -9.2233720368547758e18 || d >= 9.2233720368547758e18))
+          return fail(error, col, describe(v) + " out of range");
+        return fail(error, col, describe(v) + " is not an integer");
+      }
+      break;
+    default: return fail(error, col, "expected an integer, got " + std::string(kind_name(v.kind())));
+  }
+  std::int64_t lo = std::numeric_limits<std::int64_t>::min(), hi = std::numeric_limits<std::int64_t>::max();
+  if (col.type == PgType::smallint) lo = -32768, hi = 32767;
+  if (col.type == PgType::integer)
+    lo = std::numeric_limits<std::int32_t>::min(), hi = std::numeric_limits<std::int32_t>::max();
+  if (n < lo || n > hi) return fail(error, col, std::to_string(n) + " out of range");
+  append_int(out, n);
+  return true;
+}
+
+bool encode_float(const Value& v, const ColumnSpec& col, std::string& out, std::string& error) {
+  double d = 0;
+  switch (v.kind()) {
+    case Value::Kind::integer:
+    case Value::Kind::real: d = v.as_double(); break;
+    case Value::Kind::string: {
+      std::string_view s = trim(v.as_string());
+      std::string lower;
+      for (char c : s) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+      if (lower == "nan") {
+        d = std::numeric_limits<double>::quiet_NaN();
+      } else if (lower == "infinity" || lower == "inf" || lower == "+infinity") {
+        d = std::numeric_limits<double>::infinity();
+      } else if (lower == "-infinity" || lower == "-inf") {
+        d = -std::numeric_limits<double>::infinity();
+      } else if (!parse_f64(s, d)) {
+        return fail(error, col, describe(v) + " is not a number");
+      }
+      break;
+    }
+    default: return fail(error, col, "expected a number, got " + std::string(kind_name(v.kind())));
+  }
+  bool as_float = col.type == PgType::real;
+  if (as_float && std::isfinite(d) && std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max()))
+    return fail(error, col, describe(v) + " out of range");
+  append_double(out, d, as_float);
+  return true;
+}
+
+bool encode_numeric(const Value& v, const ColumnSpec& col, std::string& out, std::string& error) {
+  switch (v.kind()) {
+    case Value::Kind::integer: append_int(out, v.as_int()); return true;
+    case Value::Kind::real:
+      if (!std::isfinite(v.as_double())) return fail(error, col, describe(v) + " is not a finite number");
+      append_double(out, v.as_double(), false);
+      return true;
+    case Value::Kind::string: {
+      std::string_view s = trim(v.as_string());
+      if (!valid_numeric(s)) return fail(error, col, describe(v) + " is not a number");
+      out.append(s);
+      return true;
+    }
+    default: return fail(error, col, "expected a number, got " + std::string(kind_name(v.kind())));
+  }
+}
+
+bool encode_boolean(const Value& v, const ColumnSpec& col, std::string& out, std::string& error) {
+  switch (v.kind()) {
+    case Value::Kind::boolean: out += v.as_bool() ? "t" : "f"; return true;
+    case Value::Kind::integer:
+      if (v.as_int() == 0 || v.as_int() == 1) {
+        out += v.as_int() ? "t" : "f";
+        return true;
+      }
+      return fail(error, col, describe(v) + " is not a boolean");
+    case Value::Kind::string: {
+      std::string lower;
+      for (char c : trim(v.as_string()))
+        lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+      if (lower == "true" || lower == "t" || lower == "yes" || lower == "y" || lower == "on" ||
+          lower == "1") {
+        out += "t";
+        return true;
+      }
+      if (lower == "false" || lower == "f" || lower == "no" || lower == "n" || lower == "off" ||
+          lower == "0") {
+        out += "f";
+        return true;
+      }
+      return fail(error, col, describe(v) + " is not a boolean");
+    }
+    default: return fail(error, col, "expected a boolean, got " + std::string(kind_name(v.kind())));
+  }
+}
+
+bool encode_time(const Value& v, const ColumnSpec& col, std::string& out, std::string& error) {
+  bool date_only = col.type == PgType::date;
+  switch (v.kind()) {
+    case Value::Kind::integer:
+      if (!format_epoch_ms(v.as_int(), out, date_only))
+        return fail(error, col, describe(v) + " (epoch milliseconds) out of range");
+      return true;
+    case Value::Kind::real: {
+      double d = v.as_double();
+      if (!std::isfinite(d) || std::fabs(d) > 4e14 ||
+          !format_epoch_ms(static_cast<std::int64_t>(std::floor(d)), out, date_only))
+        return fail(error, col, describe(v) + " (epoch milliseconds) out of range");
+      return true;
+    }
+    case Value::Kind::string: {
+      std::string_view s = trim(v.as_string());
+      if (!valid_iso8601(s, false))
+        return fail(error, col,
+                    describe(v) + (date_only ? " is not an ISO 8601 date" : " is not an ISO 8601 timestamp"));
+      out.append(s);
+      return true;
+    }
+    default:
+      return fail(
+          error, col,
+          std::string("expected an ISO 8601 string or epoch milliseconds, got ") + kind_name(v.kind()));
+  }
+}
+
+int days_in_month(int y, int m) {
+  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : days[m - 1];
+}
+
+// Reads exactly n digits at s[i...]; advances i.
+bool digits(std::string_view s, std::size_t& i, int n, int& out) {
+  if (i + static_cast<std::size_t>(n) > s.size()) return false;
+  out = 0;
+  for (int k = 0; k < n; ++k) {
+    char c = s[i + static_cast<std::size_t>(k)];
+    if (c < '0' || c > '9') return false;
+    out = out * 10 + (c - '0');
+  }
+  i += static_cast<std::size_t>(n);
+  return true;
+}
+
+// days since 1970-01-01 -> civil date (Howard Hinnant's algorithm).
+void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  y = static_cast<std::int64_t>(yoe) + era * 400;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y += m <= 2;
+}
+
+}  // namespace
+
+bool valid_numeric(std::string_view s) {
+  if (s == "NaN" || s == "nan") return true;
+  std::size_t i = 0;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+  std::size_t int_digits = 0, frac_digits = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i, ++int_digits;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i, ++frac_digits;
+  }
+  if (int_digits + frac_digits == 0) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    std::size_t exp_digits = 0;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i, ++exp_digits;
+    if (exp_digits == 0) return false;
+  }
+  return i == s.size();
+}
+
+bool valid_iso8601(std::string_view s, bool date_only) {
+  std::size_t i = 0;
+  int y = 0, mo = 0, d = 0;
+  if (!digits(s, i, 4, y) || i >= s.size() || s[i++] != '-' || !digits(s, i, 2, mo) || i >= s.size() ||
+      s[i++] != '-' || !digits(s, i, 2, d))
+    return false;
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo)) return false;
+  if (i == s.size()) return true;
+  if (date_only) return false;
+  if (s[i] != 'T' && s[i] != 't' && s[i] != ' ') return false;
+  ++i;
+  int h = 0, mi = 0, sec = 0;
+  if (!digits(s, i, 2, h) || i >= s.size() || s[i++] != ':' || !digits(s, i, 2, mi)) return false;
+  if (h > 23 || mi > 59) return false;
+  if (i < s.size() && s[i] == ':') {
+    ++i;
+    if (!digits(s, i, 2, sec) || sec > 60) return false;
+    if (i < s.size() && (s[i] == '.' || s[i] == ',')) {
+      if (s[i] == ',') return false;  // PostgreSQL does not take a comma
+      ++i;
+      std::size_t n = 0;
+      while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i, ++n;
+      if (n == 0) return false;
+    }
+  }
+  if (i == s.size()) return true;
+  if (s[i] == 'Z' || s[i] == 'z') return i + 1 == s.size();
+  if (s[i] == ' ' && i + 1 < s.size() && (s[i + 1] == '+' || s[i + 1] == '-')) ++i;
+  if (s[i] != '+' && s[i] != '-') return false;
+  ++i;
+  int oh = 0, om = 0;
+  if (!digits(s, i, 2, oh) || oh > 15) return false;
+  if (i == s.size()) return true;
+  if (s[i] == ':') ++i;
+  if (!digits(s, i, 2, om) || om > 59) return false;
+  return i == s.size();
+}
+
+bool valid_uuid(std::string_view s) {
+  if (s.size() == 38 && s.front() == '{' && s.back() == '}') s = s.substr(1, 36);
+  auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+  if (s.size() == 32) {
+    for (char c : s)
+      if (!hex(c)) return false;
+    return true;
+  }
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < 36; ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !hex(s[i])) return false;
+  }
+  return true;
+}
+
+bool format_epoch_ms(std::int64_t ms, std::string& out, bool date_only) {
+  constexpr std::int64_t day_ms = 86'400'000;
+  std::int64_t days = ms / day_ms, rem = ms % day_ms;
+  if (rem < 0) rem += day_ms, --days;
+  std::int64_t y;
+  unsigned m, d;
+  civil_from_days(days, y, m, d);
+  if (y < 1 || y > 9999) return false;
+  char buf[48];
+  int n;
+  if (date_only) {
+    n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(y), m, d);
+  } else {
+    auto s = static_cast<int>(rem / 1000);
+    n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02u %02d:%02d:%02d.%03d+00", static_cast<int>(y), m, d,
+                      s / 3600, s / 60 % 60, s % 60, static_cast<int>(rem % 1000));
+  }
+  out.append(buf, static_cast<std::size_t>(n));
+  return true;
+}
+
+bool encode_value(const Value& v, const ColumnSpec& col, std::string& out, std::string& error) {
+  switch (col.type) {
+    case PgType::smallint:
+    case PgType::integer:
+    case PgType::bigint: return encode_integer(v, col, out, error);
+    case PgType::real:
+    case PgType::double_precision: return encode_float(v, col, out, error);
+    case PgType::numeric: return encode_numeric(v, col, out, error);
+    case PgType::boolean: return encode_boolean(v, col, out, error);
+    case PgType::timestamptz:
+    case PgType::date: return encode_time(v, col, out, error);
+    case PgType::text: {
+      bool ok = v.kind() == Value::Kind::string ? append_copy_escaped(out, v.as_string())
+                                                : append_copy_escaped(out, v.to_json());
+      if (!ok) return fail(error, col, "contains a NUL byte, which PostgreSQL text cannot store");
+      return true;
+    }
+    case PgType::uuid: {
+      if (v.kind() != Value::Kind::string)
+        return fail(error, col, "expected a UUID string, got " + std::string(kind_name(v.kind())));
+      std::string_view s = trim(v.as_string());
+      if (!valid_uuid(s)) return fail(error, col, describe(v) + " is not a UUID");
+      out.append(s);
+      return true;
+    }
+    case PgType::jsonb: {
+      std::string json = v.to_json();
+      if (json.find("\\u0000") != std::string::npos)
+        return fail(error, col, "contains \\u0000, which jsonb cannot store");
+      append_copy_escaped(out, json);
+      return true;
+    }
+  }
+  return fail(error, col, "unsupported type");
+}
+
+namespace {
+
+Value headers_value(const Event& e) {
+  Object o;
+  o.reserve(e.headers.size());
+  for (const auto& h : e.headers) o.emplace_back(sanitize_utf8(h.name), Value(sanitize_utf8(h.value)));
+  return Value(std::move(o));
+}
+
+// The value a metadata column reads; null Value when absent.
+Value metadata_value(const Event& e, const ColumnSpec& col) {
+  switch (col.source) {
+    case ColumnSource::topic: return e.topic.empty() ? Value() : Value(e.topic);
+    case ColumnSource::partition: return e.partition < 0 ? Value() : Value(std::int64_t{e.partition});
+    case ColumnSource::offset: return e.offset < 0 ? Value() : Value(std::int64_t{e.offset});
+    case ColumnSource::timestamp: return Value(std::int64_t{e.timestamp_ms});
+    case ColumnSource::key:
+      if (!e.has_key) return Value();
+      if (col.type == PgType::jsonb) {
+        try {
+          return parse_json(e.key);
+        } catch (const std::exception&) {
+        }
+      }
+      return Value(sanitize_utf8(e.key));
+    case ColumnSource::headers: return headers_value(e);
+    default: return Value();
+  }
+}
+
+void append_stage_prefix(std::string& out, std::uint64_t seq, bool del) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, seq);
+  out.append(buf, r.ptr);
+  out += del ? "\tt\t" : "\tf\t";
+}
+
+// A tombstone's key columns, from the Kafka key.
+RowOp encode_delete(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq, std::string& out,
+                    std::string& error) {
+  if (!e.has_key) {
+    error = "tombstone without a key: nothing to delete";
+    return RowOp::poison;
+  }
+  Value json_key;
+  bool have_json = false;
+  std::string_view k = trim(e.key);
+  if (!k.empty() && k.front() == '{') {
+    try {
+      json_key = parse_json(e.key);
+      have_json = json_key.kind() == Value::Kind::object;
+    } catch (const std::exception&) {
+    }
+  }
+  if (!have_json && cfg.key.size() > 1) {
+    error = "tombstone key is not a JSON object holding the key columns";
+    return RowOp::poison;
+  }
+  append_stage_prefix(out, seq, true);
+  bool first = true;
+  for (const auto& col : cfg.columns) {
+    if (!first) out.push_back('\t');
+    first = false;
+    if (!col.is_key) {
+      out += "\\N";
+      continue;
+    }
+    const Value* v = nullptr;
+    Value bytes;
+    if (have_json) {
+      v = json_key.find(col.name);
+      if (!v && col.source == ColumnSource::field) v = json_key.at_path(col.path);
+      if ((!v || v->is_null())) {
+        error = "tombstone key has no value for key column " + col.name;
+        return RowOp::poison;
+      }
+    } else {
+      bytes = Value(e.key);
+      v = &bytes;
+    }
+    if (!encode_value(*v, col, out, error)) {
+      error = "tombstone key: " + error;
+      return RowOp::poison;
+    }
+  }
+  out.push_back('\n');
+  return RowOp::del;
+}
+
+}  // namespace
+
+RowOp encode_event(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq, std::string& out,
+                   std::string& error) {
+  const std::size_t begin = out.size();
+  RowOp op = RowOp::write;
+  try {
+    if (!e.has_value) {
+      if (!cfg.delete_on_tombstone) return RowOp::skip;
+      op = encode_delete(cfg, e, seq, out, error);
+    } else {
+      const Value* rec = nullptr;
+      try {
+        rec = &e.record();
+      } catch (const JsonError& ex) {
+        error = ex.what();
+        if (error.rfind("invalid JSON", 0) != 0) error = "invalid JSON: " + error;
+        op = RowOp::poison;
+      }
+      if (op != RowOp::poison) {
+        if (cfg.mode != Mode::insert) append_stage_prefix(out, seq, false);  // insert: straight to the table
+        bool first = true;
+        Value meta;
+        for (const auto& col : cfg.columns) {
+          if (!first) out.push_back('\t');
+          first = false;
+          const Value* v = nullptr;
+          switch (col.source) {
+            case ColumnSource::field: v = rec->at_path(col.path); break;
+            case ColumnSource::whole: v = rec; break;
+            default: meta = metadata_value(e, col); v = &meta;
+          }
+          if (!v || v->is_null()) {
+            if (col.required) {
+              error = col.source == ColumnSource::field
+                          ? "missing required field '" + col.path + "' (column " + col.name + ")"
+                          : "missing required value for column " + col.name;
+              op = RowOp::poison;
+              break;
+            }
+            if (col.default_copy) {
+              out += *col.default_copy;
+            } else {
+              out += "\\N";
+            }
+            continue;
+          }
+          if (!encode_value(*v, col, out, error)) {
+            op = RowOp::poison;
+            break;
+          }
+        }
+        if (op != RowOp::poison) out.push_back('\n');
+      }
+    }
+  } catch (const std::exception& ex) {
+    error = std::string("cannot encode the record: ") + ex.what();
+    op = RowOp::poison;
+  }
+  if (op == RowOp::poison) out.resize(begin);
+  return op;
+}
+
+}  // namespace etld::pg

@@ -1,0 +1,43 @@
+// Encodes events into PostgreSQL's text COPY format, converting and range-checking each mapped
+// value in C++ so that bad data is caught (with a clear reason) before it reaches the server.
+// Pure functions, no state: safe on any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "connectors/postgres/pg_config.hpp"
+#include "stages/event.hpp"
+#include "stages/value.hpp"
+
+namespace etld::pg {
+
+// Appends `s` escaped for a COPY text field (backslash, tab, newline, CR and other control
+// characters). Returns false if `s` holds a NUL byte, which PostgreSQL text cannot store.
+bool append_copy_escaped(std::string& out, std::string_view s);
+
+// Appends `v` (not null) converted to `col`'s type as a COPY text field. On failure returns false
+// and sets `error` to "column qty (smallint): 70000 out of range".
+bool encode_value(const Value& v, const ColumnSpec& col, std::string& out, std::string& error);
+
+// Epoch milliseconds -> "YYYY-MM-DD HH:MM:SS.mmm+00"; false outside years 1..9999.
+bool format_epoch_ms(std::int64_t ms, std::string& out, bool date_only = false);
+// ISO 8601 date or timestamp ("2024-05-01", "2024-05-01T10:00:00.5Z", "... +02:00").
+bool valid_iso8601(std::string_view s, bool date_only);
+bool valid_uuid(std::string_view s);
+bool valid_numeric(std::string_view s);
+
+// Replaces invalid UTF-8 sequences by U+FFFD (for JSON and text made from raw bytes).
+std::string sanitize_utf8(std::string_view s);
+
+// How one event turns into a row of the batch.
+enum class RowOp : std::uint8_t { write, del, skip, poison };
+
+// Encodes one event's row, terminated by '\n', onto `out`. With `staged`, the row starts with
+// the staging columns "seq<TAB>t|f<TAB>". Returns the op; for poison, `error` says why and `out`
+// is left as it was.
+RowOp encode_event(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq, std::string& out,
+                   std::string& error);
+
+}  // namespace etld::pg

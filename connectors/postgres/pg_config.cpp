@@ -1,0 +1,544 @@
+#include "connectors/postgres/pg_config.hpp"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <memory>
+#include <set>
+
+#include "config/diagnostics.hpp"
+#include "connectors/postgres/copy_encoder.hpp"
+
+namespace etld::pg {
+
+namespace {
+
+struct TypeName {
+  const char* name;
+  PgType type;
+};
+constexpr TypeName kTypes[] = {
+    {"smallint", PgType::smallint},
+    {"integer", PgType::integer},
+    {"bigint", PgType::bigint},
+    {"real", PgType::real},
+    {"double precision", PgType::double_precision},
+    {"numeric", PgType::numeric},
+    {"text", PgType::text},
+    {"boolean", PgType::boolean},
+    {"timestamptz", PgType::timestamptz},
+    {"date", PgType::date},
+    {"uuid", PgType::uuid},
+    {"jsonb", PgType::jsonb},
+};
+// Accepted spellings besides the canonical ones.
+constexpr TypeName kAliases[] = {
+    {"int2", PgType::smallint},
+    {"int", PgType::integer},
+    {"int4", PgType::integer},
+    {"int8", PgType::bigint},
+    {"float4", PgType::real},
+    {"float8", PgType::double_precision},
+    {"double", PgType::double_precision},
+    {"bool", PgType::boolean},
+    {"decimal", PgType::numeric},
+    {"timestamp with time zone", PgType::timestamptz},
+};
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+bool parse_bool_text(std::string t, bool& out) {
+  for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (t == "true" || t == "yes" || t == "on") return out = true, true;
+  if (t == "false" || t == "no" || t == "off") return out = false, true;
+  return false;
+}
+
+// Checks that every key of `node` is one of `allowed`.
+void check_keys(const YAML::Node& node, const std::vector<std::string>& allowed, const std::string& where) {
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+    std::string hint = did_you_mean(key, allowed);
+    if (hint.empty()) hint = "known keys: " + join(allowed, ", ");
+    throw ConfigError(it->first.Mark(), "unknown key '" + key + "' in " + where, hint);
+  }
+}
+
+void require_map(const YAML::Node& node, const std::string& what, const std::string& example) {
+  if (!node.IsMap()) throw ConfigError(node.Mark(), what + " must be a map", "write it like " + example);
+}
+
+struct Metadata {
+  const char* name;
+  ColumnSource source;
+  std::vector<PgType> types;
+};
+const std::vector<Metadata>& metadata_sources() {
+  static const std::vector<Metadata> m = {
+      {"_topic", ColumnSource::topic, {PgType::text}},
+      {"_partition",
+       ColumnSource::partition,
+       {PgType::integer, PgType::bigint, PgType::numeric, PgType::text}},
+      {"_offset", ColumnSource::offset, {PgType::bigint, PgType::numeric, PgType::text}},
+      {"_timestamp",
+       ColumnSource::timestamp,
+       {PgType::timestamptz, PgType::date, PgType::bigint, PgType::numeric, PgType::text}},
+      {"_key",
+       ColumnSource::key,
+       {PgType::text, PgType::jsonb, PgType::uuid, PgType::smallint, PgType::integer, PgType::bigint,
+        PgType::numeric}},
+      {"_headers", ColumnSource::headers, {PgType::jsonb, PgType::text}},
+  };
+  return m;
+}
+
+ColumnSpec parse_column(const YAML::Node& key_node, const YAML::Node& value) {
+  ColumnSpec col;
+  col.name = key_node.Scalar();
+  col.mark = key_node.Mark();
+  if (col.name.empty()) throw ConfigError(key_node.Mark(), "empty column name in 'columns'");
+  col.quoted = quote_ident(col.name);
+  col.path = col.name;
+  const std::string where = "column '" + col.name + "'";
+  YAML::Node type_node, from_node, required_node, default_node;
+  if (value.IsScalar()) {  // shorthand: `id: bigint`
+    type_node = value;
+  } else if (value.IsMap()) {
+    check_keys(value, {"from", "type", "required", "default"}, where);
+    type_node = value["type"];
+    from_node = value["from"];
+    required_node = value["required"];
+    default_node = value["default"];
+  } else {
+    throw ConfigError(value.IsDefined() && !value.IsNull() ? value.Mark() : key_node.Mark(),
+                      where + " needs a type", "write `" + col.name + ": {from: field, type: text}`");
+  }
+  if (!type_node.IsDefined() || type_node.IsNull())
+    throw ConfigError(key_node.Mark(), where + " needs a type", "types: " + join(type_names(), ", "));
+  std::string type_text = scalar_string(type_node);
+  auto type = parse_type(type_text);
+  if (!type) {
+    std::string hint = did_you_mean(type_text, type_names());
+    if (hint.empty()) hint = "types: " + join(type_names(), ", ");
+    throw ConfigError(type_node.Mark(), where + ": unknown type '" + type_text + "'", hint);
+  }
+  col.type = *type;
+  col.type_mark = type_node.Mark();
+
+  if (from_node.IsDefined() && !from_node.IsNull()) {
+    std::string from = scalar_string(from_node);
+    if (from.empty())
+      throw ConfigError(from_node.Mark(), where + ": 'from' is empty", "write a field path, or \".\"");
+    if (from == ".") {
+      col.source = ColumnSource::whole;
+      col.path = ".";
+    } else if (!from.empty() && from.front() == '_') {
+      std::vector<std::string> names;
+      const Metadata* found = nullptr;
+      for (const auto& m : metadata_sources()) {
+        names.emplace_back(m.name);
+        if (from == m.name) found = &m;
+      }
+      if (found) {
+        col.source = found->source;
+        col.path = from;
+        if (std::find(found->types.begin(), found->types.end(), col.type) == found->types.end()) {
+          std::vector<std::string> ok;
+          for (auto t : found->types) ok.emplace_back(type_name(t));
+          throw ConfigError(col.type_mark,
+                            where + ": " + from + " cannot be written as " + type_name(col.type),
+                            "use one of: " + join(ok, ", "));
+        }
+      } else if (std::string hint = did_you_mean(from, names); !hint.empty()) {
+        throw ConfigError(from_node.Mark(), where + ": unknown metadata source '" + from + "'", hint);
+      } else {
+        col.path = from;  // a field whose name starts with '_'
+      }
+    } else {
+      if (from.front() == '.' || from.back() == '.' || from.find("..") != std::string::npos)
+        throw ConfigError(from_node.Mark(), where + ": invalid field path '" + from + "'",
+                          "write a dotted path like customer.id, or \".\" for the whole record");
+      col.path = from;
+    }
+  }
+
+  if (required_node.IsDefined() && !required_node.IsNull()) {
+    std::string t = scalar_string(required_node);
+    if (!parse_bool_text(t, col.required))
+      throw ConfigError(required_node.Mark(), where + ": 'required' must be true or false; got '" + t + "'");
+  }
+  if (default_node.IsDefined() && !default_node.IsNull()) {
+    if (!default_node.IsScalar())
+      throw ConfigError(default_node.Mark(), where + ": 'default' must be a scalar",
+                        "for jsonb write the JSON as a string");
+    std::string text = scalar_string(default_node);
+    Value v(text);
+    if (col.type == PgType::jsonb) {
+      try {
+        v = parse_json(text);
+      } catch (const std::exception&) {
+      }
+    }
+    std::string out, error;
+    if (!encode_value(v, col, out, error)) throw ConfigError(default_node.Mark(), "default of " + error);
+    col.default_copy = std::move(out);
+  }
+  return col;
+}
+
+void derive_sql(PostgresSinkConfig& c) {
+  std::vector<std::string> cols, keys, updates;
+  for (const auto& col : c.columns) {
+    cols.push_back(col.quoted);
+    if (!col.is_key) updates.push_back(col.quoted + " = EXCLUDED." + col.quoted);
+  }
+  for (const auto& k : c.key) keys.push_back(quote_ident(k));
+  const std::string col_list = join(cols, ", ");
+  const std::string key_list = join(keys, ", ");
+  c.copy_target_sql = "COPY " + c.qualified + " (" + col_list + ") FROM STDIN";
+  c.uses_stage = c.mode != Mode::insert || c.delete_on_tombstone;
+  c.create_stage_sql =
+      "CREATE TEMP TABLE IF NOT EXISTS etld_stage ON COMMIT DELETE ROWS AS SELECT 0::bigint AS _etld_seq, "
+      "false AS _etld_del, " +
+      col_list + " FROM " + c.qualified + " WITH NO DATA";
+  c.copy_stage_sql = "COPY pg_temp.etld_stage (_etld_seq, _etld_del, " + col_list + ") FROM STDIN";
+  c.clear_stage_sql = "DELETE FROM pg_temp.etld_stage";
+  if (!keys.empty()) {
+    std::vector<std::string> match_t, match_s;
+    for (const auto& k : keys) {
+      match_t.push_back("t." + k + " = d." + k);
+      match_s.push_back("d." + k + " = s." + k);
+    }
+    c.delete_sql = "DELETE FROM " + c.qualified + " t USING (SELECT DISTINCT " + key_list +
+                   " FROM pg_temp.etld_stage WHERE _etld_del) d WHERE " + join(match_t, " AND ");
+    // Per key, the last upsert (upsert) or the first (insert_ignore) wins; with deletes in the
+    // batch, only operations after the key's last delete count (the delete ran first).
+    auto upsert = [&](bool after_delete) {
+      std::string sql = "INSERT INTO " + c.qualified + " (" + col_list + ") SELECT " + col_list +
+                        " FROM (SELECT DISTINCT ON (" + key_list +
+                        ") * FROM pg_temp.etld_stage s WHERE NOT _etld_del";
+      if (after_delete)
+        sql +=
+            " AND s._etld_seq > COALESCE((SELECT max(d._etld_seq) FROM pg_temp.etld_stage d WHERE "
+            "d._etld_del AND " +
+            join(match_s, " AND ") + "), -1)";
+      sql += " ORDER BY " + key_list + ", _etld_seq " + (c.mode == Mode::upsert ? "DESC" : "ASC") + ") x";
+      sql += " ON CONFLICT (" + key_list + ") DO ";
+      sql += c.mode == Mode::upsert && !updates.empty() ? "UPDATE SET " + join(updates, ", ") : "NOTHING";
+      return sql;
+    };
+    c.upsert_sql = upsert(false);
+    c.upsert_after_delete_sql = upsert(true);
+  }
+  if (c.create_table) {
+    std::vector<std::string> defs;
+    for (const auto& col : c.columns)
+      defs.push_back(col.quoted + " " + type_name(col.type) +
+                     (col.required && !col.is_key ? " NOT NULL" : ""));
+    if (!keys.empty()) defs.push_back("PRIMARY KEY (" + key_list + ")");
+    c.create_table_sql = "CREATE TABLE IF NOT EXISTS " + c.qualified + " (" + join(defs, ", ") + ")";
+  }
+  c.create_dead_letter_sql =
+      "CREATE TABLE IF NOT EXISTS " + c.dead_letter_qualified +
+      " (id bigserial PRIMARY KEY, pipeline text, stage text, topic text, \"partition\" integer, "
+      "\"offset\" bigint, key bytea, value bytea, headers jsonb, error text, sqlstate text, "
+      "failed_at timestamptz NOT NULL DEFAULT now())";
+  c.insert_dead_letter_sql =
+      "INSERT INTO " + c.dead_letter_qualified +
+      " (pipeline, stage, topic, \"partition\", \"offset\", key, value, headers, error, sqlstate)"
+      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+  c.lock_key = "etld:" + c.display;
+}
+
+}  // namespace
+
+const char* type_name(PgType t) {
+  for (const auto& n : kTypes)
+    if (n.type == t) return n.name;
+  return "?";
+}
+
+std::optional<PgType> parse_type(const std::string& name) {
+  std::string lower;
+  for (char ch : name) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
+  for (const auto& n : kTypes)
+    if (lower == n.name) return n.type;
+  for (const auto& n : kAliases)
+    if (lower == n.name) return n.type;
+  return std::nullopt;
+}
+
+std::vector<std::string> type_names() {
+  std::vector<std::string> out;
+  for (const auto& n : kTypes) out.emplace_back(n.name);
+  return out;
+}
+
+std::string quote_ident(const std::string& name) {
+  std::string out = "\"";
+  for (char ch : name) {
+    if (ch == '"') out.push_back('"');
+    out.push_back(ch);
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::pair<std::string, std::string> split_table(const std::string& text, const YAML::Mark& mark) {
+  auto dot = text.find('.');
+  std::string schema, table = text;
+  if (dot != std::string::npos) {
+    schema = text.substr(0, dot);
+    table = text.substr(dot + 1);
+    if (table.find('.') != std::string::npos || schema.empty())
+      throw ConfigError(mark, "invalid table name '" + text + "'", "write table or schema.table");
+  }
+  if (table.empty())
+    throw ConfigError(mark, "invalid table name '" + text + "'", "write table or schema.table");
+  if (text.find('"') != std::string::npos)
+    throw ConfigError(mark, "invalid table name '" + text + "': write it without quotes",
+                      "names are used exactly as written (case-sensitive)");
+  return {schema, table};
+}
+
+std::string redact_dsn(const std::string& dsn) {
+  if (dsn.empty()) return "(default connection)";
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
+  if (err) PQfreemem(err);
+  if (!opts) return "(unparseable dsn)";
+  std::string out;
+  for (PQconninfoOption* o = opts; o->keyword; ++o) {
+    if (!o->val || !*o->val) continue;
+    std::string kw = o->keyword;
+    if (!out.empty()) out += ' ';
+    out += kw + "=" + (kw == "password" || kw == "sslpassword" ? std::string("***") : std::string(o->val));
+  }
+  PQconninfoFree(opts);
+  return out;
+}
+
+const std::vector<OptionSpec>& option_specs() {
+  static const std::vector<OptionSpec> specs = {
+      {"dsn",
+       OptionKind::string,
+       "libpq connection string or URI (postgresql://user:pass@host:port/db); the password is never logged",
+       true,
+       "",
+       {}},
+      {"table",
+       OptionKind::string,
+       "target table, optionally schema-qualified (schema.table), case-sensitive",
+       true,
+       "",
+       {}},
+      {"mode",
+       OptionKind::choice,
+       "insert (COPY), upsert (last value per key wins) or insert_ignore (existing rows are kept)",
+       false,
+       "insert",
+       {"insert", "upsert", "insert_ignore"}},
+      {"key",
+       OptionKind::string_list,
+       "conflict target columns: required for upsert and insert_ignore, and for deletes on tombstones",
+       false,
+       "",
+       {}},
+      {"columns",
+       OptionKind::mapping,
+       "column -> {from: field path, \".\" or _topic/_partition/_offset/_timestamp/_key/_headers, type: ..., "
+       "required: bool, default: value}",
+       true,
+       "",
+       {}},
+      {"create_table",
+       OptionKind::boolean,
+       "CREATE TABLE IF NOT EXISTS from the mapping (primary key = key)",
+       false,
+       "false",
+       {}},
+      {"batch",
+       OptionKind::mapping,
+       "{max_rows, max_wait}: a batch is written when either is reached",
+       false,
+       "{max_rows: 10000, max_wait: 100ms}",
+       {}},
+      {"delete_on_tombstone",
+       OptionKind::boolean,
+       "a tombstone (null value) deletes the row of its Kafka key",
+       false,
+       "true when key is set",
+       {}},
+      {"dead_letter",
+       OptionKind::mapping,
+       "{table}: where rejected records go (created if missing)",
+       false,
+       "{table: <table>_dead_letters}",
+       {}},
+      {"retry",
+       OptionKind::mapping,
+       "{initial_backoff, max_backoff}: reconnect backoff while PostgreSQL is down",
+       false,
+       "{initial_backoff: 100ms, max_backoff: 30s}",
+       {}},
+      {"max_dead_letter_ratio",
+       OptionKind::number,
+       "stop the pipeline when more than this share of the last 1000 records (or of a batch of >= 100) was "
+       "dead-lettered",
+       false,
+       "0.5",
+       {}},
+  };
+  return specs;
+}
+
+PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& pipeline) {
+  const Options& o = stage.options;
+  PostgresSinkConfig c;
+  c.stage = stage.name;
+  c.pipeline = pipeline.name;
+  c.on_poison = pipeline.on_poison;
+
+  c.dsn = o.get_string("dsn");
+  if (c.dsn.empty())
+    throw ConfigError(o.mark("dsn"), "option 'dsn' is empty", "write a libpq connection string or URI");
+  {
+    char* err = nullptr;
+    PQconninfoOption* opts = PQconninfoParse(c.dsn.c_str(), &err);
+    if (!opts) {
+      std::string msg = err ? err : "cannot parse";
+      if (err) PQfreemem(err);
+      while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+      throw ConfigError(o.mark("dsn"), "option 'dsn': " + msg,
+                        "write key=value pairs (host=... dbname=...) or a postgresql:// URI");
+    }
+    PQconninfoFree(opts);
+  }
+  c.dsn_redacted = redact_dsn(c.dsn);
+
+  const std::string table_text = o.get_string("table");
+  auto [schema, table] = split_table(table_text, o.mark("table"));
+  c.schema = schema;
+  c.table = table;
+  c.qualified = (schema.empty() ? "" : quote_ident(schema) + ".") + quote_ident(table);
+  c.display = table_text;
+
+  const std::string mode = o.get_string("mode", "insert");
+  c.mode = mode == "upsert" ? Mode::upsert : mode == "insert_ignore" ? Mode::insert_ignore : Mode::insert;
+
+  // columns
+  YAML::Node cols = o.node("columns");
+  if (!cols.IsMap() || cols.size() == 0)
+    throw ConfigError(o.mark("columns"), "option 'columns' must be a non-empty map of column -> {from, type}",
+                      "write columns: {id: {from: id, type: bigint}}");
+  std::set<std::string> seen;
+  for (auto it = cols.begin(); it != cols.end(); ++it) {
+    ColumnSpec col = parse_column(it->first, it->second);
+    if (!seen.insert(col.name).second)
+      throw ConfigError(it->first.Mark(), "column '" + col.name + "' is mapped twice", "Please delete one.");
+    c.columns.push_back(std::move(col));
+  }
+
+  // key
+  if (o.has("key")) {
+    c.key = o.get_string_list("key");
+    std::set<std::string> kseen;
+    std::vector<std::string> names;
+    for (const auto& col : c.columns) names.push_back(col.name);
+    for (const auto& k : c.key) {
+      if (!kseen.insert(k).second)
+        throw ConfigError(o.mark("key"), "key column '" + k + "' is listed twice", "Please delete one.");
+      auto it = std::find_if(c.columns.begin(), c.columns.end(),
+                             [&](const ColumnSpec& col) { return col.name == k; });
+      if (it == c.columns.end()) {
+        std::string hint = did_you_mean(k, names);
+        if (hint.empty()) hint = "every key column must be mapped in 'columns'";
+        throw ConfigError(o.mark("key"), "key column '" + k + "' is not in 'columns'", hint);
+      }
+      it->is_key = true;
+    }
+  }
+  if (c.mode != Mode::insert && c.key.empty())
+    throw ConfigError(o.mark(o.has("key") ? "key" : "mode"),
+                      "mode '" + mode + "' needs 'key' (the conflict target)", "add key: [id]");
+
+  c.create_table = o.get_bool("create_table", false);
+
+  // batch
+  if (o.has("batch")) {
+    YAML::Node b = o.node("batch");
+    require_map(b, "option 'batch'", "{max_rows: 10000, max_wait: 100ms}");
+    check_keys(b, {"max_rows", "max_wait"}, "'batch'");
+    if (b["max_rows"].IsDefined()) {
+      std::int64_t n = scalar_int(b["max_rows"]);
+      if (n < 1 || n > 10'000'000)
+        throw ConfigError(b["max_rows"].Mark(),
+                          "batch.max_rows must be between 1 and 10000000; got " + std::to_string(n));
+      c.max_rows = static_cast<std::size_t>(n);
+    }
+    if (b["max_wait"].IsDefined()) {
+      c.max_wait = parse_duration(b["max_wait"]);
+      if (c.max_wait.count() < 0)
+        throw ConfigError(b["max_wait"].Mark(), "batch.max_wait must not be negative");
+    }
+  }
+
+  // delete_on_tombstone
+  if (o.has("delete_on_tombstone")) {
+    c.delete_on_tombstone = o.get_bool("delete_on_tombstone");
+    if (c.delete_on_tombstone && c.key.empty())
+      throw ConfigError(o.mark("delete_on_tombstone"),
+                        "delete_on_tombstone needs 'key': which columns identify a row", "add key: [id]");
+  } else {
+    c.delete_on_tombstone = !c.key.empty();
+  }
+
+  // dead_letter
+  std::string dl_schema = c.schema, dl_table = c.table + "_dead_letters";
+  if (o.has("dead_letter")) {
+    YAML::Node d = o.node("dead_letter");
+    require_map(d, "option 'dead_letter'", "{table: orders_dead_letters}");
+    check_keys(d, {"table"}, "'dead_letter'");
+    if (d["table"].IsDefined()) {
+      std::string text = scalar_string(d["table"]);
+      std::tie(dl_schema, dl_table) = split_table(text, d["table"].Mark());
+      if (dl_schema == c.schema && dl_table == c.table)
+        throw ConfigError(d["table"].Mark(), "the dead-letter table cannot be the target table");
+    }
+  }
+  c.dead_letter_qualified = (dl_schema.empty() ? "" : quote_ident(dl_schema) + ".") + quote_ident(dl_table);
+  c.dead_letter_display = (dl_schema.empty() ? "" : dl_schema + ".") + dl_table;
+
+  // retry
+  if (o.has("retry")) {
+    YAML::Node r = o.node("retry");
+    require_map(r, "option 'retry'", "{initial_backoff: 100ms, max_backoff: 30s}");
+    check_keys(r, {"initial_backoff", "max_backoff"}, "'retry'");
+    if (r["initial_backoff"].IsDefined()) c.initial_backoff = parse_duration(r["initial_backoff"]);
+    if (r["max_backoff"].IsDefined()) c.max_backoff = parse_duration(r["max_backoff"]);
+    if (c.initial_backoff.count() <= 0)
+      throw ConfigError(r["initial_backoff"].Mark(), "retry.initial_backoff must be positive");
+    if (c.max_backoff < c.initial_backoff)
+      throw ConfigError(r["max_backoff"].IsDefined() ? r["max_backoff"].Mark() : r.Mark(),
+                        "retry.max_backoff must be at least retry.initial_backoff");
+  }
+
+  if (o.has("max_dead_letter_ratio")) {
+    c.max_dead_letter_ratio = o.get_number("max_dead_letter_ratio");
+    if (!(c.max_dead_letter_ratio > 0 && c.max_dead_letter_ratio <= 1))
+      throw ConfigError(o.mark("max_dead_letter_ratio"), "max_dead_letter_ratio must be in (0, 1]",
+                        "1 disables the guard");
+  }
+
+  derive_sql(c);
+  return c;
+}
+
+}  // namespace etld::pg

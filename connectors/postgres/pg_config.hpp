@@ -1,0 +1,105 @@
+// The postgres sink's configuration, parsed and checked once per stage (PostgresSinkConfig), and
+// the SQL text derived from it. Immutable after parsing; shared by every instance of the stage.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/options.hpp"
+#include "config/pipeline.hpp"
+
+namespace etld::pg {
+
+// The column types a mapping can declare; values are converted and range-checked in C++.
+enum class PgType {
+  smallint,
+  integer,
+  bigint,
+  real,
+  double_precision,
+  numeric,
+  text,
+  boolean,
+  timestamptz,
+  date,
+  uuid,
+  jsonb
+};
+const char* type_name(PgType t);  // as written in SQL: "double precision"
+std::optional<PgType> parse_type(const std::string& name);
+std::vector<std::string> type_names();
+
+// Where a column's value comes from.
+enum class ColumnSource { field, whole, topic, partition, offset, timestamp, key, headers };
+
+struct ColumnSpec {
+  std::string name;    // as written (case-sensitive: it is quoted in SQL)
+  std::string quoted;  // "name"
+  ColumnSource source = ColumnSource::field;
+  std::string path;  // for ColumnSource::field: a dotted path into the record
+  PgType type = PgType::text;
+  bool required = false;
+  std::optional<std::string> default_copy;  // the default, already encoded as COPY text
+  bool is_key = false;
+  YAML::Mark mark = YAML::Mark::null_mark();       // of the column's entry
+  YAML::Mark type_mark = YAML::Mark::null_mark();  // of its type
+};
+
+enum class Mode { insert, upsert, insert_ignore };
+
+struct PostgresSinkConfig {
+  std::string dsn;           // secret: never logged
+  std::string dsn_redacted;  // safe to log: the password replaced by ***
+  std::string schema;        // "" = search_path
+  std::string table;
+  std::string qualified;  // "schema"."table" or "table", quoted
+  std::string display;    // schema.table as written
+  Mode mode = Mode::insert;
+  std::vector<std::string> key;
+  std::vector<ColumnSpec> columns;
+  bool create_table = false;
+  std::size_t max_rows = 10000;
+  std::chrono::milliseconds max_wait{100};
+  bool delete_on_tombstone = false;  // effective: true only when a key is set
+  std::string dead_letter_display;   // schema.table as written
+  std::string dead_letter_qualified;
+  std::chrono::milliseconds initial_backoff{100};
+  std::chrono::milliseconds max_backoff{30'000};
+  double max_dead_letter_ratio = 0.5;
+  std::string pipeline = "etld";
+  std::string stage;
+  PoisonPolicy on_poison = PoisonPolicy::dead_letter;
+
+  // Derived SQL.
+  bool uses_stage = false;  // upsert modes, or keyed deletes: a per-connection staging table
+  std::string copy_target_sql;
+  std::string create_stage_sql;
+  std::string copy_stage_sql;
+  std::string delete_sql;               // deletes target rows matching the staged deletes
+  std::string clear_stage_sql;          // empties the staging table inside a transaction
+  std::string upsert_sql;               // staged rows -> target (no deletes in the batch)
+  std::string upsert_after_delete_sql;  // the same, only rows after their key's last delete
+  std::string create_table_sql;         // "" unless create_table
+  std::string create_dead_letter_sql;
+  std::string insert_dead_letter_sql;  // $1..$11
+  std::string lock_key;                // for pg_advisory_xact_lock around DDL
+};
+
+const std::vector<OptionSpec>& option_specs();
+
+// Parses and checks every option; throws ConfigError located at the culprit node.
+PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& pipeline);
+
+// "name" with embedded quotes doubled.
+std::string quote_ident(const std::string& name);
+// Splits "schema.table" (at most one dot); throws ConfigError at mark when malformed.
+std::pair<std::string, std::string> split_table(const std::string& text, const YAML::Mark& mark);
+// The DSN with its password replaced by ***; "" -> "(default connection)".
+std::string redact_dsn(const std::string& dsn);
+
+}  // namespace etld::pg

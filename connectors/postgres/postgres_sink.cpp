@@ -1,0 +1,254 @@
+// postgres: the sink that writes events to a PostgreSQL table (COPY inserts, staged upserts,
+// tombstone deletes, dead letters), registered as stage type `postgres`.
+//
+// Threading. The sink's methods and its completions run on its strand (see stages/stage.hpp).
+// PostgreSQL I/O runs on a dedicated connection thread per sink instance, never on the pool:
+// libpq's COPY, commit and reconnect calls block, and a slow table (locks, triggers, a server
+// restart) would otherwise park pool threads that every other stage needs. One thread per
+// instance (instances = `concurrency`, each with its own connection) is cheap next to a
+// PostgreSQL backend per connection, keeps the code a plain sequence of blocking calls
+// (bisect, backoff, reconnect) instead of a callback state machine around libpq's
+// non-blocking API, and costs one hand-off per batch (thousands of rows), not per row. The
+// hand-off is bounded: at most one batch is being written while the next accumulates on the
+// strand; the thread posts each completion back with boost::asio::post(ctx.executor(), ...).
+// Memory is bounded by upstream credit: acks settle and ctx.done() releases credit only after
+// the transaction committed, so the sink never holds more than it was granted.
+#include "connectors/postgres/postgres_sink.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+
+#include "config/diagnostics.hpp"
+#include "connectors/postgres/pg_writer.hpp"
+#include "stages/registry.hpp"
+
+namespace etld::pg {
+
+namespace {
+
+class PostgresSink final : public Sink {
+ public:
+  explicit PostgresSink(std::shared_ptr<const PostgresSinkConfig> cfg) : cfg_(std::move(cfg)) {}
+
+  ~PostgresSink() override {
+    alive_.reset();
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (writer_) writer_->stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void start(SinkContext& ctx) override {
+    ctx_ = &ctx;
+    timer_.emplace(ctx.executor());
+    writer_ = std::make_unique<Writer>(cfg_, ctx.log());
+    ctx.log().info("writing to table {} ({}) at {}", cfg_->display,
+                   cfg_->mode == Mode::insert   ? "insert"
+                   : cfg_->mode == Mode::upsert ? "upsert"
+                                                : "insert_ignore",
+                   cfg_->dsn_redacted);
+    thread_ = std::thread([this] { thread_main(); });
+  }
+
+  void consume(Batch&& batch) override {
+    if (failed_) {
+      settle_all(batch, AckStatus::failed);
+      ctx_->done(batch.size());
+      return;
+    }
+    for (auto& e : batch) {
+      if (pending_.empty() || pending_.back()->rows.size() >= cfg_->max_rows)
+        pending_.push_back(std::make_unique<WorkBatch>());
+      WorkBatch& w = *pending_.back();
+      Row r;
+      r.begin = w.buf.size();
+      r.op = encode_event(*cfg_, e, seq_++, w.buf, r.error);
+      r.end = w.buf.size();
+      w.rows.push_back(std::move(r));
+      w.events.push_back(std::move(e));
+    }
+    maybe_submit();
+    if (!pending_.empty() && !timer_armed_ && !linger_due_) arm_timer();
+  }
+
+  void drain() override {
+    draining_ = true;
+    maybe_submit();
+    maybe_drained();
+  }
+
+ private:
+  // ---- strand side ----
+
+  void arm_timer() {
+    timer_armed_ = true;
+    const std::uint64_t gen = ++timer_gen_;
+    timer_->expires_after(cfg_->max_wait);
+    timer_->async_wait([this, alive = std::weak_ptr<int>(alive_), gen](const boost::system::error_code& ec) {
+      if (ec || !alive.lock() || gen != timer_gen_) return;
+      timer_armed_ = false;
+      linger_due_ = true;
+      maybe_submit();
+    });
+  }
+
+  void maybe_submit() {
+    if (in_flight_ || pending_.empty() || failed_) return;
+    const bool full = pending_.front()->rows.size() >= cfg_->max_rows;
+    if (!full && !linger_due_ && !draining_) return;
+    std::unique_ptr<WorkBatch> b = std::move(pending_.front());
+    pending_.pop_front();
+    linger_due_ = false;
+    if (timer_armed_) {
+      ++timer_gen_;  // an expired wait already queued must not count for the next batch
+      timer_->cancel();
+      timer_armed_ = false;
+    }
+    if (!pending_.empty()) arm_timer();
+    in_flight_ = true;
+    {
+      std::lock_guard lock(mu_);
+      handoff_ = std::move(b);
+    }
+    cv_.notify_one();
+  }
+
+  void maybe_drained() {
+    if (!draining_ || drained_ || in_flight_) return;
+    if (failed_) fail_pending();
+    if (!pending_.empty()) return;
+    drained_ = true;
+    ctx_->drained();
+  }
+
+  void fail_pending() {
+    std::size_t n = 0;
+    for (auto& w : pending_) {
+      settle_all(w->events, AckStatus::failed);
+      n += w->events.size();
+    }
+    pending_.clear();
+    if (n > 0) ctx_->done(n);
+  }
+
+  void fail(const std::string& message) {
+    if (failed_) return;
+    failed_ = true;
+    ctx_->log().error("stage {}: {}", cfg_->stage, message);
+    ctx_->fail(std::make_exception_ptr(std::runtime_error(message)));
+  }
+
+  void on_written(std::unique_ptr<WorkBatch> b) {
+    in_flight_ = false;
+    AckBatch done, dead, failed;
+    std::size_t logged = 0, poisoned = 0;
+    for (std::size_t i = 0; i < b->rows.size(); ++i) {
+      Row& r = b->rows[i];
+      Event& e = b->events[i];
+      if (r.op == RowOp::poison) {
+        ++poisoned;
+        if (logged < 10) {
+          ++logged;
+          const char* what = r.status == AckStatus::dead_lettered ? "dead-lettered" : "rejected";
+          ctx_->log().warn("{} record {}/{}@{}: {}{}", what, e.topic, e.partition, e.offset, r.error,
+                           r.sqlstate.empty() ? "" : " (SQLSTATE " + r.sqlstate + ")");
+        }
+      }
+      (r.status == AckStatus::done ? done : r.status == AckStatus::dead_lettered ? dead : failed).add(e.ack);
+    }
+    if (poisoned > logged) ctx_->log().warn("... and {} more bad records in this batch", poisoned - logged);
+    done.settle(AckStatus::done);
+    dead.settle(AckStatus::dead_lettered);
+    failed.settle(AckStatus::failed);
+    ctx_->done(b->events.size());
+    if (!b->fatal.empty()) fail(b->fatal);
+    maybe_submit();
+    maybe_drained();
+  }
+
+  // ---- connection thread ----
+
+  void post_to_strand(std::function<void()> f) {
+    boost::asio::post(ctx_->executor(), [alive = std::weak_ptr<int>(alive_), f = std::move(f)] {
+      if (alive.lock()) f();
+    });
+  }
+
+  void thread_main() {
+    try {
+      std::string fatal = writer_->connect();
+      if (!fatal.empty()) post_to_strand([this, fatal] { fail(fatal); });
+      for (;;) {
+        std::unique_ptr<WorkBatch> b;
+        {
+          std::unique_lock lock(mu_);
+          cv_.wait(lock, [&] { return stop_ || handoff_; });
+          if (stop_) return;
+          b = std::move(handoff_);
+        }
+        writer_->write(*b);
+        auto shared = std::make_shared<std::unique_ptr<WorkBatch>>(std::move(b));
+        post_to_strand([this, shared] { on_written(std::move(*shared)); });
+      }
+    } catch (const Stopped&) {
+      // Shutting down: an unfinished batch's acks settle as failed when it is destroyed.
+    }
+  }
+
+  std::shared_ptr<const PostgresSinkConfig> cfg_;
+  SinkContext* ctx_ = nullptr;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // completions check it on the strand
+
+  // Strand state.
+  std::deque<std::unique_ptr<WorkBatch>> pending_;  // each at most max_rows rows
+  std::uint64_t seq_ = 0;
+  std::optional<boost::asio::steady_timer> timer_;
+  std::uint64_t timer_gen_ = 0;
+  bool timer_armed_ = false, linger_due_ = false;
+  bool in_flight_ = false, draining_ = false, drained_ = false, failed_ = false;
+
+  // The hand-off to the connection thread (one slot).
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unique_ptr<WorkBatch> handoff_;
+  bool stop_ = false;
+  std::unique_ptr<Writer> writer_;
+  std::thread thread_;
+};
+
+class PostgresSinkFactory final : public StageFactory {
+ public:
+  explicit PostgresSinkFactory(PostgresSinkConfig cfg)
+      : cfg_(std::make_shared<const PostgresSinkConfig>(std::move(cfg))) {}
+  std::unique_ptr<Sink> make_sink(int) override { return std::make_unique<PostgresSink>(cfg_); }
+
+ private:
+  std::shared_ptr<const PostgresSinkConfig> cfg_;
+};
+
+const StageRegistration registration{StageType{
+    "postgres",
+    Role::sink,
+    "writes events to a PostgreSQL table: COPY inserts, upserts, tombstone deletes, dead letters",
+    option_specs(),
+    [](const StageConfig& stage, const PipelineConfig& pipeline) -> std::unique_ptr<StageFactory> {
+      return std::make_unique<PostgresSinkFactory>(parse_config(stage, pipeline));
+    },
+    [](const StageConfig& stage, const PipelineConfig& pipeline) {
+      check_live(parse_config(stage, pipeline), stage);
+    },
+}};
+
+}  // namespace
+
+}  // namespace etld::pg

@@ -1,0 +1,86 @@
+// filter: keeps the events whose `where` expression is truthy. Dropped events are settled done;
+// events the expression fails on (or whose payload is not JSON) are dead-lettered.
+// Threading: one instance per strand; the compiled expression is shared read-only.
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "config/diagnostics.hpp"
+#include "config/pipeline.hpp"
+#include "stages/builtin/reject.hpp"
+#include "stages/expr.hpp"
+#include "stages/registry.hpp"
+
+namespace etld {
+namespace {
+
+class Filter : public Transform {
+ public:
+  explicit Filter(std::shared_ptr<const Expr> where) : where_(std::move(where)) {}
+
+  void start(StageContext& ctx) override { rejecter_.bind(ctx); }
+
+  void process(Batch& in, Batch& out) override {
+    AckBatch dropped;
+    for (auto& event : in) {
+      bool keep;
+      try {
+        keep = where_->eval_bool(event);
+      } catch (const ExprError& e) {
+        rejecter_.reject(event, std::string("filter: ") + e.what());
+        continue;
+      } catch (const JsonError& e) {
+        rejecter_.reject(event, std::string("filter: ") + e.what());
+        continue;
+      }
+      if (keep)
+        out.push_back(std::move(event));
+      else
+        dropped.add(event.ack);
+    }
+    dropped.settle(AckStatus::done);
+    in.clear();
+  }
+
+  void finish(Batch&) override { rejecter_.flush(); }
+
+ private:
+  std::shared_ptr<const Expr> where_;
+  Rejecter rejecter_;
+};
+
+class FilterFactory : public StageFactory {
+ public:
+  explicit FilterFactory(std::shared_ptr<const Expr> where) : where_(std::move(where)) {}
+  std::unique_ptr<Transform> make_transform(int) override { return std::make_unique<Filter>(where_); }
+
+ private:
+  std::shared_ptr<const Expr> where_;
+};
+
+std::unique_ptr<StageFactory> configure(const StageConfig& stage, const PipelineConfig&) {
+  const Options& options = stage.options;
+  if (!options.has("where")) throw ConfigError(options.mark("where"), "filter needs 'where': an expression");
+  auto where = compile_expr_option(options.get_string("where"), "where", options.mark("where"));
+  return std::make_unique<FilterFactory>(std::make_shared<const Expr>(std::move(where)));
+}
+
+const StageRegistration reg{StageType{
+    "filter",
+    Role::transform,
+    "Keeps the events for which an expression is true",
+    {
+        {"where",
+         OptionKind::string,
+         "Expression; events for which it is truthy pass, the others are dropped (settled done).",
+         true,
+         "",
+         {}},
+    },
+    configure,
+    {},
+}};
+
+}  // namespace
+}  // namespace etld

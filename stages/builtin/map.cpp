@@ -1,0 +1,149 @@
+// map: reshapes each record. `set` computes fields from expressions (in order, each seeing the
+// results of the previous ones), then `rename` moves fields, then `remove` drops fields. An event
+// whose expressions fail on its data (or whose payload is not JSON) is dead-lettered.
+// Threading: one instance per strand; the compiled configuration is shared read-only.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "config/diagnostics.hpp"
+#include "config/pipeline.hpp"
+#include "stages/builtin/reject.hpp"
+#include "stages/expr.hpp"
+#include "stages/registry.hpp"
+
+namespace etld {
+namespace {
+
+// Moves the value at a dotted path out of `root` and erases it; nullopt when absent.
+std::optional<Value> take_path(Value& root, std::string_view path) {
+  if (path == ".") return std::exchange(root, Value());
+  Value* parent = &root;
+  for (;;) {
+    auto dot = path.find('.');
+    if (dot == std::string_view::npos) break;
+    parent = parent->find(path.substr(0, dot));
+    if (!parent) return std::nullopt;
+    path.remove_prefix(dot + 1);
+  }
+  Value* v = parent->find(path);
+  if (!v) return std::nullopt;
+  Value out = std::move(*v);
+  parent->erase(path);
+  return out;
+}
+
+struct MapSpec {
+  std::vector<std::pair<std::string, Expr>> set;
+  std::vector<std::pair<std::string, std::string>> rename;
+  std::vector<std::string> remove;
+};
+
+class Map : public Transform {
+ public:
+  explicit Map(std::shared_ptr<const MapSpec> spec) : spec_(std::move(spec)) {}
+
+  void start(StageContext& ctx) override { rejecter_.bind(ctx); }
+
+  void process(Batch& in, Batch& out) override {
+    out.reserve(out.size() + in.size());
+    for (auto& event : in) {
+      const std::string* step = nullptr;
+      try {
+        for (const auto& [path, expr] : spec_->set) {
+          step = &path;
+          Value v = expr.eval(event);
+          Value& record = event.record();
+          if (path != "." && !record.is_null() && record.kind() != Value::Kind::object)
+            throw ExprError(std::string("the record is ") + kind_name(record.kind()) + ", not an object");
+          record.set_path(path, std::move(v));
+        }
+        step = nullptr;
+        if (!spec_->rename.empty() || !spec_->remove.empty()) {
+          Value& record = event.record();
+          for (const auto& [from, to] : spec_->rename)
+            if (auto v = take_path(record, from)) record.set_path(to, std::move(*v));
+          for (const auto& path : spec_->remove) take_path(record, path);
+        }
+      } catch (const ExprError& e) {
+        rejecter_.reject(event,
+                         step ? "map: set '" + *step + "': " + e.what() : std::string("map: ") + e.what());
+        continue;
+      } catch (const JsonError& e) {
+        rejecter_.reject(event, std::string("map: ") + e.what());
+        continue;
+      }
+      out.push_back(std::move(event));
+    }
+    in.clear();
+  }
+
+  void finish(Batch&) override { rejecter_.flush(); }
+
+ private:
+  std::shared_ptr<const MapSpec> spec_;
+  Rejecter rejecter_;
+};
+
+class MapFactory : public StageFactory {
+ public:
+  explicit MapFactory(std::shared_ptr<const MapSpec> spec) : spec_(std::move(spec)) {}
+  std::unique_ptr<Transform> make_transform(int) override { return std::make_unique<Map>(spec_); }
+
+ private:
+  std::shared_ptr<const MapSpec> spec_;
+};
+
+std::unique_ptr<StageFactory> configure(const StageConfig& stage, const PipelineConfig&) {
+  const Options& options = stage.options;
+  auto spec = std::make_shared<MapSpec>();
+  YAML::Node set_node = options.node("set");
+  for (auto& [path, text] : options.get_string_map("set")) {
+    auto mark = option_entry_mark(set_node, path, options.mark("set"));
+    if (path.empty()) throw ConfigError(mark, "set: empty field path");
+    spec->set.emplace_back(path, compile_expr_option(text, "set '" + path + "'", mark));
+  }
+  spec->rename = options.get_string_map("rename");
+  for (const auto& [from, to] : spec->rename)
+    if (from.empty() || to.empty() || from == "." || to == ".")
+      throw ConfigError(
+          options.mark("rename"),
+          "rename: '" + from + "' -> '" + to + "': both sides must name a field ('.' is the whole record)");
+  spec->remove = options.get_string_list("remove");
+  for (const auto& path : spec->remove)
+    if (path.empty() || path == ".")
+      throw ConfigError(options.mark("remove"), "remove: '" + path + "' does not name a field");
+  if (spec->set.empty() && spec->rename.empty() && spec->remove.empty())
+    throw ConfigError(stage.mark, "map needs at least one of 'set', 'rename' or 'remove'");
+  return std::make_unique<MapFactory>(std::move(spec));
+}
+
+const StageRegistration reg{StageType{
+    "map",
+    Role::transform,
+    "Computes, renames and removes record fields with expressions",
+    {
+        {"set",
+         OptionKind::string_map,
+         "Field path -> expression, evaluated in order; later ones see the results of earlier ones.",
+         false,
+         "",
+         {}},
+        {"rename",
+         OptionKind::string_map,
+         "Old field path -> new field path, applied after set.",
+         false,
+         "",
+         {}},
+        {"remove", OptionKind::string_list, "Field paths to drop, applied last.", false, "", {}},
+    },
+    configure,
+    {},
+}};
+
+}  // namespace
+}  // namespace etld

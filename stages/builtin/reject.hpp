@@ -1,0 +1,108 @@
+// Helpers shared by the builtin transforms: Rejecter, the one place where an event with bad data
+// leaves a transform (dead-lettered, logged rate-limited), and compile_expr_option, which compiles
+// an expression written in a stage option and turns a syntax error into a located ConfigError.
+// Threading: a Rejecter belongs to one stage instance and is used on its strand only.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include <spdlog/logger.h>
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include "config/diagnostics.hpp"
+#include "stages/event.hpp"
+#include "stages/expr.hpp"
+#include "stages/stage.hpp"
+
+namespace etld {
+
+// Dead-letters events a transform cannot process (an expression failed on their data, their
+// payload is not JSON). Logs the first kFirstLogged with their reason and origin, then at most
+// one summary per kSummaryEvery, so a flood of bad records cannot flood the log.
+//
+// Hook for the dead-letter destination: today reject() settles the ack as dead_lettered and the
+// event is dropped. When dead-letter outputs exist, reject() is where the event (raw bytes,
+// reason, stage, topic/partition/offset) is handed to them instead; its callers need not change.
+class Rejecter {
+ public:
+  static constexpr std::uint64_t kFirstLogged = 5;
+  static constexpr std::chrono::seconds kSummaryEvery{10};
+
+  void bind(StageContext& ctx) { log_ = &ctx.log(); }
+
+  void reject(Event& event, const std::string& reason) {
+    ++count_;
+    if (count_ <= kFirstLogged) {
+      if (count_ == kFirstLogged) last_summary_ = std::chrono::steady_clock::now();
+      log().warn("dead-lettered event from {}[{}]@{}: {}{}", origin(event.topic), event.partition,
+                 event.offset, reason, count_ == kFirstLogged ? " (further rejections are summarised)" : "");
+    } else {
+      ++suppressed_;
+      last_reason_ = reason;
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_summary_ >= kSummaryEvery) summarise(now);
+    }
+    event.ack.settle(AckStatus::dead_lettered);
+  }
+
+  // Logs what the rate limit held back (at end of input, so nothing goes unreported).
+  void flush() {
+    if (suppressed_ > 0) summarise(std::chrono::steady_clock::now());
+  }
+
+  std::uint64_t count() const { return count_; }
+
+ private:
+  static const std::string& origin(const std::string& topic) {
+    static const std::string none = "-";
+    return topic.empty() ? none : topic;
+  }
+
+  void summarise(std::chrono::steady_clock::time_point now) {
+    log().warn("dead-lettered {} more events ({} in total); last reason: {}", suppressed_, count_,
+               last_reason_);
+    suppressed_ = 0;
+    last_summary_ = now;
+  }
+
+  spdlog::logger& log() { return log_ ? *log_ : *spdlog::default_logger_raw(); }
+
+  spdlog::logger* log_ = nullptr;
+  std::uint64_t count_ = 0;
+  std::uint64_t suppressed_ = 0;
+  std::string last_reason_;
+  std::chrono::steady_clock::time_point last_summary_{};
+};
+
+// Compiles the expression `text` of option `option` (located at `mark`). A syntax error becomes
+// a ConfigError at that mark naming the option, the 0-based column and the expression.
+// `column_offset` shifts columns when the expression is embedded in a larger text ("sum(x)").
+inline Expr compile_expr_option(const std::string& text, const std::string& option, const YAML::Mark& mark,
+                                const std::string& whole_text = {}, std::size_t column_offset = 0) {
+  try {
+    return Expr::compile(text);
+  } catch (const ExprSyntaxError& e) {
+    const std::string& shown = whole_text.empty() ? text : whole_text;
+    std::string message = e.what();
+    // The parser says "... at column N" relative to `text`; restate it relative to `shown`.
+    auto at = message.rfind(" at column ");
+    if (at != std::string::npos) message.erase(at);
+    throw ConfigError(mark, option + ": invalid expression: " + message + " at column " +
+                                std::to_string(e.column + column_offset) + " of \"" + shown + "\"");
+  }
+}
+
+// The position of the value of `key` in the map option `map` (e.g. one entry of map's `set`), or
+// `fallback` when it cannot be found.
+inline YAML::Mark option_entry_mark(const YAML::Node& map, const std::string& key,
+                                    const YAML::Mark& fallback) {
+  if (map.IsMap())
+    for (const auto& kv : map)
+      if (kv.first.IsScalar() && kv.first.Scalar() == key) return kv.second.Mark();
+  return fallback;
+}
+
+}  // namespace etld

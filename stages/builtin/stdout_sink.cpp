@@ -1,0 +1,119 @@
+// stdout: a sink that writes each event as one line on standard output (for demos and tests).
+// Threading: one instance per strand; it writes with fwrite + fflush once per batch, which is
+// acceptable for a demo sink (stdio locks each call, so concurrent instances never mix lines).
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "config/diagnostics.hpp"
+#include "config/pipeline.hpp"
+#include "stages/registry.hpp"
+
+namespace etld {
+namespace {
+
+enum class OutFormat { json, text, value };
+
+// One event as one output line (newline included).
+//   json:  the record as JSON; an event never parsed is written as it came (already JSON text),
+//          unless it spans several lines, when it is parsed and written compactly.
+//   text:  the record as text (strings unquoted); a value that is not JSON is written as is.
+//   value: the raw bytes of Event::value.
+void append_line(Event& e, OutFormat format, std::string& out) {
+  switch (format) {
+    case OutFormat::json:
+      if (e.parsed() || !e.has_value) {
+        e.record().append_json(out);
+      } else if (e.value.find('\n') == std::string::npos) {
+        out += e.value;
+      } else {
+        try {
+          e.record().append_json(out);
+        } catch (const JsonError&) {
+          out += e.value;
+        }
+      }
+      break;
+    case OutFormat::text: try { out += e.record().to_text();
+      } catch (const JsonError&) {
+        out += e.value;
+      }
+      break;
+    case OutFormat::value: out += e.value; break;
+  }
+  out += '\n';
+}
+
+class StdoutSink : public Sink {
+ public:
+  explicit StdoutSink(OutFormat format) : format_(format) {}
+
+  void start(SinkContext& ctx) override { ctx_ = &ctx; }
+
+  void consume(Batch&& batch) override {
+    if (failed_) return settle_all(batch, AckStatus::failed);
+    out_.clear();
+    for (auto& e : batch) append_line(e, format_, out_);
+    if (std::fwrite(out_.data(), 1, out_.size(), stdout) != out_.size() || std::fflush(stdout) != 0) {
+      int err = errno;
+      failed_ = true;
+      settle_all(batch, AckStatus::failed);
+      ctx_->fail(std::make_exception_ptr(std::runtime_error(
+          "stage '" + ctx_->stage_name() + "': cannot write to stdout: " + std::strerror(err))));
+      return;
+    }
+    settle_all(batch, AckStatus::done);
+    ctx_->done(batch.size());
+  }
+
+  void drain() override {
+    std::fflush(stdout);
+    ctx_->drained();
+  }
+
+ private:
+  OutFormat format_;
+  SinkContext* ctx_ = nullptr;
+  std::string out_;
+  bool failed_ = false;
+};
+
+class StdoutFactory : public StageFactory {
+ public:
+  explicit StdoutFactory(OutFormat format) : format_(format) {}
+  std::unique_ptr<Sink> make_sink(int) override { return std::make_unique<StdoutSink>(format_); }
+
+ private:
+  OutFormat format_;
+};
+
+std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineConfig&) {
+  const Options& o = cfg.options;
+  auto format = o.get_string("format", "json");
+  if (format == "json") return std::make_unique<StdoutFactory>(OutFormat::json);
+  if (format == "text") return std::make_unique<StdoutFactory>(OutFormat::text);
+  if (format == "value") return std::make_unique<StdoutFactory>(OutFormat::value);
+  throw ConfigError(o.mark("format"), "format must be json, text or value, not '" + format + "'");
+}
+
+const StageRegistration reg{StageType{
+    "stdout",
+    Role::sink,
+    "Writes each event as one line on standard output",
+    {
+        {"format",
+         OptionKind::choice,
+         "json: the record as JSON; text: the record with strings unquoted; value: the event's raw bytes.",
+         false,
+         "json",
+         {"json", "text", "value"}},
+    },
+    configure,
+    nullptr,  // check_live: nothing external to check
+}};
+
+}  // namespace
+}  // namespace etld

@@ -1,0 +1,202 @@
+#include "stages/dispatcher.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+namespace etld {
+
+std::uint64_t hash_bytes(std::string_view bytes) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+namespace {
+
+Batch take_front(std::deque<Event>& queue, std::size_t n) {
+  Batch out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    out.push_back(std::move(queue.front()));
+    queue.pop_front();
+  }
+  return out;
+}
+
+// Sends each batch to the subscribers with the most outstanding demand, in slices.
+class DemandDispatcher : public Dispatcher {
+ public:
+  DemandDispatcher(std::vector<SubscriberId> subs, SendFn send) : send_(std::move(send)) {
+    for (auto id : subs) subs_.push_back({id, 0});
+  }
+  void ask(SubscriberId sub, std::size_t n) override {
+    find(sub).demand += n;
+    flush();
+  }
+  std::size_t demand() const override {
+    std::size_t total = 0;
+    for (const auto& s : subs_) total += s.demand;
+    return total > buffer_.size() ? total - buffer_.size() : 0;
+  }
+  void dispatch(Batch&& events) override {
+    if (buffer_.empty()) {
+      std::size_t i = 0;
+      while (i < events.size()) {
+        auto* best = most_demand();
+        if (!best || best->demand == 0) break;
+        auto n = std::min(best->demand, events.size() - i);
+        best->demand -= n;
+        if (i == 0 && n == events.size()) {
+          send_(best->id, std::move(events));
+          return;
+        }
+        Batch slice(std::make_move_iterator(events.begin() + static_cast<std::ptrdiff_t>(i)),
+                    std::make_move_iterator(events.begin() + static_cast<std::ptrdiff_t>(i + n)));
+        send_(best->id, std::move(slice));
+        i += n;
+      }
+      for (; i < events.size(); ++i) buffer_.push_back(std::move(events[i]));
+      return;
+    }
+    for (auto& e : events) buffer_.push_back(std::move(e));
+    flush();
+  }
+  void flush() override {
+    while (!buffer_.empty()) {
+      auto* best = most_demand();
+      if (!best || best->demand == 0) return;
+      auto n = std::min(best->demand, buffer_.size());
+      best->demand -= n;
+      send_(best->id, take_front(buffer_, n));
+    }
+  }
+  std::size_t buffered() const override { return buffer_.size(); }
+
+ private:
+  struct Sub {
+    SubscriberId id;
+    std::size_t demand;
+  };
+  Sub& find(SubscriberId id) {
+    for (auto& s : subs_)
+      if (s.id.group == id.group && s.id.index == id.index) return s;
+    throw std::logic_error("dispatcher: unknown subscriber");
+  }
+  Sub* most_demand() {
+    Sub* best = nullptr;
+    for (auto& s : subs_)
+      if (!best || s.demand > best->demand) best = &s;
+    return best;
+  }
+  std::vector<Sub> subs_;
+  std::deque<Event> buffer_;
+  SendFn send_;
+};
+
+// One queue per partition; an event goes to the partition its key hashes to.
+class PartitionDispatcher : public Dispatcher {
+ public:
+  PartitionDispatcher(int group, int partitions, KeyHashFn key, SendFn send)
+      : group_(group), parts_(static_cast<std::size_t>(partitions)), key_(std::move(key)), send_(std::move(send)) {}
+  void ask(SubscriberId sub, std::size_t n) override {
+    parts_.at(static_cast<std::size_t>(sub.index)).demand += n;
+    flush();
+  }
+  std::size_t demand() const override {
+    std::size_t total = 0;
+    for (const auto& p : parts_) total += p.demand;
+    auto held = buffered();
+    return total > held ? total - held : 0;
+  }
+  void dispatch(Batch&& events) override {
+    for (auto& e : events) {
+      auto p = static_cast<std::size_t>(key_(e) % parts_.size());
+      parts_[p].queue.push_back(std::move(e));
+      ++buffered_;
+    }
+    flush();
+  }
+  void flush() override {
+    for (std::size_t p = 0; p < parts_.size(); ++p) {
+      auto& part = parts_[p];
+      auto n = std::min(part.demand, part.queue.size());
+      if (n == 0) continue;
+      part.demand -= n;
+      buffered_ -= n;
+      send_(SubscriberId{group_, static_cast<int>(p)}, take_front(part.queue, n));
+    }
+  }
+  std::size_t buffered() const override { return buffered_; }
+
+ private:
+  struct Partition {
+    std::size_t demand = 0;
+    std::deque<Event> queue;
+  };
+  int group_;
+  std::vector<Partition> parts_;
+  std::size_t buffered_ = 0;
+  KeyHashFn key_;
+  SendFn send_;
+};
+
+// Every event to every child; the copies share the original's ack (settled when all are).
+class BroadcastDispatcher : public Dispatcher {
+ public:
+  explicit BroadcastDispatcher(std::vector<std::unique_ptr<Dispatcher>> children) : children_(std::move(children)) {}
+  void ask(SubscriberId sub, std::size_t n) override { children_.at(static_cast<std::size_t>(sub.group))->ask(sub, n); }
+  std::size_t demand() const override {
+    std::size_t m = SIZE_MAX;
+    for (const auto& c : children_) m = std::min(m, c->demand());
+    return children_.empty() ? 0 : m;
+  }
+  void dispatch(Batch&& events) override {
+    const auto k = children_.size();
+    std::vector<Batch> copies(k);
+    for (auto& c : copies) c.reserve(events.size());
+    for (auto& e : events) {
+      auto acks = e.ack.split(k);
+      for (std::size_t i = 0; i + 1 < k; ++i) {
+        copies[i].push_back(e.clone());
+        copies[i].back().ack = std::move(acks[i]);
+      }
+      e.ack = std::move(acks[k - 1]);
+      copies[k - 1].push_back(std::move(e));
+    }
+    for (std::size_t i = 0; i < k; ++i) children_[i]->dispatch(std::move(copies[i]));
+  }
+  void flush() override {
+    for (auto& c : children_) c->flush();
+  }
+  std::size_t buffered() const override {
+    std::size_t m = 0;
+    for (const auto& c : children_) m = std::max(m, c->buffered());
+    return m;
+  }
+
+ private:
+  std::vector<std::unique_ptr<Dispatcher>> children_;
+};
+
+}  // namespace
+
+std::unique_ptr<Dispatcher> make_demand_dispatcher(int group, int subscribers, SendFn send) {
+  std::vector<SubscriberId> ids;
+  for (int i = 0; i < subscribers; ++i) ids.push_back({group, i});
+  return std::make_unique<DemandDispatcher>(std::move(ids), std::move(send));
+}
+std::unique_ptr<Dispatcher> make_demand_dispatcher(std::vector<SubscriberId> subscribers, SendFn send) {
+  return std::make_unique<DemandDispatcher>(std::move(subscribers), std::move(send));
+}
+std::unique_ptr<Dispatcher> make_partition_dispatcher(int group, int partitions, KeyHashFn key, SendFn send) {
+  return std::make_unique<PartitionDispatcher>(group, partitions, std::move(key), std::move(send));
+}
+std::unique_ptr<Dispatcher> make_broadcast_dispatcher(std::vector<std::unique_ptr<Dispatcher>> children) {
+  if (children.size() == 1) return std::move(children.front());
+  return std::make_unique<BroadcastDispatcher>(std::move(children));
+}
+
+}  // namespace etld

@@ -1,0 +1,624 @@
+#include "stages/pipeline.hpp"
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "stages/credit.hpp"
+#include "stages/dispatcher.hpp"
+#include "stages/expr.hpp"
+#include "stages/registry.hpp"
+
+namespace etld {
+
+namespace asio = boost::asio;
+using Strand = asio::strand<asio::thread_pool::executor_type>;
+
+namespace {
+
+std::string describe(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+}  // namespace
+
+class Runner;
+
+// All instances of one configured stage.
+struct StageGroup {
+  const StageConfig* config = nullptr;
+  const StageType* type = nullptr;
+  std::unique_ptr<StageFactory> factory;
+  std::vector<std::unique_ptr<Runner>> instances;
+  std::vector<StageGroup*> consumers;  // downstream stages, in file order
+  std::optional<Expr> partition_key;   // this stage's partition_by, compiled
+};
+
+class Pipeline::Impl {
+ public:
+  explicit Impl(std::shared_ptr<const PipelineConfig> config);
+  ~Impl();
+  void start();
+  void stop();
+  void fail(const std::string& error);
+  void sink_drained();
+  void source_closed();
+
+  std::shared_ptr<const PipelineConfig> config_;
+  asio::thread_pool pool_;
+  std::vector<std::unique_ptr<StageGroup>> groups_;
+  std::vector<Runner*> sources_, sinks_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool started_ = false, stopping_ = false, finished_ = false;
+  std::optional<std::string> error_;
+  std::size_t sinks_left_ = 0, sources_left_ = 0;
+};
+
+// One stage instance on its strand: the consumer side (subscriptions with credits) and the
+// producer side (dispatcher) of whatever role the stage has.
+class Runner {
+ public:
+  Runner(Pipeline::Impl& pipeline, StageGroup& group, int instance)
+      : pipeline_(pipeline),
+        group_(group),
+        instance_(instance),
+        strand_(asio::make_strand(pipeline.pool_.get_executor())),
+        restart_timer_(strand_),
+        name_(group.config->name) {
+    auto label = group.config->concurrency > 1 ? name_ + "#" + std::to_string(instance) : name_;
+    auto base = spdlog::default_logger();
+    log_ = std::make_shared<spdlog::logger>(label, base->sinks().begin(), base->sinks().end());
+    log_->set_level(base->level());
+    source_ctx_.r = this;
+    sink_ctx_.r = this;
+    transform_ctx_.r = this;
+  }
+
+  Role role() const { return group_.type->role; }
+  const StageConfig& config() const { return *group_.config; }
+
+  struct Input {
+    Runner* producer;
+    SubscriberId id;  // how the producer knows us
+    Credit credit;
+    bool eos = false;
+    std::size_t pending_ask = 0;
+  };
+  struct Output {
+    Runner* consumer;
+    std::size_t input_index;
+  };
+
+  std::size_t add_input(Runner* producer, SubscriberId id) {
+    inputs_.push_back(Input{producer, id, Credit(config().max_demand, config().min_demand)});
+    return inputs_.size() - 1;
+  }
+  void set_outputs(std::vector<std::vector<Output>> outputs, std::size_t buffer_bound) {
+    outputs_ = std::move(outputs);
+    buffer_bound_ = buffer_bound;
+    auto send = [this](SubscriberId id, Batch&& batch) { send_to(id, std::move(batch)); };
+    if (outputs_.empty()) return;
+    std::vector<std::unique_ptr<Dispatcher>> children;
+    std::vector<SubscriberId> all;
+    for (std::size_t g = 0; g < outputs_.size(); ++g) {
+      const auto* consumer_group = group_.consumers[g];
+      int n = static_cast<int>(outputs_[g].size());
+      for (int i = 0; i < n; ++i) all.push_back({static_cast<int>(g), i});
+      if (consumer_group->partition_key) {
+        const Expr* key = &*consumer_group->partition_key;
+        children.push_back(make_partition_dispatcher(
+            static_cast<int>(g), n,
+            [key](Event& e) -> std::uint64_t {
+              try {
+                auto v = key->eval(e);
+                return hash_bytes(v.kind() == Value::Kind::string ? v.as_string() : v.to_json());
+              } catch (const std::exception&) {
+                return 0;  // unreadable events all go to one instance, whose stage reports them
+              }
+            },
+            send));
+      } else {
+        children.push_back(make_demand_dispatcher(static_cast<int>(g), n, send));
+      }
+    }
+    if (config().dispatch == DispatchMode::demand && outputs_.size() > 1)
+      dispatcher_ = make_demand_dispatcher(std::move(all), send);
+    else
+      dispatcher_ = make_broadcast_dispatcher(std::move(children));
+  }
+
+  // --- lifecycle, each posted onto the strand ---
+  void start() {
+    post([this] {
+      if (!create_stage()) return;
+      for (std::size_t i = 0; i < inputs_.size(); ++i) {
+        auto n = inputs_[i].credit.grant_initial();
+        ask_upstream(i, n);
+      }
+    });
+  }
+  void stop() {
+    post([this] {
+      if (role() != Role::source || stopping_) return;
+      stopping_ = true;
+      if (restarting_ || !source_) {
+        finish_output();
+        return;
+      }
+      guard([&] { source_->stop(); });
+    });
+  }
+  void close() {
+    post([this] {
+      if (source_) guard([&] { source_->close(); });
+      pipeline_.source_closed();
+    });
+  }
+
+  // --- messages from other runners ---
+  void on_ask(SubscriberId id, std::size_t n) {
+    stats_outstanding_ += n;
+    dispatcher_->ask(id, n);
+    maybe_send_eos();
+    if (role() == Role::source) {
+      if (source_ && !restarting_ && !output_done_ && !stopping_ && dispatcher_->demand() > 0)
+        guard([&] { source_->on_demand(); });
+    } else {
+      grant_upstream_if_room();
+    }
+  }
+
+  void on_events(std::size_t input, Batch&& batch) {
+    auto n = batch.size();
+    events_in_ += n;
+    ++batches_in_;
+    try {
+      inputs_[input].credit.on_received(n);
+    } catch (const std::exception& e) {
+      pipeline_.fail("stage '" + name_ + "': " + e.what());
+      return;
+    }
+    if (restarting_) {
+      held_.emplace_back(input, std::move(batch));
+      return;
+    }
+    deliver(input, std::move(batch));
+  }
+
+  void on_eos(std::size_t input) {
+    if (restarting_) {
+      held_.emplace_back(input, std::nullopt);
+      return;
+    }
+    handle_eos(input);
+  }
+
+  StageStats stats() const {
+    StageStats s;
+    s.name = name_;
+    s.instance = instance_;
+    s.events_in = events_in_;
+    s.events_out = events_out_;
+    s.batches_in = batches_in_;
+    s.restarts = restarts_total_;
+    s.buffered = buffered_;
+    s.outstanding_demand = stats_outstanding_;
+    return s;
+  }
+
+ private:
+  // Contexts handed to the stage; they forward to the runner.
+  struct SourceCtx : SourceContext {
+    Runner* r;
+    const std::string& stage_name() const override { return r->name_; }
+    int instance() const override { return r->instance_; }
+    asio::any_io_executor executor() const override { return r->strand_; }
+    spdlog::logger& log() const override { return *r->log_; }
+    void fail(std::exception_ptr e) override { r->handle_failure(e); }
+    void emit(Batch&& events) override { r->emit(std::move(events)); }
+    std::size_t demand() const override {
+      return r->stopping_ || r->output_done_ ? 0 : r->dispatcher_->demand();
+    }
+    void finish() override { r->finish_output(); }
+  };
+  struct SinkCtx : SinkContext {
+    Runner* r;
+    const std::string& stage_name() const override { return r->name_; }
+    int instance() const override { return r->instance_; }
+    asio::any_io_executor executor() const override { return r->strand_; }
+    spdlog::logger& log() const override { return *r->log_; }
+    void fail(std::exception_ptr e) override { r->handle_failure(e); }
+    void done(std::size_t n) override { r->sink_done(n); }
+    void drained() override { r->sink_drained(); }
+  };
+  struct TransformCtx : StageContext {
+    Runner* r;
+    const std::string& stage_name() const override { return r->name_; }
+    int instance() const override { return r->instance_; }
+    asio::any_io_executor executor() const override { return r->strand_; }
+    spdlog::logger& log() const override { return *r->log_; }
+    void fail(std::exception_ptr e) override { r->handle_failure(e); }
+  };
+
+  template <class F>
+  void post(F&& f) {
+    asio::post(strand_, std::forward<F>(f));
+  }
+
+  // Runs stage code; an exception goes to the restart policy.
+  template <class F>
+  bool guard(F&& f) {
+    try {
+      f();
+      return true;
+    } catch (...) {
+      handle_failure(std::current_exception());
+      return false;
+    }
+  }
+
+  bool create_stage() {
+    return guard([&] {
+      switch (role()) {
+        case Role::source:
+          source_ = group_.factory->make_source(instance_);
+          source_->start(source_ctx_);
+          if (stopping_) source_->stop();
+          else if (dispatcher_->demand() > 0) source_->on_demand();
+          break;
+        case Role::transform:
+          transform_ = group_.factory->make_transform(instance_);
+          transform_->start(transform_ctx_);
+          break;
+        case Role::sink:
+          sink_ = group_.factory->make_sink(instance_);
+          sink_->start(sink_ctx_);
+          break;
+      }
+    });
+  }
+
+  void ask_upstream(std::size_t input, std::size_t n) {
+    auto& in = inputs_[input];
+    if (n == 0 || in.eos) return;
+    asio::post(in.producer->strand_, [p = in.producer, id = in.id, n] { p->on_ask(id, n); });
+  }
+
+  void send_to(SubscriberId id, Batch&& batch) {
+    auto& out = outputs_[static_cast<std::size_t>(id.group)][static_cast<std::size_t>(id.index)];
+    events_out_ += batch.size();
+    stats_outstanding_ -= std::min<std::size_t>(stats_outstanding_, batch.size());
+    asio::post(out.consumer->strand_, [c = out.consumer, idx = out.input_index, b = std::move(batch)]() mutable {
+      c->on_events(idx, std::move(b));
+    });
+  }
+
+  void emit(Batch&& events) {
+    auto demand = stopping_ || output_done_ ? 0 : dispatcher_->demand();
+    if (events.size() > demand)
+      throw std::logic_error("source '" + name_ + "' emitted " + std::to_string(events.size()) +
+                             " events with a demand of " + std::to_string(demand));
+    if (events.empty()) return;
+    dispatcher_->dispatch(std::move(events));
+    buffered_ = dispatcher_->buffered();
+  }
+
+  void deliver(std::size_t input, Batch&& batch) {
+    auto n = batch.size();
+    if (role() == Role::sink) {
+      arrivals_.emplace_back(input, n);
+      guard([&] { sink_->consume(std::move(batch)); });
+      return;
+    }
+    Batch out;
+    out.reserve(n);
+    bool ok = guard([&] { transform_->process(batch, out); });
+    if (ok) dispatch_output(std::move(out));
+    // On failure the batch's events are destroyed unsettled: their acks settle `failed`, so
+    // their source never commits past them (nothing is lost silently).
+    inputs_[input].pending_ask += inputs_[input].credit.on_processed(n);
+    grant_upstream_if_room();
+  }
+
+  void dispatch_output(Batch&& out) {
+    if (outputs_.empty()) {  // a dead end: nothing downstream wants these
+      settle_all(out, AckStatus::done);
+      return;
+    }
+    if (!out.empty()) dispatcher_->dispatch(std::move(out));
+    buffered_ = dispatcher_->buffered();
+  }
+
+  void grant_upstream_if_room() {
+    if (dispatcher_ && dispatcher_->buffered() >= buffer_bound_) return;
+    for (std::size_t i = 0; i < inputs_.size(); ++i) {
+      auto n = std::exchange(inputs_[i].pending_ask, 0);
+      ask_upstream(i, n);
+    }
+    buffered_ = dispatcher_ ? dispatcher_->buffered() : 0;
+  }
+
+  void handle_eos(std::size_t input) {
+    inputs_[input].eos = true;
+    for (const auto& in : inputs_)
+      if (!in.eos) return;
+    if (role() == Role::sink) {
+      guard([&] { sink_->drain(); });
+      return;
+    }
+    Batch out;
+    if (guard([&] { transform_->finish(out); })) dispatch_output(std::move(out));
+    finish_output();
+  }
+
+  void finish_output() {
+    output_done_ = true;
+    maybe_send_eos();
+  }
+
+  void maybe_send_eos() {
+    if (!output_done_ || eos_sent_ || (dispatcher_ && dispatcher_->buffered() > 0)) return;
+    eos_sent_ = true;
+    for (auto& group : outputs_)
+      for (auto& out : group)
+        asio::post(out.consumer->strand_, [c = out.consumer, idx = out.input_index] { c->on_eos(idx); });
+  }
+
+  void sink_done(std::size_t n) {
+    while (n > 0 && !arrivals_.empty()) {
+      auto& [input, count] = arrivals_.front();
+      auto k = std::min(n, count);
+      count -= k;
+      n -= k;
+      ask_upstream(input, inputs_[input].credit.on_processed(k));
+      if (count == 0) arrivals_.pop_front();
+    }
+  }
+
+  void sink_drained() {
+    if (drained_) return;
+    drained_ = true;
+    pipeline_.sink_drained();
+  }
+
+  void handle_failure(std::exception_ptr error) {
+    auto what = describe(error);
+    const auto& cfg = config();
+    auto now = std::chrono::steady_clock::now();
+    if (now - window_start_ > cfg.restart_window) {
+      window_start_ = now;
+      restarts_in_window_ = 0;
+    }
+    if (restarting_) return;  // already being replaced
+    bool give_up = cfg.restart == RestartPolicy::temporary || restarts_in_window_ >= cfg.max_restarts;
+    if (give_up) {
+      log_->error("stage failed: {}", what);
+      pipeline_.fail("stage '" + name_ + "' failed" +
+                     (cfg.restart == RestartPolicy::temporary
+                          ? std::string(" (restart: temporary)")
+                          : " " + std::to_string(restarts_in_window_ + 1) + " times within " +
+                                std::to_string(cfg.restart_window.count()) + "ms") +
+                     ": " + what);
+      return;
+    }
+    auto backoff = cfg.restart_backoff * (1 << std::min(restarts_in_window_, 10));
+    ++restarts_in_window_;
+    ++restarts_total_;
+    log_->warn("stage failed, restarting in {}ms (restart {} of {}): {}", backoff.count(), restarts_in_window_,
+               cfg.max_restarts, what);
+    restarting_ = true;
+    // Defer the teardown: we may be inside a method of the stage being destroyed.
+    post([this] { teardown(); });
+    restart_timer_.expires_after(backoff);
+    restart_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      restart();
+    });
+  }
+
+  void teardown() {
+    if (role() == Role::sink) {
+      // What the old instance held is gone (its acks settled failed): release its credit.
+      std::size_t held = 0;
+      for (auto& [input, count] : arrivals_) held += count;
+      sink_.reset();
+      sink_done(held);
+    }
+    transform_.reset();
+    source_.reset();
+  }
+
+  void restart() {
+    restarting_ = false;
+    if (!create_stage()) return;
+    while (!held_.empty() && !restarting_) {
+      auto [input, batch] = std::move(held_.front());
+      held_.pop_front();
+      if (batch) deliver(input, std::move(*batch));
+      else handle_eos(input);
+    }
+  }
+
+  Pipeline::Impl& pipeline_;
+  StageGroup& group_;
+  int instance_;
+  Strand strand_;
+  asio::steady_timer restart_timer_;
+  std::string name_;
+  std::shared_ptr<spdlog::logger> log_;
+  SourceCtx source_ctx_;
+  SinkCtx sink_ctx_;
+  TransformCtx transform_ctx_;
+
+  std::unique_ptr<Source> source_;
+  std::unique_ptr<Transform> transform_;
+  std::unique_ptr<Sink> sink_;
+
+  std::vector<Input> inputs_;
+  std::deque<std::pair<std::size_t, std::size_t>> arrivals_;  // sink: (input, events) FIFO
+  std::vector<std::vector<Output>> outputs_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::size_t buffer_bound_ = 0;
+  bool output_done_ = false, eos_sent_ = false, stopping_ = false, drained_ = false;
+
+  bool restarting_ = false;
+  std::deque<std::pair<std::size_t, std::optional<Batch>>> held_;  // arrivals while restarting
+  int restarts_in_window_ = 0;
+  std::chrono::steady_clock::time_point window_start_{};
+
+  // Written on the strand, read by stats() from any thread: relaxed atomics.
+  std::atomic<std::uint64_t> events_in_{0}, events_out_{0}, batches_in_{0}, restarts_total_{0};
+  std::atomic<std::uint64_t> buffered_{0}, stats_outstanding_{0};
+};
+
+Pipeline::Impl::Impl(std::shared_ptr<const PipelineConfig> config)
+    : config_(std::move(config)),
+      pool_(static_cast<std::size_t>(config_->threads > 0 ? config_->threads
+                                                          : std::max(1u, std::thread::hardware_concurrency()))) {
+  std::map<std::string, StageGroup*> by_name;
+  for (const auto& sc : config_->stages) {
+    auto group = std::make_unique<StageGroup>();
+    group->config = &sc;
+    group->type = find_stage_type(sc.type);
+    if (!group->type) throw std::runtime_error("unknown stage type '" + sc.type + "'");
+    group->factory = group->type->configure(sc, *config_);
+    if (!sc.partition_by.empty()) group->partition_key.emplace(Expr::compile(sc.partition_by));
+    by_name[sc.name] = group.get();
+    groups_.push_back(std::move(group));
+  }
+  for (auto& g : groups_)
+    for (const auto& input : g->config->inputs) by_name.at(input)->consumers.push_back(g.get());
+  for (auto& g : groups_)
+    for (int i = 0; i < g->config->concurrency; ++i) g->instances.push_back(std::make_unique<Runner>(*this, *g, i));
+  // Wire every producer instance to every instance of each consumer stage.
+  for (auto& g : groups_) {
+    for (auto& producer : g->instances) {
+      std::vector<std::vector<Runner::Output>> outputs;
+      std::size_t bound = g->config->buffer_size;
+      for (std::size_t cg = 0; cg < g->consumers.size(); ++cg) {
+        auto* consumer_group = g->consumers[cg];
+        std::vector<Runner::Output> outs;
+        for (int ci = 0; ci < static_cast<int>(consumer_group->instances.size()); ++ci) {
+          auto* consumer = consumer_group->instances[static_cast<std::size_t>(ci)].get();
+          auto idx = consumer->add_input(producer.get(), SubscriberId{static_cast<int>(cg), ci});
+          outs.push_back({consumer, idx});
+        }
+        if (g->config->buffer_size == 0) bound = std::max(bound, consumer_group->config->max_demand);
+        outputs.push_back(std::move(outs));
+      }
+      producer->set_outputs(std::move(outputs), std::max<std::size_t>(bound, 1));
+    }
+  }
+  for (auto& g : groups_)
+    for (auto& r : g->instances) {
+      if (g->type->role == Role::source) sources_.push_back(r.get());
+      if (g->type->role == Role::sink) sinks_.push_back(r.get());
+    }
+  sinks_left_ = sinks_.size();
+  sources_left_ = sources_.size();
+}
+
+Pipeline::Impl::~Impl() {
+  pool_.stop();
+  pool_.join();
+}
+
+void Pipeline::Impl::start() {
+  {
+    std::lock_guard lock(mu_);
+    if (started_) return;
+    started_ = true;
+  }
+  // Consumers first, so that demand is in place before any producer runs.
+  for (auto it = groups_.rbegin(); it != groups_.rend(); ++it)
+    for (auto& r : (*it)->instances) r->start();
+  if (sinks_.empty()) fail("the pipeline has no sink");
+}
+
+void Pipeline::Impl::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  for (auto* s : sources_) s->stop();
+}
+
+void Pipeline::Impl::fail(const std::string& error) {
+  {
+    std::lock_guard lock(mu_);
+    if (!error_) error_ = error;
+  }
+  spdlog::error("pipeline '{}' stopping: {}", config_->name, error);
+  stop();
+}
+
+void Pipeline::Impl::sink_drained() {
+  bool all;
+  {
+    std::lock_guard lock(mu_);
+    all = --sinks_left_ == 0;
+  }
+  if (!all) return;
+  // Every event has reached a sink and been settled: let the sources commit.
+  for (auto* s : sources_) s->close();
+  if (sources_.empty()) source_closed();
+}
+
+void Pipeline::Impl::source_closed() {
+  std::lock_guard lock(mu_);
+  if (sources_left_ > 0) --sources_left_;
+  if (sources_left_ == 0) {
+    finished_ = true;
+    cv_.notify_all();
+  }
+}
+
+Pipeline::Pipeline(std::shared_ptr<const PipelineConfig> config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Pipeline::~Pipeline() = default;
+void Pipeline::start() { impl_->start(); }
+void Pipeline::stop() { impl_->stop(); }
+std::optional<std::string> Pipeline::wait() {
+  std::unique_lock lock(impl_->mu_);
+  impl_->cv_.wait(lock, [&] { return impl_->finished_; });
+  return impl_->error_;
+}
+bool Pipeline::wait_for(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(impl_->mu_);
+  return impl_->cv_.wait_for(lock, timeout, [&] { return impl_->finished_; });
+}
+bool Pipeline::finished() const {
+  std::lock_guard lock(impl_->mu_);
+  return impl_->finished_;
+}
+std::optional<std::string> Pipeline::error() const {
+  std::lock_guard lock(impl_->mu_);
+  return impl_->error_;
+}
+std::vector<StageStats> Pipeline::stats() const {
+  std::vector<StageStats> out;
+  for (auto& g : impl_->groups_)
+    for (auto& r : g->instances) out.push_back(r->stats());
+  return out;
+}
+const PipelineConfig& Pipeline::config() const { return *impl_->config_; }
+
+}  // namespace etld

@@ -1,0 +1,386 @@
+// The expression-driven transforms (map, filter, flat_map, reduce), built through the registry
+// from YAML options like the loader does, and fed batches whose acks are recorded: every input
+// must be settled exactly once, with the right status, at the right time.
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/diagnostics.hpp"
+#include "stages/registry.hpp"
+#include "tests/support/fake_contexts.hpp"
+#include "tests/support/test_context.hpp"
+
+namespace etld {
+namespace {
+
+using test::configure_stage;
+using test::make_events;
+using test::RecordingAcks;
+using test::TestStageContext;
+
+struct Harness {
+  explicit Harness(const std::string& type, const std::string& yaml, int instance = 0)
+      : ctx(type, instance), transform(configure_stage(type, yaml)->make_transform(instance)) {
+    transform->start(ctx);
+  }
+
+  // Runs one batch of JSON payloads (tokens continue across calls) and returns the outputs.
+  Batch run(const std::vector<std::string>& values) {
+    Batch in = make_events(values, acks, next_token);
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      in[i].topic = "orders";
+      in[i].partition = 1;
+      in[i].offset = static_cast<std::int64_t>(next_token + i);
+    }
+    next_token += values.size();
+    Batch out;
+    transform->process(in, out);
+    return out;
+  }
+
+  Batch finish() {
+    Batch out;
+    transform->finish(out);
+    return out;
+  }
+
+  std::shared_ptr<RecordingAcks> acks = std::make_shared<RecordingAcks>();
+  std::uint64_t next_token = 0;
+  TestStageContext ctx;
+  std::unique_ptr<Transform> transform;
+};
+
+std::string record_of(Event& e) { return e.record().to_json(); }
+
+std::string config_error(const std::string& type, const std::string& yaml, int* line = nullptr) {
+  try {
+    configure_stage(type, yaml);
+  } catch (const ConfigError& e) {
+    if (line) *line = e.mark().line;
+    return e.what();
+  }
+  return "<no error>";
+}
+
+bool contains(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
+
+void settle_outputs(Batch& out, AckStatus status = AckStatus::done) {
+  for (auto& e : out) e.ack.settle(status);
+}
+
+TEST_CASE("the transforms are registered with their options") {
+  for (const char* name : {"map", "filter", "flat_map", "reduce"}) {
+    const StageType* type = find_stage_type(name);
+    REQUIRE(type);
+    CHECK(type->role == Role::transform);
+    CHECK(!type->summary.empty());
+    CHECK(!type->options.empty());
+  }
+}
+
+// ---- map ----------------------------------------------------------------------------------------
+
+TEST_CASE("map: set evaluates in order, later expressions see earlier results") {
+  Harness h("map", R"y(
+set:
+  total: "price * qty"
+  with_tax: "total * 2"
+  name: "upper(name)"
+  meta.source: "_topic"
+)y");
+  auto out = h.run({R"({"price": 3, "qty": 4, "name": "ab"})", R"({"price": 1.5, "qty": 2, "name": "c"})"});
+  REQUIRE(out.size() == 2);
+  CHECK(record_of(out[0]) ==
+        R"({"price":3,"qty":4,"name":"AB","total":12,"with_tax":24,"meta":{"source":"orders"}})");
+  CHECK(record_of(out[1]) ==
+        R"({"price":1.5,"qty":2,"name":"C","total":3.0,"with_tax":6.0,"meta":{"source":"orders"}})");
+  // Outputs keep their acks: nothing is settled until downstream settles.
+  CHECK(h.acks->total() == 0);
+  CHECK(out[0].ack.token() == 0);
+  CHECK(out[1].ack.token() == 1);
+  settle_outputs(out);
+  CHECK(h.acks->exactly_once(2, AckStatus::done));
+}
+
+TEST_CASE("map: rename then remove, after set") {
+  Harness h("map", R"(
+set: {copy: "a"}
+rename: {a: b, "n.x": "moved", missing: other}
+remove: [drop, "n.y", nothing]
+)");
+  auto out = h.run({R"({"a": 1, "drop": true, "n": {"x": 1, "y": 2, "z": 3}})"});
+  REQUIRE(out.size() == 1);
+  CHECK(record_of(out[0]) == R"({"n":{"z":3},"copy":1,"b":1,"moved":1})");
+  settle_outputs(out);
+  CHECK(h.acks->exactly_once(1, AckStatus::done));
+}
+
+TEST_CASE("map: '.' replaces the whole record") {
+  Harness h("map", R"(set: {".": "obj"})");
+  auto out = h.run({R"({"obj": {"k": 1}, "other": 2})"});
+  REQUIRE(out.size() == 1);
+  CHECK(record_of(out[0]) == R"({"k":1})");
+}
+
+TEST_CASE("map: bad data is dead-lettered with a logged reason, good data passes") {
+  Harness h("map", R"(set: {cents: "amount * 100"})");
+  auto out = h.run({R"({"amount": 2})", R"({"amount": "x"})", "not json", R"({"other": 1})",
+                    R"({"amount": [1]})", R"({"amount": 5})"});
+  REQUIRE(out.size() == 2);
+  CHECK(record_of(out[0]) == R"({"amount":2,"cents":200})");
+  CHECK(record_of(out[1]) == R"({"amount":5,"cents":500})");
+  for (std::uint64_t t : {1, 2, 3, 4}) CHECK(h.acks->settled_once(t, AckStatus::dead_lettered));
+  CHECK(h.acks->total() == 4);
+  settle_outputs(out);
+  CHECK(h.acks->settled_once(0, AckStatus::done));
+  CHECK(h.acks->settled_once(5, AckStatus::done));
+  CHECK(h.acks->total() == 6);
+
+  const auto& logs = h.ctx.logged();
+  REQUIRE(logs.size() == 4);
+  CHECK(contains(logs[0], "orders[1]@1"));
+  CHECK(contains(logs[0], "set 'cents'"));
+  CHECK(contains(logs[0], "cannot apply '*' to field 'amount' (string)"));
+  CHECK(contains(logs[1], "invalid JSON"));
+  CHECK(contains(logs[2], "field 'amount' is missing"));
+  CHECK(contains(logs[3], "field 'amount' (array)"));
+}
+
+TEST_CASE("map: a record that is not an object cannot take fields") {
+  Harness h("map", R"(set: {k: "1"})");
+  auto out = h.run({"[1, 2]", "{}"});
+  REQUIRE(out.size() == 1);
+  CHECK(h.acks->settled_once(0, AckStatus::dead_lettered));
+  REQUIRE(h.ctx.logged().size() == 1);
+  CHECK(contains(h.ctx.logged()[0], "the record is array, not an object"));
+}
+
+TEST_CASE("map: rejections are logged rate-limited, then summarised") {
+  Harness h("map", R"(set: {y: "x + 1"})");
+  std::vector<std::string> bad(20, R"({"x": "s"})");
+  auto out = h.run(bad);
+  CHECK(out.empty());
+  CHECK(h.acks->exactly_once(20, AckStatus::dead_lettered));
+  CHECK(h.ctx.logged().size() == 5);
+  CHECK(h.finish().empty());
+  REQUIRE(h.ctx.logged().size() == 6);
+  CHECK(contains(h.ctx.logged()[5], "15 more"));
+  CHECK(contains(h.ctx.logged()[5], "20 in total"));
+}
+
+TEST_CASE("map: configuration errors are located and name the column") {
+  int line = -1;
+  auto msg = config_error("map", "set:\n  total: \"price * (qty\"\n", &line);
+  CHECK(line == 1);
+  CHECK(contains(msg, "set 'total'"));
+  CHECK(contains(msg, "at column 12"));
+  CHECK(contains(msg, "price * (qty"));
+  CHECK(contains(config_error("map", "{}"), "at least one of"));
+  CHECK(contains(config_error("map", "set: {a: \"lower(\"}"), "expected an expression"));
+  CHECK(contains(config_error("map", "set: {a: \"nope(1)\"}"), "unknown function 'nope'"));
+  CHECK(contains(config_error("map", "remove: ['.']"), "does not name a field"));
+}
+
+// ---- filter -------------------------------------------------------------------------------------
+
+TEST_CASE("filter: keeps truthy, settles dropped done and bad dead_lettered") {
+  Harness h("filter", R"(where: "status == 'paid' and amount > 10")");
+  auto out = h.run({R"({"status": "paid", "amount": 20})", R"({"status": "new", "amount": 20})",
+                    R"({"status": "paid", "amount": 5})", R"({"status": "paid", "amount": "x"})", "{bad",
+                    R"({"status": "paid", "amount": 11.5})", R"({"status": "new"})"});
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].ack.token() == 0);
+  CHECK(out[1].ack.token() == 5);
+  CHECK(record_of(out[1]) == R"({"status":"paid","amount":11.5})");
+  CHECK(h.acks->settled_once(1, AckStatus::done));
+  CHECK(h.acks->settled_once(2, AckStatus::done));
+  CHECK(h.acks->settled_once(6, AckStatus::done));  // short-circuit: amount never read
+  CHECK(h.acks->settled_once(3, AckStatus::dead_lettered));
+  CHECK(h.acks->settled_once(4, AckStatus::dead_lettered));
+  CHECK(h.acks->total() == 5);
+  settle_outputs(out);
+  CHECK(h.acks->total() == 7);
+  CHECK(h.acks->settled_once(0, AckStatus::done));
+  CHECK(h.acks->settled_once(5, AckStatus::done));
+}
+
+TEST_CASE("filter: metadata and membership") {
+  Harness h("filter", R"(where: "_offset % 2 == 0 && kind in ['a', 'b']")");
+  auto out = h.run(
+      {R"({"kind": "a"})", R"({"kind": "a"})", R"({"kind": "c"})", R"({"kind": "b"})", R"({"kind": "b"})"});
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].offset == 0);
+  CHECK(out[1].offset == 4);
+}
+
+TEST_CASE("filter: configuration errors") {
+  CHECK(contains(config_error("filter", "{}"), "where"));
+  int line = -1;
+  auto msg = config_error("filter", "# comment\nwhere: \"a ==\"\n", &line);
+  CHECK(line == 1);
+  CHECK(contains(msg, "where: invalid expression"));
+  CHECK(contains(msg, "at column 4"));
+}
+
+// ---- flat_map -----------------------------------------------------------------------------------
+
+TEST_CASE("flat_map: one output per element; the input settles after all of them") {
+  Harness h("flat_map", R"({explode: "items", as: "line"})");
+  auto out = h.run({R"({"id": 1, "items": [10, {"sku": "b"}, "c"]})"});
+  REQUIRE(out.size() == 3);
+  CHECK(record_of(out[0]) == R"({"id":1,"items":[10,{"sku":"b"},"c"],"line":10})");
+  CHECK(record_of(out[1]) == R"({"id":1,"items":[10,{"sku":"b"},"c"],"line":{"sku":"b"}})");
+  CHECK(record_of(out[2]) == R"({"id":1,"items":[10,{"sku":"b"},"c"],"line":"c"})");
+  for (auto& e : out) {
+    CHECK(e.topic == "orders");
+    CHECK(e.offset == 0);
+    CHECK(e.ack.pending());
+  }
+  out[2].ack.settle(AckStatus::done);
+  out[0].ack.settle(AckStatus::done);
+  CHECK(h.acks->total() == 0);
+  out[1].ack.settle(AckStatus::done);
+  CHECK(h.acks->exactly_once(1, AckStatus::done));
+}
+
+TEST_CASE("flat_map: the worst child status reaches the parent") {
+  Harness h("flat_map", R"(explode: "xs")");
+  auto out = h.run({R"({"xs": [1, 2]})"});
+  REQUIRE(out.size() == 2);
+  CHECK(record_of(out[1]) == R"({"xs":[1,2],"item":2})");  // default `as`
+  out[0].ack.settle(AckStatus::dead_lettered);
+  out[1].ack.settle(AckStatus::done);
+  CHECK(h.acks->exactly_once(1, AckStatus::dead_lettered));
+}
+
+TEST_CASE("flat_map: empty and null settle done; non-arrays and bad JSON dead-letter") {
+  Harness h("flat_map", R"(explode: "xs")");
+  auto out = h.run({R"({"xs": []})", R"({})", R"({"xs": null})", R"({"xs": 5})", "nope", R"({"xs": ["a"]})"});
+  REQUIRE(out.size() == 1);
+  CHECK(h.acks->settled_once(0, AckStatus::done));
+  CHECK(h.acks->settled_once(1, AckStatus::done));
+  CHECK(h.acks->settled_once(2, AckStatus::done));
+  CHECK(h.acks->settled_once(3, AckStatus::dead_lettered));
+  CHECK(h.acks->settled_once(4, AckStatus::dead_lettered));
+  CHECK(h.acks->total() == 5);
+  REQUIRE(h.ctx.logged().size() == 2);
+  CHECK(contains(h.ctx.logged()[0], "gave integer, not an array"));
+  settle_outputs(out);
+  CHECK(h.acks->settled_once(5, AckStatus::done));
+}
+
+TEST_CASE("flat_map: an expression can build the array") {
+  Harness h("flat_map", R"({explode: "[a, b, a + b]", as: "v"})");
+  auto out = h.run({R"({"a": 1, "b": 2})"});
+  REQUIRE(out.size() == 3);
+  CHECK(out[2].record().find("v")->as_int() == 3);
+  settle_outputs(out);
+  CHECK(h.acks->exactly_once(1, AckStatus::done));
+}
+
+TEST_CASE("flat_map: configuration errors") {
+  CHECK(contains(config_error("flat_map", "{}"), "explode"));
+  CHECK(contains(config_error("flat_map", "explode: \"(xs\""), "at column 3"));
+}
+
+// ---- reduce -------------------------------------------------------------------------------------
+
+TEST_CASE("reduce: per-group aggregates emitted at finish, in first-seen order") {
+  Harness h("reduce", R"y(
+group_by: [region]
+aggregates:
+  n: count
+  total: "sum(amount)"
+  lo: "min(amount)"
+  hi: "max(amount)"
+  mean: "avg(amount)"
+  named: "count(name)"
+)y",
+            2);
+  auto out = h.run({R"({"region": "eu", "amount": 10, "name": "x"})", R"({"region": "us", "amount": 1.5})",
+                    R"({"region": "eu", "amount": 20})"});
+  CHECK(out.empty());
+  // Merged inputs are settled as soon as they are merged.
+  CHECK(h.acks->exactly_once(3, AckStatus::done));
+  out = h.run({R"({"region": "eu", "amount": "bad"})", R"({"amount": 4})", R"({"region": "eu"})", "{"});
+  CHECK(out.empty());
+  CHECK(h.acks->settled_once(3, AckStatus::dead_lettered));
+  CHECK(h.acks->settled_once(4, AckStatus::done));
+  CHECK(h.acks->settled_once(5, AckStatus::done));
+  CHECK(h.acks->settled_once(6, AckStatus::dead_lettered));
+  CHECK(h.acks->total() == 7);
+
+  out = h.finish();
+  REQUIRE(out.size() == 3);
+  CHECK(record_of(out[0]) ==
+        R"({"region":"eu","n":3,"total":30,"lo":10,"hi":20,"mean":15.0,"named":1,"partition":2})");
+  CHECK(record_of(out[1]) ==
+        R"({"region":"us","n":1,"total":1.5,"lo":1.5,"hi":1.5,"mean":1.5,"named":0,"partition":2})");
+  CHECK(record_of(out[2]) ==
+        R"({"region":null,"n":1,"total":4,"lo":4,"hi":4,"mean":4.0,"named":0,"partition":2})");
+  CHECK_FALSE(out[0].ack.pending());
+  CHECK(h.acks->total() == 7);
+  // Accumulators are emptied by finish.
+  CHECK(h.finish().empty());
+}
+
+TEST_CASE("reduce: without group_by there is one group; nested group paths and metadata") {
+  Harness total("reduce", R"y(aggregates: {events: count, sum: "sum(v)", top: "max(name)"})y");
+  total.run({R"({"v": 1, "name": "b"})", R"({"v": 2.5, "name": "c"})", R"({"v": null, "name": "a"})"});
+  auto out = total.finish();
+  REQUIRE(out.size() == 1);
+  CHECK(record_of(out[0]) == R"({"events":3,"sum":3.5,"top":"c","partition":0})");
+
+  Harness nested("reduce", R"({group_by: [customer.id, _topic], aggregates: {n: count}})");
+  nested.run({R"({"customer": {"id": 7}})", R"({"customer": {"id": 8}})", R"({"customer": {"id": 7}})"});
+  out = nested.finish();
+  REQUIRE(out.size() == 2);
+  CHECK(record_of(out[0]) == R"({"customer":{"id":7},"_topic":"orders","n":2,"partition":0})");
+  CHECK(record_of(out[1]) == R"({"customer":{"id":8},"_topic":"orders","n":1,"partition":0})");
+}
+
+TEST_CASE("reduce: an event merges entirely or not at all") {
+  Harness h("reduce", R"y(aggregates: {n: count, lo: "min(v)", s: "sum(w)"})y");
+  h.run({R"({"v": 3, "w": 1})", R"({"v": "text", "w": 100})", R"({"v": 1, "w": "x"})"});
+  CHECK(h.acks->settled_once(0, AckStatus::done));
+  CHECK(h.acks->settled_once(1, AckStatus::dead_lettered));
+  CHECK(h.acks->settled_once(2, AckStatus::dead_lettered));
+  auto out = h.finish();
+  REQUIRE(out.size() == 1);
+  CHECK(record_of(out[0]) == R"({"n":1,"lo":3,"s":1,"partition":0})");
+}
+
+TEST_CASE("reduce: integer sums past 64 bits continue as reals; empty sums are null") {
+  Harness h("reduce", R"y(aggregates: {s: "sum(v)", e: "sum(missing)", a: "avg(missing)"})y");
+  h.run({R"({"v": 9223372036854775807})", R"({"v": 1})"});
+  auto out = h.finish();
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].record().find("s")->kind() == Value::Kind::real);
+  CHECK(out[0].record().find("e")->is_null());
+  CHECK(out[0].record().find("a")->is_null());
+}
+
+TEST_CASE("reduce: no input, no output") {
+  Harness h("reduce", R"(aggregates: {n: count})");
+  CHECK(h.finish().empty());
+}
+
+TEST_CASE("reduce: configuration errors") {
+  CHECK(contains(config_error("reduce", "{}"), "aggregates"));
+  CHECK(contains(config_error("reduce", "aggregates: {x: \"median(v)\"}"), "unknown aggregate 'median'"));
+  CHECK(contains(config_error("reduce", "aggregates: {x: \"sum v\"}"), "unknown aggregate"));
+  CHECK(contains(config_error("reduce", "aggregates: {x: \"sum()\"}"), "needs an expression"));
+  int line = -1;
+  auto msg = config_error("reduce", "aggregates:\n  x: \"sum(a +)\"\n", &line);
+  CHECK(line == 1);
+  CHECK(contains(msg, "aggregates 'x'"));
+  CHECK(contains(msg, "at column 7 of \"sum(a +)\""));
+  CHECK(contains(config_error("reduce", "{group_by: [\"a b\"], aggregates: {n: count}}"), "group_by"));
+}
+
+}  // namespace
+}  // namespace etld
