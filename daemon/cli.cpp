@@ -21,9 +21,8 @@
 #include "etld_version.hpp"
 #include "stages/pipeline.hpp"
 #include "stages/registry.hpp"
-#if __has_include("connectors/kafka/kafka_version.hpp")
+#ifdef ETLD_WITH_KAFKA
 #include "connectors/kafka/kafka_version.hpp"
-#define ETLD_HAVE_KAFKA 1
 #endif
 
 namespace etld {
@@ -186,7 +185,7 @@ int cli_main(int argc, char** argv) {
         return 0;
       } else if (a == "--version" || a == "-V" || a == "version") {
         std::cout << "etld " << ETLD_VERSION << "\n";
-#ifdef ETLD_HAVE_KAFKA
+#ifdef ETLD_WITH_KAFKA
         std::cout << "librdkafka " << librdkafka_version() << "\n";
 #endif
         return 0;

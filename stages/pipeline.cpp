@@ -219,6 +219,7 @@ class Runner {
     s.events_out = events_out_;
     s.batches_in = batches_in_;
     s.restarts = restarts_total_;
+    s.failed = events_failed_;
     s.buffered = buffered_;
     s.outstanding_demand = stats_outstanding_;
     return s;
@@ -331,9 +332,17 @@ class Runner {
     Batch out;
     out.reserve(n);
     bool ok = guard([&] { transform_->process(batch, out); });
-    if (ok) dispatch_output(std::move(out));
-    // On failure the batch's events are destroyed unsettled: their acks settle `failed`, so
-    // their source never commits past them (nothing is lost silently).
+    if (ok) {
+      dispatch_output(std::move(out));
+    } else {
+      // The batch's events are dropped unsettled: their acks settle `failed`, so their source
+      // never commits past them, and the pipeline reports them when it ends.
+      std::size_t lost = 0;
+      for (auto& e : batch) lost += e.ack.pending() ? 1 : 0;
+      for (auto& e : out) lost += e.ack.pending() ? 1 : 0;
+      events_failed_ += lost;
+      log_->error("{} events of the failed batch were not processed (settled as failed)", lost);
+    }
     inputs_[input].pending_ask += inputs_[input].credit.on_processed(n);
     grant_upstream_if_room();
   }
@@ -440,6 +449,8 @@ class Runner {
       std::size_t held = 0;
       for (auto& [input, count] : arrivals_) held += count;
       sink_.reset();
+      events_failed_ += held;
+      log_->error("{} events held by the failed sink were not written (settled as failed)", held);
       sink_done(held);
     }
     transform_.reset();
@@ -485,7 +496,7 @@ class Runner {
   std::chrono::steady_clock::time_point window_start_{};
 
   // Written on the strand, read by stats() from any thread: relaxed atomics.
-  std::atomic<std::uint64_t> events_in_{0}, events_out_{0}, batches_in_{0}, restarts_total_{0};
+  std::atomic<std::uint64_t> events_in_{0}, events_out_{0}, batches_in_{0}, restarts_total_{0}, events_failed_{0};
   std::atomic<std::uint64_t> buffered_{0}, stats_outstanding_{0};
 };
 
@@ -587,6 +598,17 @@ void Pipeline::Impl::source_closed() {
   std::lock_guard lock(mu_);
   if (sources_left_ > 0) --sources_left_;
   if (sources_left_ == 0) {
+    std::uint64_t failed = 0;
+    std::string where;
+    for (auto& g : groups_)
+      for (auto& r : g->instances)
+        if (auto f = r->stats().failed) {
+          failed += f;
+          where = g->config->name;
+        }
+    if (failed > 0 && !error_)
+      error_ = std::to_string(failed) + " events failed (last in stage '" + where +
+               "') and were not acknowledged; their sources did not commit them";
     finished_ = true;
     cv_.notify_all();
   }

@@ -23,6 +23,7 @@ struct StageStats {
   std::string name;
   int instance = 0;
   std::uint64_t events_in = 0, events_out = 0, batches_in = 0, restarts = 0;
+  std::uint64_t failed = 0;              // dropped by a failing instance, settled as failed
   std::uint64_t buffered = 0;            // held by the dispatcher, waiting for demand
   std::uint64_t outstanding_demand = 0;  // granted upstream, not yet received
 };

@@ -50,10 +50,7 @@ class LineSource : public Source {
  public:
   explicit LineSource(std::shared_ptr<const LineSettings> s) : s_(std::move(s)) {}
 
-  ~LineSource() override {
-    stream_.reset();  // closes its own descriptor
-    if (fd_ >= 0) ::close(fd_);
-  }
+  ~LineSource() override { close(); }
 
   void start(SourceContext& ctx) override {
     ctx_ = &ctx;
@@ -81,7 +78,12 @@ class LineSource : public Source {
   }
 
   void close() override {
-    stream_.reset();
+    if (stream_) {
+      // The descriptor shares its file description with fd 0: asio made it non-blocking, which
+      // would leave the terminal or pipe non-blocking for whoever reads it after us.
+      if (stdin_flags_ >= 0) ::fcntl(stream_->native_handle(), F_SETFL, stdin_flags_);
+      stream_.reset();  // closes its own descriptor
+    }
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
@@ -109,6 +111,7 @@ class LineSource : public Source {
       return;
     }
     ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    stdin_flags_ = ::fcntl(fd, F_GETFL);
     try {
       stream_.emplace(ctx_->executor(), fd);
     } catch (const boost::system::system_error&) {
@@ -281,6 +284,7 @@ class LineSource : public Source {
   std::size_t pos_ = 0;                                          // start of unsplit data
   std::string chunk_;                                            // async read target
   off_t read_offset_ = 0;
+  int stdin_flags_ = -1;       // fd 0's status flags before asio made it non-blocking
   std::uint64_t line_no_ = 0;  // next line's ack token
   std::shared_ptr<SequenceAcks> acks_ = std::make_shared<SequenceAcks>();
   bool eof_ = false, scheduled_ = false, polling_ = false, reading_ = false;

@@ -56,10 +56,16 @@ class FlatMap : public Transform {
         empty.add(event.ack);
         continue;
       }
+      Value base;  // the record is copied once per output, not the event's
+      try {
+        base = std::move(event.record());  // explode may have read only metadata: parse now
+      } catch (const JsonError& e) {
+        rejecter_.reject(event, std::string("flat_map: ") + e.what());
+        continue;
+      }
+      event.set_record(Value());
       std::size_t n = elements.size();
       std::vector<Ack> acks = event.ack.split(n);
-      Value base = std::move(event.record());  // the record is copied once per output, not the event's
-      event.set_record(Value());
       for (std::size_t i = 0; i < n; ++i) {
         Event child = event.clone();
         child.ack = std::move(acks[i]);

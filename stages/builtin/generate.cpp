@@ -208,7 +208,8 @@ class GenerateSource : public Source {
     ctx_ = &ctx;
     timer_.emplace(ctx.executor());
     last_refill_ = std::chrono::steady_clock::now();
-    if (limit_ && *limit_ == 0) finish_once();
+    if (limit_ && *limit_ == 0) return finish_once();
+    if (ctx.demand() > 0) pump();
   }
 
   void on_demand() override {

@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -78,7 +79,7 @@ struct SourceRig {
 
 struct SinkRig {
   boost::asio::io_context io;
-  FakeSinkContext ctx{io};
+  FakeSinkContext ctx{io, "out"};
   std::unique_ptr<StageFactory> factory;
   std::unique_ptr<Sink> sink;
   std::shared_ptr<RecordingAcks> acks = std::make_shared<RecordingAcks>();
@@ -400,6 +401,23 @@ TEST_CASE("stdin source reads a pipe asynchronously until end of input") {
   CHECK(values_of(rig.ctx.events) == std::vector<std::string>{"a", "b", "cd", "e"});
   for (std::size_t i = 0; i < rig.ctx.events.size(); ++i) CHECK(rig.ctx.events[i].ack.token() == i);
   CHECK(rig.ctx.events[0].topic == "stdin");
+}
+
+TEST_CASE("stdin source stops while a read is pending") {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  {
+    StdinRedirect redirect(fds[0]);
+    SourceRig rig("stdin", "{}");
+    rig.grant(10);
+    run_idle(rig.io);
+    rig.ctx.stop(*rig.source);
+    run_idle(rig.io);
+    CHECK(rig.ctx.finish_calls == 1);
+    rig.source.reset();  // the cancelled read's callback must not touch the destroyed stage
+    run_idle(rig.io);
+  }
+  ::close(fds[1]);
 }
 
 TEST_CASE("stdin source reads a redirected regular file") {

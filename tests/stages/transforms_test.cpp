@@ -282,6 +282,13 @@ TEST_CASE("flat_map: an expression can build the array") {
   CHECK(h.acks->exactly_once(1, AckStatus::done));
 }
 
+TEST_CASE("flat_map: an explode of metadata on a payload that is not JSON dead-letters") {
+  Harness h("flat_map", R"(explode: "[_offset]")");
+  auto out = h.run({"not json"});
+  CHECK(out.empty());
+  CHECK(h.acks->exactly_once(1, AckStatus::dead_lettered));
+}
+
 TEST_CASE("flat_map: configuration errors") {
   CHECK(contains(config_error("flat_map", "{}"), "explode"));
   CHECK(contains(config_error("flat_map", "explode: \"(xs\""), "at column 3"));
