@@ -314,10 +314,13 @@ class Runner {
 
   void emit(Batch&& events) {
     auto demand = stopping_ || output_done_ ? 0 : dispatcher_->demand();
-    if (events.size() > demand)
-      throw std::logic_error("source '" + name_ + "' emitted " + std::to_string(events.size()) +
-                             " events with a demand of " + std::to_string(demand));
     if (events.empty()) return;
+    if (events.size() > demand) {
+      // A bug in the source. Its events still go out (the dispatcher buffers the excess), so
+      // nothing is lost, but the pipeline stops: its memory bound no longer holds.
+      pipeline_.fail("demand violated: source '" + name_ + "' emitted " + std::to_string(events.size()) +
+                     " events with a demand of " + std::to_string(demand));
+    }
     dispatcher_->dispatch(std::move(events));
     buffered_ = dispatcher_->buffered();
   }

@@ -107,19 +107,18 @@ ColumnSpec parse_column(const YAML::Node& key_node, const YAML::Node& value) {
   col.quoted = quote_ident(col.name);
   col.path = col.name;
   const std::string where = "column '" + col.name + "'";
-  YAML::Node type_node, from_node, required_node, default_node;
-  if (value.IsScalar()) {  // shorthand: `id: bigint`
-    type_node = value;
-  } else if (value.IsMap()) {
-    check_keys(value, {"from", "type", "required", "default"}, where);
-    type_node = value["type"];
-    from_node = value["from"];
-    required_node = value["required"];
-    default_node = value["default"];
-  } else {
+  // yaml-cpp: a missing key yields a "zombie" node that can be copied but not assigned.
+  if (!value.IsScalar() && !value.IsMap())
     throw ConfigError(value.IsDefined() && !value.IsNull() ? value.Mark() : key_node.Mark(),
                       where + " needs a type", "write `" + col.name + ": {from: field, type: text}`");
-  }
+  if (value.IsMap()) check_keys(value, {"from", "type", "required", "default"}, where);
+  auto field = [&](const char* k) {
+    return value.IsMap() ? value[k] : YAML::Node(YAML::NodeType::Undefined);
+  };
+  const YAML::Node type_node = value.IsScalar() ? value : field("type");  // scalar: shorthand `id: bigint`
+  const YAML::Node from_node = field("from");
+  const YAML::Node required_node = field("required");
+  const YAML::Node default_node = field("default");
   if (!type_node.IsDefined() || type_node.IsNull())
     throw ConfigError(key_node.Mark(), where + " needs a type", "types: " + join(type_names(), ", "));
   std::string type_text = scalar_string(type_node);

@@ -20,6 +20,7 @@
 
 #include "config/diagnostics.hpp"
 #include "config/pipeline.hpp"
+#include "connectors/kafka/kafka_handles.hpp"
 #include "connectors/kafka/kafka_source.hpp"
 #include "connectors/kafka/kafka_version.hpp"
 #include "stages/pipeline.hpp"

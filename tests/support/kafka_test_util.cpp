@@ -119,15 +119,17 @@ void TestProducer::send(const std::string& topic, const TestRecord& r) {
   for (const auto& [name, value] : r.headers)
     rd_kafka_header_add(headers.get(), name.data(), static_cast<ssize_t>(name.size()), value.data(),
                         static_cast<ssize_t>(value.size()));
+  void* key = r.key ? const_cast<char*>(r.key->data()) : nullptr;
+  std::size_t key_len = r.key ? r.key->size() : 0;
+  void* value = r.value ? const_cast<char*>(r.value->data()) : nullptr;
+  std::size_t value_len = r.value ? r.value->size() : 0;
   while (true) {
     rd_kafka_headers_t* copy = rd_kafka_headers_copy(headers.get());
     auto err =
         rd_kafka_producev(impl_->rk.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(r.partition),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                          RD_KAFKA_V_KEY(r.key ? r.key->data() : nullptr, r.key ? r.key->size() : 0),
-                          RD_KAFKA_V_VALUE(r.value ? const_cast<char*>(r.value->data()) : nullptr,
-                                           r.value ? r.value->size() : 0),
-                          RD_KAFKA_V_TIMESTAMP(r.timestamp_ms), RD_KAFKA_V_HEADERS(copy), RD_KAFKA_V_END);
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_len),
+                          RD_KAFKA_V_VALUE(value, value_len), RD_KAFKA_V_TIMESTAMP(r.timestamp_ms),
+                          RD_KAFKA_V_HEADERS(copy), RD_KAFKA_V_END);
     if (err) rd_kafka_headers_destroy(copy);  // owned by librdkafka only on success
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       rd_kafka_poll(impl_->rk.get(), 100);

@@ -39,8 +39,9 @@ class TestProducer {
   // Waits for every delivery; throws std::runtime_error if any failed.
   void flush();
 
+  struct Impl;  // public for librdkafka's delivery callback
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
