@@ -11,6 +11,7 @@
 #include "config/diagnostics.hpp"
 #include "config/options.hpp"
 #include "config/pipeline.hpp"
+#include "stages/expr.hpp"
 #include "stages/registry.hpp"
 
 namespace etld {
@@ -38,8 +39,8 @@ const std::vector<OptionSpec>& common_stage_options() {
        {}},
       {"partition_by",
        OptionKind::string,
-       "Field path whose value picks the instance for each event, so that equal keys go to the same "
-       "instance. "
+       "Expression whose value picks the instance for each event (a field path such as customer.id, or "
+       "_key for the Kafka key), so that equal keys go to the same instance and keep their order. "
        "Not allowed on sources.",
        false,
        "",
@@ -226,7 +227,17 @@ void read_common(StageDraft& d, const YAML::Node& node, const std::set<std::stri
                         "option 'concurrency' must be between 1 and 10000; got " + std::to_string(v));
     c.concurrency = static_cast<int>(v);
   });
-  guard({"partition_by"}, [&] { c.partition_by = common.get_string("partition_by"); });
+  guard({"partition_by"}, [&] {
+    c.partition_by = common.get_string("partition_by");
+    if (c.partition_by.empty()) return;
+    try {
+      (void)Expr::compile(c.partition_by);
+    } catch (const ExprSyntaxError& e) {
+      throw ConfigError(common.mark("partition_by"), "option 'partition_by': " + std::string(e.what()) +
+                                                         " (column " + std::to_string(e.column + 1) + " of '" +
+                                                         c.partition_by + "')");
+    }
+  });
 
   bool demand_ok = true;
   std::int64_t max_demand = 1000;

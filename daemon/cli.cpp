@@ -114,7 +114,14 @@ int cmd_run(const Args& args) {
   }
   std::shared_ptr<const PipelineConfig> shared = std::move(config);
   auto timeout = shared->shutdown_timeout;
-  Pipeline pipeline(shared);
+  std::unique_ptr<Pipeline> owned;
+  try {
+    owned = std::make_unique<Pipeline>(shared);
+  } catch (const std::exception& e) {
+    spdlog::error("pipeline '{}' could not be built: {}", shared->name, e.what());
+    return 1;
+  }
+  Pipeline& pipeline = *owned;
 
   boost::asio::io_context signals_io;
   boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);

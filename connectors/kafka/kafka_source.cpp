@@ -850,7 +850,7 @@ class KafkaSource final : public Source {
         if (slot) slot->acks->detach();
         slot = std::move(p);
       }
-      if (ctx_log_ok_ && !closing_)
+      if (ctx_log_ok_ && !closing_ && list->cnt > 0)
         ctx_->log().info("kafka: assigned {} ({}; {} partitions now)", describe_partitions(list),
                          cooperative ? "cooperative" : "eager", parts_.size());
       if (cooperative) {

@@ -570,3 +570,16 @@ TEST_CASE("load_pipeline reads a file, and reports a missing one without a posit
                                       (dir / "missing.yaml").string() + "': No such file or directory\n");
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("partition_by must be a valid expression, located at file:line:column") {
+  etld::Diagnostics diags("p.yaml");
+  auto config = etld::load_pipeline_text(R"yaml(stages:
+  a: { type: test_config_source }
+  b: { type: test_config_sink, inputs: [a], concurrency: 2, partition_by: "user.(" }
+)yaml",
+                                         "p.yaml", diags);
+  CHECK(config == nullptr);
+  REQUIRE(diags.items().size() == 1);
+  CHECK(diags.items()[0].line == 3);
+  CHECK(diags.items()[0].message.find("option 'partition_by'") != std::string::npos);
+}

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstdio>
 #include <deque>
 #include <functional>
 #include <map>
@@ -257,8 +258,9 @@ std::map<std::int32_t, std::vector<std::int64_t>> offsets_by_partition(const std
 
 TEST_CASE("kafka: librdkafka version is the one built for etld") {
   std::string v = librdkafka_version();
-  CHECK(!v.empty());
-  CHECK(v >= std::string("2.8"));
+  int major = 0, minor = 0;
+  REQUIRE(std::sscanf(v.c_str(), "%d.%d", &major, &minor) == 2);
+  CHECK((major > 2 || (major == 2 && minor >= 8)));
 }
 
 TEST_CASE("kafka: options are validated at configure time") {
@@ -485,11 +487,12 @@ TEST_CASE("kafka: a second member joins; revoked partitions drain, commit and mo
   auto topic = test::unique_name("etld-rebalance");
   auto group = test::unique_name("g-rebalance");
   auto sink_a = test::unique_name("a"), sink_b = test::unique_name("b");
-  constexpr int kParts = 4, kPer = 300;
+  constexpr int kParts = 4, kPer = 2000;
   test::create_topic(svc.kafka_brokers, topic, kParts);
   produce(topic, kParts, kPer / 2);
 
-  Pipeline a(load(pipeline_yaml({topic, group, sink_a, "", "    delay: 2ms\n", ""})));
+  // A's sink is slow, so that the revoke finds events in flight and has to wait for them.
+  Pipeline a(load(pipeline_yaml({topic, group, sink_a, "", "    max_demand: 400\n    delay: 50ms\n", ""})));
   a.start();
   auto out_a = collected(sink_a), out_b = collected(sink_b);
   REQUIRE(wait_until([&] { return assigned_partitions(group) == kParts; }, 30s));

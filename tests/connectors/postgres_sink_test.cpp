@@ -192,8 +192,9 @@ TEST_SUITE("postgres sink") {
     };
     const std::string base = "dsn: 'host=localhost'\ntable: t\n";
     CHECK(err(base + "columns: {id: {from: id, type: bigint}}") == "");
-    CHECK(err(base + "columns:\n  id: {from: id, type: bigit}\n")
-              .find("3: column 'id': unknown type 'bigit'") == 0);
+    const std::string typo = err(base + "columns:\n  id: {from: id, type: bigit}\n");
+    INFO(typo);
+    CHECK(typo.find("4: column 'id': unknown type 'bigit'") == 0);
     CHECK(err(base + "columns:\n  id: {from: id, type: bigit}\n").find("bigint") != std::string::npos);
     CHECK(err(base + "mode: upsert\ncolumns: {id: bigint}\n").find("needs 'key'") != std::string::npos);
     CHECK(err(base + "key: [idd]\ncolumns: {id: bigint}\n").find("key column 'idd' is not in 'columns'") !=
@@ -667,7 +668,7 @@ retry: {initial_backoff: 50ms, max_backoff: 500ms}
     auto notnull =
         check(head + "columns:\n  id: {from: id, type: integer}\n  qty: {from: qty, type: integer}\n");
     INFO(notnull);
-    CHECK(notnull.find("3: column 'must'") == 0);
+    CHECK(notnull.find("4: column 'must'") == 0);  // the first line of the 'columns' map
     CHECK(notnull.find("NOT NULL without a default") != std::string::npos);
     // Conflict target without a unique index covering exactly the key.
     auto conflict = check(head + "mode: upsert\nkey: [id, qty]\n" + good_cols);
