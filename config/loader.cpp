@@ -234,8 +234,8 @@ void read_common(StageDraft& d, const YAML::Node& node, const std::set<std::stri
       (void)Expr::compile(c.partition_by);
     } catch (const ExprSyntaxError& e) {
       throw ConfigError(common.mark("partition_by"), "option 'partition_by': " + std::string(e.what()) +
-                                                         " (column " + std::to_string(e.column + 1) + " of '" +
-                                                         c.partition_by + "')");
+                                                         " (column " + std::to_string(e.column + 1) +
+                                                         " of '" + c.partition_by + "')");
     }
   });
 

@@ -81,8 +81,10 @@ int cmd_validate(const Args& args) {
       try {
         type->check_live(stage, *config);
       } catch (const ConfigError& e) {
-        if (e.has_mark()) diags.error(e);
-        else diags.error(stage.mark, e.what(), e.hint());
+        if (e.has_mark())
+          diags.error(e);
+        else
+          diags.error(stage.mark, e.what(), e.hint());
       } catch (const std::exception& e) {
         diags.error(stage.mark, std::string("stage '") + stage.name + "': " + e.what());
       }
@@ -139,7 +141,8 @@ int cmd_run(const Args& args) {
       deadline.expires_after(timeout);
       deadline.async_wait([&](boost::system::error_code e) {
         if (e) return;
-        spdlog::critical("shutdown_timeout of {}ms passed before the pipeline drained: exiting", timeout.count());
+        spdlog::critical("shutdown_timeout of {}ms passed before the pipeline drained: exiting",
+                         timeout.count());
         std::_Exit(1);
       });
       wait_signal();

@@ -27,8 +27,10 @@ std::string mermaid_graph(const PipelineConfig& config) {
   for (const auto& stage : config.stages)
     for (const auto& input : stage.inputs) {
       out << "  " << id(input);
-      if (!stage.partition_by.empty()) out << " -- \"partition_by " << stage.partition_by << "\" -->";
-      else out << " -->";
+      if (!stage.partition_by.empty())
+        out << " -- \"partition_by " << stage.partition_by << "\" -->";
+      else
+        out << " -->";
       out << " " << id(stage.name) << "\n";
     }
   return out.str();

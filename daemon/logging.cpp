@@ -29,19 +29,23 @@ class JsonMessageFlag : public spdlog::custom_flag_formatter {
       }
     }
   }
-  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessageFlag>(); }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonMessageFlag>();
+  }
 };
 }  // namespace
 
 void setup_logging(const std::string& level, const std::string& format, const std::string& pipeline) {
   auto lvl = spdlog::level::from_str(level);
   if (lvl == spdlog::level::off && level != "off")
-    throw std::invalid_argument("unknown log level '" + level + "' (trace, debug, info, warn, error, critical, off)");
+    throw std::invalid_argument("unknown log level '" + level +
+                                "' (trace, debug, info, warn, error, critical, off)");
   auto logger = std::make_shared<spdlog::logger>("etld", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   if (format == "json") {
     auto formatter = std::make_unique<spdlog::pattern_formatter>();
     formatter->add_flag<JsonMessageFlag>('j').set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","pipeline":")" + pipeline + R"(","stage":"%n","msg":"%j"})");
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","pipeline":")" + pipeline +
+        R"(","stage":"%n","msg":"%j"})");
     logger->set_formatter(std::move(formatter));
   } else if (format == "text") {
     logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v");

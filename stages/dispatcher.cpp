@@ -100,7 +100,10 @@ class DemandDispatcher : public Dispatcher {
 class PartitionDispatcher : public Dispatcher {
  public:
   PartitionDispatcher(int group, int partitions, KeyHashFn key, SendFn send)
-      : group_(group), parts_(static_cast<std::size_t>(partitions)), key_(std::move(key)), send_(std::move(send)) {}
+      : group_(group),
+        parts_(static_cast<std::size_t>(partitions)),
+        key_(std::move(key)),
+        send_(std::move(send)) {}
   void ask(SubscriberId sub, std::size_t n) override {
     parts_.at(static_cast<std::size_t>(sub.index)).demand += n;
     flush();
@@ -146,8 +149,11 @@ class PartitionDispatcher : public Dispatcher {
 // Every event to every child; the copies share the original's ack (settled when all are).
 class BroadcastDispatcher : public Dispatcher {
  public:
-  explicit BroadcastDispatcher(std::vector<std::unique_ptr<Dispatcher>> children) : children_(std::move(children)) {}
-  void ask(SubscriberId sub, std::size_t n) override { children_.at(static_cast<std::size_t>(sub.group))->ask(sub, n); }
+  explicit BroadcastDispatcher(std::vector<std::unique_ptr<Dispatcher>> children)
+      : children_(std::move(children)) {}
+  void ask(SubscriberId sub, std::size_t n) override {
+    children_.at(static_cast<std::size_t>(sub.group))->ask(sub, n);
+  }
   std::size_t demand() const override {
     std::size_t m = SIZE_MAX;
     for (const auto& c : children_) m = std::min(m, c->demand());

@@ -227,37 +227,27 @@ class Runner {
 
  private:
   // Contexts handed to the stage; they forward to the runner.
-  struct SourceCtx : SourceContext {
-    Runner* r;
+  template <class Base>
+  struct ContextOf : Base {
+    Runner* r = nullptr;
     const std::string& stage_name() const override { return r->name_; }
     int instance() const override { return r->instance_; }
     asio::any_io_executor executor() const override { return r->strand_; }
     spdlog::logger& log() const override { return *r->log_; }
     void fail(std::exception_ptr e) override { r->handle_failure(e); }
+  };
+  struct SourceCtx : ContextOf<SourceContext> {
     void emit(Batch&& events) override { r->emit(std::move(events)); }
     std::size_t demand() const override {
       return r->stopping_ || r->output_done_ ? 0 : r->dispatcher_->demand();
     }
     void finish() override { r->finish_output(); }
   };
-  struct SinkCtx : SinkContext {
-    Runner* r;
-    const std::string& stage_name() const override { return r->name_; }
-    int instance() const override { return r->instance_; }
-    asio::any_io_executor executor() const override { return r->strand_; }
-    spdlog::logger& log() const override { return *r->log_; }
-    void fail(std::exception_ptr e) override { r->handle_failure(e); }
+  struct SinkCtx : ContextOf<SinkContext> {
     void done(std::size_t n) override { r->sink_done(n); }
     void drained() override { r->sink_drained(); }
   };
-  struct TransformCtx : StageContext {
-    Runner* r;
-    const std::string& stage_name() const override { return r->name_; }
-    int instance() const override { return r->instance_; }
-    asio::any_io_executor executor() const override { return r->strand_; }
-    spdlog::logger& log() const override { return *r->log_; }
-    void fail(std::exception_ptr e) override { r->handle_failure(e); }
-  };
+  using TransformCtx = ContextOf<StageContext>;
 
   template <class F>
   void post(F&& f) {
@@ -282,8 +272,10 @@ class Runner {
         case Role::source:
           source_ = group_.factory->make_source(instance_);
           source_->start(source_ctx_);
-          if (stopping_) source_->stop();
-          else if (dispatcher_->demand() > 0) source_->on_demand();
+          if (stopping_)
+            source_->stop();
+          else if (dispatcher_->demand() > 0)
+            source_->on_demand();
           break;
         case Role::transform:
           transform_ = group_.factory->make_transform(instance_);
@@ -307,9 +299,8 @@ class Runner {
     auto& out = outputs_[static_cast<std::size_t>(id.group)][static_cast<std::size_t>(id.index)];
     events_out_ += batch.size();
     stats_outstanding_ -= std::min<std::size_t>(stats_outstanding_, batch.size());
-    asio::post(out.consumer->strand_, [c = out.consumer, idx = out.input_index, b = std::move(batch)]() mutable {
-      c->on_events(idx, std::move(b));
-    });
+    asio::post(out.consumer->strand_, [c = out.consumer, idx = out.input_index,
+                                       b = std::move(batch)]() mutable { c->on_events(idx, std::move(b)); });
   }
 
   void emit(Batch&& events) {
@@ -434,8 +425,8 @@ class Runner {
     auto backoff = cfg.restart_backoff * (1 << std::min(restarts_in_window_, 10));
     ++restarts_in_window_;
     ++restarts_total_;
-    log_->warn("stage failed, restarting in {}ms (restart {} of {}): {}", backoff.count(), restarts_in_window_,
-               cfg.max_restarts, what);
+    log_->warn("stage failed, restarting in {}ms (restart {} of {}): {}", backoff.count(),
+               restarts_in_window_, cfg.max_restarts, what);
     restarting_ = true;
     // Defer the teardown: we may be inside a method of the stage being destroyed.
     post([this] { teardown(); });
@@ -466,8 +457,10 @@ class Runner {
     while (!held_.empty() && !restarting_) {
       auto [input, batch] = std::move(held_.front());
       held_.pop_front();
-      if (batch) deliver(input, std::move(*batch));
-      else handle_eos(input);
+      if (batch)
+        deliver(input, std::move(*batch));
+      else
+        handle_eos(input);
     }
   }
 
@@ -499,14 +492,15 @@ class Runner {
   std::chrono::steady_clock::time_point window_start_{};
 
   // Written on the strand, read by stats() from any thread: relaxed atomics.
-  std::atomic<std::uint64_t> events_in_{0}, events_out_{0}, batches_in_{0}, restarts_total_{0}, events_failed_{0};
+  std::atomic<std::uint64_t> events_in_{0}, events_out_{0}, batches_in_{0}, restarts_total_{0},
+      events_failed_{0};
   std::atomic<std::uint64_t> buffered_{0}, stats_outstanding_{0};
 };
 
 Pipeline::Impl::Impl(std::shared_ptr<const PipelineConfig> config)
     : config_(std::move(config)),
-      pool_(static_cast<std::size_t>(config_->threads > 0 ? config_->threads
-                                                          : std::max(1u, std::thread::hardware_concurrency()))) {
+      pool_(static_cast<std::size_t>(
+          config_->threads > 0 ? config_->threads : std::max(1u, std::thread::hardware_concurrency()))) {
   std::map<std::string, StageGroup*> by_name;
   for (const auto& sc : config_->stages) {
     auto group = std::make_unique<StageGroup>();
@@ -521,7 +515,8 @@ Pipeline::Impl::Impl(std::shared_ptr<const PipelineConfig> config)
   for (auto& g : groups_)
     for (const auto& input : g->config->inputs) by_name.at(input)->consumers.push_back(g.get());
   for (auto& g : groups_)
-    for (int i = 0; i < g->config->concurrency; ++i) g->instances.push_back(std::make_unique<Runner>(*this, *g, i));
+    for (int i = 0; i < g->config->concurrency; ++i)
+      g->instances.push_back(std::make_unique<Runner>(*this, *g, i));
   // Wire every producer instance to every instance of each consumer stage.
   for (auto& g : groups_) {
     for (auto& producer : g->instances) {
@@ -617,7 +612,8 @@ void Pipeline::Impl::source_closed() {
   }
 }
 
-Pipeline::Pipeline(std::shared_ptr<const PipelineConfig> config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Pipeline::Pipeline(std::shared_ptr<const PipelineConfig> config)
+    : impl_(std::make_unique<Impl>(std::move(config))) {}
 Pipeline::~Pipeline() = default;
 void Pipeline::start() { impl_->start(); }
 void Pipeline::stop() { impl_->stop(); }

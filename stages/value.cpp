@@ -182,8 +182,7 @@ std::string Value::to_text() const { return kind() == Kind::string ? as_string()
 
 bool operator==(const Value& a, const Value& b) {
   if (a.is_number() && b.is_number()) {
-    if (a.kind() == Value::Kind::integer && b.kind() == Value::Kind::integer)
-      return a.as_int() == b.as_int();
+    if (a.kind() == Value::Kind::integer && b.kind() == Value::Kind::integer) return a.as_int() == b.as_int();
     return a.as_double() == b.as_double();
   }
   if (a.kind() != b.kind()) return false;
@@ -239,7 +238,8 @@ Value parse_json(std::string_view text) {
   thread_local simdjson::dom::parser parser;
   simdjson::padded_string padded(text);
   auto result = parser.parse(padded);
-  if (result.error()) throw JsonError(std::string("invalid JSON: ") + simdjson::error_message(result.error()));
+  if (result.error())
+    throw JsonError(std::string("invalid JSON: ") + simdjson::error_message(result.error()));
   return from_simdjson(result.value_unsafe());
 }
 

@@ -389,6 +389,8 @@ class KafkaSource final : public Source {
     PartitionList list;
     Clock::time_point deadline;
     bool cooperative = false;
+    std::uint64_t id = 0;
+    bool committing = false;  // the revoke commit is out; the unassign follows its result
   };
 
   // ---- setup and teardown ----
@@ -440,7 +442,12 @@ class KafkaSource final : public Source {
     if (fd_) fd_->cancel();
     if (rk_) {
       // Pending revokes first: librdkafka waits for our unassign before it can leave the group.
-      while (!revokes_.empty()) finish_revoke(0, commit, /*sync=*/true);
+      while (!revokes_.empty()) {
+        if (revokes_[0].committing)
+          complete_revoke(0);
+        else
+          finish_revoke(0, commit, /*sync=*/true);
+      }
       if (commit) commit_parts(all_parts(), /*sync=*/true, "close");
       if (queue_) rd_kafka_queue_io_event_enable(queue_.get(), -1, nullptr, 0);
       queue_.reset();  // rdkafka.h: destroy the consumer queue before rd_kafka_consumer_close()
@@ -782,30 +789,39 @@ class KafkaSource final : public Source {
     return out;
   }
 
-  void commit_parts(const std::vector<Part*>& parts, bool sync, const char* why) {
-    if (!rk_) return;
+  // The offsets of `parts` that moved since the last commit (marked as sent).
+  PartitionList commit_list(const std::vector<Part*>& parts) {
     PartitionList l = make_partition_list(static_cast<int>(parts.size()));
-    std::vector<Part*> included;
     for (Part* p : parts) {
       auto off = p->acks->commit_offset();
       if (off < 0 || off <= p->committed_sent) continue;
       rd_kafka_topic_partition_list_add(l.get(), p->topic.c_str(), p->partition)->offset = off;
       p->committed_sent = off;
-      included.push_back(p);
     }
+    return l;
+  }
+
+  void commit_parts(const std::vector<Part*>& parts, bool sync, const char* why) {
+    if (!rk_) return;
+    PartitionList l = commit_list(parts);
     if (l->cnt == 0) return;
     ++commits_;
     auto e = rd_kafka_commit(rk_.get(), l.get(), sync ? 0 : 1);
     if (!sync) return;  // commit_cb reports
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-      log_warn("commit", "kafka: {} commit of {} failed: {}", why, describe_partitions(l.get()),
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+      log_warn("commit", "kafka: {} commit of {} failed: {}", why, describe_offsets(l.get()),
                rd_kafka_err2str(e));
-      for (Part* p : included) p->committed_sent = -1;
-      return;
+    else if (ctx_log_ok_)
+      ctx_->log().debug("kafka: {} commit: {}", why, describe_offsets(l.get()));
+    for (int i = 0; i < l->cnt; ++i) {
+      const auto& el = l->elems[i];
+      auto it = parts_.find(Key(el.topic, el.partition));
+      if (it == parts_.end()) continue;
+      if (e || el.err)
+        it->second->committed_sent = -1;  // retried at the next interval
+      else
+        it->second->committed = std::max(it->second->committed, el.offset);
     }
-    for (int i = 0; i < l->cnt; ++i)
-      if (!l->elems[i].err) included[static_cast<std::size_t>(i)]->committed = l->elems[i].offset;
-    if (ctx_log_ok_) ctx_->log().debug("kafka: {} commit: {}", why, describe_offsets(l.get()));
   }
 
   static std::string describe_offsets(const rd_kafka_topic_partition_list_t* l) {
@@ -824,7 +840,14 @@ class KafkaSource final : public Source {
       const auto& el = offsets->elems[i];
       auto it = parts_.find(Key(el.topic, el.partition));
       auto perr = el.err ? el.err : err;
-      if (perr) {
+      if (perr == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION || perr == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+          perr == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID) {
+        // Expected while the group rebalances: retried at the next interval.
+        if (ctx_log_ok_)
+          ctx_->log().debug("kafka: commit of {}[{}]@{} deferred: {}", el.topic, el.partition, el.offset,
+                            rd_kafka_err2str(perr));
+        if (it != parts_.end()) it->second->committed_sent = -1;
+      } else if (perr) {
         log_warn(std::string("commit:") + el.topic, "kafka: commit of {}[{}]@{} failed: {}", el.topic,
                  el.partition, el.offset, rd_kafka_err2str(perr));
         if (it != parts_.end()) it->second->committed_sent = -1;  // retried at the next interval
@@ -864,7 +887,8 @@ class KafkaSource final : public Source {
     }
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
       bool lost = rd_kafka_assignment_lost(rk_.get());
-      PendingRevoke rev{copy_partition_list(list), Clock::now() + s_.revoke_timeout, cooperative};
+      PendingRevoke rev{copy_partition_list(list), Clock::now() + s_.revoke_timeout, cooperative,
+                        ++revoke_ids_};
       std::size_t in_flight = 0;
       for (int i = 0; i < list->cnt; ++i) {
         auto it = parts_.find(Key(list->elems[i].topic, list->elems[i].partition));
@@ -915,45 +939,85 @@ class KafkaSource final : public Source {
   void progress_revokes() {
     for (std::size_t i = 0; i < revokes_.size();) {
       const auto& rev = revokes_[i];
+      if (rev.committing) {
+        ++i;
+        continue;
+      }
       std::size_t in_flight = 0;
       for (int j = 0; j < rev.list->cnt; ++j) {
         auto it = parts_.find(Key(rev.list->elems[j].topic, rev.list->elems[j].partition));
         if (it != parts_.end() && !it->second->poisoned) in_flight += it->second->acks->unsettled();
       }
-      if (in_flight == 0 || Clock::now() >= rev.deadline)
-        finish_revoke(i, /*commit=*/true, /*sync=*/false);
-      else
+      if (!(in_flight == 0 || Clock::now() >= rev.deadline) ||
+          !finish_revoke(i, /*commit=*/true, /*sync=*/false))
         ++i;
     }
   }
 
-  // Commits the revoked partitions (when asked), forgets them and hands them back to librdkafka.
-  void finish_revoke(std::size_t index, bool commit, bool sync) {
-    PendingRevoke rev = std::move(revokes_[index]);
-    revokes_.erase(revokes_.begin() + static_cast<std::ptrdiff_t>(index));
-    std::vector<Part*> parts;
+  // Commits the revoked partitions (when asked), then forgets them and hands them back to
+  // librdkafka. On the data path the commit is asynchronous and the unassign follows its result
+  // (on_revoke_commit); when closing (sync) both happen now. Returns whether the revoke is done.
+  bool finish_revoke(std::size_t index, bool commit, bool sync) {
+    auto& rev = revokes_[index];
+    if (rev.committing) return false;
+    std::vector<Part*> parts = revoke_parts(rev);
     std::size_t left = 0;
+    for (Part* p : parts)
+      if (!p->poisoned) left += p->acks->unsettled();
+    if (ctx_log_ok_ && !closing_ && commit && left > 0)
+      ctx_->log().warn(
+          "kafka: revoking {} with {} events still in flight after revoke_timeout ({} ms); committing what "
+          "was settled, the rest will be delivered again to the new owner",
+          describe_partitions(rev.list.get()), left, s_.revoke_timeout.count());
+    for (Part* p : parts) p->acks->detach();  // what settles from now on cannot be committed by us
+    if (commit && rk_) {
+      if (!sync && queue_) {
+        PartitionList list = commit_list(parts);
+        if (list->cnt > 0) {
+          ++commits_;
+          auto e = rd_kafka_commit_queue(rk_.get(), list.get(), queue_.get(), &KafkaSource::revoke_commit_cb,
+                                         reinterpret_cast<void*>(static_cast<std::uintptr_t>(rev.id)));
+          if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rev.committing = true;
+            return false;  // on_revoke_commit completes it
+          }
+          log_warn("commit", "kafka: revoke commit of {} failed: {}", describe_offsets(list.get()),
+                   rd_kafka_err2str(e));
+        }
+      } else {
+        commit_parts(parts, /*sync=*/true, "revoke");
+      }
+    }
+    complete_revoke(index);
+    return true;
+  }
+
+  std::vector<Part*> revoke_parts(const PendingRevoke& rev) {
+    std::vector<Part*> parts;
     for (int j = 0; j < rev.list->cnt; ++j) {
       auto it = parts_.find(Key(rev.list->elems[j].topic, rev.list->elems[j].partition));
-      if (it == parts_.end()) continue;
-      parts.push_back(it->second.get());
-      if (!it->second->poisoned) left += it->second->acks->unsettled();
+      if (it != parts_.end()) parts.push_back(it->second.get());
     }
-    if (commit && rk_) commit_parts(parts, sync, "revoke");
-    if (ctx_log_ok_ && !closing_ && commit) {
-      if (left > 0)
-        ctx_->log().warn(
-            "kafka: revoked {} with {} events still in flight after revoke_timeout ({} ms); "
-            "committed what was settled, the rest will be delivered again to the new owner",
-            describe_partitions(rev.list.get()), left, s_.revoke_timeout.count());
-      else
-        ctx_->log().info("kafka: revoked {}", describe_partitions(rev.list.get()));
-    }
-    for (Part* p : parts) {
+    return parts;
+  }
+
+  void on_revoke_commit(std::uint64_t id, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets) {
+    on_commit(err, offsets);
+    for (std::size_t i = 0; i < revokes_.size(); ++i)
+      if (revokes_[i].id == id) return complete_revoke(i);
+  }
+
+  void complete_revoke(std::size_t index) {
+    PendingRevoke rev = std::move(revokes_[index]);
+    revokes_.erase(revokes_.begin() + static_cast<std::ptrdiff_t>(index));
+    for (Part* p : revoke_parts(rev)) {
       p->acks->detach();
       parts_.erase(Key(p->topic, p->partition));
     }
     cache_part_ = nullptr;
+    if (ctx_log_ok_ && !closing_)
+      ctx_->log().info("kafka: revoked {} ({} partitions left)", describe_partitions(rev.list.get()),
+                       parts_.size());
     if (!rk_) return;
     if (rev.cooperative) {
       ErrorHandle e(rd_kafka_incremental_unassign(rk_.get(), rev.list.get()));
@@ -972,6 +1036,12 @@ class KafkaSource final : public Source {
   static void commit_cb(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets,
                         void* opaque) {
     static_cast<KafkaSource*>(opaque)->on_commit(err, offsets);
+  }
+  static void revoke_commit_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t* offsets, void* commit_opaque) {
+    static_cast<KafkaSource*>(rd_kafka_opaque(rk))
+        ->on_revoke_commit(static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(commit_opaque)), err,
+                           offsets);
   }
   static void error_cb(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
     auto* self = static_cast<KafkaSource*>(opaque);
@@ -1018,7 +1088,7 @@ class KafkaSource final : public Source {
   void publish_stats() {
     if (!board_) return;
     KafkaSourceStats s;
-    s.stage = ctx_ ? ctx_->stage_name() : s_.stage;
+    s.stage = ctx_ && ctx_log_ok_ ? ctx_->stage_name() : s_.stage;
     s.instance = instance_;
     s.group = s_.group;
     s.pauses = pauses_;
@@ -1060,6 +1130,7 @@ class KafkaSource final : public Source {
   std::map<Key, std::unique_ptr<Part>> parts_;
   Key rr_;  // the partition served last
   std::vector<PendingRevoke> revokes_;
+  std::uint64_t revoke_ids_ = 0;
   rd_kafka_topic_t* cache_rkt_ = nullptr;
   std::int32_t cache_partition_ = -1;
   Part* cache_part_ = nullptr;

@@ -31,7 +31,12 @@ std::string trimmed(const char* s) {
 }  // namespace
 
 PgConnection::PgConnection(const std::string& dsn) {
-  conn_ = PQconnectdb(dsn.c_str());
+  // A default connect_timeout, so that an unreachable host cannot park the connection thread (and
+  // shutdown) for the kernel's TCP timeout; the DSN's own connect_timeout, if any, wins (it is
+  // expanded after the default).
+  const char* keywords[] = {"connect_timeout", "dbname", nullptr};
+  const char* values[] = {"10", dsn.c_str(), nullptr};
+  conn_ = PQconnectdbParams(keywords, values, 1);
   if (!conn_) throw PgError("cannot allocate a libpq connection", "", true);
   if (PQstatus(conn_) != CONNECTION_OK) {
     std::string msg = trimmed(PQerrorMessage(conn_));
@@ -39,6 +44,9 @@ PgConnection::PgConnection(const std::string& dsn) {
     conn_ = nullptr;
     throw PgError("cannot connect: " + msg, "", true);
   }
+  // Server NOTICEs ("relation already exists, skipping") are not errors: keep them off stderr.
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
   cancel_ = PQgetCancel(conn_);
 }
 

@@ -14,38 +14,11 @@
 
 #include "config/diagnostics.hpp"
 #include "config/pipeline.hpp"
+#include "stages/builtin/line_format.hpp"
 #include "stages/registry.hpp"
 
 namespace etld {
 namespace {
-
-enum class OutFormat { json, text, value };
-
-// One event as one output line (newline included); the same formats as the stdout sink.
-void append_line(Event& e, OutFormat format, std::string& out) {
-  switch (format) {
-    case OutFormat::json:
-      if (e.parsed() || !e.has_value) {
-        e.record().append_json(out);
-      } else if (e.value.find('\n') == std::string::npos) {
-        out += e.value;  // never parsed: already JSON text, written as it came
-      } else {
-        try {
-          e.record().append_json(out);
-        } catch (const JsonError&) {
-          out += e.value;
-        }
-      }
-      break;
-    case OutFormat::text: try { out += e.record().to_text();
-      } catch (const JsonError&) {
-        out += e.value;  // not JSON: the text is the value itself
-      }
-      break;
-    case OutFormat::value: out += e.value; break;
-  }
-  out += '\n';
-}
 
 struct FileOutSettings {
   std::string path;

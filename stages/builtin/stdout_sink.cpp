@@ -10,42 +10,11 @@
 
 #include "config/diagnostics.hpp"
 #include "config/pipeline.hpp"
+#include "stages/builtin/line_format.hpp"
 #include "stages/registry.hpp"
 
 namespace etld {
 namespace {
-
-enum class OutFormat { json, text, value };
-
-// One event as one output line (newline included).
-//   json:  the record as JSON; an event never parsed is written as it came (already JSON text),
-//          unless it spans several lines, when it is parsed and written compactly.
-//   text:  the record as text (strings unquoted); a value that is not JSON is written as is.
-//   value: the raw bytes of Event::value.
-void append_line(Event& e, OutFormat format, std::string& out) {
-  switch (format) {
-    case OutFormat::json:
-      if (e.parsed() || !e.has_value) {
-        e.record().append_json(out);
-      } else if (e.value.find('\n') == std::string::npos) {
-        out += e.value;
-      } else {
-        try {
-          e.record().append_json(out);
-        } catch (const JsonError&) {
-          out += e.value;
-        }
-      }
-      break;
-    case OutFormat::text: try { out += e.record().to_text();
-      } catch (const JsonError&) {
-        out += e.value;
-      }
-      break;
-    case OutFormat::value: out += e.value; break;
-  }
-  out += '\n';
-}
 
 class StdoutSink : public Sink {
  public:

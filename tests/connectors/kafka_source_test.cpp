@@ -482,7 +482,11 @@ TEST_CASE("kafka: start_from latest skips what was there before the group existe
   CHECK(events.front().offset == 10);
 }
 
-TEST_CASE("kafka: a second member joins; revoked partitions drain, commit and move without duplicates") {
+namespace {
+
+// Two members of one group: A alone first (slow sink, so that its revoke finds events in flight),
+// then B joins and takes half of the partitions. Every record must arrive exactly once overall.
+void two_members(const std::string& strategy) {
   const auto& svc = test::services();
   auto topic = test::unique_name("etld-rebalance");
   auto group = test::unique_name("g-rebalance");
@@ -491,16 +495,19 @@ TEST_CASE("kafka: a second member joins; revoked partitions drain, commit and mo
   test::create_topic(svc.kafka_brokers, topic, kParts);
   produce(topic, kParts, kPer / 2);
 
-  // A's sink is slow, so that the revoke finds events in flight and has to wait for them.
-  Pipeline a(load(pipeline_yaml({topic, group, sink_a, "", "    max_demand: 400\n    delay: 50ms\n", ""})));
+  auto spec = [&](const std::string& sink, const std::string& sink_extra) {
+    auto yaml = pipeline_yaml({topic, group, sink, "", sink_extra, ""});
+    auto at = yaml.find("heartbeat.interval.ms: '500'");
+    return yaml.insert(at, "partition.assignment.strategy: " + strategy + ", ");
+  };
+  Pipeline a(load(spec(sink_a, "    max_demand: 400\n    delay: 50ms\n")));
   a.start();
   auto out_a = collected(sink_a), out_b = collected(sink_b);
   REQUIRE(wait_until([&] { return assigned_partitions(group) == kParts; }, 30s));
   REQUIRE(wait_until([&] { return out_a->size() > 0; }, 30s));
 
-  Pipeline b(load(pipeline_yaml({topic, group, sink_b, "", "", ""})));
+  Pipeline b(load(spec(sink_b, "")));
   b.start();
-  // Cooperative-sticky: B gets half of the partitions, A keeps the rest.
   CHECK(wait_until(
       [&] {
         auto st = stats_of(group);
@@ -523,6 +530,57 @@ TEST_CASE("kafka: a second member joins; revoked partitions drain, commit and mo
   }
   auto committed = test::committed_offsets(svc.kafka_brokers, group, topic, kParts);
   for (int part = 0; part < kParts; ++part) CHECK(committed[part] == kPer);
+}
+
+}  // namespace
+
+TEST_CASE("kafka: cooperative rebalance: revoked partitions drain, commit and move without duplicates") {
+  two_members("cooperative-sticky");
+}
+
+TEST_CASE("kafka: eager rebalance (range): the whole assignment drains, commits and is re-spread") {
+  two_members("range");
+}
+
+// A rough throughput figure, skipped by default: etld_tests -tc='*throughput*' --no-skip
+TEST_CASE("kafka: throughput of kafka -> null (benchmark)" * doctest::skip(true)) {
+  const auto& svc = test::services();
+  auto topic = test::unique_name("etld-bench");
+  auto group = test::unique_name("g-bench");
+  constexpr int kParts = 4, kPer = 250000;
+  test::create_topic(svc.kafka_brokers, topic, kParts);
+  {
+    test::TestProducer producer(svc.kafka_brokers);
+    for (int i = 0; i < kPer; ++i)
+      for (int p = 0; p < kParts; ++p) {
+        test::TestRecord r;
+        r.partition = p;
+        r.key = std::to_string(i);
+        r.value = "{\"id\":" + std::to_string(i) + ",\"status\":\"paid\",\"amount\":12.5}";
+        producer.send(topic, r);
+      }
+    producer.flush();
+  }
+  auto yaml =
+      "pipeline: bench\nthreads: 2\nstages:\n  src:\n    type: kafka\n    brokers: ${KAFKA_BROKERS}\n"
+      "    topics: [" +
+      topic + "]\n    group: " + group +
+      "\n    max_demand: 5000\n"
+      "  out:\n    type: null\n    inputs: [src]\n    max_demand: 5000\n";
+  Pipeline p(load(yaml));
+  auto t0 = std::chrono::steady_clock::now();
+  p.start();
+  auto done = [&] {
+    std::uint64_t n = 0;
+    for (auto& s : p.stats())
+      if (s.name == "out") n += s.events_in;
+    return n >= static_cast<std::uint64_t>(kParts) * kPer;
+  };
+  CHECK(wait_until(done, 300s));
+  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  MESSAGE("kafka -> null: " << (kParts * kPer) / secs / 1e6 << " M events/s (" << secs
+                            << " s, incl. group join)");
+  stop_and_wait(p);
 }
 
 }  // namespace etld

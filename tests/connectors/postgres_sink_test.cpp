@@ -20,8 +20,10 @@
 #include "connectors/postgres/copy_encoder.hpp"
 #include "connectors/postgres/pg_config.hpp"
 #include "connectors/postgres/pg_connection.hpp"
+#include "stages/pipeline.hpp"
 #include "tests/support/fake_contexts.hpp"
 #include "tests/support/services.hpp"
+#include "tests/support/test_stages.hpp"
 
 using namespace std::chrono_literals;
 using etld::AckStatus;
@@ -589,6 +591,7 @@ retry: {initial_backoff: 50ms, max_backoff: 500ms}
 )");
     const int batches = 40, per_batch = 100;
     std::atomic<bool> outage_done{false};
+    std::atomic<int> stop_status{-1}, start_status{-1};
     int sent = 0;
     for (int b = 0; b < batches; ++b) {
       std::vector<std::string> values;
@@ -599,14 +602,16 @@ retry: {initial_backoff: 50ms, max_backoff: 500ms}
           h.io, [] { return false; }, 100ms);
       if (b == 5)
         restart.th = std::thread([&] {
-          std::system((src + "/scripts/dev-env pg-stop >/dev/null 2>&1").c_str());
+          stop_status = std::system((src + "/scripts/dev-env pg-stop >/dev/null 2>&1").c_str());
           std::this_thread::sleep_for(3s);
-          std::system((src + "/scripts/dev-env pg-start >/dev/null 2>&1").c_str());
+          start_status = std::system((src + "/scripts/dev-env pg-start >/dev/null 2>&1").c_str());
           outage_done = true;
         });
     }
     REQUIRE(etld::test::run_until(
         h.io, [&] { return outage_done.load(); }, 60s));
+    CHECK(stop_status == 0);
+    CHECK(start_status == 0);
     REQUIRE(h.drain(60s));
     CHECK(h.ctx.failure_text() == "");
     CHECK(h.acks->exactly_once(static_cast<std::uint64_t>(sent), AckStatus::done));
@@ -686,6 +691,63 @@ retry: {initial_backoff: 50ms, max_backoff: 500ms}
     CHECK(down.find("1: cannot connect") == 0);
     CHECK(down.find("sekrit") == std::string::npos);
     db.exec("DROP TABLE " + t + ", " + t + "_dl");
+  }
+
+  TEST_CASE("in a real pipeline: generate -> postgres, two instances partitioned by key") {
+    Db db;
+    const std::string t = unique_name("pipe");
+    etld::Pipeline p(etld::test::config_from(R"(pipeline: pgpipe
+stages:
+  gen:
+    type: generate
+    count: 20000
+    template: '{"id": {{seq % 5000}}, "v": "x{{seq}}"}'
+  to_pg:
+    type: postgres
+    inputs: [gen]
+    concurrency: 2
+    partition_by: id
+    )" + yaml_dsn() + "    table: " + t + R"(
+    mode: upsert
+    key: [id]
+    create_table: true
+    columns: {id: {from: id, type: bigint}, v: {from: v, type: text}}
+    batch: {max_rows: 2000, max_wait: 20ms}
+)"));
+    p.start();
+    REQUIRE_MESSAGE(p.wait_for(60s), "pipeline did not finish");
+    CHECK(p.error() == std::nullopt);
+    CHECK(db.count(t) == 5000);
+    // Per key the last value wins: ids 0..4999 saw seq id, id+5000, id+10000, id+15000.
+    CHECK(db.scalar("SELECT count(*) FROM " + t + " WHERE v <> 'x' || (id + 15000)") == "0");
+    db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
+  }
+
+  // Not run by default (doctest --no-skip -tc='*throughput*'): rows/s through the sink, encode
+  // included, for insert and upsert modes and a few batch sizes.
+  TEST_CASE("throughput" * doctest::skip()) {
+    Db db;
+    for (std::string mode : {"insert", "upsert"})
+      for (int max_rows : {1000, 10000}) {
+        const std::string t = unique_name("bench");
+        db.exec("CREATE TABLE " + t + " (id bigint PRIMARY KEY, v text, n integer)");
+        Harness h(yaml_dsn() + "table: " + t + "\nmode: " + mode + "\nkey: [id]\n" +
+                  "columns: {id: {from: id, type: bigint}, v: {from: v, type: text}, n: {from: n, type: "
+                  "integer}}\n" +
+                  "batch: {max_rows: " + std::to_string(max_rows) + ", max_wait: 50ms}\n");
+        const int total = 300000;
+        Batch b;
+        for (int i = 0; i < total; ++i)
+          b.push_back(h.event(R"({"id":)" + std::to_string(i) + R"(,"v":"value )" + std::to_string(i) +
+                              R"(","n":)" + std::to_string(i % 1000) + "}"));
+        auto t0 = std::chrono::steady_clock::now();
+        h.send(std::move(b));
+        REQUIRE(h.drain(120s));
+        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        MESSAGE(mode << " max_rows=" << max_rows << ": " << static_cast<int>(total / secs) << " rows/s");
+        CHECK(db.count(t) == total);
+        db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
+      }
   }
 
 }  // TEST_SUITE

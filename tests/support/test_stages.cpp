@@ -51,8 +51,7 @@ class CollectSink : public Sink {
   void consume(Batch&& batch) override {
     {
       std::lock_guard lock(bucket_->mu);
-      for (auto& e : batch)
-        bucket_->events.push_back({e.record().to_json(), e.key, ctx_->instance()});
+      for (auto& e : batch) bucket_->events.push_back({e.record().to_json(), e.key, ctx_->instance()});
       bucket_->held += batch.size();
       bucket_->max_held = std::max(bucket_->max_held, bucket_->held);
       ++bucket_->batches;
@@ -102,7 +101,8 @@ class CollectSink : public Sink {
 
 class ThrowingTransform : public Transform {
  public:
-  ThrowingTransform(std::string stage, std::int64_t at, int times) : stage_(std::move(stage)), at_(at), times_(times) {}
+  ThrowingTransform(std::string stage, std::int64_t at, int times)
+      : stage_(std::move(stage)), at_(at), times_(times) {}
   void process(Batch& in, Batch& out) override {
     for (auto& e : in) {
       auto& r = e.record();
@@ -127,7 +127,9 @@ struct CollectFactory : StageFactory {
   std::string name;
   std::chrono::milliseconds delay;
   AckStatus status;
-  std::unique_ptr<Sink> make_sink(int) override { return std::make_unique<CollectSink>(bucket(name), delay, status); }
+  std::unique_ptr<Sink> make_sink(int) override {
+    return std::make_unique<CollectSink>(bucket(name), delay, status);
+  }
 };
 
 struct ThrowFactory : StageFactory {
@@ -154,23 +156,28 @@ const StageRegistration collect_reg{StageType{
       f->name = sc.options.get_string("bucket");
       f->delay = sc.options.get_duration("delay", std::chrono::milliseconds(0));
       auto s = sc.options.get_string("status", "done");
-      f->status = s == "failed" ? AckStatus::failed : s == "dead_lettered" ? AckStatus::dead_lettered : AckStatus::done;
+      f->status = s == "failed"          ? AckStatus::failed
+                  : s == "dead_lettered" ? AckStatus::dead_lettered
+                                         : AckStatus::done;
       return f;
     }}};
 
-const StageRegistration throw_reg{StageType{
-    .name = "test_throw",
-    .role = Role::transform,
-    .summary = "test transform that throws",
-    .options = {{.name = "at", .kind = OptionKind::integer, .doc = "throw at records >= this value", .required = true},
-                {.name = "times", .kind = OptionKind::integer, .doc = "how many times to throw"}},
-    .configure = [](const StageConfig& sc, const PipelineConfig&) -> std::unique_ptr<StageFactory> {
-      auto f = std::make_unique<ThrowFactory>();
-      f->stage = sc.name;
-      f->at = sc.options.get_int("at");
-      f->times = static_cast<int>(sc.options.get_int("times", 1));
-      return f;
-    }}};
+const StageRegistration throw_reg{
+    StageType{.name = "test_throw",
+              .role = Role::transform,
+              .summary = "test transform that throws",
+              .options = {{.name = "at",
+                           .kind = OptionKind::integer,
+                           .doc = "throw at records >= this value",
+                           .required = true},
+                          {.name = "times", .kind = OptionKind::integer, .doc = "how many times to throw"}},
+              .configure = [](const StageConfig& sc, const PipelineConfig&) -> std::unique_ptr<StageFactory> {
+                auto f = std::make_unique<ThrowFactory>();
+                f->stage = sc.name;
+                f->at = sc.options.get_int("at");
+                f->times = static_cast<int>(sc.options.get_int("times", 1));
+                return f;
+              }}};
 
 }  // namespace
 }  // namespace etld::test
