@@ -159,7 +159,7 @@ class Runner {
     post([this] {
       if (role() != Role::source || stopping_) return;
       stopping_ = true;
-      if (restarting_ || !source_) {
+      if (restarting_ || !source_ || source_ended_) {
         finish_output();
         return;
       }
@@ -241,7 +241,7 @@ class Runner {
     std::size_t demand() const override {
       return r->stopping_ || r->output_done_ ? 0 : r->dispatcher_->demand();
     }
-    void finish() override { r->finish_output(); }
+    void finish() override { r->source_finished(); }
   };
   struct SinkCtx : ContextOf<SinkContext> {
     void done(std::size_t n) override { r->sink_done(n); }
@@ -270,6 +270,7 @@ class Runner {
     return guard([&] {
       switch (role()) {
         case Role::source:
+          source_ended_ = false;
           source_ = group_.factory->make_source(instance_);
           source_->start(source_ctx_);
           if (stopping_)
@@ -369,6 +370,17 @@ class Runner {
     }
     Batch out;
     if (guard([&] { transform_->finish(out); })) dispatch_output(std::move(out));
+    finish_output();
+  }
+
+  // A source ran out of input. Under `restart: permanent` (OTP's meaning: a child that should
+  // never end), that counts as a failure and restarts it; otherwise its end of stream follows.
+  void source_finished() {
+    source_ended_ = true;
+    if (config().restart == RestartPolicy::permanent && !stopping_) {
+      handle_failure(std::make_exception_ptr(std::runtime_error("source ended (restart: permanent)")));
+      return;
+    }
     finish_output();
   }
 
@@ -484,7 +496,7 @@ class Runner {
   std::vector<std::vector<Output>> outputs_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::size_t buffer_bound_ = 0;
-  bool output_done_ = false, eos_sent_ = false, stopping_ = false, drained_ = false;
+  bool output_done_ = false, eos_sent_ = false, stopping_ = false, drained_ = false, source_ended_ = false;
 
   bool restarting_ = false;
   std::deque<std::pair<std::size_t, std::optional<Batch>>> held_;  // arrivals while restarting

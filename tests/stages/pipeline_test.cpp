@@ -265,3 +265,16 @@ stages:
   CHECK(bucket("failing")->count() == 10);
   (void)error;  // generic sources only count failures; the kafka source pauses or stops on them
 }
+
+TEST_CASE("restart: permanent restarts a source that ends, up to max_restarts") {
+  reset_bucket("permanent");
+  auto error = run_to_end(R"yaml(
+stages:
+  gen: { type: generate, count: 5, restart: permanent, max_restarts: 2, restart_backoff: 1ms }
+  out: { type: test_collect, inputs: [gen], bucket: permanent }
+)yaml");
+  // Three runs of the source (the first and two restarts), then the pipeline gives up loudly.
+  CHECK(bucket("permanent")->count() == 15);
+  REQUIRE(error);
+  CHECK(error->find("source ended (restart: permanent)") != std::string::npos);
+}
