@@ -469,6 +469,7 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
                       "mode '" + mode + "' needs 'key' (the conflict target)", "add key: [id]");
 
   c.create_table = o.get_bool("create_table", false);
+  c.credit_limit = std::max<std::size_t>(1, stage.max_demand) * std::max<std::size_t>(1, stage.inputs.size());
 
   // batch
   if (o.has("batch")) {

@@ -65,6 +65,9 @@ struct PostgresSinkConfig {
   bool create_table = false;
   std::size_t max_rows = 10000;
   std::chrono::milliseconds max_wait{100};
+  // The most events upstream sends before done() releases credit (max_demand per input): once
+  // the sink holds that many, no more can come, so waiting for max_rows or max_wait is pointless.
+  std::size_t credit_limit = 1000;
   bool delete_on_tombstone = false;  // effective: true only when a key is set
   std::string dead_letter_display;   // schema.table as written
   std::string dead_letter_qualified;

@@ -76,6 +76,7 @@ class PostgresSink final : public Sink {
       r.end = w.buf.size();
       w.rows.push_back(std::move(r));
       w.events.push_back(std::move(e));
+      ++pending_rows_;
     }
     maybe_submit();
     if (!pending_.empty() && !timer_armed_ && !linger_due_) arm_timer();
@@ -105,9 +106,11 @@ class PostgresSink final : public Sink {
   void maybe_submit() {
     if (in_flight_ || pending_.empty() || failed_) return;
     const bool full = pending_.front()->rows.size() >= cfg_->max_rows;
-    if (!full && !linger_due_ && !draining_) return;
+    const bool credit_exhausted = pending_rows_ >= cfg_->credit_limit;  // nothing more can come
+    if (!full && !linger_due_ && !draining_ && !credit_exhausted) return;
     std::unique_ptr<WorkBatch> b = std::move(pending_.front());
     pending_.pop_front();
+    pending_rows_ -= b->rows.size();
     linger_due_ = false;
     if (timer_armed_) {
       ++timer_gen_;  // an expired wait already queued must not count for the next batch
@@ -138,6 +141,7 @@ class PostgresSink final : public Sink {
       n += w->events.size();
     }
     pending_.clear();
+    pending_rows_ = 0;
     if (n > 0) ctx_->done(n);
   }
 
@@ -211,6 +215,7 @@ class PostgresSink final : public Sink {
 
   // Strand state.
   std::deque<std::unique_ptr<WorkBatch>> pending_;  // each at most max_rows rows
+  std::size_t pending_rows_ = 0;
   std::uint64_t seq_ = 0;
   std::optional<boost::asio::steady_timer> timer_;
   std::uint64_t timer_gen_ = 0;

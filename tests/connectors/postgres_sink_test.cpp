@@ -712,10 +712,14 @@ stages:
     key: [id]
     create_table: true
     columns: {id: {from: id, type: bigint}, v: {from: v, type: text}}
-    batch: {max_rows: 2000, max_wait: 20ms}
+    batch: {max_rows: 10000, max_wait: 30s}
 )"));
+    // max_rows and max_wait are never reached: each instance holds at most max_demand (1000)
+    // events, so it writes as soon as it holds that many instead of waiting 30 s for more.
+    auto t0 = std::chrono::steady_clock::now();
     p.start();
     REQUIRE_MESSAGE(p.wait_for(60s), "pipeline did not finish");
+    CHECK(std::chrono::steady_clock::now() - t0 < 20s);
     CHECK(p.error() == std::nullopt);
     CHECK(db.count(t) == 5000);
     // Per key the last value wins: ids 0..4999 saw seq id, id+5000, id+10000, id+15000.
