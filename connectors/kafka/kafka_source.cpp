@@ -6,11 +6,13 @@
 //   becomes non-empty (rd_kafka_queue_io_event_enable); the source waits on that pipe with
 //   stream_descriptor::async_wait on its strand, plus a 100 ms timer as a safety net. Every call
 //   into librdkafka on the data path uses timeout 0: no pool thread ever blocks on Kafka.
-// - Messages are pulled with rd_kafka_consume_batch_queue into small per-partition buffers. A
-//   partition is paused when its buffer is full (nobody demanded its events) or its commit window
-//   reached max_in_flight_per_partition, and resumed with hysteresis. Pausing bumps librdkafka's
-//   fetch version, so what it had prefetched for that partition is dropped and fetched again on
-//   resume from the position after the last message we took: nothing is lost or skipped.
+// - Messages are pulled with rd_kafka_consume_batch_queue into per-partition buffers, as long as
+//   the local buffer (all partitions) has room. When it is full (no demand) the rest waits in
+//   librdkafka's bounded prefetch queue; after kHoldGrace every partition is paused so that
+//   rebalances queued behind the prefetch get served. A partition is also paused when its commit
+//   window plus buffer reaches max_in_flight_per_partition (resumed with hysteresis). Pausing bumps
+//   librdkafka's fetch version, so what it had prefetched for that partition is dropped and
+//   fetched again on resume from the position after the last message we took: nothing is lost.
 // - Events are emitted round-robin across partitions (one emit per batch, never beyond demand),
 //   each with an Ack on its partition's PartitionAcks (token = offset).
 // - Rebalances are handled by a rebalance callback that runs inside our own consume call (on the
@@ -305,8 +307,11 @@ constexpr std::size_t kPull = 512;                // messages per rd_kafka_consu
 constexpr std::size_t kTurnBudget = 8192;         // events pulled / emitted per strand turn
 constexpr std::size_t kMaxBatch = 4096;           // events per emit()
 constexpr std::size_t kLocalBufferEvents = 8192;  // fetched, undemanded events held (all partitions)
-constexpr std::chrono::milliseconds kTick{100};   // safety-net poll interval
-constexpr std::chrono::seconds kLogEvery{10};     // rate limit for repeated warnings
+// How long fetched messages may wait in librdkafka's queue for demand before the partitions are
+// paused (dropping that prefetch) so that rebalances and other events behind them get served.
+constexpr std::chrono::milliseconds kHoldGrace{500};
+constexpr std::chrono::milliseconds kTick{100};  // safety-net poll interval
+constexpr std::chrono::seconds kLogEvery{10};    // rate limit for repeated warnings
 
 class KafkaSource final : public Source {
  public:
@@ -379,6 +384,7 @@ class KafkaSource final : public Source {
     std::deque<Event> buffered;
     std::size_t buffered_bytes = 0;
     bool paused = false, revoking = false, poisoned = false;
+    bool idle_paused = false;          // paused because nobody asked for events for kHoldGrace
     std::int64_t committed_sent = -1;  // last offset we asked Kafka to commit
     std::int64_t committed = -1;       // last offset Kafka confirmed
     std::uint64_t fetched = 0, emitted = 0;
@@ -529,8 +535,9 @@ class KafkaSource final : public Source {
           more = true;
           break;
         }
-        if (n == 0 || e == 0) break;
+        if (n == 0 && e == 0) break;  // nothing came and nothing went: done for now
       }
+      check_hold();
       progress_revokes();
       update_pauses();
       if (Clock::now() - last_commit_ >= s_.commit_interval) {
@@ -548,7 +555,8 @@ class KafkaSource final : public Source {
 
   // Pulls up to `budget` messages off the consumer queue into the partition buffers; serves
   // rebalances, logs, errors and commit results on the way. Returns how many messages came.
-  std::size_t serve_queue(std::size_t budget) {
+  std::size_t serve_queue(std::size_t budget, bool force = false) {
+    if (!force && !stopped_) budget = std::min(budget, room());
     std::array<rd_kafka_message_t*, kPull> msgs;
     std::size_t pulled = 0;
     while (pulled < budget && queue_) {
@@ -609,7 +617,10 @@ class KafkaSource final : public Source {
     e.topic = p->topic;
     e.partition = p->partition;
     e.offset = m.offset;
-    p->buffered_bytes += e.value.size() + e.key.size();
+    auto bytes = e.value.size() + e.key.size();
+    p->buffered_bytes += bytes;
+    total_buffered_bytes_ += bytes;
+    ++total_buffered_;
     p->buffered.push_back(std::move(e));
     ++p->fetched;
     if (!p->paused && !want_fetch(*p)) set_paused(*p, true);
@@ -653,7 +664,10 @@ class KafkaSource final : public Source {
           std::size_t k = std::min({quantum, want - batch.size(), p.buffered.size(), room[i]});
           for (std::size_t j = 0; j < k; ++j) {
             Event& e = p.buffered.front();
-            p.buffered_bytes -= std::min(p.buffered_bytes, e.value.size() + e.key.size());
+            auto bytes = std::min(p.buffered_bytes, e.value.size() + e.key.size());
+            p.buffered_bytes -= bytes;
+            total_buffered_bytes_ -= std::min(total_buffered_bytes_, bytes);
+            --total_buffered_;
             offsets[i].push_back(e.offset);
             e.ack = Ack(p.acks, static_cast<std::uint64_t>(e.offset));
             batch.push_back(std::move(e));
@@ -679,13 +693,10 @@ class KafkaSource final : public Source {
 
   // ---- pausing ----
 
-  std::size_t buffer_high() const {
-    std::size_t n = std::max<std::size_t>(1, parts_.size());
-    return std::max<std::size_t>(64, kLocalBufferEvents / n);
-  }
-  std::size_t buffer_high_bytes() const {
-    std::size_t n = std::max<std::size_t>(1, parts_.size());
-    return std::max<std::size_t>(1 << 20, s_.prefetch_bytes / n);
+  // Room in the local buffer: what may be pulled off librdkafka's queue now.
+  std::size_t room() const {
+    if (total_buffered_bytes_ >= s_.prefetch_bytes || total_buffered_ >= kLocalBufferEvents) return 0;
+    return kLocalBufferEvents - total_buffered_;
   }
   std::size_t cap_low() const { return s_.max_in_flight - std::max<std::size_t>(1, s_.max_in_flight / 4); }
 
@@ -694,10 +705,34 @@ class KafkaSource final : public Source {
   bool want_fetch(const Part& p) const {
     if (stopped_ || closing_ || p.revoking || p.poisoned) return false;
     std::size_t buf = p.buffered.size(), win = p.acks->window();
-    if (p.paused)
-      return buf <= buffer_high() / 2 && p.buffered_bytes <= buffer_high_bytes() / 2 &&
-             win + buf <= cap_low();
-    return buf < buffer_high() && p.buffered_bytes < buffer_high_bytes() && win + buf < s_.max_in_flight;
+    if (p.paused ? win + buf > cap_low() : win + buf >= s_.max_in_flight) return false;
+    if (p.idle_paused)
+      return total_buffered_ <= kLocalBufferEvents / 2 && total_buffered_bytes_ <= s_.prefetch_bytes / 2;
+    return true;
+  }
+
+  // The local buffer is full and messages wait in librdkafka's queue: leave them there (librdkafka
+  // bounds its prefetch and stops fetching), unless that lasted kHoldGrace. Then pause every
+  // partition, so that their prefetch is dropped and whatever waits behind it gets served.
+  void check_hold() {
+    if (room() > 0 || !queue_ || rd_kafka_queue_length(queue_.get()) == 0) {
+      holding_ = false;
+      return;
+    }
+    auto now = Clock::now();
+    if (!holding_) {
+      holding_ = true;
+      hold_since_ = now;
+      return;
+    }
+    if (now - hold_since_ < kHoldGrace) return;
+    for (auto& [key, p] : parts_)
+      if (!p->paused) {
+        set_paused(*p, true);
+        if (p->paused) p->idle_paused = true;
+      }
+    holding_ = false;
+    serve_queue(kPull, /*force=*/true);  // outdated messages are dropped; rebalances served
   }
 
   void set_paused(Part& p, bool pause) {
@@ -711,6 +746,7 @@ class KafkaSource final : public Source {
       return;
     }
     p.paused = pause;
+    if (!pause) p.idle_paused = false;
     ++(pause ? pauses_ : resumes_);
   }
 
@@ -743,12 +779,22 @@ class KafkaSource final : public Source {
       for (int i = 0; i < to_resume->cnt; ++i)
         if (!to_resume->elems[i].err) {
           resumed[static_cast<std::size_t>(i)]->paused = false;
+          resumed[static_cast<std::size_t>(i)]->idle_paused = false;
           ++resumes_;
         }
     }
   }
 
+  // Clears the application pause of these partitions (in librdkafka; our Part state is gone).
+  void resume_all(const rd_kafka_topic_partition_list_t* list) {
+    if (!rk_ || !list || list->cnt == 0) return;
+    PartitionList l = copy_partition_list(list);
+    rd_kafka_resume_partitions(rk_.get(), l.get());
+  }
+
   void clear_buffer(Part& p) {
+    total_buffered_ -= std::min(total_buffered_, p.buffered.size());
+    total_buffered_bytes_ -= std::min(total_buffered_bytes_, p.buffered_bytes);
     p.buffered.clear();
     p.buffered_bytes = 0;
   }
@@ -929,7 +975,12 @@ class KafkaSource final : public Source {
       return;
     }
     log_warn("rebalance", "kafka: rebalance error: {}; dropping the assignment", rd_kafka_err2str(err));
-    for (auto& [key, p] : parts_) p->acks->detach();
+    PartitionList all = make_partition_list(static_cast<int>(parts_.size()));
+    for (auto& [key, p] : parts_) {
+      p->acks->detach();
+      rd_kafka_topic_partition_list_add(all.get(), p->topic.c_str(), p->partition);
+    }
+    resume_all(all.get());
     parts_.clear();
     revokes_.clear();
     rd_kafka_assign(rk_.get(), nullptr);
@@ -1019,6 +1070,9 @@ class KafkaSource final : public Source {
       ctx_->log().info("kafka: revoked {} ({} partitions left)", describe_partitions(rev.list.get()),
                        parts_.size());
     if (!rk_) return;
+    // librdkafka keeps an application pause across assignments: clear ours before handing the
+    // partitions back, or a partition assigned to us again would never fetch.
+    resume_all(rev.list.get());
     if (rev.cooperative) {
       ErrorHandle e(rd_kafka_incremental_unassign(rk_.get(), rev.list.get()));
       if (e) log_warn("unassign", "kafka: incremental unassign failed: {}", rd_kafka_error_string(e.get()));
@@ -1131,6 +1185,9 @@ class KafkaSource final : public Source {
   Key rr_;  // the partition served last
   std::vector<PendingRevoke> revokes_;
   std::uint64_t revoke_ids_ = 0;
+  std::size_t total_buffered_ = 0, total_buffered_bytes_ = 0;  // over all partitions
+  bool holding_ = false;
+  Clock::time_point hold_since_;
   rd_kafka_topic_t* cache_rkt_ = nullptr;
   std::int32_t cache_partition_ = -1;
   Part* cache_part_ = nullptr;

@@ -388,6 +388,36 @@ TEST_CASE("kafka: a slow sink bounds what is in flight; partitions pause and not
   for (int part = 0; part < kParts; ++part) CHECK(committed[part] == kPer);
 }
 
+TEST_CASE("kafka: a stalled sink: prefetch waits, then partitions pause idle and resume without loss") {
+  const auto& svc = test::services();
+  auto topic = test::unique_name("etld-idle");
+  auto group = test::unique_name("g-idle");
+  auto sink = test::unique_name("c");
+  constexpr int kParts = 2, kPer = 6000;  // more than the source's local buffer (8192 events)
+  test::create_topic(svc.kafka_brokers, topic, kParts);
+  produce(topic, kParts, kPer);
+
+  // Each batch takes 700 ms, longer than the source holds a full buffer before pausing idle.
+  Pipeline p(load(pipeline_yaml(
+      {topic, group, sink, "", "    max_demand: 3000\n    min_demand: 0\n    delay: 700ms\n", ""})));
+  p.start();
+  auto out = collected(sink);
+  std::uint64_t pauses = 0;
+  CHECK(wait_until(
+      [&] {
+        for (auto& st : stats_of(group)) pauses = std::max(pauses, st.pauses);
+        return out->size() >= kParts * kPer;
+      },
+      120s));
+  CHECK(pauses > 0);
+  stop_and_wait(p);
+  auto by_part = offsets_by_partition(out->copy());
+  for (auto& [part, offsets] : by_part) {
+    REQUIRE(offsets.size() == kPer);
+    for (int i = 0; i < kPer; ++i) CHECK(offsets[static_cast<std::size_t>(i)] == i);
+  }
+}
+
 TEST_CASE("kafka: commits never pass a failed event; a restart redelivers from it and nothing settled") {
   const auto& svc = test::services();
   auto topic = test::unique_name("etld-commit");
@@ -500,7 +530,7 @@ void two_members(const std::string& strategy) {
     auto at = yaml.find("heartbeat.interval.ms: '500'");
     return yaml.insert(at, "partition.assignment.strategy: " + strategy + ", ");
   };
-  Pipeline a(load(spec(sink_a, "    max_demand: 400\n    delay: 50ms\n")));
+  Pipeline a(load(spec(sink_a, "    max_demand: 400\n    delay: 200ms\n")));
   a.start();
   auto out_a = collected(sink_a), out_b = collected(sink_b);
   REQUIRE(wait_until([&] { return assigned_partitions(group) == kParts; }, 30s));
@@ -566,7 +596,7 @@ TEST_CASE("kafka: throughput of kafka -> null (benchmark)" * doctest::skip(true)
       "    topics: [" +
       topic + "]\n    group: " + group +
       "\n    max_demand: 5000\n"
-      "  out:\n    type: null\n    inputs: [src]\n    max_demand: 5000\n";
+      "  out:\n    type: 'null'\n    inputs: [src]\n    max_demand: 5000\n";
   Pipeline p(load(yaml));
   auto t0 = std::chrono::steady_clock::now();
   p.start();
@@ -580,6 +610,8 @@ TEST_CASE("kafka: throughput of kafka -> null (benchmark)" * doctest::skip(true)
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   MESSAGE("kafka -> null: " << (kParts * kPer) / secs / 1e6 << " M events/s (" << secs
                             << " s, incl. group join)");
+  for (auto& st : stats_of(group))
+    MESSAGE("pauses " << st.pauses << ", resumes " << st.resumes << ", commits " << st.commits);
   stop_and_wait(p);
 }
 
