@@ -16,7 +16,7 @@ struct Diagnostic {
   int line = 0;    // 1-based; 0 when the problem has no position (a missing file)
   int column = 0;  // 1-based
   std::string message;
-  std::string hint;  // "did you mean 'topics'?" or how to fix it; may be empty
+  std::string hint;            // "did you mean 'topics'?" or how to fix it; may be empty
   std::string format() const;  // "file:line:col: error: message (hint)"
 };
 

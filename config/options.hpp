@@ -30,7 +30,7 @@ enum class OptionKind {
 struct OptionSpec {
   std::string name;
   OptionKind kind = OptionKind::string;
-  std::string doc;                   // one sentence for the reference
+  std::string doc;  // one sentence for the reference
   bool required = false;
   std::string default_text;          // shown in docs; "" when none
   std::vector<std::string> choices;  // for OptionKind::choice
@@ -53,7 +53,8 @@ class Options {
   std::int64_t get_int(const std::string& name, std::int64_t fallback = 0) const;
   double get_number(const std::string& name, double fallback = 0) const;
   bool get_bool(const std::string& name, bool fallback = false) const;
-  std::chrono::milliseconds get_duration(const std::string& name, std::chrono::milliseconds fallback = {}) const;
+  std::chrono::milliseconds get_duration(const std::string& name,
+                                         std::chrono::milliseconds fallback = {}) const;
   std::vector<std::string> get_string_list(const std::string& name) const;
   std::vector<std::pair<std::string, std::string>> get_string_map(const std::string& name) const;
 
@@ -67,9 +68,9 @@ class Options {
 std::string expand_vars(const std::string& text, const YAML::Mark& mark);
 
 // Scalar conversions shared by Options and stages that validate nested maps themselves.
-std::chrono::milliseconds parse_duration(const YAML::Node& node);   // throws ConfigError
-std::string scalar_string(const YAML::Node& node);                   // expanded; throws ConfigError
-std::int64_t scalar_int(const YAML::Node& node);                     // throws ConfigError
+std::chrono::milliseconds parse_duration(const YAML::Node& node);  // throws ConfigError
+std::string scalar_string(const YAML::Node& node);                 // expanded; throws ConfigError
+std::int64_t scalar_int(const YAML::Node& node);                   // throws ConfigError
 
 // Checks that `value` (present, possibly null) fits `spec`: its kind, a choice among
 // spec.choices, and that ${...} expands. Messages name the option; throws ConfigError at `value`.

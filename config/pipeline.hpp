@@ -27,30 +27,30 @@ struct StageConfig {
   std::string type;
   std::vector<std::string> inputs;
   int concurrency = 1;
-  std::string partition_by;     // field path; "" = demand dispatch across instances
+  std::string partition_by;       // field path; "" = demand dispatch across instances
   std::size_t max_demand = 1000;  // per subscription (GenStage default)
   std::size_t min_demand = 500;   // default max_demand / 2
   std::size_t buffer_size = 0;    // producer-side bound; 0 = max_demand of its widest consumer
   RestartPolicy restart = RestartPolicy::transient;
-  int max_restarts = 3;                                   // within restart_window, then give up
+  int max_restarts = 3;  // within restart_window, then give up
   std::chrono::milliseconds restart_window{60'000};
-  std::chrono::milliseconds restart_backoff{100};         // doubles per restart
-  DispatchMode dispatch = DispatchMode::broadcast;        // across downstream stages
-  Options options;                                        // the type-specific options
-  YAML::Mark mark = YAML::Mark::null_mark();              // of the stage's key
-  YAML::Node node;                                        // the stage's map, for diagnostics
+  std::chrono::milliseconds restart_backoff{100};   // doubles per restart
+  DispatchMode dispatch = DispatchMode::broadcast;  // across downstream stages
+  Options options;                                  // the type-specific options
+  YAML::Mark mark = YAML::Mark::null_mark();        // of the stage's key
+  YAML::Node node;                                  // the stage's map, for diagnostics
 };
 
 struct PipelineConfig {
   std::string file;
   std::string name = "etld";
-  int threads = 0;                                   // 0 = hardware concurrency
+  int threads = 0;  // 0 = hardware concurrency
   std::string log_level = "info";
-  std::string log_format = "text";                   // text | json
+  std::string log_format = "text";  // text | json
   std::chrono::milliseconds shutdown_timeout{30'000};
   PoisonPolicy on_poison = PoisonPolicy::dead_letter;  // top-level `on_poison:`
-  std::vector<StageConfig> stages;                   // in topological order (inputs first)
-  std::string text;                                  // the file as read (for hashing on reload)
+  std::vector<StageConfig> stages;                     // in topological order (inputs first)
+  std::string text;                                    // the file as read (for hashing on reload)
 
   const StageConfig* find(const std::string& name) const;
 };

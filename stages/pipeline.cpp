@@ -423,11 +423,20 @@ class Runner {
       restarts_in_window_ = 0;
     }
     if (restarting_) return;  // already being replaced
-    bool give_up = cfg.restart == RestartPolicy::temporary || restarts_in_window_ >= cfg.max_restarts;
+    bool fatal = false;
+    try {
+      std::rethrow_exception(error);
+    } catch (const FatalStageError&) {
+      fatal = true;
+    } catch (...) {
+    }
+    bool give_up =
+        fatal || cfg.restart == RestartPolicy::temporary || restarts_in_window_ >= cfg.max_restarts;
     if (give_up) {
       log_->error("stage failed: {}", what);
       pipeline_.fail("stage '" + name_ + "' failed" +
-                     (cfg.restart == RestartPolicy::temporary
+                     (fatal ? std::string(" (not restartable)")
+                      : cfg.restart == RestartPolicy::temporary
                           ? std::string(" (restart: temporary)")
                           : " " + std::to_string(restarts_in_window_ + 1) + " times within " +
                                 std::to_string(cfg.restart_window.count()) + "ms") +

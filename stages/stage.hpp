@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include <spdlog/logger.h>
@@ -18,6 +19,13 @@
 #include "stages/event.hpp"
 
 namespace etld {
+
+// A failure no restart can fix (a poison record under `on_poison: stop`, a table that does not
+// exist): passed to StageContext::fail or thrown, it stops the pipeline at once, whatever the
+// stage's restart policy.
+struct FatalStageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 class StageContext {
  public:

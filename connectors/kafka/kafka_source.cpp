@@ -820,7 +820,7 @@ class KafkaSource final : public Source {
           p.topic, p.partition, failed, p.topic, p.partition, failed, policy);
       if (s_.on_poison == PoisonPolicy::stop && !failed_pipeline_) {
         failed_pipeline_ = true;
-        ctx_->fail(std::make_exception_ptr(std::runtime_error(
+        ctx_->fail(std::make_exception_ptr(FatalStageError(
             "kafka: poison event at " + p.topic + "[" + std::to_string(p.partition) + "] offset " +
             std::to_string(failed) + " could not be written; stopping (on_poison: stop)")));
       }
@@ -1104,7 +1104,7 @@ class KafkaSource final : public Source {
       auto orig = rd_kafka_fatal_error(rk, buf, sizeof buf);
       if (self->ctx_log_ok_ && !self->failed_pipeline_) {
         self->failed_pipeline_ = true;
-        self->ctx_->fail(std::make_exception_ptr(std::runtime_error(
+        self->ctx_->fail(std::make_exception_ptr(FatalStageError(
             std::string("kafka: fatal consumer error: ") + rd_kafka_err2name(orig) + ": " + buf)));
       }
       return;

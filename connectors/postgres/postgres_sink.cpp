@@ -149,7 +149,8 @@ class PostgresSink final : public Sink {
     if (failed_) return;
     failed_ = true;
     ctx_->log().error("stage {}: {}", cfg_->stage, message);
-    ctx_->fail(std::make_exception_ptr(std::runtime_error(message)));
+    // Configuration-class errors and the dead-letter guard: a restart would fail the same way.
+    ctx_->fail(std::make_exception_ptr(FatalStageError(message)));
   }
 
   void on_written(std::unique_ptr<WorkBatch> b) {

@@ -473,20 +473,21 @@ TEST_CASE("kafka: commits never pass a failed event; a restart redelivers from i
   CHECK(committed[1] == kPer);
 }
 
-TEST_CASE("kafka: on_poison stop fails the pipeline, naming the offset") {
+TEST_CASE("kafka: on_poison stop fails the pipeline at once, naming the offset") {
   const auto& svc = test::services();
   auto topic = test::unique_name("etld-stop");
   auto group = test::unique_name("g-stop");
   auto sink = test::unique_name("c");
   test::create_topic(svc.kafka_brokers, topic, 1);
   produce(topic, 1, 20);
-  Pipeline p(load(pipeline_yaml(
-      {topic, group, sink, "    restart: temporary\n", "    fail: ['0:5']\n", "on_poison: stop\n"})));
+  Pipeline p(load(pipeline_yaml({topic, group, sink, "", "    fail: ['0:5']\n", "on_poison: stop\n"})));
   p.start();
   REQUIRE(p.wait_for(60s));
   auto err = p.error();
   REQUIRE(err.has_value());
   CHECK(err->find("offset 5") != std::string::npos);
+  // A poison stop is final: the default restart policy does not retry it.
+  CHECK(err->find("not restartable") != std::string::npos);
   auto committed = test::committed_offsets(svc.kafka_brokers, group, topic, 1);
   CHECK(committed[0] <= 5);
 }

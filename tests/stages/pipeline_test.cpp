@@ -242,6 +242,21 @@ stages:
     CHECK(error->find("stage 'boom2' failed 3 times") != std::string::npos);
     CHECK(error->find("boom at 5") != std::string::npos);
   }
+  SUBCASE("a FatalStageError is not restarted, whatever the policy") {
+    reset_bucket("restart4");
+    std::vector<StageStats> st;
+    auto error = run_to_end(R"yaml(
+stages:
+  gen: { type: generate, count: 100 }
+  boom4: { type: test_throw, inputs: [gen], at: 3, fatal: true, restart: permanent }
+  out: { type: test_collect, inputs: [boom4], bucket: restart4 }
+)yaml",
+                            &st);
+    REQUIRE(error);
+    CHECK(error->find("stage 'boom4' failed (not restartable): test_throw: fatal boom at 3") !=
+          std::string::npos);
+    CHECK(stage(st, "boom4").restarts == 0);
+  }
   SUBCASE("temporary: not restarted") {
     reset_bucket("restart3");
     auto error = run_to_end(R"yaml(

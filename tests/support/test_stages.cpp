@@ -101,8 +101,8 @@ class CollectSink : public Sink {
 
 class ThrowingTransform : public Transform {
  public:
-  ThrowingTransform(std::string stage, std::int64_t at, int times)
-      : stage_(std::move(stage)), at_(at), times_(times) {}
+  ThrowingTransform(std::string stage, std::int64_t at, int times, bool fatal)
+      : stage_(std::move(stage)), at_(at), times_(times), fatal_(fatal) {}
   void process(Batch& in, Batch& out) override {
     for (auto& e : in) {
       auto& r = e.record();
@@ -110,6 +110,7 @@ class ThrowingTransform : public Transform {
         std::lock_guard lock(registry_mu);
         if (throw_counts[stage_] < times_) {
           ++throw_counts[stage_];
+          if (fatal_) throw FatalStageError("test_throw: fatal boom at " + std::to_string(at_));
           throw std::runtime_error("test_throw: boom at " + std::to_string(at_));
         }
       }
@@ -121,6 +122,7 @@ class ThrowingTransform : public Transform {
   std::string stage_;
   std::int64_t at_;
   int times_;
+  bool fatal_;
 };
 
 struct CollectFactory : StageFactory {
@@ -136,8 +138,9 @@ struct ThrowFactory : StageFactory {
   std::string stage;
   std::int64_t at;
   int times;
+  bool fatal;
   std::unique_ptr<Transform> make_transform(int) override {
-    return std::make_unique<ThrowingTransform>(stage, at, times);
+    return std::make_unique<ThrowingTransform>(stage, at, times, fatal);
   }
 };
 
@@ -170,12 +173,14 @@ const StageRegistration throw_reg{
                            .kind = OptionKind::integer,
                            .doc = "throw at records >= this value",
                            .required = true},
-                          {.name = "times", .kind = OptionKind::integer, .doc = "how many times to throw"}},
+                          {.name = "times", .kind = OptionKind::integer, .doc = "how many times to throw"},
+                          {.name = "fatal", .kind = OptionKind::boolean, .doc = "throw FatalStageError"}},
               .configure = [](const StageConfig& sc, const PipelineConfig&) -> std::unique_ptr<StageFactory> {
                 auto f = std::make_unique<ThrowFactory>();
                 f->stage = sc.name;
                 f->at = sc.options.get_int("at");
                 f->times = static_cast<int>(sc.options.get_int("times", 1));
+                f->fatal = sc.options.get_bool("fatal", false);
                 return f;
               }}};
 
