@@ -1,4 +1,5 @@
 # etld in a small non-root image. Build: podman build -t etld . (or docker build).
+# Not yet built or run by the test suite (that comes with the operations work).
 # Stage 1 builds with the same dependency script CI uses; stage 2 carries only the runtime.
 FROM debian:bookworm-slim AS build
 WORKDIR /src
@@ -16,6 +17,7 @@ RUN /tmp/install-deps --runtime && rm -rf /var/lib/apt/lists/* /tmp/install-deps
     useradd --system --no-create-home --shell /usr/sbin/nologin etld
 COPY --from=build /opt/etld-cache/librdkafka-2.12.0/lib/librdkafka.so.1 /usr/lib/etld/
 COPY --from=build /build/etld /usr/bin/etld
+ENV LD_LIBRARY_PATH=/usr/lib/etld
 COPY examples/ /etc/etld/examples/
 USER etld
 VOLUME /etc/etld
