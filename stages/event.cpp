@@ -83,6 +83,7 @@ Event Event::clone() const {
   e.topic = topic;
   e.partition = partition;
   e.offset = offset;
+  e.rejection = rejection;
   e.record_ = record_;
   e.parsed_ = parsed_;
   return e;

@@ -74,6 +74,11 @@ struct Event {
   std::int32_t partition = -1;
   std::int64_t offset = -1;
   Ack ack;
+  // Why a transform could not process it ("stage 'parse': map: ..."). A rejected event travels
+  // on untouched (stages pass it through) to its sink, which writes it to its dead-letter
+  // destination or, lacking one, settles it dead_lettered.
+  std::string rejection;
+  bool rejected() const { return !rejection.empty(); }
 
   // The decoded record, parsed from `value` on first use (JSON). Throws JsonError.
   Value& record();

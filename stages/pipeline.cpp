@@ -1,5 +1,6 @@
 #include "stages/pipeline.hpp"
 
+#include <algorithm>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -320,12 +321,15 @@ class Runner {
   void deliver(std::size_t input, Batch&& batch) {
     auto n = batch.size();
     if (role() == Role::sink) {
+      if (!group_.type->takes_rejected) n -= settle_rejected(input, batch);
+      if (batch.empty()) return;
       arrivals_.emplace_back(input, n);
       guard([&] { sink_->consume(std::move(batch)); });
       return;
     }
     Batch out;
     out.reserve(n);
+    pass_rejected(batch, out);
     bool ok = guard([&] { transform_->process(batch, out); });
     if (ok) {
       dispatch_output(std::move(out));
@@ -340,6 +344,30 @@ class Runner {
     }
     inputs_[input].pending_ask += inputs_[input].credit.on_processed(n);
     grant_upstream_if_room();
+  }
+
+  // Rejected events pass through transforms untouched, on their way to a dead-letter destination.
+  static void pass_rejected(Batch& in, Batch& out) {
+    auto first = std::find_if(in.begin(), in.end(), [](const Event& e) { return e.rejected(); });
+    if (first == in.end()) return;
+    auto keep = std::stable_partition(first, in.end(), [](const Event& e) { return !e.rejected(); });
+    for (auto it = keep; it != in.end(); ++it) out.push_back(std::move(*it));
+    in.erase(keep, in.end());
+  }
+
+  // For a sink with no dead-letter destination: rejected events are settled (the rejecting stage
+  // logged them) and their credit returned. Returns how many.
+  std::size_t settle_rejected(std::size_t input, Batch& batch) {
+    auto keep =
+        std::stable_partition(batch.begin(), batch.end(), [](const Event& e) { return !e.rejected(); });
+    std::size_t k = static_cast<std::size_t>(batch.end() - keep);
+    if (k == 0) return 0;
+    AckBatch acks;
+    for (auto it = keep; it != batch.end(); ++it) acks.add(it->ack);
+    acks.settle(AckStatus::dead_lettered);
+    batch.erase(keep, batch.end());
+    ask_upstream(input, inputs_[input].credit.on_processed(k));
+    return k;
   }
 
   void dispatch_output(Batch&& out) {

@@ -36,6 +36,9 @@ struct StageType {
   // Optional, for `etld validate --against-db`: checks the stage against the live systems it
   // talks to (tables, columns, types); throws ConfigError located at the culprit option.
   std::function<void(const StageConfig&, const PipelineConfig&)> check_live;
+  // Sinks only: it writes rejected events (Event::rejected()) to a dead-letter destination of
+  // its own. For other sinks the runtime settles them dead_lettered before they arrive.
+  bool takes_rejected = false;
 };
 
 const StageType* find_stage_type(const std::string& name);

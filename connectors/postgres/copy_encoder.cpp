@@ -523,6 +523,10 @@ RowOp encode_event(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq, s
                    std::string& error) {
   const std::size_t begin = out.size();
   RowOp op = RowOp::write;
+  if (e.rejected()) {  // a transform upstream could not process it: straight to the dead letters
+    error = e.rejection;
+    return RowOp::poison;
+  }
   try {
     if (!e.has_value) {
       if (!cfg.delete_on_tombstone) return RowOp::skip;

@@ -243,8 +243,7 @@ class PostgresSinkFactory final : public StageFactory {
 };
 
 const StageRegistration registration{StageType{
-    "postgres",
-    Role::sink,
+    "postgres", Role::sink,
     "writes events to a PostgreSQL table: COPY inserts, upserts, tombstone deletes, dead letters",
     option_specs(),
     [](const StageConfig& stage, const PipelineConfig& pipeline) -> std::unique_ptr<StageFactory> {
@@ -253,6 +252,7 @@ const StageRegistration registration{StageType{
     [](const StageConfig& stage, const PipelineConfig& pipeline) {
       check_live(parse_config(stage, pipeline), stage);
     },
+    /*takes_rejected=*/true,  // rejected events become poison rows: see encode_event
 }};
 
 }  // namespace

@@ -28,10 +28,10 @@ class Filter : public Transform {
       try {
         keep = where_->eval_bool(event);
       } catch (const ExprError& e) {
-        rejecter_.reject(event, std::string("filter: ") + e.what());
+        rejecter_.reject(out, event, std::string("filter: ") + e.what());
         continue;
       } catch (const JsonError& e) {
-        rejecter_.reject(event, std::string("filter: ") + e.what());
+        rejecter_.reject(out, event, std::string("filter: ") + e.what());
         continue;
       }
       if (keep)

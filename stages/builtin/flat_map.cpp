@@ -36,10 +36,10 @@ class FlatMap : public Transform {
       try {
         items = spec_->explode.eval(event);
       } catch (const ExprError& e) {
-        rejecter_.reject(event, std::string("flat_map: ") + e.what());
+        rejecter_.reject(out, event, std::string("flat_map: ") + e.what());
         continue;
       } catch (const JsonError& e) {
-        rejecter_.reject(event, std::string("flat_map: ") + e.what());
+        rejecter_.reject(out, event, std::string("flat_map: ") + e.what());
         continue;
       }
       if (items.is_null()) {
@@ -47,8 +47,9 @@ class FlatMap : public Transform {
         continue;
       }
       if (items.kind() != Value::Kind::array) {
-        rejecter_.reject(event, std::string("flat_map: explode '") + spec_->explode.text() + "' gave " +
-                                    kind_name(items.kind()) + ", not an array");
+        rejecter_.reject(out, event,
+                         std::string("flat_map: explode '") + spec_->explode.text() + "' gave " +
+                             kind_name(items.kind()) + ", not an array");
         continue;
       }
       Array& elements = items.as_array();
@@ -60,7 +61,7 @@ class FlatMap : public Transform {
       try {
         base = std::move(event.record());  // explode may have read only metadata: parse now
       } catch (const JsonError& e) {
-        rejecter_.reject(event, std::string("flat_map: ") + e.what());
+        rejecter_.reject(out, event, std::string("flat_map: ") + e.what());
         continue;
       }
       event.set_record(Value());

@@ -70,11 +70,11 @@ class Map : public Transform {
           for (const auto& path : spec_->remove) take_path(record, path);
         }
       } catch (const ExprError& e) {
-        rejecter_.reject(event,
+        rejecter_.reject(out, event,
                          step ? "map: set '" + *step + "': " + e.what() : std::string("map: ") + e.what());
         continue;
       } catch (const JsonError& e) {
-        rejecter_.reject(event, std::string("map: ") + e.what());
+        rejecter_.reject(out, event, std::string("map: ") + e.what());
         continue;
       }
       out.push_back(std::move(event));

@@ -103,10 +103,10 @@ class Reduce : public Transform {
         }
         merge(*group);
       } catch (const ExprError& e) {
-        rejecter_.reject(event, std::string("reduce: ") + e.what());
+        rejecter_.reject(out, event, std::string("reduce: ") + e.what());
         continue;
       } catch (const JsonError& e) {
-        rejecter_.reject(event, std::string("reduce: ") + e.what());
+        rejecter_.reject(out, event, std::string("reduce: ") + e.what());
         continue;
       }
       merged.add(event.ack);

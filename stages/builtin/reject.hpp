@@ -19,33 +19,36 @@
 
 namespace etld {
 
-// Dead-letters events a transform cannot process (an expression failed on their data, their
-// payload is not JSON). Logs the first kFirstLogged with their reason and origin, then at most
-// one summary per kSummaryEvery, so a flood of bad records cannot flood the log.
-//
-// Hook for the dead-letter destination: today reject() settles the ack as dead_lettered and the
-// event is dropped. When dead-letter outputs exist, reject() is where the event (raw bytes,
-// reason, stage, topic/partition/offset) is handed to them instead; its callers need not change.
+// Rejects events a transform cannot process (an expression failed on their data, their payload
+// is not JSON): marks them with the reason and passes them on, so that they reach their sink's
+// dead-letter destination with their raw bytes and coordinates (see Event::rejection). Logs the
+// first kFirstLogged with their reason and origin, then at most one summary per kSummaryEvery,
+// so a flood of bad records cannot flood the log.
 class Rejecter {
  public:
   static constexpr std::uint64_t kFirstLogged = 5;
   static constexpr std::chrono::seconds kSummaryEvery{10};
 
-  void bind(StageContext& ctx) { log_ = &ctx.log(); }
+  void bind(StageContext& ctx) {
+    log_ = &ctx.log();
+    stage_ = ctx.stage_name();
+  }
 
-  void reject(Event& event, const std::string& reason) {
+  // Marks `event` and moves it to `out`.
+  void reject(Batch& out, Event& event, const std::string& reason) {
     ++count_;
     if (count_ <= kFirstLogged) {
       if (count_ == kFirstLogged) last_summary_ = std::chrono::steady_clock::now();
-      log().warn("dead-lettered event from {}[{}]@{}: {}{}", origin(event.topic), event.partition,
-                 event.offset, reason, count_ == kFirstLogged ? " (further rejections are summarised)" : "");
+      log().warn("rejected event from {}[{}]@{}: {}{}", origin(event.topic), event.partition, event.offset,
+                 reason, count_ == kFirstLogged ? " (further rejections are summarised)" : "");
     } else {
       ++suppressed_;
       last_reason_ = reason;
       auto now = std::chrono::steady_clock::now();
       if (now - last_summary_ >= kSummaryEvery) summarise(now);
     }
-    event.ack.settle(AckStatus::dead_lettered);
+    event.rejection = "stage '" + stage_ + "': " + reason;
+    out.push_back(std::move(event));
   }
 
   // Logs what the rate limit held back (at end of input, so nothing goes unreported).
@@ -62,8 +65,7 @@ class Rejecter {
   }
 
   void summarise(std::chrono::steady_clock::time_point now) {
-    log().warn("dead-lettered {} more events ({} in total); last reason: {}", suppressed_, count_,
-               last_reason_);
+    log().warn("rejected {} more events ({} in total); last reason: {}", suppressed_, count_, last_reason_);
     suppressed_ = 0;
     last_summary_ = now;
   }
@@ -71,6 +73,7 @@ class Rejecter {
   spdlog::logger& log() { return log_ ? *log_ : *spdlog::default_logger_raw(); }
 
   spdlog::logger* log_ = nullptr;
+  std::string stage_;
   std::uint64_t count_ = 0;
   std::uint64_t suppressed_ = 0;
   std::string last_reason_;

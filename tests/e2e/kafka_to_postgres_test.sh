@@ -42,9 +42,13 @@ stages:
     topics: [$topic]
     group: g_$run_id
     start_from: earliest
+  parse:
+    type: map
+    inputs: [in]
+    set: { cents: "round(amount * 100)" }
   out:
     type: postgres
-    inputs: [in]
+    inputs: [parse]
     dsn: \${PG_DSN}
     table: $table
     create_table: true
@@ -54,6 +58,7 @@ stages:
     batch: { max_rows: 1000, max_wait: 50ms }
     columns:
       id: { from: id, type: bigint, required: true }
+      cents: { from: cents, type: bigint }
       amount: { from: amount, type: numeric }
       note: { from: note, type: text }
       part: { from: _partition, type: integer }
@@ -85,10 +90,11 @@ kill -TERM "${pids[1]}"
 set +e; wait "${pids[1]}"; rc2=$?; set -e
 check "second run exits 0" test "$rc2" = 0
 check "every record landed once" test "$(psql_q "select count(*) || '/' || count(distinct id) || '/' || min(id) || '/' || max(id) from $table")" = "$n/$n/1/$n"
-check "typed values are right" test "$(psql_q "select amount::text || ' ' || note from $table where id = 1234")" = "12.34 order 1234"
+check "typed values are right" test "$(psql_q "select amount::text || ' ' || note || ' ' || cents from $table where id = 1234")" = "12.34 order 1234 1234"
 check "metadata columns are filled" test "$(psql_q "select count(*) from $table where part between 0 and 3 and off >= 0")" = "$n"
 check "three dead letters" test "$(psql_q "select count(*) from $dlq")" = 3
 check "dead letters keep coordinates and reasons" test "$(psql_q "select count(*) from $dlq where topic = '$topic' and partition >= 0 and \"offset\" >= 0 and error <> ''")" = 3
+check "a record the map could not parse is dead-lettered by the sink, naming the stage" test "$(psql_q "select count(*) from $dlq where convert_from(key, 'UTF8') = 'bad1' and error like 'stage ''parse'': map: invalid JSON%'")" = 1
 check "the bad JSON's raw bytes are kept" test "$(psql_q "select convert_from(value, 'UTF8') from $dlq where convert_from(key, 'UTF8') = 'bad1'")" = "{broken json"
 if [ "$fail" != 0 ]; then echo "--- run 1"; tail -20 "$tmp/run1.log"; echo "--- run 2"; tail -20 "$tmp/run2.log"; fi >&2
 echo "$pass passed, $fail failed"

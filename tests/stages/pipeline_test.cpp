@@ -293,3 +293,22 @@ stages:
   REQUIRE(error);
   CHECK(error->find("source ended (restart: permanent)") != std::string::npos);
 }
+
+TEST_CASE(
+    "a rejected event passes later transforms untouched and is settled by a sink without dead letters") {
+  reset_bucket("rejects");
+  std::vector<StageStats> st;
+  auto error = run_to_end(R"yaml(
+stages:
+  gen: { type: generate, count: 10, template: '{"x": {{seq}}}' }
+  divide: { type: map, inputs: [gen], set: { y: "x / (x - 3)" } }
+  again: { type: map, inputs: [divide], set: { z: "y + 1" } }
+  out: { type: test_collect, inputs: [again], bucket: rejects }
+)yaml",
+                          &st);
+  CHECK_FALSE(error);  // dead-lettered counts as done: nothing failed
+  auto got = bucket("rejects")->snapshot();
+  CHECK(got.size() == 9);
+  for (auto& r : got) CHECK(parse_json(r.text).find("z") != nullptr);
+  CHECK(stage(st, "again").events_in == 10);  // it saw the rejected event, and passed it on
+}

@@ -37,8 +37,21 @@ struct Harness {
     next_token += values.size();
     Batch out;
     transform->process(in, out);
-    return out;
+    // Rejected events travel on marked with their reason; here they stop, as at a sink without a
+    // dead-letter destination, so that the tests see them settled dead_lettered.
+    Batch kept;
+    for (auto& e : out) {
+      if (e.rejected()) {
+        CHECK(e.rejection.rfind("stage '" + ctx.stage_name() + "': ", 0) == 0);
+        rejections.push_back(e.rejection);
+        e.ack.settle(AckStatus::dead_lettered);
+      } else {
+        kept.push_back(std::move(e));
+      }
+    }
+    return kept;
   }
+  std::vector<std::string> rejections;
 
   Batch finish() {
     Batch out;
@@ -135,6 +148,8 @@ TEST_CASE("map: bad data is dead-lettered with a logged reason, good data passes
   CHECK(record_of(out[1]) == R"({"amount":5,"cents":500})");
   for (std::uint64_t t : {1, 2, 3, 4}) CHECK(h.acks->settled_once(t, AckStatus::dead_lettered));
   CHECK(h.acks->total() == 4);
+  REQUIRE(h.rejections.size() == 4);
+  CHECK(contains(h.rejections[1], "map: invalid JSON"));
   settle_outputs(out);
   CHECK(h.acks->settled_once(0, AckStatus::done));
   CHECK(h.acks->settled_once(5, AckStatus::done));
