@@ -80,7 +80,7 @@ void check_live(const PostgresSinkConfig& c, const StageConfig& stage) {
   }
   try {
     // The dead-letter table, if it exists, must have the columns the sink writes.
-    if (c.on_poison == PoisonPolicy::dead_letter) {
+    if (c.on_poison == PoisonPolicy::dead_letter && c.dead_letter_table) {
       std::string dl_oid = oid_of(*conn, c.dead_letter_qualified);
       if (!dl_oid.empty()) {
         std::set<std::string> have;

@@ -10,6 +10,7 @@
 
 #include "config/diagnostics.hpp"
 #include "connectors/postgres/copy_encoder.hpp"
+#include "connectors/postgres/dead_letter_topic.hpp"
 
 namespace etld::pg {
 
@@ -377,7 +378,10 @@ const std::vector<OptionSpec>& option_specs() {
        {}},
       {"dead_letter",
        OptionKind::mapping,
-       "{table}: where rejected records go (created if missing)",
+       "{table, topic, brokers, librdkafka}: where rejected records go, a table (created if missing), a "
+       "Kafka "
+       "topic (brokers required; librdkafka: extra producer properties) or both; records are settled only "
+       "once written to every one",
        false,
        "{table: <table>_dead_letters}",
        {}},
@@ -505,12 +509,59 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
   if (o.has("dead_letter")) {
     YAML::Node d = o.node("dead_letter");
     require_map(d, "option 'dead_letter'", "{table: orders_dead_letters}");
-    check_keys(d, {"table"}, "'dead_letter'");
-    if (d["table"].IsDefined()) {
+    check_keys(d, {"table", "topic", "brokers", "librdkafka"}, "'dead_letter'");
+    const bool has_table = d["table"].IsDefined() && !d["table"].IsNull();
+    const bool has_topic = d["topic"].IsDefined() && !d["topic"].IsNull();
+    if (!has_table && !has_topic)
+      throw ConfigError(
+          o.mark("dead_letter"), "option 'dead_letter' needs 'table', 'topic' or both",
+          "write dead_letter: {table: orders_dead_letters} or {topic: orders-dlq, brokers: host:9092}");
+    c.dead_letter_table = has_table;
+    if (has_table) {
       std::string text = scalar_string(d["table"]);
       std::tie(dl_schema, dl_table) = split_table(text, d["table"].Mark());
       if (dl_schema == c.schema && dl_table == c.table)
         throw ConfigError(d["table"].Mark(), "the dead-letter table cannot be the target table");
+    }
+    if (has_topic) {
+      const YAML::Node t = d["topic"];
+      if (!t.IsScalar()) throw ConfigError(t.Mark(), "dead_letter.topic must be a topic name");
+      c.dead_letter_topic = scalar_string(t);
+      if (c.dead_letter_topic.empty() || c.dead_letter_topic.size() > 249 || c.dead_letter_topic == "." ||
+          c.dead_letter_topic == ".." ||
+          c.dead_letter_topic.find_first_not_of(
+              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos)
+        throw ConfigError(t.Mark(), "invalid dead_letter.topic '" + c.dead_letter_topic + "'",
+                          "Kafka topic names are 1-249 characters of a-z, A-Z, 0-9, '.', '_' and '-'");
+      const YAML::Node b = d["brokers"];
+      if (!b.IsDefined() || b.IsNull())
+        throw ConfigError(t.Mark(), "dead_letter.topic needs 'brokers'",
+                          "add brokers: ${KAFKA_BROKERS} (host:port, comma-separated)");
+      if (!b.IsScalar() || scalar_string(b).empty())
+        throw ConfigError(b.Mark(), "dead_letter.brokers must be host:port[,host:port...]");
+      c.dead_letter_brokers = scalar_string(b);
+      const YAML::Node k = d["librdkafka"];
+      if (k.IsDefined() && !k.IsNull()) {
+        require_map(k, "dead_letter.librdkafka", "{security.protocol: SASL_SSL}");
+        for (auto it = k.begin(); it != k.end(); ++it) {
+          const std::string name = it->first.Scalar();
+          if (name == "bootstrap.servers" || name == "metadata.broker.list" || name == "enable.idempotence" ||
+              name == "acks" || name == "request.required.acks")
+            throw ConfigError(it->first.Mark(), "dead_letter.librdkafka cannot set '" + name + "'",
+                              "etld sets it: brokers come from dead_letter.brokers; idempotence and acks=all "
+                              "keep dead letters durable");
+          if (!it->second.IsScalar())
+            throw ConfigError(it->second.Mark(), "dead_letter.librdkafka." + name + " must be a scalar");
+          std::string value = scalar_string(it->second);
+          if (std::string why = check_librdkafka_property(name, value); !why.empty())
+            throw ConfigError(it->second.Mark(), "dead_letter.librdkafka." + name + ": " + why);
+          c.dead_letter_librdkafka.emplace_back(name, std::move(value));
+        }
+      }
+    } else if (d["brokers"].IsDefined() || d["librdkafka"].IsDefined()) {
+      const YAML::Node b = d["brokers"].IsDefined() ? d["brokers"] : d["librdkafka"];
+      throw ConfigError(b.Mark(), "dead_letter.brokers and dead_letter.librdkafka need dead_letter.topic",
+                        "add topic: <name>");
     }
   }
   c.dead_letter_qualified = (dl_schema.empty() ? "" : quote_ident(dl_schema) + ".") + quote_ident(dl_table);

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
@@ -69,8 +70,13 @@ struct PostgresSinkConfig {
   // the sink holds that many, no more can come, so waiting for max_rows or max_wait is pointless.
   std::size_t credit_limit = 1000;
   bool delete_on_tombstone = false;  // effective: true only when a key is set
+  bool dead_letter_table = true;     // dead letters go to the table dead_letter_qualified
   std::string dead_letter_display;   // schema.table as written
   std::string dead_letter_qualified;
+  std::string dead_letter_topic;    // "" = no dead-letter topic
+  std::string dead_letter_brokers;  // with dead_letter_topic
+  // librdkafka properties for the dead-letter producer; values may be secrets: never logged.
+  std::vector<std::pair<std::string, std::string>> dead_letter_librdkafka;
   std::chrono::milliseconds initial_backoff{100};
   std::chrono::milliseconds max_backoff{30'000};
   double max_dead_letter_ratio = 0.5;

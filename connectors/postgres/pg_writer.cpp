@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <optional>
+#include <stdexcept>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -70,7 +72,8 @@ void Writer::ensure_connected() {
       conn_->exec_params("SELECT set_config('application_name', $1, false)",
                          {fmt::format("etld/{}/{}", cfg_->pipeline, cfg_->stage).substr(0, 63)});
       if (cfg_->create_table) ddl(cfg_->create_table_sql);
-      if (cfg_->on_poison == PoisonPolicy::dead_letter) ddl(cfg_->create_dead_letter_sql);
+      if (cfg_->on_poison == PoisonPolicy::dead_letter && cfg_->dead_letter_table)
+        ddl(cfg_->create_dead_letter_sql);
       if (cfg_->uses_stage) conn_->exec(cfg_->create_stage_sql);
       if (failures_ > 0)
         log_.info("connected to PostgreSQL ({}) after {} failed attempt(s)", cfg_->dsn_redacted, failures_);
@@ -186,7 +189,44 @@ std::optional<std::string> opt(bool present, std::string v) {
 }
 }  // namespace
 
+// Kafka first, then the table: a batch whose table write fails after its topic write is not
+// sent to the topic again while retrying here (a restart may send it again: at least once).
 void Writer::write_dead_letters(WorkBatch& b) {
+  if (!cfg_->dead_letter_topic.empty()) send_dead_letter_topic(b);
+  if (cfg_->dead_letter_table) write_dead_letter_table(b);
+}
+
+// Blocks until the broker confirmed every dead letter (acks=all); a failure is transient: back
+// off and send them again until they are delivered or stop() is called.
+void Writer::send_dead_letter_topic(WorkBatch& b) {
+  std::vector<DeadLetter> letters;
+  for (std::size_t i = 0; i < b.rows.size(); ++i)
+    if (b.rows[i].op == RowOp::poison) letters.push_back({&b.events[i], b.rows[i].error, b.rows[i].sqlstate});
+  for (;;) {
+    if (stopping()) throw Stopped{};
+    std::optional<std::string> error;
+    try {
+      if (!dead_letter_producer_)
+        dead_letter_producer_ = std::make_unique<DeadLetterProducer>(
+            cfg_->dead_letter_brokers, cfg_->dead_letter_topic, cfg_->dead_letter_librdkafka, cfg_->pipeline,
+            cfg_->stage, log_);
+      error = dead_letter_producer_->send(letters, std::chrono::seconds(15), [this] { return stopping(); });
+    } catch (const std::runtime_error& e) {
+      throw Fatal{fmt::format("cannot create the producer for the dead-letter topic {}: {}",
+                              cfg_->dead_letter_topic, e.what())};
+    }
+    if (!error) throw Stopped{};
+    if (error->empty()) {
+      backoff_ = cfg_->initial_backoff;
+      return;
+    }
+    log_.warn("writing {} dead letter(s) to topic {} (brokers {}) failed transiently: {}; retrying in {} ms",
+              letters.size(), cfg_->dead_letter_topic, cfg_->dead_letter_brokers, *error, backoff_.count());
+    backoff_wait();
+  }
+}
+
+void Writer::write_dead_letter_table(WorkBatch& b) {
   for (;;) {
     ensure_connected();
     try {

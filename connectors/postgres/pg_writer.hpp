@@ -1,7 +1,7 @@
 // Writes batches of encoded rows to PostgreSQL in transactions, the blocking half of the postgres
 // sink: COPY for inserts, COPY into a staging table + INSERT ... ON CONFLICT for upserts,
 // staged deletes for tombstones, bisection of batches the server rejects for bad data, the
-// dead-letter table, reconnects with exponential backoff, and the dead-letter-rate guard.
+// dead-letter table and topic, reconnects with exponential backoff, and the dead-letter-rate guard.
 // Threading: write() blocks and runs only on the sink's dedicated connection thread; stop() is
 // thread-safe and interrupts a backoff wait or a running statement.
 #pragma once
@@ -18,6 +18,7 @@
 #include <spdlog/logger.h>
 
 #include "connectors/postgres/copy_encoder.hpp"
+#include "connectors/postgres/dead_letter_topic.hpp"
 #include "connectors/postgres/pg_config.hpp"
 #include "connectors/postgres/pg_connection.hpp"
 #include "stages/event.hpp"
@@ -67,12 +68,15 @@ class Writer {
   void bisect(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo, std::size_t hi);
   void write_rows(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo, std::size_t hi);
   void write_dead_letters(WorkBatch& b);
+  void write_dead_letter_table(WorkBatch& b);
+  void send_dead_letter_topic(WorkBatch& b);
   void ddl(const std::string& sql);
   bool stopping();
 
   std::shared_ptr<const PostgresSinkConfig> cfg_;
   spdlog::logger& log_;
   std::unique_ptr<PgConnection> conn_;
+  std::unique_ptr<DeadLetterProducer> dead_letter_producer_;  // created on first use
   std::mutex mu_;  // guards conn_ (swaps) and stopping_ against stop()
   std::condition_variable cv_;
   bool stopping_ = false;

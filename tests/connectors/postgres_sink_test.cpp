@@ -4,6 +4,7 @@
 // directly through a FakeSinkContext on a real io_context.
 #include <doctest/doctest.h>
 
+#include <librdkafka/rdkafka.h>
 #include <unistd.h>
 #include <atomic>
 #include <boost/asio/steady_timer.hpp>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -22,6 +24,7 @@
 #include "connectors/postgres/pg_connection.hpp"
 #include "stages/pipeline.hpp"
 #include "tests/support/fake_contexts.hpp"
+#include "tests/support/kafka_test_util.hpp"
 #include "tests/support/services.hpp"
 #include "tests/support/test_stages.hpp"
 
@@ -140,6 +143,61 @@ struct Harness {
   }
 };
 
+// A record read back from a dead-letter topic.
+struct DeadLetterRecord {
+  std::optional<std::string> key, value;
+  std::map<std::string, std::string> headers;  // the last value of each name
+  std::vector<std::pair<std::string, std::string>> all_headers;
+};
+
+// Reads partition 0 of `topic` from the beginning until `n` records arrived or `timeout` passed.
+std::vector<DeadLetterRecord> read_topic(const std::string& topic, std::size_t n,
+                                         std::chrono::milliseconds timeout = 20s) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  REQUIRE(rd_kafka_conf_set(conf, "bootstrap.servers", etld::test::services().kafka_brokers.c_str(), err,
+                            sizeof err) == RD_KAFKA_CONF_OK);
+  REQUIRE(rd_kafka_conf_set(conf, "group.id", etld::test::unique_name("pgsink-dlq-reader").c_str(), err,
+                            sizeof err) == RD_KAFKA_CONF_OK);
+  REQUIRE(rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err) == RD_KAFKA_CONF_OK);
+  std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> rk(
+      rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err), [](rd_kafka_t* k) {
+        rd_kafka_consumer_close(k);
+        rd_kafka_destroy(k);
+      });
+  REQUIRE_MESSAGE(rk != nullptr, err);
+  rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(parts, topic.c_str(), 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  REQUIRE(rd_kafka_assign(rk.get(), parts) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_topic_partition_list_destroy(parts);
+  std::vector<DeadLetterRecord> out;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), 200);
+    if (!m) continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      DeadLetterRecord r;
+      if (m->key) r.key = std::string(static_cast<const char*>(m->key), m->key_len);
+      if (m->payload) r.value = std::string(static_cast<const char*>(m->payload), m->len);
+      rd_kafka_headers_t* h = nullptr;
+      if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name;
+        const void* val;
+        size_t size;
+        for (size_t i = 0; rd_kafka_header_get_all(h, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+             ++i) {
+          std::string v = val ? std::string(static_cast<const char*>(val), size) : std::string();
+          r.headers[name] = v;
+          r.all_headers.emplace_back(name, v);
+        }
+      }
+      out.push_back(std::move(r));
+    }
+    rd_kafka_message_destroy(m);
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_SUITE("postgres sink") {
@@ -221,6 +279,27 @@ TEST_SUITE("postgres sink") {
           std::string::npos);
     CHECK(err("dsn: 'host=localhost'\ntable: a.b.c\ncolumns: {id: bigint}\n").find("invalid table name") !=
           std::string::npos);
+    // The dead-letter topic.
+    const std::string cols = base + "columns: {id: bigint}\n";
+    CHECK(err(cols + "dead_letter: {topic: dlq, brokers: 'localhost:9092'}\n") == "");
+    CHECK(err(cols + "dead_letter: {table: dl, topic: dlq, brokers: 'localhost:9092', librdkafka: "
+                     "{linger.ms: 5}}\n") == "");
+    const std::string no_brokers = err(cols + "dead_letter:\n  topic: dlq\n");
+    INFO(no_brokers);
+    CHECK(no_brokers.find("5: dead_letter.topic needs 'brokers'") == 0);
+    CHECK(err(cols + "dead_letter: {}\n").find("needs 'table', 'topic' or both") != std::string::npos);
+    CHECK(err(cols + "dead_letter: {topic: 'bad topic', brokers: b:1}\n").find("invalid dead_letter.topic") !=
+          std::string::npos);
+    CHECK(err(cols + "dead_letter: {table: dl, brokers: b:1}\n").find("need dead_letter.topic") !=
+          std::string::npos);
+    CHECK(err(cols + "dead_letter: {topic: dlq, brokers: b:1, librdkafka: {acks: 1}}\n")
+              .find("cannot set 'acks'") != std::string::npos);
+    CHECK(err(cols + "dead_letter: {topic: dlq, brokers: b:1, librdkafka: {no.such.property: 1}}\n")
+              .find("no.such.property") != std::string::npos);
+    const std::string secret =
+        err(cols + "dead_letter:\n  topic: dlq\n  brokers: b:1\n  librdkafka: {sasl.password: [hunter2]}\n");
+    CHECK(secret.find("7: dead_letter.librdkafka.sasl.password must be a scalar") == 0);
+    CHECK(secret.find("hunter2") == std::string::npos);
   }
 
   TEST_CASE("every column type and Kafka metadata column, written and read back") {
@@ -491,6 +570,117 @@ dead_letter: {table: )" +
       }
     }
     db.exec("DROP TABLE " + t + ", " + dl);
+  }
+
+  TEST_CASE(
+      "poison records reach the dead-letter topic (alone, or with the table); every good record lands") {
+    Db db;
+    const std::string brokers = etld::test::services().kafka_brokers;
+    for (bool with_table : {false, true}) {
+      CAPTURE(with_table);
+      const std::string t = unique_name("dlq");
+      const std::string dl = t + "_dl";
+      const std::string topic = etld::test::unique_name("pgsink-dlq");
+      etld::test::create_topic(brokers, topic, 1);
+      db.exec("CREATE TABLE " + t + " (id bigint PRIMARY KEY, qty smallint, name text NOT NULL)");
+      Harness h(yaml_dsn() + "table: " + t + R"(
+key: [id]
+columns:
+  id: {from: id, type: bigint, required: true}
+  qty: {from: qty, type: smallint}
+  name: {from: name, type: text, required: true}
+batch: {max_rows: 1000, max_wait: 10ms}
+dead_letter: {topic: )" +
+                topic + ", brokers: '" + brokers + "'" + (with_table ? ", table: " + dl : std::string()) +
+                "}\n");
+      Batch batch;
+      std::map<std::size_t, std::string> bad;  // token -> reason fragment
+      std::vector<std::string> values;
+      for (int i = 0; i < 30; ++i) {
+        std::string v;
+        switch (i) {
+          case 4:
+            v = R"({"id": 4, "qty": 1, "name": )";
+            bad[values.size()] = "invalid JSON";
+            break;
+          case 11:
+            v = R"({"id": 11, "qty": 1})";
+            bad[values.size()] = "missing required field 'name'";
+            break;
+          case 19:
+            v = R"({"id": 19, "qty": 70000, "name": "x"})";
+            bad[values.size()] = "70000 out of range";
+            break;
+          default: v = R"({"id": )" + std::to_string(i) + R"(, "qty": 1, "name": "n"})";
+        }
+        values.push_back(v);
+        Event e = h.event(v, i == 19 ? std::nullopt : std::optional<std::string>("k" + std::to_string(i)));
+        e.headers.push_back({"trace", "t" + std::to_string(i)});
+        batch.push_back(std::move(e));
+      }
+      h.send(std::move(batch));
+      REQUIRE(h.drain());
+      CHECK(h.ctx.failure_text() == "");
+      const std::size_t good = values.size() - bad.size();
+      CHECK(db.count(t) == static_cast<long>(good));
+      CHECK(h.acks->count(AckStatus::done) == good);
+      CHECK(h.acks->count(AckStatus::dead_lettered) == bad.size());
+      // Without a table, none is created.
+      CHECK(db.scalar("SELECT to_regclass('" + t + "_dead_letters') IS NULL") == "t");
+      if (with_table) {
+        CHECK(db.count(dl) == static_cast<long>(bad.size()));
+      }
+      auto records = read_topic(topic, bad.size());
+      REQUIRE(records.size() == bad.size());
+      std::size_t k = 0;
+      for (auto& [token, reason] : bad) {
+        CAPTURE(token);
+        const auto& r = records[k++];
+        CHECK(r.value == values[token]);  // the raw bytes
+        if (token == 19) {
+          CHECK_FALSE(r.key.has_value());
+        } else {
+          CHECK(r.key == "k" + std::to_string(token));
+        }
+        REQUIRE_FALSE(r.all_headers.empty());
+        CHECK(r.all_headers[0] == std::pair<std::string, std::string>("trace", "t" + std::to_string(token)));
+        CHECK(r.headers.at("etld.error").find(reason) != std::string::npos);
+        CHECK(r.headers.count("etld.sqlstate") == 0);
+        CHECK(r.headers.at("etld.pipeline") == "pgtest");
+        CHECK(r.headers.at("etld.stage") == "to_pg");
+        CHECK(r.headers.at("etld.topic") == "orders");
+        CHECK(r.headers.at("etld.partition") == "0");
+        CHECK(r.headers.at("etld.offset") == std::to_string(token));
+        const std::string at = r.headers.at("etld.failed_at");
+        CHECK(at.size() == 24);  // 2026-01-01T00:00:00.000Z
+        CHECK(at.back() == 'Z');
+        CHECK(at[10] == 'T');
+        CHECK(h.acks->settled_once(token, AckStatus::dead_lettered));
+      }
+      db.exec("DROP TABLE " + t + (with_table ? ", " + dl : std::string()));
+    }
+  }
+
+  TEST_CASE("an unreachable dead-letter topic holds the poison records back: never settled, retried") {
+    Db db;
+    const std::string t = unique_name("dlq_down");
+    db.exec("CREATE TABLE " + t + " (id bigint PRIMARY KEY)");
+    {
+      Harness h(yaml_dsn() + "table: " + t + R"(
+columns: {id: {from: id, type: bigint, required: true}}
+batch: {max_rows: 1000, max_wait: 10ms}
+retry: {initial_backoff: 50ms, max_backoff: 200ms}
+dead_letter: {topic: nowhere, brokers: '127.0.0.1:1', librdkafka: {message.timeout.ms: 300}}
+)");
+      h.send_values({R"({"id": 1})", R"({"id": )", R"({"id": 3})"});
+      etld::test::run_until(
+          h.io, [] { return false; }, 3s);
+      CHECK(h.ctx.failure_text() == "");
+      CHECK(db.count(t) == 2);                     // the good records are committed...
+      CHECK(h.acks->count(AckStatus::done) == 0);  // ...but the batch is not settled
+      CHECK(h.acks->count(AckStatus::dead_lettered) == 0);
+    }  // stop() interrupts the retries
+    db.exec("DROP TABLE " + t);
   }
 
   TEST_CASE("on_poison pause_partition settles bad records failed and writes no dead letters") {

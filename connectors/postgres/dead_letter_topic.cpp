@@ -1,0 +1,193 @@
+#include "connectors/postgres/dead_letter_topic.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+#include <cstdio>
+#include <ctime>
+#include <stdexcept>
+#include <thread>
+
+namespace etld::pg {
+
+namespace {
+
+// librdkafka properties whose values are secrets: their values never appear in messages.
+bool is_secret(const std::string& name) {
+  for (const char* s : {"password", "secret", "key", "jaas", "token"})
+    if (name.find(s) != std::string::npos) return true;
+  return false;
+}
+
+void dr_cb(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  static_cast<DeadLetterProducer*>(opaque)->delivered(reinterpret_cast<std::uintptr_t>(m->_private), m->err,
+                                                      rd_kafka_err2str(m->err));
+}
+
+// librdkafka's own logs and errors (from its threads; spdlog is thread-safe) at debug level: a
+// failed delivery is reported, with its reason, by the writer's retry warning.
+void log_cb(const rd_kafka_t* rk, int, const char* fac, const char* buf) {
+  if (auto* self = static_cast<DeadLetterProducer*>(rd_kafka_opaque(rk)))
+    self->log().debug("dead-letter producer: librdkafka {}: {}", fac, buf);
+}
+void error_cb(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  static_cast<DeadLetterProducer*>(opaque)->log().debug(
+      "dead-letter producer: {}: {}", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason);
+}
+
+std::string iso8601_now() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+};
+
+}  // namespace
+
+std::string check_librdkafka_property(const std::string& name, const std::string& value) {
+  std::unique_ptr<rd_kafka_conf_t, ConfDeleter> conf(rd_kafka_conf_new());
+  char err[512];
+  if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), err, sizeof err) == RD_KAFKA_CONF_OK)
+    return "";
+  if (is_secret(name)) return "librdkafka rejects the value of '" + name + "'";
+  return err;
+}
+
+DeadLetterProducer::DeadLetterProducer(std::string brokers, std::string topic,
+                                       std::vector<std::pair<std::string, std::string>> properties,
+                                       std::string pipeline, std::string stage, spdlog::logger& log)
+    : brokers_(std::move(brokers)),
+      topic_(std::move(topic)),
+      pipeline_(std::move(pipeline)),
+      stage_(std::move(stage)),
+      properties_(std::move(properties)),
+      log_(log) {
+  open();
+}
+
+DeadLetterProducer::~DeadLetterProducer() { close(); }
+
+void DeadLetterProducer::open() {
+  std::unique_ptr<rd_kafka_conf_t, ConfDeleter> conf(rd_kafka_conf_new());
+  char err[512];
+  auto set = [&](const std::string& k, const std::string& v) {
+    if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
+      throw std::runtime_error(is_secret(k) ? "librdkafka rejects the value of '" + k + "'"
+                                            : std::string(err));
+  };
+  set("message.timeout.ms", "10000");
+  set("client.id", "etld-" + pipeline_ + "-" + stage_ + "-dead-letters");
+  for (const auto& [k, v] : properties_) set(k, v);
+  // Durability is not negotiable: set last, so that nothing overrides it.
+  set("bootstrap.servers", brokers_);
+  set("enable.idempotence", "true");
+  set("acks", "all");
+  rd_kafka_conf_set_dr_msg_cb(conf.get(), dr_cb);
+  rd_kafka_conf_set_log_cb(conf.get(), log_cb);
+  rd_kafka_conf_set_error_cb(conf.get(), error_cb);
+  rd_kafka_conf_set_opaque(conf.get(), this);
+  rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof err);
+  if (!rk_) throw std::runtime_error(std::string("cannot create the dead-letter producer: ") + err);
+  conf.release();  // owned by rk_ now
+}
+
+void DeadLetterProducer::close() {
+  if (!rk_) return;
+  ++generation_;  // reports of purged messages are ignored
+  rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_flush(rk_, 1000);
+  rd_kafka_destroy(rk_);
+  rk_ = nullptr;
+}
+
+void DeadLetterProducer::delivered(std::uintptr_t generation, int err, const char* reason) {
+  if (generation != generation_) return;
+  if (outstanding_ > 0) --outstanding_;
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && error_.empty()) error_ = reason ? reason : "delivery failed";
+}
+
+std::optional<std::string> DeadLetterProducer::send(const std::vector<DeadLetter>& letters,
+                                                    std::chrono::milliseconds timeout,
+                                                    const std::function<bool()>& stop) {
+  if (!rk_) open();
+  ++generation_;
+  outstanding_ = 0;
+  error_.clear();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto fail = [&](std::string why) -> std::optional<std::string> {
+    ++generation_;
+    rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(rk_, 0);
+    char fatal[256];
+    if (rd_kafka_fatal_error(rk_, fatal, sizeof fatal) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      why += std::string(" (fatal: ") + fatal + "; the producer is recreated)";
+      close();
+    }
+    return why;
+  };
+  const std::string failed_at = iso8601_now();
+  const auto gen = reinterpret_cast<void*>(generation_);
+  for (const auto& l : letters) {
+    const Event& e = *l.event;
+    rd_kafka_headers_t* h = rd_kafka_headers_new(e.headers.size() + 8);
+    for (const auto& hd : e.headers)
+      rd_kafka_header_add(h, hd.name.data(), static_cast<ssize_t>(hd.name.size()), hd.value.data(),
+                          static_cast<ssize_t>(hd.value.size()));
+    auto add = [&](const char* name, const std::string& v) {
+      rd_kafka_header_add(h, name, -1, v.data(), static_cast<ssize_t>(v.size()));
+    };
+    add("etld.error", l.error);
+    if (!l.sqlstate.empty()) add("etld.sqlstate", l.sqlstate);
+    add("etld.pipeline", pipeline_);
+    add("etld.stage", stage_);
+    if (!e.topic.empty()) add("etld.topic", e.topic);
+    if (e.partition >= 0) add("etld.partition", std::to_string(e.partition));
+    if (e.offset >= 0) add("etld.offset", std::to_string(e.offset));
+    add("etld.failed_at", failed_at);
+    for (;;) {
+      rd_kafka_resp_err_t err =
+          rd_kafka_producev(rk_, RD_KAFKA_V_TOPIC(topic_.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_KEY(e.has_key ? e.key.data() : nullptr, e.has_key ? e.key.size() : 0),
+                            RD_KAFKA_V_VALUE(e.has_value ? const_cast<char*>(e.value.data()) : nullptr,
+                                             e.has_value ? e.value.size() : 0),
+                            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(gen), RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ++outstanding_;
+        break;
+      }
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && std::chrono::steady_clock::now() < deadline) {
+        if (stop()) {
+          rd_kafka_headers_destroy(h);
+          fail("stopped");
+          return std::nullopt;
+        }
+        rd_kafka_poll(rk_, 100);
+        continue;
+      }
+      rd_kafka_headers_destroy(h);
+      return fail(std::string("producing to topic ") + topic_ + " failed: " + rd_kafka_err2str(err));
+    }
+  }
+  while (outstanding_ > 0 && error_.empty()) {
+    if (stop()) {
+      fail("stopped");
+      return std::nullopt;
+    }
+    if (std::chrono::steady_clock::now() >= deadline)
+      return fail("delivery to topic " + topic_ + " was not confirmed within " +
+                  std::to_string(timeout.count()) + " ms");
+    rd_kafka_flush(rk_, 100);
+  }
+  if (!error_.empty()) return fail("delivery to topic " + topic_ + " failed: " + error_);
+  return std::string();
+}
+
+}  // namespace etld::pg
