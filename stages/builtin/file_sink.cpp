@@ -101,16 +101,7 @@ std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineCo
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     throw ConfigError(o.mark("path"), "the directory '" + dir + "' of '" + s.path + "' does not exist");
-  auto format = o.get_string("format", "json");
-  if (format == "json") {
-    s.format = OutFormat::json;
-  } else if (format == "text") {
-    s.format = OutFormat::text;
-  } else if (format == "value") {
-    s.format = OutFormat::value;
-  } else {
-    throw ConfigError(o.mark("format"), "format must be json, text or value, not '" + format + "'");
-  }
+  s.format = out_format(o);
   s.append = o.get_bool("append", true);
   return std::make_unique<FileSinkFactory>(std::move(s));
 }
@@ -121,12 +112,7 @@ const StageRegistration reg{StageType{
     "Writes each event as one line to a file",
     {
         {"path", OptionKind::string, "The file to write; created when missing.", true, "", {}},
-        {"format",
-         OptionKind::choice,
-         "json: the record as JSON; text: the record with strings unquoted; value: the event's raw bytes.",
-         false,
-         "json",
-         {"json", "text", "value"}},
+        out_format_option(),
         {"append",
          OptionKind::boolean,
          "Add to the end of an existing file; false empties it when the pipeline starts.",

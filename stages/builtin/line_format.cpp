@@ -1,6 +1,25 @@
 #include "stages/builtin/line_format.hpp"
 
+#include "config/diagnostics.hpp"
+
 namespace etld {
+
+OptionSpec out_format_option() {
+  return {"format",
+          OptionKind::choice,
+          "json: the record as JSON; text: the record with strings unquoted; value: the event's raw bytes.",
+          false,
+          "json",
+          {"json", "text", "value"}};
+}
+
+OutFormat out_format(const Options& options) {
+  auto format = options.get_string("format", "json");
+  if (format == "json") return OutFormat::json;
+  if (format == "text") return OutFormat::text;
+  if (format == "value") return OutFormat::value;
+  throw ConfigError(options.mark("format"), "format must be json, text or value, not '" + format + "'");
+}
 
 void append_line(Event& e, OutFormat format, std::string& out) {
   switch (format) {

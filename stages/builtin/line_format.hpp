@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "config/options.hpp"
 #include "stages/event.hpp"
 
 namespace etld {
@@ -12,6 +13,10 @@ namespace etld {
 //   text:  the record as text (strings unquoted); a value that is not JSON is written as is.
 //   value: the raw bytes of Event::value.
 enum class OutFormat { json, text, value };
+
+// The `format` option of those sinks: its one declaration, and its value (ConfigError if bad).
+OptionSpec out_format_option();
+OutFormat out_format(const Options& options);
 
 // Appends the event's line, newline included.
 void append_line(Event& e, OutFormat format, std::string& out);

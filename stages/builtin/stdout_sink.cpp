@@ -60,12 +60,7 @@ class StdoutFactory : public StageFactory {
 };
 
 std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineConfig&) {
-  const Options& o = cfg.options;
-  auto format = o.get_string("format", "json");
-  if (format == "json") return std::make_unique<StdoutFactory>(OutFormat::json);
-  if (format == "text") return std::make_unique<StdoutFactory>(OutFormat::text);
-  if (format == "value") return std::make_unique<StdoutFactory>(OutFormat::value);
-  throw ConfigError(o.mark("format"), "format must be json, text or value, not '" + format + "'");
+  return std::make_unique<StdoutFactory>(out_format(cfg.options));
 }
 
 const StageRegistration reg{StageType{
@@ -73,12 +68,7 @@ const StageRegistration reg{StageType{
     Role::sink,
     "Writes each event as one line on standard output",
     {
-        {"format",
-         OptionKind::choice,
-         "json: the record as JSON; text: the record with strings unquoted; value: the event's raw bytes.",
-         false,
-         "json",
-         {"json", "text", "value"}},
+        out_format_option(),
     },
     configure,
     nullptr,  // check_live: nothing external to check
