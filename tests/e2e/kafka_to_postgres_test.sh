@@ -96,6 +96,13 @@ check "three dead letters" test "$(psql_q "select count(*) from $dlq")" = 3
 check "dead letters keep coordinates and reasons" test "$(psql_q "select count(*) from $dlq where topic = '$topic' and partition >= 0 and \"offset\" >= 0 and error <> ''")" = 3
 check "a record the map could not parse is dead-lettered by the sink, naming the stage" test "$(psql_q "select count(*) from $dlq where convert_from(key, 'UTF8') = 'bad1' and error like 'stage ''parse'': map: invalid JSON%'")" = 1
 check "the bad JSON's raw bytes are kept" test "$(psql_q "select convert_from(value, 'UTF8') from $dlq where convert_from(key, 'UTF8') = 'bad1'")" = "{broken json"
-if [ "$fail" != 0 ]; then echo "--- run 1"; tail -20 "$tmp/run1.log"; echo "--- run 2"; tail -20 "$tmp/run2.log"; fi >&2
+# validate --against-db through the binary: the table exists now; a mapped column does not.
+check "validate --against-db accepts the live table" "$etld" validate --against-db "$tmp/p.yaml"
+sed -e 's/create_table: true/create_table: false/' -e 's/      note: { from: note, type: text }/      notes: { from: note, type: text }/' \
+  "$tmp/p.yaml" >"$tmp/bad-db.yaml"
+set +e; "$etld" validate --against-db "$tmp/bad-db.yaml" 2>"$tmp/bad-db.err"; rc3=$?; set -e
+check "validate --against-db rejects a column the table lacks" test "$rc3" = 1
+check "... naming it with file:line:column" grep -q "bad-db.yaml:[0-9]*:[0-9]*: error: .*notes" "$tmp/bad-db.err"
+if [ "$fail" != 0 ]; then cat "$tmp/bad-db.err"; echo "--- run 1"; tail -20 "$tmp/run1.log"; echo "--- run 2"; tail -20 "$tmp/run2.log"; fi >&2
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
