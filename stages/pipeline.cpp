@@ -404,6 +404,7 @@ class Runner {
   // A source ran out of input. Under `restart: permanent` (OTP's meaning: a child that should
   // never end), that counts as a failure and restarts it; otherwise its end of stream follows.
   void source_finished() {
+    if (source_ended_ || output_done_) return;  // finish() is idempotent for every source
     source_ended_ = true;
     if (config().restart == RestartPolicy::permanent && !stopping_) {
       handle_failure(std::make_exception_ptr(std::runtime_error("source ended (restart: permanent)")));

@@ -44,7 +44,7 @@ class SourceContext : public StageContext {
   virtual void emit(Batch&& events) = 0;
   // Events downstream asked for and have not received yet.
   virtual std::size_t demand() const = 0;
-  // No more events will come (end of input, or the answer to stop()).
+  // No more events will come (end of input, or the answer to stop()). Calling it again is a no-op.
   virtual void finish() = 0;
 };
 
