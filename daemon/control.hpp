@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,7 @@ struct ReloadOutcome {
 // What the admin endpoint asks of the daemon; each function is thread-safe.
 struct AdminHooks {
   std::function<std::vector<StageStats>()> stage_stats;
-  std::function<const PipelineConfig&()> config;  // the running generation's configuration
+  std::function<std::shared_ptr<const PipelineConfig>()> config;  // of the running generation
   std::function<bool()> ready;                    // pipeline running and sinks connected
   std::function<ReloadOutcome()> reload;          // POST /reload: reload now, return the outcome
   std::function<ReloadOutcome()> last_reload;     // GET /reload
