@@ -1,15 +1,9 @@
 #include "daemon/cli.hpp"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -18,6 +12,7 @@
 #include "config/reference.hpp"
 #include "daemon/graph.hpp"
 #include "daemon/logging.hpp"
+#include "daemon/supervisor.hpp"
 #include "etld_version.hpp"
 #include "stages/pipeline.hpp"
 #include "stages/registry.hpp"
@@ -47,7 +42,14 @@ Options:
 
 Signals (run): SIGTERM or SIGINT drain the pipeline (sources stop, in-flight events reach
 their sinks, offsets commit) within shutdown_timeout, then exit 0; a second signal exits at
-once with status 130.
+once with status 130. SIGHUP reloads FILE: if it is invalid, the errors are logged as
+file:line:column and the running pipeline goes on; if valid, only the stages whose settings
+changed are rebuilt, without losing events (adding or removing stages, or changing inputs,
+concurrency, partitioning or threads, drains and rebuilds the whole pipeline).
+
+systemd: under Type=notify (NOTIFY_SOCKET set) etld sends READY=1, RELOADING=1, STOPPING=1,
+STATUS= with events/s in and out, and WATCHDOG=1 while no stage is wedged (WatchdogSec=).
+Unit files: packaging/etld.service, packaging/etld@.service; see docs/operations.md.
 
 Exit status: 0 success, 1 invalid configuration or a pipeline error, 2 usage error.
 Docs: docs/configuration.md, docs/stages.md (every stage type and option), docs/expressions.md.
@@ -114,60 +116,8 @@ int cmd_run(const Args& args) {
   } catch (const std::exception& e) {
     return usage_error(e.what());
   }
-  std::shared_ptr<const PipelineConfig> shared = std::move(config);
-  auto timeout = shared->shutdown_timeout;
-  std::unique_ptr<Pipeline> owned;
-  try {
-    owned = std::make_unique<Pipeline>(shared);
-  } catch (const std::exception& e) {
-    spdlog::error("pipeline '{}' could not be built: {}", shared->name, e.what());
-    return 1;
-  }
-  Pipeline& pipeline = *owned;
-
-  boost::asio::io_context signals_io;
-  boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
-  boost::asio::steady_timer deadline(signals_io);
-  int signals_seen = 0;
-  std::function<void()> wait_signal = [&] {
-    signals.async_wait([&](boost::system::error_code ec, int signo) {
-      if (ec) return;
-      if (++signals_seen > 1) {
-        spdlog::critical("second signal ({}): exiting now without draining", signo);
-        std::_Exit(130);
-      }
-      spdlog::info("signal {}: draining (at most {}ms; send it again to exit now)", signo, timeout.count());
-      pipeline.stop();
-      deadline.expires_after(timeout);
-      deadline.async_wait([&](boost::system::error_code e) {
-        if (e) return;
-        spdlog::critical("shutdown_timeout of {}ms passed before the pipeline drained: exiting",
-                         timeout.count());
-        std::_Exit(1);
-      });
-      wait_signal();
-    });
-  };
-  wait_signal();
-
-  spdlog::info("pipeline '{}' starting: {} stages, {} threads", shared->name, shared->stages.size(),
-               shared->threads > 0 ? shared->threads : static_cast<int>(std::thread::hardware_concurrency()));
-  pipeline.start();
-  std::thread waiter([&] {
-    pipeline.wait();
-    boost::asio::post(signals_io, [&] {
-      signals.cancel();
-      deadline.cancel();
-    });
-  });
-  signals_io.run();
-  waiter.join();
-  if (auto error = pipeline.error()) {
-    spdlog::error("pipeline '{}' failed: {}", shared->name, *error);
-    return 1;
-  }
-  spdlog::info("pipeline '{}' finished", shared->name);
-  return 0;
+  Supervisor supervisor(args.file, std::move(config));
+  return supervisor.run();
 }
 
 int cmd_stages() {

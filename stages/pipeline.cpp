@@ -8,6 +8,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
 #include <deque>
+#include <latch>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -45,7 +46,7 @@ class Runner;
 struct StageGroup {
   const StageConfig* config = nullptr;
   const StageType* type = nullptr;
-  std::unique_ptr<StageFactory> factory;
+  std::shared_ptr<StageFactory> factory;
   std::vector<std::unique_ptr<Runner>> instances;
   std::vector<StageGroup*> consumers;  // downstream stages, in file order
   std::optional<Expr> partition_key;   // this stage's partition_by, compiled
@@ -60,8 +61,14 @@ class Pipeline::Impl {
   void fail(const std::string& error);
   void sink_drained();
   void source_closed();
+  Reconfiguration reconfigure(std::shared_ptr<const PipelineConfig> next, std::chrono::milliseconds timeout);
+  bool wait_quiet(std::chrono::steady_clock::time_point deadline) const;
+  bool quiet() const;
+  std::vector<Runner*> runners() const;
 
-  std::shared_ptr<const PipelineConfig> config_;
+  std::shared_ptr<const PipelineConfig> config_;  // guarded by mu_ once started
+  // Configurations replaced by reconfigure(): unchanged stages' factories may still refer to them.
+  std::vector<std::shared_ptr<const PipelineConfig>> retired_configs_;
   asio::thread_pool pool_;
   std::vector<std::unique_ptr<StageGroup>> groups_;
   std::vector<Runner*> sources_, sinks_;
@@ -83,7 +90,10 @@ class Runner {
         instance_(instance),
         strand_(asio::make_strand(pipeline.pool_.get_executor())),
         restart_timer_(strand_),
-        name_(group.config->name) {
+        name_(group.config->name),
+        config_(group.config),
+        type_(group.type),
+        factory_(group.factory) {
     auto label = group.config->concurrency > 1 ? name_ + "#" + std::to_string(instance) : name_;
     auto base = spdlog::default_logger();
     log_ = std::make_shared<spdlog::logger>(label, base->sinks().begin(), base->sinks().end());
@@ -93,8 +103,13 @@ class Runner {
     transform_ctx_.r = this;
   }
 
-  Role role() const { return group_.type->role; }
-  const StageConfig& config() const { return *group_.config; }
+  Role role() const { return type_->role; }
+  const StageConfig& config() const { return *config_; }
+
+  template <class F>
+  void run_on_strand(F&& f) {
+    post(std::forward<F>(f));
+  }
 
   struct Input {
     Runner* producer;
@@ -178,9 +193,10 @@ class Runner {
   void on_ask(SubscriberId id, std::size_t n) {
     stats_outstanding_ += n;
     dispatcher_->ask(id, n);
+    buffered_ = dispatcher_->buffered();
     maybe_send_eos();
     if (role() == Role::source) {
-      if (source_ && !restarting_ && !output_done_ && !stopping_ && dispatcher_->demand() > 0)
+      if (source_ && !restarting_ && !output_done_ && !stopping_ && !paused_ && dispatcher_->demand() > 0)
         guard([&] { source_->on_demand(); });
     } else {
       grant_upstream_if_room();
@@ -194,6 +210,7 @@ class Runner {
     try {
       inputs_[input].credit.on_received(n);
     } catch (const std::exception& e) {
+      inbox_ -= n;
       pipeline_.fail("stage '" + name_ + "': " + e.what());
       return;
     }
@@ -223,7 +240,79 @@ class Runner {
     s.failed = events_failed_;
     s.buffered = buffered_;
     s.outstanding_demand = stats_outstanding_;
+    s.pending = inbox_ + sink_held_;
+    s.progress = progress_;
     return s;
+  }
+
+  // --- reconfiguration; each runs on the strand (Pipeline::Impl::reconfigure posts them) ---
+  bool ended() const { return ended_; }
+  // Nothing handed to this instance is unfinished and nothing waits in its dispatcher.
+  bool quiet() const { return inbox_ == 0 && sink_held_ == 0 && buffered_ == 0; }
+  bool retired() const { return retired_; }
+
+  // A paused source sees no demand, so it emits nothing until resumed.
+  void set_paused(bool paused) {
+    paused_ = paused;
+    if (!paused && role() == Role::source && source_ && !restarting_ && !output_done_ && !stopping_ &&
+        dispatcher_->demand() > 0)
+      guard([&] { source_->on_demand(); });
+  }
+
+  // Ends the instance before it is rebuilt: a transform emits what it holds back, a sink flushes
+  // and settles everything (retired() once it has), a source stops and commits.
+  void retire() {
+    replacing_ = true;
+    switch (role()) {
+      case Role::source:
+        if (source_ && !restarting_) {
+          guard([&] { source_->stop(); });
+          if (source_) guard([&] { source_->close(); });
+        }
+        retired_ = true;
+        break;
+      case Role::transform: {
+        Batch out;
+        if (transform_ && !restarting_ && guard([&] { transform_->finish(out); }))
+          dispatch_output(std::move(out));
+        retired_ = true;
+        break;
+      }
+      case Role::sink:
+        if (sink_ && !restarting_)
+          guard([&] { sink_->drain(); });
+        else
+          retired_ = true;
+        break;
+    }
+  }
+
+  // Takes the new configuration; with `rebuild`, replaces the stage with one from `factory`.
+  void adopt(const StageConfig* config, const StageType* type, std::shared_ptr<StageFactory> factory,
+             bool rebuild) {
+    config_ = config;
+    if (!rebuild) return;
+    type_ = type;
+    factory_ = std::move(factory);
+    if (restarting_) {  // a restart pending from a failure: the rebuild below replaces it
+      restart_timer_.cancel();
+      restarting_ = false;
+    }
+    source_.reset();
+    transform_.reset();
+    sink_.reset();
+    replacing_ = retired_ = false;
+    source_ended_ = false;
+    restarts_in_window_ = 0;
+    create_stage();
+    while (!held_.empty() && !restarting_) {
+      auto [input, batch] = std::move(held_.front());
+      held_.pop_front();
+      if (batch)
+        deliver(input, std::move(*batch));
+      else
+        handle_eos(input);
+    }
   }
 
  private:
@@ -240,7 +329,7 @@ class Runner {
   struct SourceCtx : ContextOf<SourceContext> {
     void emit(Batch&& events) override { r->emit(std::move(events)); }
     std::size_t demand() const override {
-      return r->stopping_ || r->output_done_ ? 0 : r->dispatcher_->demand();
+      return r->stopping_ || r->output_done_ || r->paused_ ? 0 : r->dispatcher_->demand();
     }
     void finish() override { r->source_finished(); }
   };
@@ -272,7 +361,7 @@ class Runner {
       switch (role()) {
         case Role::source:
           source_ended_ = false;
-          source_ = group_.factory->make_source(instance_);
+          source_ = factory_->make_source(instance_);
           source_->start(source_ctx_);
           if (stopping_)
             source_->stop();
@@ -280,11 +369,11 @@ class Runner {
             source_->on_demand();
           break;
         case Role::transform:
-          transform_ = group_.factory->make_transform(instance_);
+          transform_ = factory_->make_transform(instance_);
           transform_->start(transform_ctx_);
           break;
         case Role::sink:
-          sink_ = group_.factory->make_sink(instance_);
+          sink_ = factory_->make_sink(instance_);
           sink_->start(sink_ctx_);
           break;
       }
@@ -301,6 +390,7 @@ class Runner {
     auto& out = outputs_[static_cast<std::size_t>(id.group)][static_cast<std::size_t>(id.index)];
     events_out_ += batch.size();
     stats_outstanding_ -= std::min<std::size_t>(stats_outstanding_, batch.size());
+    out.consumer->inbox_ += batch.size();  // before the post: the batch is never uncounted
     asio::post(out.consumer->strand_, [c = out.consumer, idx = out.input_index,
                                        b = std::move(batch)]() mutable { c->on_events(idx, std::move(b)); });
   }
@@ -318,13 +408,20 @@ class Runner {
     buffered_ = dispatcher_->buffered();
   }
 
+  // The batch leaves the inbox only once it is handed on (dispatched, buffered or held by the
+  // sink), so that a quiet() pipeline has nothing in flight.
   void deliver(std::size_t input, Batch&& batch) {
     auto n = batch.size();
     if (role() == Role::sink) {
-      if (!group_.type->takes_rejected) n -= settle_rejected(input, batch);
-      if (batch.empty()) return;
-      arrivals_.emplace_back(input, n);
-      guard([&] { sink_->consume(std::move(batch)); });
+      auto rejected = type_->takes_rejected ? 0 : settle_rejected(input, batch);
+      auto kept = n - rejected;
+      progress_ += rejected;
+      if (kept > 0) {
+        arrivals_.emplace_back(input, kept);
+        sink_held_ += kept;
+      }
+      inbox_ -= n;
+      if (kept > 0) guard([&] { sink_->consume(std::move(batch)); });
       return;
     }
     Batch out;
@@ -344,6 +441,8 @@ class Runner {
     }
     inputs_[input].pending_ask += inputs_[input].credit.on_processed(n);
     grant_upstream_if_room();
+    inbox_ -= n;
+    progress_ += n;
   }
 
   // Rejected events pass through transforms untouched, on their way to a dead-letter destination.
@@ -390,6 +489,7 @@ class Runner {
 
   void handle_eos(std::size_t input) {
     inputs_[input].eos = true;
+    ended_ = true;
     for (const auto& in : inputs_)
       if (!in.eos) return;
     if (role() == Role::sink) {
@@ -406,6 +506,7 @@ class Runner {
   void source_finished() {
     if (source_ended_ || output_done_) return;  // finish() is idempotent for every source
     source_ended_ = true;
+    if (replacing_) return;  // stopped for a reconfiguration: no end of stream downstream
     if (config().restart == RestartPolicy::permanent && !stopping_) {
       handle_failure(std::make_exception_ptr(std::runtime_error("source ended (restart: permanent)")));
       return;
@@ -415,6 +516,7 @@ class Runner {
 
   void finish_output() {
     output_done_ = true;
+    ended_ = true;
     maybe_send_eos();
   }
 
@@ -432,12 +534,18 @@ class Runner {
       auto k = std::min(n, count);
       count -= k;
       n -= k;
+      sink_held_ -= k;
+      progress_ += k;
       ask_upstream(input, inputs_[input].credit.on_processed(k));
       if (count == 0) arrivals_.pop_front();
     }
   }
 
   void sink_drained() {
+    if (replacing_) {
+      retired_ = true;
+      return;
+    }
     if (drained_) return;
     drained_ = true;
     pipeline_.sink_drained();
@@ -520,6 +628,10 @@ class Runner {
   Strand strand_;
   asio::steady_timer restart_timer_;
   std::string name_;
+  // The stage's configuration, type and factory: replaced on the strand by adopt().
+  const StageConfig* config_;
+  const StageType* type_;
+  std::shared_ptr<StageFactory> factory_;
   std::shared_ptr<spdlog::logger> log_;
   SourceCtx source_ctx_;
   SinkCtx sink_ctx_;
@@ -537,6 +649,7 @@ class Runner {
   bool output_done_ = false, eos_sent_ = false, stopping_ = false, drained_ = false, source_ended_ = false;
 
   bool restarting_ = false;
+  bool paused_ = false, replacing_ = false;
   std::deque<std::pair<std::size_t, std::optional<Batch>>> held_;  // arrivals while restarting
   int restarts_in_window_ = 0;
   std::chrono::steady_clock::time_point window_start_{};
@@ -545,6 +658,13 @@ class Runner {
   std::atomic<std::uint64_t> events_in_{0}, events_out_{0}, batches_in_{0}, restarts_total_{0},
       events_failed_{0};
   std::atomic<std::uint64_t> buffered_{0}, stats_outstanding_{0};
+  // Read across runners by quiet() and the progress check: sequentially consistent, so that a
+  // batch moving downstream is counted by its consumer before its producer lets go of it.
+  std::atomic<std::uint64_t> inbox_{0};      // events posted to this instance, not yet handed on
+  std::atomic<std::uint64_t> sink_held_{0};  // sink: events consumed, not yet done
+  std::atomic<std::uint64_t> progress_{0};
+  std::atomic<bool> ended_{false};  // end of stream sent or received: no live reconfiguration
+  std::atomic<bool> retired_{false};
 };
 
 Pipeline::Impl::Impl(std::shared_ptr<const PipelineConfig> config)
@@ -622,11 +742,13 @@ void Pipeline::Impl::stop() {
 }
 
 void Pipeline::Impl::fail(const std::string& error) {
+  std::string name;
   {
     std::lock_guard lock(mu_);
     if (!error_) error_ = error;
+    name = config_->name;
   }
-  spdlog::error("pipeline '{}' stopping: {}", config_->name, error);
+  spdlog::error("pipeline '{}' stopping: {}", name, error);
   stop();
 }
 
@@ -650,9 +772,9 @@ void Pipeline::Impl::source_closed() {
     std::string where;
     for (auto& g : groups_)
       for (auto& r : g->instances)
-        if (auto f = r->stats().failed) {
-          failed += f;
-          where = g->config->name;
+        if (auto s = r->stats(); s.failed > 0) {
+          failed += s.failed;
+          where = s.name;
         }
     if (failed > 0 && !error_)
       error_ = std::to_string(failed) + " events failed (last in stage '" + where +
@@ -660,6 +782,222 @@ void Pipeline::Impl::source_closed() {
     finished_ = true;
     cv_.notify_all();
   }
+}
+
+namespace {
+
+// A YAML node as text that ignores style and key order, so that only a change of content counts.
+void canonical(const YAML::Node& node, std::string& out) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      out += '"';
+      out += node.Scalar();
+      out += '"';
+      break;
+    case YAML::NodeType::Sequence:
+      out += '[';
+      for (const auto& item : node) {
+        canonical(item, out);
+        out += ',';
+      }
+      out += ']';
+      break;
+    case YAML::NodeType::Map: {
+      std::map<std::string, YAML::Node> sorted;
+      for (const auto& kv : node) sorted.emplace(kv.first.Scalar(), kv.second);
+      out += '{';
+      for (const auto& [key, value] : sorted) {
+        out += key;
+        out += ':';
+        canonical(value, out);
+        out += ',';
+      }
+      out += '}';
+      break;
+    }
+    default: out += '~';
+  }
+}
+
+std::string canonical(const YAML::Node& node) {
+  std::string out;
+  canonical(node, out);
+  return out;
+}
+
+// Why `next` cannot run on the graph built for `now`: the wiring (stages, inputs, instances,
+// partitioning, credits) or the thread pool would change. "" when only stages' own settings do.
+std::string rebuild_reason(const PipelineConfig& now, const PipelineConfig& next) {
+  if (now.threads != next.threads)
+    return "threads changed from " + std::to_string(now.threads) + " to " + std::to_string(next.threads);
+  if (now.on_poison != next.on_poison) return "on_poison changed";
+  for (const auto& sc : next.stages)
+    if (!now.find(sc.name)) return "stage '" + sc.name + "' was added";
+  for (const auto& sc : now.stages) {
+    const auto* nc = next.find(sc.name);
+    if (!nc) return "stage '" + sc.name + "' was removed";
+    auto what = [&]() -> std::string {
+      const auto* a = find_stage_type(sc.type);
+      const auto* b = find_stage_type(nc->type);
+      if (!a || !b || a->role != b->role) return "role";
+      if (sc.inputs != nc->inputs) return "inputs";
+      if (sc.concurrency != nc->concurrency) return "concurrency";
+      if (sc.partition_by != nc->partition_by) return "partition_by";
+      if (sc.dispatch != nc->dispatch) return "dispatch";
+      if (sc.max_demand != nc->max_demand || sc.min_demand != nc->min_demand) return "max_demand/min_demand";
+      if (sc.buffer_size != nc->buffer_size) return "buffer_size";
+      return {};
+    }();
+    if (!what.empty()) return "stage '" + sc.name + "': its " + what + " changed";
+  }
+  return {};
+}
+
+// Runs f(runner) on each runner's strand and waits until every one has.
+template <class F>
+void on_strands(const std::vector<Runner*>& runners, F f) {
+  if (runners.empty()) return;
+  std::latch done(static_cast<std::ptrdiff_t>(runners.size()));
+  for (auto* r : runners)
+    r->run_on_strand([&f, &done, r] {
+      f(*r);
+      done.count_down();
+    });
+  done.wait();
+}
+
+}  // namespace
+
+std::vector<Runner*> Pipeline::Impl::runners() const {
+  std::vector<Runner*> out;
+  for (const auto& g : groups_)
+    for (const auto& r : g->instances) out.push_back(r.get());
+  return out;
+}
+
+// Read in topological order: a batch moving downstream is counted by its consumer before its
+// producer lets go, so reading producers first cannot miss it.
+bool Pipeline::Impl::quiet() const {
+  for (const auto& g : groups_)
+    for (const auto& r : g->instances)
+      if (!r->quiet()) return false;
+  return true;
+}
+
+bool Pipeline::Impl::wait_quiet(std::chrono::steady_clock::time_point deadline) const {
+  int quiet_reads = 0;
+  while (quiet_reads < 2) {  // twice in a row, a few ms apart: nothing was moving in between
+    quiet_reads = quiet() ? quiet_reads + 1 : 0;
+    if (quiet_reads == 0 && std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+Reconfiguration Pipeline::Impl::reconfigure(std::shared_ptr<const PipelineConfig> next,
+                                            std::chrono::milliseconds timeout) {
+  Reconfiguration result;
+  {
+    std::lock_guard lock(mu_);
+    if (!started_ || stopping_ || finished_) {
+      result.error = "the pipeline is not running";
+      return result;
+    }
+  }
+  result.needs_rebuild = rebuild_reason(*config_, *next);
+  if (!result.needs_rebuild.empty()) return result;
+  for (auto* r : runners())
+    if (r->ended()) {
+      result.needs_rebuild = "stage '" + r->stats().name + "' already ended its stream";
+      return result;
+    }
+
+  // Configure the changed stages first: a factory that refuses leaves everything as it was.
+  struct Change {
+    StageGroup* group;
+    const StageConfig* config;
+    const StageType* type;
+    std::shared_ptr<StageFactory> factory;  // null: unchanged
+  };
+  std::vector<Change> changes;
+  for (auto& g : groups_) {
+    const auto* nc = next->find(g->config->name);
+    Change c{g.get(), nc, find_stage_type(nc->type), nullptr};
+    if (canonical(g->config->node) != canonical(nc->node)) {
+      try {
+        c.factory = c.type->configure(*nc, *next);
+      } catch (const std::exception& e) {
+        result.error = "stage '" + nc->name + "': " + e.what();
+        return result;
+      }
+      result.restarted.push_back(nc->name);
+    }
+    changes.push_back(std::move(c));
+  }
+
+  auto adopt_all = [&] {
+    for (auto& c : changes) {
+      std::vector<Runner*> rs;
+      for (auto& r : c.group->instances) rs.push_back(r.get());
+      on_strands(rs, [&c](Runner& r) { r.adopt(c.config, c.type, c.factory, c.factory != nullptr); });
+      c.group->config = c.config;
+      if (c.factory) {
+        c.group->type = c.type;
+        c.group->factory = c.factory;
+      }
+    }
+    std::lock_guard lock(mu_);
+    retired_configs_.push_back(std::exchange(config_, next));
+  };
+  if (result.restarted.empty()) {  // nothing to rebuild: the stages take the new settings
+    adopt_all();
+    result.applied = true;
+    return result;
+  }
+
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  on_strands(sources_, [](Runner& r) { r.set_paused(true); });
+  if (!wait_quiet(deadline)) {
+    on_strands(sources_, [](Runner& r) { r.set_paused(false); });
+    result.error = "events in flight did not settle within " + std::to_string(timeout.count()) +
+                   "ms; the running configuration stays";
+    result.restarted.clear();
+    return result;
+  }
+  // From here on the new configuration is applied; a problem is reported, not undone.
+  auto instances_of = [](const Change& c) {
+    std::vector<Runner*> rs;
+    for (auto& r : c.group->instances) rs.push_back(r.get());
+    return rs;
+  };
+  std::string problems;
+  for (auto& c : changes) {  // transforms in topological order, each one's output settled
+    if (!c.factory || c.group->type->role != Role::transform) continue;
+    on_strands(instances_of(c), [](Runner& r) { r.retire(); });
+    if (!wait_quiet(deadline))
+      problems += "; what stage '" + c.config->name + "' emitted on finishing did not settle in time";
+  }
+  std::vector<Runner*> sinks, sources;
+  for (auto& c : changes) {
+    if (!c.factory) continue;
+    auto rs = instances_of(c);
+    auto& into = c.group->type->role == Role::sink ? sinks : sources;
+    if (c.group->type->role != Role::transform) into.insert(into.end(), rs.begin(), rs.end());
+  }
+  on_strands(sinks, [](Runner& r) { r.retire(); });
+  for (auto* r : sinks) {
+    while (!r->retired() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (!r->retired())
+      problems +=
+          "; sink '" + r->stats().name + "' did not drain in time (its unsettled events are not committed)";
+  }
+  on_strands(sources, [](Runner& r) { r.retire(); });
+  adopt_all();
+  on_strands(sources_, [](Runner& r) { r.set_paused(false); });
+  result.applied = true;
+  if (!problems.empty()) result.error = problems.substr(2);
+  return result;
 }
 
 Pipeline::Pipeline(std::shared_ptr<const PipelineConfig> config)
@@ -690,6 +1028,13 @@ std::vector<StageStats> Pipeline::stats() const {
     for (auto& r : g->instances) out.push_back(r->stats());
   return out;
 }
-const PipelineConfig& Pipeline::config() const { return *impl_->config_; }
+std::shared_ptr<const PipelineConfig> Pipeline::config() const {
+  std::lock_guard lock(impl_->mu_);
+  return impl_->config_;
+}
+Reconfiguration Pipeline::reconfigure(std::shared_ptr<const PipelineConfig> next,
+                                      std::chrono::milliseconds timeout) {
+  return impl_->reconfigure(std::move(next), timeout);
+}
 
 }  // namespace etld

@@ -5,7 +5,8 @@
 // sources. stop() asks the sources to stop; their end of stream follows their last events
 // downstream, every sink drains, and once every event is settled the sources close (commit).
 // A stage that throws is restarted per its `restart:` policy, or the pipeline stops with the
-// error. All methods are thread-safe.
+// error. reconfigure() applies a changed configuration to the running graph, rebuilding only
+// the stages whose configuration changed. All methods are thread-safe.
 #pragma once
 
 #include <chrono>
@@ -26,6 +27,23 @@ struct StageStats {
   std::uint64_t failed = 0;              // dropped by a failing instance, settled as failed
   std::uint64_t buffered = 0;            // held by the dispatcher, waiting for demand
   std::uint64_t outstanding_demand = 0;  // granted upstream, not yet received
+  // For the progress check (a wedged stage): work handed to this instance that it has not
+  // finished (batches waiting for or inside its strand, events a sink holds unsettled), and a
+  // counter of work finished that only grows. Holding work while the counter stands still means
+  // the instance is stuck; waiting for downstream demand (`buffered`) does not count.
+  std::uint64_t pending = 0;
+  std::uint64_t progress = 0;
+};
+
+// What Pipeline::reconfigure did.
+struct Reconfiguration {
+  // Why the new configuration cannot be applied to the running graph (a stage added or removed,
+  // different inputs, concurrency, partitioning or threads...); "" when it could. When set,
+  // nothing was changed and the caller may rebuild the whole pipeline instead.
+  std::string needs_rebuild;
+  bool applied = false;                // the running graph now runs the new configuration
+  std::vector<std::string> restarted;  // stages rebuilt, in topological order
+  std::string error;                   // what went wrong while applying; "" on success
 };
 
 class Pipeline {
@@ -44,7 +62,15 @@ class Pipeline {
   bool finished() const;
   std::optional<std::string> error() const;
   std::vector<StageStats> stats() const;
-  const PipelineConfig& config() const;
+  std::shared_ptr<const PipelineConfig> config() const;  // the one running now
+
+  // Applies `next` without stopping: sources hold their output, every event in flight settles,
+  // changed sources are stopped and closed (committing), changed transforms finish and changed
+  // sinks drain; then the changed stages are rebuilt from `next` and the sources resume. An
+  // unchanged stage keeps its instance and state (a Kafka source keeps its consumer and group
+  // membership). `timeout` bounds the wait for the graph to settle; on timeout before anything
+  // changed, the old configuration resumes and `error` says so.
+  Reconfiguration reconfigure(std::shared_ptr<const PipelineConfig> next, std::chrono::milliseconds timeout);
 
   class Impl;  // public only so that the runtime's internal classes can name it
 

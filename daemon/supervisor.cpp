@@ -1,0 +1,415 @@
+#include "daemon/supervisor.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "daemon/notify.hpp"
+#include "stages/dispatcher.hpp"
+#include "stages/progress.hpp"
+#include "stages/registry.hpp"
+
+namespace etld {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::chrono::seconds kStatusInterval{2};
+constexpr std::chrono::milliseconds kFinishPoll{50};
+
+std::string config_hash(const std::string& text) { return fmt::format("{:016x}", hash_bytes(text)); }
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
+}  // namespace
+
+class Supervisor::State {
+ public:
+  State(std::string file, std::shared_ptr<const PipelineConfig> config)
+      : file_(std::move(file)),
+        config_(std::move(config)),
+        signals_(io_, SIGINT, SIGTERM, SIGHUP),
+        deadline_(io_),
+        finish_poll_(io_),
+        status_timer_(io_),
+        watchdog_timer_(io_) {}
+
+  int run();
+  ReloadOutcome reload();
+  ReloadOutcome last_reload() const {
+    std::lock_guard lock(mu_);
+    return last_;
+  }
+  std::shared_ptr<Pipeline> pipeline() const {
+    std::lock_guard lock(mu_);
+    return pipeline_;
+  }
+  std::shared_ptr<const PipelineConfig> config() const {
+    std::lock_guard lock(mu_);
+    return config_;
+  }
+  bool ready() const {
+    std::lock_guard lock(mu_);
+    return running_ && !stopping_ && pipeline_ && !pipeline_->finished();
+  }
+
+  asio::io_context io_;
+
+ private:
+  void wait_signal();
+  void on_signal(int signo);
+  void drain(int signo);
+  ReloadOutcome reload_here();
+  void rebuild(std::shared_ptr<const PipelineConfig> next, ReloadOutcome& outcome);
+  void poll_finished();
+  void report_status();
+  void feed_watchdog();
+  std::string rates();
+
+  const std::string file_;
+  mutable std::mutex mu_;  // guards what other threads read: the fields below up to `stopping_`
+  std::shared_ptr<const PipelineConfig> config_;
+  std::shared_ptr<Pipeline> pipeline_;
+  ReloadOutcome last_;
+  std::uint64_t generation_ = 1;
+  bool running_ = false, stopping_ = false;
+
+  asio::signal_set signals_;
+  asio::steady_timer deadline_, finish_poll_, status_timer_, watchdog_timer_;
+  int signals_seen_ = 0;
+
+  // Rates for STATUS=, between two reports.
+  std::uint64_t last_in_ = 0, last_out_ = 0;
+  Clock::time_point last_rates_at_ = Clock::now();
+
+  std::optional<ProgressWatch> watch_;
+  std::chrono::microseconds watchdog_period_{0};
+  bool wedged_ = false;
+};
+
+int Supervisor::State::run() {
+  try {
+    pipeline_ = std::make_shared<Pipeline>(config_);
+  } catch (const std::exception& e) {
+    spdlog::error("pipeline '{}' could not be built: {}", config_->name, e.what());
+    return 1;
+  }
+  last_.generation = generation_;
+  last_.config_hash = config_hash(config_->text);
+  last_.at = std::chrono::system_clock::now();
+  wait_signal();
+  spdlog::info(
+      "pipeline '{}' starting: {} stages, {} threads (generation 1, config {})", config_->name,
+      config_->stages.size(),
+      config_->threads > 0 ? config_->threads : static_cast<int>(std::thread::hardware_concurrency()),
+      last_.config_hash);
+  pipeline_->start();
+  {
+    std::lock_guard lock(mu_);
+    running_ = true;
+  }
+  notify_systemd("READY=1");
+  notify_systemd(fmt::format("STATUS=pipeline '{}' running (generation {})", config_->name, generation_));
+  last_rates_at_ = Clock::now();
+  if (auto period = systemd_watchdog_period()) {
+    watchdog_period_ = *period;
+    watch_.emplace(std::chrono::duration_cast<std::chrono::milliseconds>(*period));
+    spdlog::info("systemd watchdog: every {}ms, while every stage makes progress", period->count() / 2000);
+    feed_watchdog();
+  }
+  status_timer_.expires_after(kStatusInterval);
+  status_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) report_status();
+  });
+  poll_finished();
+  io_.run();
+
+  {
+    std::lock_guard lock(mu_);
+    running_ = false;
+  }
+  io_.restart();
+  io_.poll();  // reloads posted meanwhile answer "not running"
+  auto pipeline = this->pipeline();
+  if (auto error = pipeline->error()) {
+    spdlog::error("pipeline '{}' failed: {}", config()->name, *error);
+    return 1;
+  }
+  spdlog::info("pipeline '{}' finished", config()->name);
+  return 0;
+}
+
+void Supervisor::State::wait_signal() {
+  signals_.async_wait([this](boost::system::error_code ec, int signo) {
+    if (ec) return;
+    on_signal(signo);
+    wait_signal();
+  });
+}
+
+void Supervisor::State::on_signal(int signo) {
+  if (signo == SIGHUP) {
+    if (stopping_) {
+      spdlog::warn("SIGHUP ignored: the pipeline is draining");
+      return;
+    }
+    spdlog::info("SIGHUP: reloading {}", file_);
+    reload_here();
+    return;
+  }
+  drain(signo);
+}
+
+void Supervisor::State::drain(int signo) {
+  if (++signals_seen_ > 1) {
+    spdlog::critical("second signal ({}): exiting now without draining", signo);
+    std::_Exit(130);
+  }
+  auto timeout = config()->shutdown_timeout;
+  spdlog::info("signal {}: draining (at most {}ms; send it again to exit now)", signo, timeout.count());
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  notify_systemd("STOPPING=1");
+  notify_systemd("STATUS=draining");
+  pipeline()->stop();
+  deadline_.expires_after(timeout);
+  deadline_.async_wait([timeout](boost::system::error_code e) {
+    if (e) return;
+    spdlog::critical("shutdown_timeout of {}ms passed before the pipeline drained: exiting", timeout.count());
+    std::_Exit(1);
+  });
+}
+
+void Supervisor::State::poll_finished() {
+  if (pipeline()->finished()) {
+    io_.stop();
+    return;
+  }
+  finish_poll_.expires_after(kFinishPoll);
+  finish_poll_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) poll_finished();
+  });
+}
+
+// Events in: emitted by the sources; out: received by the sinks.
+std::string Supervisor::State::rates() {
+  auto config = this->config();
+  std::set<std::string> sources, sinks;
+  for (const auto& sc : config->stages)
+    if (const auto* type = find_stage_type(sc.type)) {
+      if (type->role == Role::source) sources.insert(sc.name);
+      if (type->role == Role::sink) sinks.insert(sc.name);
+    }
+  std::uint64_t in = 0, out = 0;
+  for (const auto& s : pipeline()->stats()) {
+    if (sources.count(s.name)) in += s.events_out;
+    if (sinks.count(s.name)) out += s.events_in;
+  }
+  auto now = Clock::now();
+  double secs = std::max(1e-3, std::chrono::duration<double>(now - last_rates_at_).count());
+  // A rebuilt pipeline counts from zero again.
+  auto in_rate = in >= last_in_ ? static_cast<double>(in - last_in_) / secs : 0.0;
+  auto out_rate = out >= last_out_ ? static_cast<double>(out - last_out_) / secs : 0.0;
+  last_in_ = in;
+  last_out_ = out;
+  last_rates_at_ = now;
+  return fmt::format("{:.0f} events/s in, {:.0f} events/s out", in_rate, out_rate);
+}
+
+void Supervisor::State::report_status() {
+  auto line = rates();
+  if (stopping_)
+    notify_systemd("STATUS=draining: " + line);
+  else
+    notify_systemd(fmt::format("STATUS=generation {}: {}{}", generation_, line,
+                               last_.ok ? "" : " (last reload refused, see the log)"));
+  status_timer_.expires_after(kStatusInterval);
+  status_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) report_status();
+  });
+}
+
+// Pings at half the period while no stage is wedged. A wedged stage stops the pings, so that
+// systemd restarts etld (WatchdogSec=, Restart=on-failure).
+void Supervisor::State::feed_watchdog() {
+  auto wedged = watch_->check(pipeline()->stats(), Clock::now());
+  if (wedged.empty()) {
+    if (wedged_) spdlog::info("watchdog: every stage makes progress again");
+    wedged_ = false;
+    notify_systemd("WATCHDOG=1");
+  } else if (!wedged_) {
+    wedged_ = true;
+    for (const auto& w : wedged) spdlog::error("watchdog: {}: not feeding the systemd watchdog", w);
+  }
+  watchdog_timer_.expires_after(watchdog_period_ / 2);
+  watchdog_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) feed_watchdog();
+  });
+}
+
+ReloadOutcome Supervisor::State::reload() {
+  if (io_.get_executor().running_in_this_thread()) return reload_here();
+  std::promise<ReloadOutcome> promise;
+  auto result = promise.get_future();
+  {
+    std::lock_guard lock(mu_);  // held while posting: run() cannot finish its last poll in between
+    if (!running_) {
+      ReloadOutcome out = last_;
+      out.ok = false;
+      out.error = "the pipeline is not running";
+      out.restarted_stages.clear();
+      return out;
+    }
+    asio::post(io_, [this, &promise] { promise.set_value(reload_here()); });
+  }
+  return result.get();
+}
+
+ReloadOutcome Supervisor::State::reload_here() {
+  ReloadOutcome outcome;
+  outcome.at = std::chrono::system_clock::now();
+  outcome.generation = generation_;
+  if (!running_ || stopping_) {
+    outcome.ok = false;
+    outcome.error = running_ ? "the pipeline is draining" : "the pipeline is not running";
+    outcome.config_hash = last_.config_hash;
+    return outcome;
+  }
+  notify_systemd("RELOADING=1");
+  Diagnostics diags(file_);
+  std::shared_ptr<const PipelineConfig> next = load_pipeline(file_, diags);
+  outcome.config_hash = config_hash(next ? next->text : read_file(file_));
+  auto current = config();
+  if (!next) {
+    outcome.ok = false;
+    outcome.error = diags.format();
+    while (!outcome.error.empty() && outcome.error.back() == '\n') outcome.error.pop_back();
+    spdlog::error("reload refused, generation {} keeps running:\n{}", generation_, outcome.error);
+  } else if (next->text == current->text) {
+    spdlog::info("reload: {} is unchanged (generation {})", file_, generation_);
+  } else {
+    if (next->log_level != current->log_level || next->log_format != current->log_format)
+      spdlog::warn("reload: log_level and log_format changes take effect at the next start");
+    auto result = pipeline()->reconfigure(next, next->shutdown_timeout);
+    if (!result.needs_rebuild.empty()) {
+      spdlog::info("reload: {}, so the whole pipeline is rebuilt (drained, then started again)",
+                   result.needs_rebuild);
+      rebuild(next, outcome);
+    } else if (result.applied) {
+      std::lock_guard lock(mu_);
+      config_ = next;
+      outcome.generation = ++generation_;
+      outcome.restarted_stages = result.restarted;
+      if (!result.error.empty()) outcome.error = result.error;
+    } else {
+      outcome.ok = false;
+      outcome.error = result.error;
+    }
+  }
+  if (outcome.ok)
+    spdlog::info("reload: generation {} (config {}) running; {}{}", outcome.generation, outcome.config_hash,
+                 outcome.restarted_stages.empty() ? std::string("no stage restarted")
+                                                  : "restarted: " + join(outcome.restarted_stages),
+                 outcome.error.empty() ? "" : "; " + outcome.error);
+  else if (next)
+    spdlog::error("reload failed, generation {} keeps running: {}", generation_, outcome.error);
+  {
+    std::lock_guard lock(mu_);
+    last_ = outcome;
+  }
+  notify_systemd("READY=1");
+  notify_systemd(outcome.ok ? fmt::format("STATUS=reloaded: generation {} (config {}){}", outcome.generation,
+                                          outcome.config_hash,
+                                          outcome.restarted_stages.empty()
+                                              ? std::string()
+                                              : ", restarted " + join(outcome.restarted_stages))
+                            : fmt::format("STATUS=reload refused (config {}), generation {} keeps running",
+                                          outcome.config_hash, outcome.generation));
+  return outcome;
+}
+
+// The graph cannot take the new configuration live: build the new pipeline first (nothing
+// changes if that fails), drain the old one (its sources commit), then start the new one.
+void Supervisor::State::rebuild(std::shared_ptr<const PipelineConfig> next, ReloadOutcome& outcome) {
+  std::shared_ptr<Pipeline> fresh;
+  try {
+    fresh = std::make_shared<Pipeline>(next);
+  } catch (const std::exception& e) {
+    outcome.ok = false;
+    outcome.error = std::string("the new pipeline could not be built: ") + e.what();
+    return;
+  }
+  auto old = pipeline();
+  old->stop();
+  if (!old->wait_for(next->shutdown_timeout))
+    spdlog::error(
+        "reload: the old pipeline did not drain within {}ms; what it did not settle is not committed "
+        "and will be delivered again",
+        next->shutdown_timeout.count());
+  else if (auto error = old->error())
+    spdlog::warn("reload: the old pipeline ended with: {}", *error);
+  fresh->start();
+  {
+    std::lock_guard lock(mu_);
+    pipeline_ = fresh;
+    config_ = next;
+    outcome.generation = ++generation_;
+  }
+  for (const auto& sc : next->stages) outcome.restarted_stages.push_back(sc.name);
+  if (watch_) watch_->reset();
+  last_in_ = last_out_ = 0;
+}
+
+Supervisor::Supervisor(std::string file, std::shared_ptr<const PipelineConfig> config)
+    : s_(std::make_unique<State>(std::move(file), std::move(config))) {}
+Supervisor::~Supervisor() = default;
+int Supervisor::run() { return s_->run(); }
+boost::asio::any_io_executor Supervisor::executor() { return s_->io_.get_executor(); }
+ReloadOutcome Supervisor::reload() { return s_->reload(); }
+ReloadOutcome Supervisor::last_reload() const { return s_->last_reload(); }
+std::vector<StageStats> Supervisor::stage_stats() const {
+  auto pipeline = s_->pipeline();
+  return pipeline ? pipeline->stats() : std::vector<StageStats>{};
+}
+std::shared_ptr<const PipelineConfig> Supervisor::config() const { return s_->config(); }
+bool Supervisor::ready() const { return s_->ready(); }
+
+AdminHooks Supervisor::admin_hooks() {
+  return AdminHooks{
+      .stage_stats = [this] { return stage_stats(); },
+      .config = [this] { return config(); },
+      .ready = [this] { return ready(); },
+      .reload = [this] { return reload(); },
+      .last_reload = [this] { return last_reload(); },
+  };
+}
+
+}  // namespace etld

@@ -1,0 +1,49 @@
+// The running daemon: owns the pipeline of the current configuration generation, handles the
+// signals (SIGTERM/SIGINT drain, SIGHUP reload), keeps systemd informed (READY, RELOADING,
+// STOPPING, STATUS with rates, WATCHDOG fed by the engine's progress check) and answers the
+// admin endpoint through AdminHooks.
+//
+// Threading: run() runs signals, timers and reloads on the calling thread (the supervisor's
+// thread). reload() may be called from any thread: it runs the reload on that thread and waits.
+// The other accessors are thread-safe and never block on a reload.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/pipeline.hpp"
+#include "daemon/control.hpp"
+#include "stages/pipeline.hpp"
+
+namespace etld {
+
+class Supervisor {
+ public:
+  Supervisor(std::string file, std::shared_ptr<const PipelineConfig> config);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Builds and starts the pipeline, runs until it finished (sources ended, or drained after a
+  // signal) and returns the exit status: 0, or 1 if it could not be built or failed.
+  int run();
+
+  // Of the supervisor's thread, for whatever else the daemon serves (the admin endpoint).
+  boost::asio::any_io_executor executor();
+
+  ReloadOutcome reload();  // re-reads the file; blocks until the reload is done
+  ReloadOutcome last_reload() const;
+  std::vector<StageStats> stage_stats() const;
+  std::shared_ptr<const PipelineConfig> config() const;
+  bool ready() const;  // the pipeline runs and is not draining
+  AdminHooks admin_hooks();
+
+  class State;
+
+ private:
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace etld
