@@ -12,7 +12,15 @@ namespace {
 std::mutex registry_mu;
 std::map<std::string, std::shared_ptr<Bucket>> buckets;
 std::map<std::string, int> throw_counts;
+std::map<std::string, std::shared_ptr<Gate>> gates;
 }  // namespace
+
+std::shared_ptr<Gate> gate(const std::string& name) {
+  std::lock_guard lock(registry_mu);
+  auto& g = gates[name];
+  if (!g) g = std::make_shared<Gate>();
+  return g;
+}
 
 std::shared_ptr<Bucket> bucket(const std::string& name) {
   std::lock_guard lock(registry_mu);
@@ -125,6 +133,35 @@ class ThrowingTransform : public Transform {
   bool fatal_;
 };
 
+class BlockingTransform : public Transform {
+ public:
+  BlockingTransform(std::shared_ptr<Gate> gate, std::int64_t at) : gate_(std::move(gate)), at_(at) {}
+  void process(Batch& in, Batch& out) override {
+    for (auto& e : in) {
+      auto& r = e.record();
+      if (r.kind() == Value::Kind::integer && r.as_int() >= at_) {
+        std::unique_lock lock(gate_->mu);
+        gate_->reached = true;
+        gate_->cv.wait(lock, [&] { return gate_->opened; });  // blocks the strand on purpose
+        break;
+      }
+    }
+    for (auto& e : in) out.push_back(std::move(e));
+  }
+
+ private:
+  std::shared_ptr<Gate> gate_;
+  std::int64_t at_;
+};
+
+struct BlockFactory : StageFactory {
+  std::string gate;
+  std::int64_t at;
+  std::unique_ptr<Transform> make_transform(int) override {
+    return std::make_unique<BlockingTransform>(test::gate(gate), at);
+  }
+};
+
 struct CollectFactory : StageFactory {
   std::string name;
   std::chrono::milliseconds delay;
@@ -181,6 +218,22 @@ const StageRegistration throw_reg{
                 f->at = sc.options.get_int("at");
                 f->times = static_cast<int>(sc.options.get_int("times", 1));
                 f->fatal = sc.options.get_bool("fatal", false);
+                return f;
+              }}};
+
+const StageRegistration block_reg{
+    StageType{.name = "test_block",
+              .role = Role::transform,
+              .summary = "test transform that blocks its strand until a gate opens",
+              .options = {{.name = "gate", .kind = OptionKind::string, .doc = "gate name", .required = true},
+                          {.name = "at",
+                           .kind = OptionKind::integer,
+                           .doc = "block on records >= this value",
+                           .required = true}},
+              .configure = [](const StageConfig& sc, const PipelineConfig&) -> std::unique_ptr<StageFactory> {
+                auto f = std::make_unique<BlockFactory>();
+                f->gate = sc.options.get_string("gate");
+                f->at = sc.options.get_int("at");
                 return f;
               }}};
 

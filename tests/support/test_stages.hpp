@@ -3,9 +3,12 @@
 //                            delay (a slow consumer) and a status to settle with
 //   test_throw (transform) - passes events through but throws while processing a record
 //                            >= `at`, for the first `times` times (restart tests)
+//   test_block (transform) - passes events through but, on a record >= `at`, blocks its strand
+//                            (and its pool thread) until the named Gate opens: a wedged stage
 // Buckets are process-wide and thread-safe; tests read them after (or while) a pipeline runs.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -42,6 +45,19 @@ struct Bucket {
     return events;
   }
 };
+
+// Holds test_block stages shut until open(); process-wide, by name.
+struct Gate {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool opened = false, reached = false;
+  void open() {
+    std::lock_guard lock(mu);
+    opened = true;
+    cv.notify_all();
+  }
+};
+std::shared_ptr<Gate> gate(const std::string& name);  // created shut on first use
 
 std::shared_ptr<Bucket> bucket(const std::string& name);  // creates it empty on first use
 void reset_bucket(const std::string& name);
