@@ -76,6 +76,8 @@ class Pipeline::Impl {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool started_ = false, stopping_ = false, finished_ = false;
+  // stop() during a reconfiguration waits for its end: a stage being rebuilt must not drain.
+  bool reconfiguring_ = false, stop_deferred_ = false;
   std::optional<std::string> error_;
   std::size_t sinks_left_ = 0, sources_left_ = 0;
 };
@@ -298,9 +300,7 @@ class Runner {
       restart_timer_.cancel();
       restarting_ = false;
     }
-    source_.reset();
-    transform_.reset();
-    sink_.reset();
+    teardown();  // a sink that did not drain in time releases the credit of what it held
     replacing_ = retired_ = false;
     source_ended_ = false;
     restarts_in_window_ = 0;
@@ -602,7 +602,7 @@ class Runner {
       for (auto& [input, count] : arrivals_) held += count;
       sink_.reset();
       events_failed_ += held;
-      log_->error("{} events held by the failed sink were not written (settled as failed)", held);
+      if (held > 0) log_->error("{} events held by the sink were not written (settled as failed)", held);
       sink_done(held);
     }
     transform_.reset();
@@ -735,6 +735,10 @@ void Pipeline::Impl::start() {
 void Pipeline::Impl::stop() {
   {
     std::lock_guard lock(mu_);
+    if (reconfiguring_) {
+      stop_deferred_ = true;
+      return;
+    }
     if (stopping_) return;
     stopping_ = true;
   }
@@ -899,11 +903,24 @@ Reconfiguration Pipeline::Impl::reconfigure(std::shared_ptr<const PipelineConfig
   Reconfiguration result;
   {
     std::lock_guard lock(mu_);
-    if (!started_ || stopping_ || finished_) {
-      result.error = "the pipeline is not running";
+    if (!started_ || stopping_ || finished_ || reconfiguring_) {
+      result.error = reconfiguring_ ? "another reconfiguration is under way" : "the pipeline is not running";
       return result;
     }
+    reconfiguring_ = true;
   }
+  struct EndReconfiguration {
+    Impl& impl;
+    ~EndReconfiguration() {
+      bool stop;
+      {
+        std::lock_guard lock(impl.mu_);
+        impl.reconfiguring_ = false;
+        stop = std::exchange(impl.stop_deferred_, false);
+      }
+      if (stop) impl.stop();
+    }
+  } end_reconfiguration{*this};
   result.needs_rebuild = rebuild_reason(*config_, *next);
   if (!result.needs_rebuild.empty()) return result;
   for (auto* r : runners())

@@ -8,6 +8,7 @@
 // Buckets are process-wide and thread-safe; tests read them after (or while) a pipeline runs.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -50,7 +51,8 @@ struct Bucket {
 struct Gate {
   std::mutex mu;
   std::condition_variable cv;
-  bool opened = false, reached = false;
+  bool opened = false;
+  std::atomic<bool> reached{false};  // a test_block stage is waiting at the gate
   void open() {
     std::lock_guard lock(mu);
     opened = true;
