@@ -38,6 +38,9 @@ std::string describe(std::exception_ptr error) {
   }
 }
 
+// The stage's settings as compared by reconfigure(); defined below.
+std::string canonical(const YAML::Node& node);
+
 }  // namespace
 
 class Runner;
@@ -50,6 +53,7 @@ struct StageGroup {
   std::vector<std::unique_ptr<Runner>> instances;
   std::vector<StageGroup*> consumers;  // downstream stages, in file order
   std::optional<Expr> partition_key;   // this stage's partition_by, compiled
+  std::string settings;                // canonical(config->node), ${...} expanded when built
 };
 
 class Pipeline::Impl {
@@ -678,6 +682,7 @@ Pipeline::Impl::Impl(std::shared_ptr<const PipelineConfig> config)
     group->type = find_stage_type(sc.type);
     if (!group->type) throw std::runtime_error("unknown stage type '" + sc.type + "'");
     group->factory = group->type->configure(sc, *config_);
+    group->settings = canonical(sc.node);
     if (!sc.partition_by.empty()) group->partition_key.emplace(Expr::compile(sc.partition_by));
     by_name[sc.name] = group.get();
     groups_.push_back(std::move(group));
@@ -791,11 +796,16 @@ void Pipeline::Impl::source_closed() {
 namespace {
 
 // A YAML node as text that ignores style and key order, so that only a change of content counts.
+// Scalars are compared expanded: a rotated ${file:/secret} changes the stage.
 void canonical(const YAML::Node& node, std::string& out) {
   switch (node.Type()) {
     case YAML::NodeType::Scalar:
       out += '"';
-      out += node.Scalar();
+      try {
+        out += expand_vars(node.Scalar(), node.Mark());
+      } catch (const std::exception&) {
+        out += node.Scalar();  // not an expandable value (an option that takes ${ literally)
+      }
       out += '"';
       break;
     case YAML::NodeType::Sequence:
@@ -935,12 +945,13 @@ Reconfiguration Pipeline::Impl::reconfigure(std::shared_ptr<const PipelineConfig
     const StageConfig* config;
     const StageType* type;
     std::shared_ptr<StageFactory> factory;  // null: unchanged
+    std::string settings;
   };
   std::vector<Change> changes;
   for (auto& g : groups_) {
     const auto* nc = next->find(g->config->name);
-    Change c{g.get(), nc, find_stage_type(nc->type), nullptr};
-    if (canonical(g->config->node) != canonical(nc->node)) {
+    Change c{g.get(), nc, find_stage_type(nc->type), nullptr, canonical(nc->node)};
+    if (g->settings != c.settings) {
       try {
         c.factory = c.type->configure(*nc, *next);
       } catch (const std::exception& e) {
@@ -958,6 +969,7 @@ Reconfiguration Pipeline::Impl::reconfigure(std::shared_ptr<const PipelineConfig
       for (auto& r : c.group->instances) rs.push_back(r.get());
       on_strands(rs, [&c](Runner& r) { r.adopt(c.config, c.type, c.factory, c.factory != nullptr); });
       c.group->config = c.config;
+      c.group->settings = c.settings;
       if (c.factory) {
         c.group->type = c.type;
         c.group->factory = c.factory;

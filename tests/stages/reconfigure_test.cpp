@@ -2,7 +2,11 @@
 // stages whose settings changed, with no event lost or repeated.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "stages/pipeline.hpp"
@@ -184,4 +188,32 @@ stages:
   CHECK_FALSE(p.error());
   CHECK(bucket("rc_slow")->count() == 100);
   CHECK(bucket("rc_slow2")->count() == 0);
+}
+
+TEST_CASE("reconfigure: a rotated ${file:...} secret counts as a change of its stage") {
+  reset_bucket("rc_secret_a");
+  reset_bucket("rc_secret_b");
+  auto secret = std::filesystem::temp_directory_path() / ("etld_rc_secret_" + std::to_string(::getpid()));
+  auto write = [&](const char* value) { std::ofstream(secret) << value; };
+  write("rc_secret_a");
+  auto yaml = R"yaml(
+threads: 2
+stages:
+  producer: { type: generate, template: '{"n": {{seq}}}', rate: 20000 }
+  out: { type: test_collect, inputs: [producer], bucket: "${file:)yaml" +
+              secret.string() + R"yaml(}" }
+)yaml";
+  Pipeline p(config_from(yaml));
+  p.start();
+  wait_count("rc_secret_a", 500);
+  CHECK(p.reconfigure(config_from(yaml), 10s).restarted.empty());  // same file, same secret
+  write("rc_secret_b");
+  auto r = p.reconfigure(config_from(yaml), 10s);  // same text, rotated secret
+  CHECK(r.restarted == std::vector<std::string>{"out"});
+  wait_count("rc_secret_b", 500);
+  p.stop();
+  REQUIRE(p.wait_for(30s));
+  std::filesystem::remove(secret);
+  auto ns = numbers({"rc_secret_a", "rc_secret_b"});
+  check_gapless(ns);
 }
