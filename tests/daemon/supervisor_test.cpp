@@ -1,0 +1,187 @@
+// The Supervisor in-process: the AdminHooks it hands the admin endpoint (reload, last_reload,
+// config, ready, stage_stats), and the systemd watchdog it feeds from the engine's progress
+// check, read from a real notification socket. Signals are real: SIGTERM to this process.
+#include "daemon/supervisor.hpp"
+
+#include <doctest/doctest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "tests/support/test_stages.hpp"
+
+using namespace etld;
+using namespace etld::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("etld_supervisor_" + std::to_string(::getpid()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+void write(const fs::path& file, const std::string& text) { std::ofstream(file) << text; }
+
+// Runs a Supervisor on its own thread, as `etld run` does on the main thread.
+struct Running {
+  Supervisor supervisor;
+  int rc = -1;
+  std::thread thread;
+  Running(const fs::path& file)
+      : supervisor(file.string(), config_from_file(file)), thread([this] { rc = supervisor.run(); }) {}
+  static std::shared_ptr<const PipelineConfig> config_from_file(const fs::path& file) {
+    Diagnostics diags(file.string());
+    std::shared_ptr<const PipelineConfig> config = load_pipeline(file.string(), diags);
+    REQUIRE_MESSAGE(config, diags.format());
+    return config;
+  }
+  int terminate() {  // SIGTERM, as systemd stops the service
+    ::kill(::getpid(), SIGTERM);
+    thread.join();
+    return rc;
+  }
+};
+
+void wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  REQUIRE(done());
+}
+
+// systemd's side of NOTIFY_SOCKET: a unix datagram socket whose messages the test reads.
+class NotifySocket {
+ public:
+  explicit NotifySocket(const fs::path& path) : fd_(::socket(AF_UNIX, SOCK_DGRAM, 0)) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    timeval tv{0, 50'000};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~NotifySocket() { ::close(fd_); }
+  // Every message received within `window`.
+  std::vector<std::string> read_for(std::chrono::milliseconds window) {
+    std::vector<std::string> out;
+    auto end = std::chrono::steady_clock::now() + window;
+    char buf[4096];
+    while (std::chrono::steady_clock::now() < end) {
+      auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n > 0) out.emplace_back(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+  }
+
+ private:
+  int fd_;
+};
+
+std::size_t count(const std::vector<std::string>& messages, const std::string& what) {
+  return static_cast<std::size_t>(std::count(messages.begin(), messages.end(), what));
+}
+
+}  // namespace
+
+TEST_CASE("supervisor: the admin hooks reload, report the outcome and serve the running generation") {
+  TempDir dir;
+  auto file = dir.path / "pipeline.yaml";
+  auto pipeline = [](const std::string& bucket) {
+    return "pipeline: hooks\nthreads: 2\nstages:\n"
+           "  producer: { type: generate, template: '{\"n\": {{seq}}}', rate: 5000 }\n"
+           "  out: { type: test_collect, inputs: [producer], bucket: " +
+           bucket + " }\n";
+  };
+  reset_bucket("sv_a");
+  reset_bucket("sv_b");
+  write(file, pipeline("sv_a"));
+  Running running(file);
+  auto hooks = running.supervisor.admin_hooks();
+  wait_until([&] { return hooks.ready() && bucket("sv_a")->count() > 100; });
+
+  auto first = hooks.last_reload();
+  CHECK(first.generation == 1);
+  CHECK(first.ok);
+  CHECK(first.config_hash.size() == 16);
+
+  write(file, pipeline("sv_b"));
+  auto second = hooks.reload();
+  CHECK(second.ok);
+  CHECK(second.generation == 2);
+  CHECK(second.restarted_stages == std::vector<std::string>{"out"});
+  CHECK(second.config_hash != first.config_hash);
+  CHECK(hooks.last_reload().generation == 2);
+  CHECK(hooks.config()->find("out")->options.get_string("bucket") == "sv_b");
+  wait_until([&] { return bucket("sv_b")->count() > 100; });
+
+  write(file, "pipeline: hooks\nstages:\n  producer: { type: generate, cuont: 5 }\n");
+  auto refused = hooks.reload();
+  CHECK_FALSE(refused.ok);
+  CHECK(refused.generation == 2);
+  CHECK(refused.error.find(file.string() + ":3:31: error: unknown option 'cuont'") != std::string::npos);
+  CHECK(refused.error.find("did you mean 'count'") != std::string::npos);
+  CHECK(hooks.ready());  // the old pipeline goes on
+  auto before = bucket("sv_b")->count();
+  wait_until([&] { return bucket("sv_b")->count() > before + 100; });
+  CHECK(hooks.config()->find("out")->options.get_string("bucket") == "sv_b");
+
+  std::set<std::string> stages;
+  for (const auto& s : hooks.stage_stats()) stages.insert(s.name);
+  CHECK(stages == std::set<std::string>{"producer", "out"});
+
+  CHECK(running.terminate() == 0);
+  CHECK_FALSE(hooks.ready());
+  CHECK_FALSE(hooks.reload().ok);  // not running any more
+}
+
+TEST_CASE("supervisor: the systemd watchdog is fed while stages progress, and stops while one is wedged") {
+  TempDir dir;
+  NotifySocket notify(dir.path / "notify.sock");
+  ::setenv("NOTIFY_SOCKET", (dir.path / "notify.sock").c_str(), 1);
+  ::setenv("WATCHDOG_USEC", "400000", 1);  // pings every 200 ms; wedged after 400 ms
+  auto file = dir.path / "pipeline.yaml";
+  write(file, R"yaml(
+pipeline: wedge
+threads: 3
+stages:
+  producer: { type: generate, rate: 1000 }
+  stuck: { type: test_block, inputs: [producer], gate: sv_wedge, at: 1200 }
+  out: { type: test_collect, inputs: [stuck], bucket: sv_wedge }
+)yaml");
+  reset_bucket("sv_wedge");
+  auto gate = test::gate("sv_wedge");
+  Running running(file);
+
+  std::vector<std::string> early;
+  while (!gate->reached) {
+    auto got = notify.read_for(100ms);
+    early.insert(early.end(), got.begin(), got.end());
+  }
+  REQUIRE(!early.empty());
+  CHECK(early[0] == "READY=1");
+  CHECK(count(early, "WATCHDOG=1") >= 2);
+
+  // The wedge is noticed one period (400 ms) after the check last saw progress, which a late
+  // sample may place a little after the block began.
+  notify.read_for(1200ms);
+  auto wedged = notify.read_for(1000ms);
+  CHECK(count(wedged, "WATCHDOG=1") == 0);
+
+  gate->open();
+  auto recovered = notify.read_for(1000ms);
+  CHECK(count(recovered, "WATCHDOG=1") >= 2);
+
+  CHECK(running.terminate() == 0);
+  auto last = notify.read_for(200ms);
+  CHECK(count(last, "STOPPING=1") == 1);
+  ::unsetenv("NOTIFY_SOCKET");
+  ::unsetenv("WATCHDOG_USEC");
+}
