@@ -137,6 +137,18 @@ TEST_CASE("supervisor: the admin hooks reload, report the outcome and serve the 
   for (const auto& s : hooks.stage_stats()) stages.insert(s.name);
   CHECK(stages == std::set<std::string>{"producer", "out"});
 
+  // A stage added: the graph cannot take it live, so the whole pipeline is rebuilt.
+  reset_bucket("sv_c");
+  write(file, pipeline("sv_b") + "  more: { type: test_collect, inputs: [producer], bucket: sv_c }\n");
+  auto rebuilt = hooks.reload();
+  CHECK(rebuilt.ok);
+  CHECK(rebuilt.generation == 3);
+  CHECK(rebuilt.restarted_stages == std::vector<std::string>{"producer", "out", "more"});
+  wait_until([&] { return bucket("sv_c")->count() > 100; });
+  stages.clear();
+  for (const auto& s : hooks.stage_stats()) stages.insert(s.name);
+  CHECK(stages == std::set<std::string>{"producer", "out", "more"});
+
   CHECK(running.terminate() == 0);
   CHECK_FALSE(hooks.ready());
   CHECK_FALSE(hooks.reload().ok);  // not running any more
