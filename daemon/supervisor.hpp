@@ -6,6 +6,9 @@
 // Threading: run() runs signals, timers and reloads on the calling thread (the supervisor's
 // thread). reload() may be called from any thread: it runs the reload on that thread and waits.
 // The other accessors are thread-safe and never block on a reload.
+//
+// An admin endpoint plugs in between construction and run(): serve admin_hooks(), on executor()
+// or on threads of its own; the hooks stay valid for the Supervisor's lifetime.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
