@@ -16,6 +16,7 @@
 
 #include "config/pipeline.hpp"
 #include "config/reference.hpp"
+#include "daemon/admin_server.hpp"
 #include "daemon/graph.hpp"
 #include "daemon/logging.hpp"
 #include "etld_version.hpp"
@@ -42,19 +43,24 @@ Usage:
 Options:
   --log-level LEVEL    trace, debug, info, warn, error, critical, off (overrides the file)
   --log-format FORMAT  text or json (overrides the file)
+  --admin-address HOST:PORT
+                       (run) serve the admin HTTP endpoint there (overrides the file's
+                       admin.address): /metrics, /healthz, /readyz, /pipeline, /reload,
+                       /log_level. No authentication: keep it on loopback.
   --against-db         (validate) also check stages against the live systems they use:
                        tables, columns and types in PostgreSQL
 
 Signals (run): SIGTERM or SIGINT drain the pipeline (sources stop, in-flight events reach
 their sinks, offsets commit) within shutdown_timeout, then exit 0; a second signal exits at
-once with status 130.
+once with status 130. SIGUSR1 raises the log level one step (info, debug, trace); SIGUSR2
+restores the configured one.
 
 Exit status: 0 success, 1 invalid configuration or a pipeline error, 2 usage error.
-Docs: docs/configuration.md, docs/stages.md (every stage type and option), docs/expressions.md.
+Docs: docs/operations.md (admin endpoint, metrics, logs), docs/configuration.md, docs/stages.md (every stage type and option), docs/expressions.md.
 )";
 
 struct Args {
-  std::string command, file, log_level, log_format;
+  std::string command, file, log_level, log_format, admin_address;
   bool against_db = false;
 };
 
@@ -124,6 +130,21 @@ int cmd_run(const Args& args) {
     return 1;
   }
   Pipeline& pipeline = *owned;
+  // Declared after the pipeline: both go before its pool does.
+  auto level_signals = handle_log_level_signals(pipeline.executor());
+  std::unique_ptr<AdminServer> admin;
+  if (auto address = args.admin_address.empty() ? shared->admin_address : args.admin_address;
+      !address.empty()) {
+    try {
+      admin = std::make_unique<AdminServer>(pipeline.executor(), pipeline_admin_hooks(pipeline, shared));
+      admin->start(address);
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+      return 1;
+    }
+    auto ep = admin->local_endpoint();
+    spdlog::info("admin endpoint listening on {}:{}", ep.address().to_string(), ep.port());
+  }
 
   boost::asio::io_context signals_io;
   boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
@@ -203,6 +224,8 @@ int cli_main(int argc, char** argv) {
         args.log_level = value("--log-level");
       } else if (a == "--log-format") {
         args.log_format = value("--log-format");
+      } else if (a == "--admin-address") {
+        args.admin_address = value("--admin-address");
       } else if (a == "--against-db") {
         args.against_db = true;
       } else if (!a.empty() && a[0] == '-') {

@@ -15,7 +15,10 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include "config/pipeline.hpp"
+#include "stages/metrics.hpp"
 
 namespace etld {
 
@@ -26,6 +29,9 @@ struct StageStats {
   std::uint64_t failed = 0;              // dropped by a failing instance, settled as failed
   std::uint64_t buffered = 0;            // held by the dispatcher, waiting for demand
   std::uint64_t outstanding_demand = 0;  // granted upstream, not yet received
+  std::uint64_t acked = 0;               // sinks: events reported handled (ctx.done)
+  std::uint64_t dead_lettered = 0;       // transforms: events rejected; sinks: rejected events settled
+  metrics::HistogramSnapshot processing_seconds;  // per batch: process() or consume()
 };
 
 class Pipeline {
@@ -42,6 +48,10 @@ class Pipeline {
   // false on timeout.
   bool wait_for(std::chrono::milliseconds timeout);
   bool finished() const;
+  bool running() const;  // started, not stopping, not finished
+  // The pool the stages run on, for control-plane I/O that must share it (the admin endpoint).
+  // Valid until the Pipeline is destroyed.
+  boost::asio::any_io_executor executor();
   std::optional<std::string> error() const;
   std::vector<StageStats> stats() const;
   const PipelineConfig& config() const;
