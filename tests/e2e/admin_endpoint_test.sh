@@ -52,7 +52,7 @@ check "GET /readyz is 200 while the pipeline runs" test "$(status "$base/readyz"
 check "GET /metrics is 200" test "$(status -D "$tmp/headers" "$base/metrics")" = 200
 check "... in text format 0.0.4" grep -qi '^content-type: text/plain; version=0.0.4' "$tmp/headers"
 check "... and well-formed" python3 "$promcheck" <"$tmp/body" >"$tmp/samples"
-metric() { grep -F "$1" "$tmp/samples" | head -1 | awk '{print $NF}'; }
+metric() { awk -v k="$1" 'index($0, k) == 1 {print $NF; exit}' "$tmp/samples"; }
 out_in=$(metric 'etld_stage_events_in_total{instance="0",pipeline="admin_e2e",stage="out"}')
 gen_out=$(metric 'etld_stage_events_out_total{instance="0",pipeline="admin_e2e",stage="gen"}')
 acked=$(metric 'etld_stage_events_acked_total{instance="0",pipeline="admin_e2e",stage="out"}')
@@ -65,7 +65,7 @@ check "every per-stage metric is there" bash -c "for m in events_in_total events
 check "etld_pipeline_ready is 1" test "$(metric 'etld_pipeline_ready{pipeline="admin_e2e"}')" = 1
 sleep 0.3
 status "$base/metrics" >/dev/null; python3 "$promcheck" <"$tmp/body" >"$tmp/samples2"
-later=$(grep -F 'etld_stage_events_in_total{instance="0",pipeline="admin_e2e",stage="out"}' "$tmp/samples2" | awk '{print $NF}')
+later=$(awk 'index($0, "etld_stage_events_in_total{instance=\"0\",pipeline=\"admin_e2e\",stage=\"out\"}") == 1 {print $NF}' "$tmp/samples2")
 check "counters grow between scrapes" python3 -c "import sys; sys.exit(not float('$later') > float('$out_in'))"
 
 check "GET /pipeline is 200" test "$(status "$base/pipeline")" = 200
