@@ -56,7 +56,8 @@ once with status 130. SIGUSR1 raises the log level one step (info, debug, trace)
 restores the configured one.
 
 Exit status: 0 success, 1 invalid configuration or a pipeline error, 2 usage error.
-Docs: docs/operations.md (admin endpoint, metrics, logs), docs/configuration.md, docs/stages.md (every stage type and option), docs/expressions.md.
+Docs: docs/operations.md (admin endpoint, metrics, logs),
+docs/configuration.md, docs/stages.md (every stage type and option), docs/expressions.md.
 )";
 
 struct Args {

@@ -49,7 +49,10 @@ class JsonMessageFlag : public spdlog::custom_flag_formatter {
 };
 
 // The shape of a message: numbers masked, so "retrying in 200 ms" and "retrying in 400 ms" match.
+// Only the first kShapeChars count, which bounds the memory a shape takes.
+constexpr std::size_t kShapeChars = 512;
 std::string message_shape(std::string_view logger, int level, std::string_view text) {
+  text = text.substr(0, kShapeChars);
   std::string key;
   key.reserve(logger.size() + text.size() + 4);
   key.append(logger);
@@ -99,7 +102,7 @@ class RateLimitedSink final : public spdlog::sinks::base_sink<std::mutex> {
       order_.pop_front();
     }
     order_.push_back(Entry{key, std::string(msg.logger_name.data(), msg.logger_name.size()), msg.level,
-                           std::string(msg.payload.data(), std::min<std::size_t>(msg.payload.size(), 512)),
+                           std::string(msg.payload.data(), std::min(msg.payload.size(), kShapeChars)),
                            now, 0});
     index_[key] = std::prev(order_.end());
     inner_->log(msg);
