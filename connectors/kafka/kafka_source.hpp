@@ -22,7 +22,7 @@ struct KafkaPartitionStats {
   std::uint64_t in_flight = 0;         // emitted and not yet committable (the commit window)
   std::int64_t committed_offset = -1;  // last offset committed to Kafka (next to read), -1 none yet
   std::int64_t poisoned_offset = -1;   // offset of a failed event holding the partition, -1 none
-  std::int64_t consumer_lag = -1;      // from librdkafka's statistics (statistics.interval.ms), -1 unknown
+  std::int64_t consumer_lag = -1;      // from librdkafka's statistics, -1 unknown
   bool paused = false;
   bool revoking = false;
 };
@@ -32,11 +32,12 @@ struct KafkaSourceStats {
   std::string stage;
   int instance = 0;
   std::string group;
-  std::uint64_t pauses = 0;           // partitions paused (backpressure, caps, poison, revoke)
-  std::uint64_t resumes = 0;          // partitions resumed
-  std::uint64_t rebalances = 0;       // rebalance callbacks (assign and revoke)
-  std::uint64_t commits = 0;          // commit requests sent
-  std::uint64_t commit_failures = 0;  // partitions whose commit failed (not counting rebalance deferrals)
+  std::uint64_t pauses = 0;      // partitions paused (backpressure, caps, poison, revoke)
+  std::uint64_t resumes = 0;     // partitions resumed
+  std::uint64_t rebalances = 0;  // rebalance callbacks (assign and revoke)
+  std::uint64_t commits = 0;     // commit requests sent
+  // Partition offsets whose commit failed (rebalance deferrals not counted).
+  std::uint64_t commit_failures = 0;
   std::vector<KafkaPartitionStats> partitions;
 };
 
