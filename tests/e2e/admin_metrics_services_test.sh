@@ -127,7 +127,7 @@ check "SIGTERM drains and exits 0" test "$rc" = 0
 write_config "$tmp/down.yaml" "postgresql://etld:etld@127.0.0.1:1/etld?connect_timeout=1"
 start "$tmp/down.yaml"
 for _ in $(seq 1 100); do
-  scrape 2>/dev/null && [ "$(metric "etld_postgres_retries_total{${labels}\"out\"}" | cut -d. -f1)" -ge 1 ] && break
+  scrape 2>/dev/null && [ "$(metric "etld_postgres_retries_total{${labels}\"out\"}" | cut -d. -f1)" -ge 3 ] && break
   sleep 0.1
 done
 code=$(curl -s -o "$tmp/ready" -w '%{http_code}' "$base/readyz")
@@ -135,7 +135,9 @@ check "/readyz is 503 while PostgreSQL is down" test "$code" = 503
 check "... naming the sink that is not connected" grep -q "postgres sink 'out' (instance 0): not connected to PostgreSQL" "$tmp/ready"
 check "etld_postgres_connected is 0" test "$(metric "etld_postgres_connected{${labels}\"out\"}")" = 0
 check "etld_pipeline_ready is 0" test "$(metric 'etld_pipeline_ready{pipeline="metrics_e2e"}')" = 0
-check "connection attempts count as retries" test "$(metric "etld_postgres_retries_total{${labels}\"out\"}" | cut -d. -f1)" -ge 1
+check "connection attempts count as retries" test "$(metric "etld_postgres_retries_total{${labels}\"out\"}" | cut -d. -f1)" -ge 3
+check "repeated retry warnings are rate-limited: one line for three or more retries" \
+  test "$(grep -c 'PostgreSQL unavailable' "$tmp/run.log")" = 1
 kill -TERM "$pid"
 set +e; wait "$pid"; set -e
 pid=
