@@ -102,8 +102,8 @@ class RateLimitedSink final : public spdlog::sinks::base_sink<std::mutex> {
       order_.pop_front();
     }
     order_.push_back(Entry{key, std::string(msg.logger_name.data(), msg.logger_name.size()), msg.level,
-                           std::string(msg.payload.data(), std::min(msg.payload.size(), kShapeChars)),
-                           now, 0});
+                           std::string(msg.payload.data(), std::min(msg.payload.size(), kShapeChars)), now,
+                           0});
     index_[key] = std::prev(order_.end());
     inner_->log(msg);
   }
