@@ -122,6 +122,14 @@ const std::vector<OptionSpec>& top_level_options() {
        false,
        "dead_letter",
        {"dead_letter", "pause_partition", "stop"}},
+      {"admin",
+       OptionKind::mapping,
+       "The admin HTTP endpoint (/metrics, /healthz, /readyz, /pipeline, /reload, /log_level): "
+       "address: HOST:PORT. Off when absent. It has no authentication: an address other than loopback "
+       "exposes it to the network.",
+       false,
+       "",
+       {}},
       {"stages", OptionKind::mapping, "The stages, by name.", true, "", {}},
   };
   return specs;
@@ -577,6 +585,45 @@ std::vector<std::size_t> topological_order(const std::vector<StageDraft>& drafts
   return order;
 }
 
+// `admin: {address: HOST:PORT}`: HOST a name or IP ([::1] for IPv6), PORT 0-65535 (0 = any free).
+void read_admin(const YAML::Node& node, PipelineConfig& p, Reporter& r) {
+  static const std::vector<std::string> keys{"address"};
+  if (!node.IsMap()) {
+    r.error(node.Mark(), "option 'admin' must be a map", "e.g. admin: {address: 127.0.0.1:9187}");
+    return;
+  }
+  for (const auto& e : map_entries(node, r, "'admin'")) {
+    if (e.key != "address") {
+      std::string hint = did_you_mean(e.key, keys);
+      r.error(e.key_node.Mark(), "unknown key '" + e.key + "' in 'admin'",
+              hint.empty() ? "the only key is address" : hint);
+      continue;
+    }
+    try {
+      if (!e.value.IsScalar()) throw ConfigError(e.value.Mark(), "admin address must be HOST:PORT");
+      std::string address = scalar_string(e.value);
+      auto colon = address.rfind(':');
+      std::string host = colon == std::string::npos ? "" : address.substr(0, colon);
+      std::string port = colon == std::string::npos ? "" : address.substr(colon + 1);
+      bool digits = !port.empty() && port.size() <= 5 &&
+                    std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (host.empty() || !digits || std::stoul(port) > 65535)
+        throw ConfigError(e.value.Mark(),
+                          "admin address '" + address + "' is not HOST:PORT with a port 0-65535",
+                          "e.g. 127.0.0.1:9187 (loopback only) or [::1]:9187");
+      if (host.find(':') != std::string::npos && !(host.front() == '[' && host.back() == ']'))
+        throw ConfigError(e.value.Mark(), "admin address '" + address + "': write an IPv6 host in brackets",
+                          "e.g. [::1]:9187");
+      p.admin_address = address;
+      p.admin_mark = e.value.Mark();
+    } catch (const ConfigError& err) {
+      r.error(err, e.key_node.Mark());
+    }
+  }
+  if (p.admin_address.empty() && node.IsMap() && !node["address"])
+    r.error(node.Mark(), "'admin' needs an address", "e.g. admin: {address: 127.0.0.1:9187}");
+}
+
 void read_top_level(const Entry& e, PipelineConfig& p, Reporter& r) {
   const OptionSpec* spec = find_spec(top_level_options(), e.key);
   try {
@@ -597,6 +644,8 @@ void read_top_level(const Entry& e, PipelineConfig& p, Reporter& r) {
       p.log_format = scalar_string(e.value);
     } else if (e.key == "shutdown_timeout") {
       p.shutdown_timeout = parse_duration(e.value);
+    } else if (e.key == "admin") {
+      read_admin(e.value, p, r);
     } else if (e.key == "on_poison") {
       std::string v = scalar_string(e.value);
       p.on_poison = v == "stop"              ? PoisonPolicy::stop

@@ -49,8 +49,10 @@ struct PipelineConfig {
   std::string log_format = "text";  // text | json
   std::chrono::milliseconds shutdown_timeout{30'000};
   PoisonPolicy on_poison = PoisonPolicy::dead_letter;  // top-level `on_poison:`
-  std::vector<StageConfig> stages;                     // in topological order (inputs first)
-  std::string text;                                    // the file as read (for hashing on reload)
+  std::string admin_address;  // `admin: {address: HOST:PORT}`; "" = no admin endpoint
+  YAML::Mark admin_mark = YAML::Mark::null_mark();
+  std::vector<StageConfig> stages;  // in topological order (inputs first)
+  std::string text;                 // the file as read (for hashing on reload)
 
   const StageConfig* find(const std::string& name) const;
 };

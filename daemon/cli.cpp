@@ -37,6 +37,10 @@ Usage:
 Options:
   --log-level LEVEL    trace, debug, info, warn, error, critical, off (overrides the file)
   --log-format FORMAT  text or json (overrides the file)
+  --admin-address HOST:PORT
+                       (run) serve the admin HTTP endpoint there (overrides the file's
+                       admin.address): /metrics, /healthz, /readyz, /pipeline, /reload,
+                       /log_level. No authentication: keep it on loopback.
   --against-db         (validate) also check stages against the live systems they use:
                        tables, columns and types in PostgreSQL
 
@@ -45,18 +49,20 @@ their sinks, offsets commit) within shutdown_timeout, then exit 0; a second sign
 once with status 130. SIGHUP reloads FILE: if it is invalid, the errors are logged as
 file:line:column and the running pipeline goes on; if valid, only the stages whose settings
 changed are rebuilt, without losing events (adding or removing stages, or changing inputs,
-concurrency, partitioning or threads, drains and rebuilds the whole pipeline).
+concurrency, partitioning or threads, drains and rebuilds the whole pipeline). SIGUSR1 raises
+the log level one step (info, debug, trace); SIGUSR2 restores the configured one.
 
 systemd: under Type=notify (NOTIFY_SOCKET set) etld sends READY=1, RELOADING=1, STOPPING=1,
 STATUS= with events/s in and out, and WATCHDOG=1 while no stage is wedged (WatchdogSec=).
 Unit files: packaging/etld.service, packaging/etld@.service; see docs/operations.md.
 
 Exit status: 0 success, 1 invalid configuration or a pipeline error, 2 usage error.
-Docs: docs/configuration.md, docs/stages.md (every stage type and option), docs/expressions.md.
+Docs: docs/operations.md (admin endpoint, metrics, logs),
+docs/configuration.md, docs/stages.md (every stage type and option), docs/expressions.md.
 )";
 
 struct Args {
-  std::string command, file, log_level, log_format;
+  std::string command, file, log_level, log_format, admin_address;
   bool against_db = false;
 };
 
@@ -116,7 +122,8 @@ int cmd_run(const Args& args) {
   } catch (const std::exception& e) {
     return usage_error(e.what());
   }
-  Supervisor supervisor(args.file, std::move(config));
+  auto admin_address = args.admin_address.empty() ? config->admin_address : args.admin_address;
+  Supervisor supervisor(args.file, std::move(config), admin_address);
   return supervisor.run();
 }
 
@@ -153,6 +160,8 @@ int cli_main(int argc, char** argv) {
         args.log_level = value("--log-level");
       } else if (a == "--log-format") {
         args.log_format = value("--log-format");
+      } else if (a == "--admin-address") {
+        args.admin_address = value("--admin-address");
       } else if (a == "--against-db") {
         args.against_db = true;
       } else if (!a.empty() && a[0] == '-') {

@@ -31,6 +31,8 @@ struct AdminHooks {
   std::function<bool()> ready;                    // pipeline running and sinks connected
   std::function<ReloadOutcome()> reload;          // POST /reload: reload now, return the outcome
   std::function<ReloadOutcome()> last_reload;     // GET /reload
+  // Optional: why ready() is false, for the answer of /readyz.
+  std::function<std::string()> unready_reason;
 };
 
 }  // namespace etld

@@ -1,14 +1,28 @@
 #include "daemon/logging.hpp"
 
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <functional>
+#include <list>
+#include <mutex>
+#include <stdexcept>
+#include <unordered_map>
+
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <stdexcept>
+#include "stages/loggers.hpp"
 
 namespace etld {
 
 namespace {
+
+constexpr std::chrono::seconds kRepeatWindow{10};
+
+std::atomic<spdlog::level::level_enum> g_configured{spdlog::level::info};
+
 // %j: the message, escaped for a JSON string (spdlog's %v is raw).
 class JsonMessageFlag : public spdlog::custom_flag_formatter {
  public:
@@ -33,27 +47,179 @@ class JsonMessageFlag : public spdlog::custom_flag_formatter {
     return std::make_unique<JsonMessageFlag>();
   }
 };
+
+// The shape of a message: numbers masked, so "retrying in 200 ms" and "retrying in 400 ms" match.
+// Only the first kShapeChars count, which bounds the memory a shape takes.
+constexpr std::size_t kShapeChars = 512;
+std::string message_shape(std::string_view logger, int level, std::string_view text) {
+  text = text.substr(0, kShapeChars);
+  std::string key;
+  key.reserve(logger.size() + text.size() + 4);
+  key.append(logger);
+  key += '\x1f';
+  key += static_cast<char>('0' + level);
+  key += '\x1f';
+  bool in_number = false;
+  for (char c : text) {
+    bool digit = c >= '0' && c <= '9';
+    if (digit && !in_number) key += '#';
+    if (!digit) key += c;
+    in_number = digit;
+  }
+  return key;
+}
+
+class RateLimitedSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  RateLimitedSink(std::shared_ptr<spdlog::sinks::sink> inner, std::chrono::milliseconds window,
+                  std::size_t max_keys)
+      : inner_(std::move(inner)), window_(window), max_keys_(std::max<std::size_t>(1, max_keys)) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (msg.level < spdlog::level::warn || msg.level == spdlog::level::off) {
+      inner_->log(msg);
+      return;
+    }
+    auto now = Clock::now();
+    report_expired(now);
+    auto key = message_shape({msg.logger_name.data(), msg.logger_name.size()}, msg.level,
+                             {msg.payload.data(), msg.payload.size()});
+    auto it = index_.find(key);
+    if (it != index_.end()) {
+      Entry& e = *it->second;
+      if (now - e.since < window_) {
+        ++e.repeats;
+        return;
+      }
+      report(e, now);
+      order_.erase(it->second);
+      index_.erase(it);
+    }
+    if (index_.size() >= max_keys_) {  // forget the oldest shape, after reporting it
+      report(order_.front(), now);
+      index_.erase(order_.front().key);
+      order_.pop_front();
+    }
+    order_.push_back(Entry{key, std::string(msg.logger_name.data(), msg.logger_name.size()), msg.level,
+                           std::string(msg.payload.data(), std::min(msg.payload.size(), kShapeChars)), now,
+                           0});
+    index_[key] = std::prev(order_.end());
+    inner_->log(msg);
+  }
+
+  void flush_() override {
+    report_expired(Clock::now());
+    inner_->flush();
+  }
+
+  void set_pattern_(const std::string& pattern) override { inner_->set_pattern(pattern); }
+  void set_formatter_(std::unique_ptr<spdlog::formatter> f) override { inner_->set_formatter(std::move(f)); }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Entry {
+    std::string key, logger;
+    spdlog::level::level_enum level;
+    std::string text;
+    Clock::time_point since;
+    std::uint64_t repeats = 0;
+  };
+
+  // Entries are in order of their window's start: the expired ones are at the front.
+  void report_expired(Clock::time_point now) {
+    while (!order_.empty() && now - order_.front().since >= window_) {
+      report(order_.front(), now);
+      index_.erase(order_.front().key);
+      order_.pop_front();
+    }
+  }
+
+  void report(const Entry& e, Clock::time_point now) {
+    if (e.repeats == 0) return;
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - e.since).count();
+    auto text =
+        fmt::format("{} ... repeated {} times in the last {}s", e.text, e.repeats, std::max<long>(1, secs));
+    spdlog::details::log_msg msg(e.logger, e.level, text);
+    inner_->log(msg);
+  }
+
+  std::shared_ptr<spdlog::sinks::sink> inner_;
+  std::chrono::milliseconds window_;
+  std::size_t max_keys_;
+  std::list<Entry> order_;
+  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+};
+
 }  // namespace
 
-void setup_logging(const std::string& level, const std::string& format, const std::string& pipeline) {
-  auto lvl = spdlog::level::from_str(level);
-  if (lvl == spdlog::level::off && level != "off")
-    throw std::invalid_argument("unknown log level '" + level +
+spdlog::level::level_enum parse_log_level(const std::string& name) {
+  auto lvl = spdlog::level::from_str(name);
+  if (lvl == spdlog::level::off && name != "off")
+    throw std::invalid_argument("unknown log level '" + name +
                                 "' (trace, debug, info, warn, error, critical, off)");
-  auto logger = std::make_shared<spdlog::logger>("etld", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  return lvl;
+}
+
+spdlog::level::level_enum current_log_level() { return spdlog::default_logger()->level(); }
+spdlog::level::level_enum configured_log_level() { return g_configured.load(); }
+void set_log_level(spdlog::level::level_enum level) { set_all_log_levels(level); }
+
+std::shared_ptr<spdlog::sinks::sink> make_rate_limited_sink(std::shared_ptr<spdlog::sinks::sink> inner,
+                                                            std::chrono::milliseconds window,
+                                                            std::size_t max_keys) {
+  return std::make_shared<RateLimitedSink>(std::move(inner), window, max_keys);
+}
+
+void setup_logging(const std::string& level, const std::string& format, const std::string& pipeline) {
+  auto lvl = parse_log_level(level);
+  auto stderr_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   if (format == "json") {
     auto formatter = std::make_unique<spdlog::pattern_formatter>();
     formatter->add_flag<JsonMessageFlag>('j').set_pattern(
         R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","pipeline":")" + pipeline +
         R"(","stage":"%n","msg":"%j"})");
-    logger->set_formatter(std::move(formatter));
+    stderr_sink->set_formatter(std::move(formatter));
   } else if (format == "text") {
-    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v");
+    stderr_sink->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v");
   } else {
     throw std::invalid_argument("unknown log format '" + format + "' (text, json)");
   }
+  auto logger = std::make_shared<spdlog::logger>("etld", make_rate_limited_sink(stderr_sink, kRepeatWindow));
   logger->set_level(lvl);
+  g_configured = lvl;
   spdlog::set_default_logger(logger);
+  spdlog::flush_every(std::chrono::seconds(1));  // also reports pending repeat counts
+}
+
+namespace {
+struct LevelSignals {
+  explicit LevelSignals(boost::asio::any_io_executor ex) : set(ex, SIGUSR1, SIGUSR2) {}
+  boost::asio::signal_set set;
+};
+
+void wait_level_signal(std::weak_ptr<LevelSignals> weak) {
+  auto self = weak.lock();
+  if (!self) return;
+  self->set.async_wait([weak](boost::system::error_code ec, int signo) {
+    if (ec) return;
+    auto level = configured_log_level();
+    if (signo == SIGUSR1) {
+      auto now = current_log_level();
+      level = now > spdlog::level::trace ? static_cast<spdlog::level::level_enum>(now - 1) : now;
+    }
+    set_log_level(level);
+    spdlog::warn("{}: log level now {}", signo == SIGUSR1 ? "SIGUSR1" : "SIGUSR2",
+                 spdlog::level::to_string_view(level));
+    wait_level_signal(weak);
+  });
+}
+}  // namespace
+
+std::shared_ptr<void> handle_log_level_signals(boost::asio::any_io_executor executor) {
+  auto signals = std::make_shared<LevelSignals>(executor);
+  wait_level_signal(signals);
+  return signals;
 }
 
 }  // namespace etld

@@ -17,9 +17,12 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "daemon/admin_server.hpp"
+#include "daemon/logging.hpp"
 #include "daemon/notify.hpp"
 #include "stages/dispatcher.hpp"
 #include "stages/progress.hpp"
+#include "stages/readiness.hpp"
 #include "stages/registry.hpp"
 
 namespace etld {
@@ -51,8 +54,9 @@ std::string join(const std::vector<std::string>& items) {
 
 class Supervisor::State {
  public:
-  State(std::string file, std::shared_ptr<const PipelineConfig> config)
+  State(std::string file, std::shared_ptr<const PipelineConfig> config, std::string admin_address)
       : file_(std::move(file)),
+        admin_address_(std::move(admin_address)),
         config_(std::move(config)),
         signals_(io_, SIGINT, SIGTERM, SIGHUP),
         deadline_(io_),
@@ -74,9 +78,21 @@ class Supervisor::State {
     std::lock_guard lock(mu_);
     return config_;
   }
-  bool ready() const {
-    std::lock_guard lock(mu_);
-    return running_ && !stopping_ && pipeline_ && !pipeline_->finished();
+  bool ready() const { return unready_reason().empty(); }
+  std::string unready_reason() const {
+    {
+      std::lock_guard lock(mu_);
+      if (!running_ || stopping_ || !pipeline_ || pipeline_->finished())
+        return "the pipeline is not running (starting, draining or stopped)";
+    }
+    std::string out;
+    for (const auto& what : unready_components()) out += (out.empty() ? "" : "; ") + what;
+    return out;
+  }
+  AdminHooks admin_hooks();
+  ~State() {  // the admin servers go before the pipelines whose pools they run on
+    admin_.reset();
+    retired_admin_.reset();
   }
 
   asio::io_context io_;
@@ -87,12 +103,20 @@ class Supervisor::State {
   void drain(int signo);
   ReloadOutcome reload_here();
   void rebuild(std::shared_ptr<const PipelineConfig> next, ReloadOutcome& outcome);
+  void start_admin(const std::string& address);
   void poll_finished();
   void report_status();
   void feed_watchdog();
   std::string rates();
 
   const std::string file_;
+  const std::string admin_address_;
+  std::unique_ptr<AdminServer> admin_;  // on pipeline_'s pool
+  // The pipeline a rebuild replaced, kept until the next rebuild or the end: an admin request
+  // that was still running on its pool may hold it, and its pool must not be joined from there.
+  std::shared_ptr<Pipeline> retired_;
+  std::unique_ptr<AdminServer> retired_admin_;  // on retired_'s pool
+  std::shared_ptr<void> log_level_signals_;
   mutable std::mutex mu_;  // guards what other threads read: the fields below up to `stopping_`
   std::shared_ptr<const PipelineConfig> config_;
   std::shared_ptr<Pipeline> pipeline_;
@@ -119,6 +143,15 @@ int Supervisor::State::run() {
   } catch (const std::exception& e) {
     spdlog::error("pipeline '{}' could not be built: {}", config_->name, e.what());
     return 1;
+  }
+  log_level_signals_ = handle_log_level_signals(io_.get_executor());
+  if (!admin_address_.empty()) {
+    try {
+      start_admin(admin_address_);
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+      return 1;
+    }
   }
   last_.generation = generation_;
   last_.config_hash = config_hash(config_->text);
@@ -156,6 +189,8 @@ int Supervisor::State::run() {
   }
   io_.restart();
   io_.poll();  // reloads posted meanwhile answer "not running"
+  admin_.reset();
+  retired_admin_.reset();
   auto pipeline = this->pipeline();
   if (auto error = pipeline->error()) {
     spdlog::error("pipeline '{}' failed: {}", config()->name, *error);
@@ -376,6 +411,16 @@ void Supervisor::State::rebuild(std::shared_ptr<const PipelineConfig> next, Relo
         next->shutdown_timeout.count());
   else if (auto error = old->error())
     spdlog::warn("reload: the old pipeline ended with: {}", *error);
+  std::string admin_at;
+  if (admin_) {
+    auto ep = admin_->local_endpoint();  // the same port, even if the first one was picked (port 0)
+    admin_at = (ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string()) +
+               ":" + std::to_string(ep.port());
+    // Not stopped here: a POST /reload that asked for this rebuild waits for its answer on it.
+    admin_->retire();
+  }
+  retired_admin_.reset();  // the one of the rebuild before, on the pool of retired_
+  retired_admin_ = std::move(admin_);
   fresh->start();
   {
     std::lock_guard lock(mu_);
@@ -383,13 +428,56 @@ void Supervisor::State::rebuild(std::shared_ptr<const PipelineConfig> next, Relo
     config_ = next;
     outcome.generation = ++generation_;
   }
+  retired_ = old;
+  if (!admin_at.empty()) {
+    try {
+      start_admin(admin_at);
+    } catch (const std::exception& e) {
+      outcome.error = e.what();
+      spdlog::error("reload: {}", e.what());
+    }
+  }
   for (const auto& sc : next->stages) outcome.restarted_stages.push_back(sc.name);
   if (watch_) watch_->reset();
   last_in_ = last_out_ = 0;
 }
 
-Supervisor::Supervisor(std::string file, std::shared_ptr<const PipelineConfig> config)
-    : s_(std::make_unique<State>(std::move(file), std::move(config))) {}
+// The old acceptor closes on its own strand, so the port may still be taken for a moment.
+void Supervisor::State::start_admin(const std::string& address) {
+  for (int attempt = 1;; ++attempt) {
+    auto server = std::make_unique<AdminServer>(pipeline()->executor(), admin_hooks());
+    try {
+      server->start(address);
+    } catch (const std::exception&) {
+      if (attempt >= 20) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    auto ep = server->local_endpoint();
+    spdlog::info("admin endpoint listening on {}:{}", ep.address().to_string(), ep.port());
+    admin_ = std::move(server);
+    return;
+  }
+}
+
+AdminHooks Supervisor::State::admin_hooks() {
+  return AdminHooks{
+      .stage_stats =
+          [this] {
+            auto p = pipeline();
+            return p ? p->stats() : std::vector<StageStats>{};
+          },
+      .config = [this] { return config(); },
+      .ready = [this] { return ready(); },
+      .reload = [this] { return reload(); },
+      .last_reload = [this] { return last_reload(); },
+      .unready_reason = [this] { return unready_reason(); },
+  };
+}
+
+Supervisor::Supervisor(std::string file, std::shared_ptr<const PipelineConfig> config,
+                       std::string admin_address)
+    : s_(std::make_unique<State>(std::move(file), std::move(config), std::move(admin_address))) {}
 Supervisor::~Supervisor() = default;
 int Supervisor::run() { return s_->run(); }
 boost::asio::any_io_executor Supervisor::executor() { return s_->io_.get_executor(); }
@@ -402,14 +490,6 @@ std::vector<StageStats> Supervisor::stage_stats() const {
 std::shared_ptr<const PipelineConfig> Supervisor::config() const { return s_->config(); }
 bool Supervisor::ready() const { return s_->ready(); }
 
-AdminHooks Supervisor::admin_hooks() {
-  return AdminHooks{
-      .stage_stats = [this] { return stage_stats(); },
-      .config = [this] { return config(); },
-      .ready = [this] { return ready(); },
-      .reload = [this] { return reload(); },
-      .last_reload = [this] { return last_reload(); },
-  };
-}
+AdminHooks Supervisor::admin_hooks() { return s_->admin_hooks(); }
 
 }  // namespace etld

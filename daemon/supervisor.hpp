@@ -24,7 +24,9 @@ namespace etld {
 
 class Supervisor {
  public:
-  Supervisor(std::string file, std::shared_ptr<const PipelineConfig> config);
+  // A non-empty admin_address ("HOST:PORT") serves the admin endpoint there, on the running
+  // pipeline's thread pool; a rebuild moves it to the new pipeline's pool, same address.
+  Supervisor(std::string file, std::shared_ptr<const PipelineConfig> config, std::string admin_address = {});
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;

@@ -19,6 +19,7 @@
 #include "stages/credit.hpp"
 #include "stages/dispatcher.hpp"
 #include "stages/expr.hpp"
+#include "stages/loggers.hpp"
 #include "stages/registry.hpp"
 
 namespace etld {
@@ -101,9 +102,7 @@ class Runner {
         type_(group.type),
         factory_(group.factory) {
     auto label = group.config->concurrency > 1 ? name_ + "#" + std::to_string(instance) : name_;
-    auto base = spdlog::default_logger();
-    log_ = std::make_shared<spdlog::logger>(label, base->sinks().begin(), base->sinks().end());
-    log_->set_level(base->level());
+    log_ = make_stage_logger(label);
     source_ctx_.r = this;
     sink_ctx_.r = this;
     transform_ctx_.r = this;
@@ -248,6 +247,9 @@ class Runner {
     s.outstanding_demand = stats_outstanding_;
     s.pending = inbox_ + sink_held_;
     s.progress = progress_;
+    s.acked = events_acked_;
+    s.dead_lettered = events_dead_lettered_;
+    s.processing_seconds = processing_seconds_.snapshot();
     return s;
   }
 
@@ -338,7 +340,10 @@ class Runner {
     void finish() override { r->source_finished(); }
   };
   struct SinkCtx : ContextOf<SinkContext> {
-    void done(std::size_t n) override { r->sink_done(n); }
+    void done(std::size_t n) override {
+      r->events_acked_ += n;
+      r->sink_done(n);
+    }
     void drained() override { r->sink_drained(); }
   };
   using TransformCtx = ContextOf<StageContext>;
@@ -425,14 +430,25 @@ class Runner {
         sink_held_ += kept;
       }
       inbox_ -= n;
-      if (kept > 0) guard([&] { sink_->consume(std::move(batch)); });
+      if (kept > 0) {
+        auto t0 = std::chrono::steady_clock::now();
+        guard([&] { sink_->consume(std::move(batch)); });
+        observe_since(t0);
+      }
       return;
     }
     Batch out;
     out.reserve(n);
     pass_rejected(batch, out);
+    auto passed_rejected = out.size();
+    auto t0 = std::chrono::steady_clock::now();
     bool ok = guard([&] { transform_->process(batch, out); });
+    observe_since(t0);
     if (ok) {
+      if (out.size() > passed_rejected) {
+        auto rejected = std::count_if(out.begin(), out.end(), [](const Event& e) { return e.rejected(); });
+        events_dead_lettered_ += static_cast<std::size_t>(rejected) - passed_rejected;
+      }
       dispatch_output(std::move(out));
     } else {
       // The batch's events are dropped unsettled: their acks settle `failed`, so their source
@@ -468,6 +484,7 @@ class Runner {
     AckBatch acks;
     for (auto it = keep; it != batch.end(); ++it) acks.add(it->ack);
     acks.settle(AckStatus::dead_lettered);
+    events_dead_lettered_ += k;
     batch.erase(keep, batch.end());
     ask_upstream(input, inputs_[input].credit.on_processed(k));
     return k;
@@ -530,6 +547,10 @@ class Runner {
     for (auto& group : outputs_)
       for (auto& out : group)
         asio::post(out.consumer->strand_, [c = out.consumer, idx = out.input_index] { c->on_eos(idx); });
+  }
+
+  void observe_since(std::chrono::steady_clock::time_point t0) {
+    processing_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
 
   void sink_done(std::size_t n) {
@@ -669,6 +690,8 @@ class Runner {
   std::atomic<std::uint64_t> progress_{0};
   std::atomic<bool> ended_{false};  // end of stream sent or received: no live reconfiguration
   std::atomic<bool> retired_{false};
+  std::atomic<std::uint64_t> events_acked_{0}, events_dead_lettered_{0};
+  metrics::Histogram processing_seconds_{metrics::latency_buckets()};
 };
 
 Pipeline::Impl::Impl(std::shared_ptr<const PipelineConfig> config)
@@ -1065,5 +1088,10 @@ Reconfiguration Pipeline::reconfigure(std::shared_ptr<const PipelineConfig> next
                                       std::chrono::milliseconds timeout) {
   return impl_->reconfigure(std::move(next), timeout);
 }
+bool Pipeline::running() const {
+  std::lock_guard lock(impl_->mu_);
+  return impl_->started_ && !impl_->stopping_ && !impl_->finished_;
+}
+boost::asio::any_io_executor Pipeline::executor() { return impl_->pool_.get_executor(); }
 
 }  // namespace etld

@@ -16,7 +16,10 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include "config/pipeline.hpp"
+#include "stages/metrics.hpp"
 
 namespace etld {
 
@@ -33,6 +36,9 @@ struct StageStats {
   // the instance is stuck; waiting for downstream demand (`buffered`) does not count.
   std::uint64_t pending = 0;
   std::uint64_t progress = 0;
+  std::uint64_t acked = 0;          // sinks: events reported handled (ctx.done)
+  std::uint64_t dead_lettered = 0;  // transforms: events rejected; sinks: rejected events settled
+  metrics::HistogramSnapshot processing_seconds;  // per batch: process() or consume()
 };
 
 // What Pipeline::reconfigure did.
@@ -60,6 +66,10 @@ class Pipeline {
   // false on timeout.
   bool wait_for(std::chrono::milliseconds timeout);
   bool finished() const;
+  bool running() const;  // started, not stopping, not finished
+  // The pool the stages run on, for control-plane I/O that must share it (the admin endpoint).
+  // Valid until the Pipeline is destroyed.
+  boost::asio::any_io_executor executor();
   std::optional<std::string> error() const;
   std::vector<StageStats> stats() const;
   std::shared_ptr<const PipelineConfig> config() const;  // the one running now

@@ -51,6 +51,7 @@
 #include <utility>
 #include <vector>
 
+#include <simdjson.h>
 #include <spdlog/spdlog.h>
 
 #include "config/diagnostics.hpp"
@@ -95,6 +96,7 @@ using Clock = std::chrono::steady_clock;
 // ---- settings -----------------------------------------------------------------------------------
 
 struct KafkaSettings {
+  std::string pipeline;
   std::string stage;
   std::string group;
   std::vector<std::string> topics;  // names, or one "^regex" pattern
@@ -388,6 +390,7 @@ class KafkaSource final : public Source {
     std::int64_t committed_sent = -1;  // last offset we asked Kafka to commit
     std::int64_t committed = -1;       // last offset Kafka confirmed
     std::uint64_t fetched = 0, emitted = 0;
+    std::int64_t lag = -1;  // from the last statistics
   };
   using Key = std::pair<std::string, std::int32_t>;
 
@@ -414,6 +417,7 @@ class KafkaSource final : public Source {
     rd_kafka_conf_set_offset_commit_cb(conf.get(), &KafkaSource::commit_cb);
     rd_kafka_conf_set_error_cb(conf.get(), &KafkaSource::error_cb);
     rd_kafka_conf_set_log_cb(conf.get(), &KafkaSource::log_cb);
+    rd_kafka_conf_set_stats_cb(conf.get(), &KafkaSource::stats_cb);
 
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof err);
     if (!rk) throw std::runtime_error(std::string("kafka: cannot create the consumer: ") + err);
@@ -854,10 +858,11 @@ class KafkaSource final : public Source {
     ++commits_;
     auto e = rd_kafka_commit(rk_.get(), l.get(), sync ? 0 : 1);
     if (!sync) return;  // commit_cb reports
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+      commit_failures_ += static_cast<std::uint64_t>(l->cnt);
       log_warn("commit", "kafka: {} commit of {} failed: {}", why, describe_offsets(l.get()),
                rd_kafka_err2str(e));
-    else if (ctx_log_ok_)
+    } else if (ctx_log_ok_)
       ctx_->log().debug("kafka: {} commit: {}", why, describe_offsets(l.get()));
     for (int i = 0; i < l->cnt; ++i) {
       const auto& el = l->elems[i];
@@ -894,6 +899,7 @@ class KafkaSource final : public Source {
                             rd_kafka_err2str(perr));
         if (it != parts_.end()) it->second->committed_sent = -1;
       } else if (perr) {
+        ++commit_failures_;
         log_warn(std::string("commit:") + el.topic, "kafka: commit of {}[{}]@{} failed: {}", el.topic,
                  el.partition, el.offset, rd_kafka_err2str(perr));
         if (it != parts_.end()) it->second->committed_sent = -1;  // retried at the next interval
@@ -1112,6 +1118,24 @@ class KafkaSource final : public Source {
     self->log_warn(std::string("error:") + std::to_string(err), "kafka: {}: {}",
                    rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason);
   }
+  // librdkafka's statistics (every statistics.interval.ms), served inside our consume calls on the
+  // strand: keeps each assigned partition's consumer lag for the metrics.
+  static int stats_cb(rd_kafka_t*, char* json, size_t len, void* opaque) {
+    static_cast<KafkaSource*>(opaque)->on_statistics(std::string_view(json, len));
+    return 0;  // librdkafka frees json
+  }
+  void on_statistics(std::string_view json) {
+    simdjson::dom::object topics;
+    if (stats_parser_.parse(json.data(), json.size()).get_object()["topics"].get(topics)) return;
+    for (auto& [key, p] : parts_) {
+      std::int64_t lag = -1;
+      simdjson::dom::object part;
+      if (topics[key.first]["partitions"][std::to_string(key.second)].get(part) ||
+          part["consumer_lag"].get(lag))
+        lag = -1;
+      p->lag = lag;
+    }
+  }
   static void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
     auto* self = static_cast<KafkaSource*>(rd_kafka_opaque(rk));
     if (!self || !self->ctx_log_ok_ || !self->ctx_) return;
@@ -1149,6 +1173,8 @@ class KafkaSource final : public Source {
     s.resumes = resumes_;
     s.rebalances = rebalances_;
     s.commits = commits_;
+    s.commit_failures = commit_failures_;
+    s.pipeline = s_.pipeline;
     for (auto& [key, p] : parts_) {
       KafkaPartitionStats ps;
       ps.topic = p->topic;
@@ -1161,6 +1187,7 @@ class KafkaSource final : public Source {
       ps.poisoned_offset = p->poisoned ? p->acks->failed_offset() : -1;
       ps.paused = p->paused;
       ps.revoking = p->revoking;
+      ps.consumer_lag = p->lag;
       s.partitions.push_back(std::move(ps));
     }
     board_->publish(std::move(s));
@@ -1194,7 +1221,8 @@ class KafkaSource final : public Source {
   Clock::time_point last_commit_;
   std::map<std::string, std::pair<Clock::time_point, std::uint64_t>> rate_;
   std::shared_ptr<StatsBoard> board_;
-  std::uint64_t pauses_ = 0, resumes_ = 0, rebalances_ = 0, commits_ = 0;
+  std::uint64_t pauses_ = 0, resumes_ = 0, rebalances_ = 0, commits_ = 0, commit_failures_ = 0;
+  simdjson::dom::parser stats_parser_;
   bool stopped_ = false, finished_ = false, closing_ = false, closed_ = false;
   bool in_pump_ = false, continuation_posted_ = false, failed_pipeline_ = false;
   bool ctx_log_ok_ = true;
@@ -1226,6 +1254,7 @@ std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineCo
   const Options& o = cfg.options;
   KafkaSettings s;
   s.stage = cfg.name;
+  s.pipeline = pipeline.name;
   s.on_poison = pipeline.on_poison;
 
   auto brokers = o.get_string("brokers");
@@ -1291,6 +1320,7 @@ std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineCo
       {"queued.max.messages.kbytes", std::to_string(prefetch_kb)},
       {"max.partition.fetch.bytes", std::to_string(partition_fetch)},
       {"fetch.queue.backoff.ms", "50"},
+      {"statistics.interval.ms", "5000"},  // consumer lag for the metrics
   };
   ConfHandle conf(rd_kafka_conf_new());
   for (const auto& [k, v] : s.properties) check_property(conf.get(), k, v, o.mark("brokers"));

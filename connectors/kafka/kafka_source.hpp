@@ -22,11 +22,13 @@ struct KafkaPartitionStats {
   std::uint64_t in_flight = 0;         // emitted and not yet committable (the commit window)
   std::int64_t committed_offset = -1;  // last offset committed to Kafka (next to read), -1 none yet
   std::int64_t poisoned_offset = -1;   // offset of a failed event holding the partition, -1 none
+  std::int64_t consumer_lag = -1;      // from librdkafka's statistics, -1 unknown
   bool paused = false;
   bool revoking = false;
 };
 
 struct KafkaSourceStats {
+  std::string pipeline;
   std::string stage;
   int instance = 0;
   std::string group;
@@ -34,6 +36,8 @@ struct KafkaSourceStats {
   std::uint64_t resumes = 0;     // partitions resumed
   std::uint64_t rebalances = 0;  // rebalance callbacks (assign and revoke)
   std::uint64_t commits = 0;     // commit requests sent
+  // Partition offsets whose commit failed (rebalance deferrals not counted).
+  std::uint64_t commit_failures = 0;
   std::vector<KafkaPartitionStats> partitions;
 };
 

@@ -9,8 +9,8 @@
 
 namespace etld::pg {
 
-Writer::Writer(std::shared_ptr<const PostgresSinkConfig> cfg, spdlog::logger& log)
-    : cfg_(std::move(cfg)), log_(log), backoff_(cfg_->initial_backoff) {}
+Writer::Writer(std::shared_ptr<const PostgresSinkConfig> cfg, spdlog::logger& log, SinkMetrics* metrics)
+    : cfg_(std::move(cfg)), log_(log), metrics_(metrics), backoff_(cfg_->initial_backoff) {}
 
 Writer::~Writer() = default;
 
@@ -32,6 +32,7 @@ void Writer::drop_connection() {
     std::lock_guard lock(mu_);
     old = std::move(conn_);
   }
+  if (metrics_) metrics_->set_connected(false);
 }
 
 void Writer::backoff_wait() {
@@ -81,6 +82,7 @@ void Writer::ensure_connected() {
         log_.debug("connected to PostgreSQL ({})", cfg_->dsn_redacted);
       failures_ = 0;
       backoff_ = cfg_->initial_backoff;
+      if (metrics_) metrics_->set_connected(true);
     } catch (const PgError& e) {
       rollback_quietly();
       if (e.error_class() != ErrorClass::transient)
@@ -88,6 +90,7 @@ void Writer::ensure_connected() {
             fmt::format("preparing the connection to PostgreSQL ({}) for table {} failed: {} (SQLSTATE {})",
                         cfg_->dsn_redacted, cfg_->display, e.what(), e.sqlstate)};
       ++failures_;
+      if (metrics_) metrics_->retries->inc();
       log_.warn("PostgreSQL unavailable ({}): {}; retrying in {} ms", cfg_->dsn_redacted, e.what(),
                 backoff_.count());
       drop_connection();
@@ -144,6 +147,7 @@ void Writer::bisect(WorkBatch& b, const std::vector<std::size_t>& idx, std::size
     try {
       write_rows(b, idx, lo, hi);
       for (std::size_t i = lo; i < hi; ++i) b.rows[idx[i]].status = AckStatus::done;
+      if (metrics_) metrics_->rows_written->inc(hi - lo);
       backoff_ = cfg_->initial_backoff;
       return;
     } catch (const PgError& e) {
@@ -152,6 +156,7 @@ void Writer::bisect(WorkBatch& b, const std::vector<std::size_t>& idx, std::size
         case ErrorClass::transient: {
           if (stopping()) throw Stopped{};
           ++failures_;
+          if (metrics_) metrics_->retries->inc();
           log_.warn("writing to {} failed transiently: {}{}; retrying {} row(s) in {} ms", cfg_->display,
                     e.what(), e.sqlstate.empty() ? "" : " (SQLSTATE " + e.sqlstate + ")", hi - lo,
                     backoff_.count());
@@ -220,6 +225,7 @@ void Writer::send_dead_letter_topic(WorkBatch& b) {
       backoff_ = cfg_->initial_backoff;
       return;
     }
+    if (metrics_) metrics_->retries->inc();
     log_.warn("writing {} dead letter(s) to topic {} (brokers {}) failed transiently: {}; retrying in {} ms",
               letters.size(), cfg_->dead_letter_topic, cfg_->dead_letter_brokers, *error, backoff_.count());
     backoff_wait();
@@ -258,6 +264,7 @@ void Writer::write_dead_letter_table(WorkBatch& b) {
         throw Fatal{fmt::format("cannot write to the dead-letter table {}: {} (SQLSTATE {})",
                                 cfg_->dead_letter_display, e.what(), e.sqlstate)};
       if (stopping()) throw Stopped{};
+      if (metrics_) metrics_->retries->inc();
       log_.warn("writing dead letters to {} failed transiently: {}; retrying in {} ms",
                 cfg_->dead_letter_display, e.what(), backoff_.count());
       if (e.connection_lost) drop_connection();
@@ -267,6 +274,18 @@ void Writer::write_dead_letter_table(WorkBatch& b) {
 }
 
 void Writer::write(WorkBatch& b) {
+  // Counted on every way out: a batch that failed took time too.
+  struct Observe {
+    SinkMetrics* m;
+    std::size_t rows;
+    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+    ~Observe() {
+      if (!m) return;
+      m->batches->inc();
+      m->batch_rows->observe(static_cast<double>(rows));
+      m->batch_seconds->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  } observe{metrics_, b.rows.size()};
   std::vector<std::size_t> idx;
   idx.reserve(b.rows.size());
   for (std::size_t i = 0; i < b.rows.size(); ++i) {
@@ -320,6 +339,7 @@ void Writer::write(WorkBatch& b) {
   }
   for (auto& r : b.rows)
     if (r.op == RowOp::poison) r.status = AckStatus::dead_lettered;
+  if (metrics_) metrics_->dead_letters->inc(dead);
 }
 
 }  // namespace etld::pg

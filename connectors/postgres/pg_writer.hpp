@@ -21,6 +21,7 @@
 #include "connectors/postgres/dead_letter_topic.hpp"
 #include "connectors/postgres/pg_config.hpp"
 #include "connectors/postgres/pg_connection.hpp"
+#include "connectors/postgres/pg_metrics.hpp"
 #include "stages/event.hpp"
 
 namespace etld::pg {
@@ -45,7 +46,8 @@ struct Stopped {};  // thrown by the writer when stop() interrupted it
 
 class Writer {
  public:
-  Writer(std::shared_ptr<const PostgresSinkConfig> cfg, spdlog::logger& log);
+  // `metrics` (optional) must outlive the writer.
+  Writer(std::shared_ptr<const PostgresSinkConfig> cfg, spdlog::logger& log, SinkMetrics* metrics = nullptr);
   ~Writer();
 
   // Connects (retrying transient failures) and prepares tables. Returns "" or the configuration
@@ -76,6 +78,7 @@ class Writer {
   std::shared_ptr<const PostgresSinkConfig> cfg_;
   spdlog::logger& log_;
   std::unique_ptr<PgConnection> conn_;
+  SinkMetrics* metrics_;
   std::unique_ptr<DeadLetterProducer> dead_letter_producer_;  // created on first use
   std::mutex mu_;  // guards conn_ (swaps) and stopping_ against stop()
   std::condition_variable cv_;

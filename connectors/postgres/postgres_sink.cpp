@@ -51,7 +51,9 @@ class PostgresSink final : public Sink {
   void start(SinkContext& ctx) override {
     ctx_ = &ctx;
     timer_.emplace(ctx.executor());
-    writer_ = std::make_unique<Writer>(cfg_, ctx.log());
+    metrics_ =
+        std::make_unique<SinkMetrics>(cfg_->pipeline, ctx.stage_name(), ctx.instance(), cfg_->dsn_redacted);
+    writer_ = std::make_unique<Writer>(cfg_, ctx.log(), metrics_.get());
     ctx.log().info("writing to table {} ({}) at {}", cfg_->display,
                    cfg_->mode == Mode::insert   ? "insert"
                    : cfg_->mode == Mode::upsert ? "upsert"
@@ -228,6 +230,7 @@ class PostgresSink final : public Sink {
   std::condition_variable cv_;
   std::unique_ptr<WorkBatch> handoff_;
   bool stop_ = false;
+  std::unique_ptr<SinkMetrics> metrics_;  // before writer_: outlives it
   std::unique_ptr<Writer> writer_;
   std::thread thread_;
 };

@@ -583,3 +583,31 @@ TEST_CASE("partition_by must be a valid expression, located at file:line:column"
   CHECK(diags.items()[0].line == 3);
   CHECK(diags.items()[0].message.find("option 'partition_by'") != std::string::npos);
 }
+
+TEST_CASE("admin: address HOST:PORT, off when absent") {
+  const std::string stages = "stages:\n  in: {type: test_config_source}\n";
+  auto none = load(stages);
+  REQUIRE(none->config);
+  CHECK(none->config->admin_address.empty());
+  auto v4 = load("admin:\n  address: 127.0.0.1:9187\n" + stages);
+  INFO(v4->diags.format());
+  REQUIRE(v4->config);
+  CHECK(v4->config->admin_address == "127.0.0.1:9187");
+  auto v6 = load("admin: {address: \"[::1]:0\"}\n" + stages);
+  REQUIRE(v6->config);
+  CHECK(v6->config->admin_address == "[::1]:0");
+}
+
+TEST_CASE("admin: every mistake at its line and column") {
+  const std::string stages = "stages:\n  in: {type: test_config_source}\n";
+  CHECK_ERROR(load("admin:\n  address: localhost\n" + stages), 2, 12,
+              "admin address 'localhost' is not HOST:PORT", "127.0.0.1:9187");
+  CHECK_ERROR(load("admin:\n  address: 127.0.0.1:70000\n" + stages), 2, 12, "port 0-65535");
+  CHECK_ERROR(load("admin:\n  address: 127.0.0.1:http\n" + stages), 2, 12, "is not HOST:PORT");
+  CHECK_ERROR(load("admin:\n  address: ::1:9187\n" + stages), 2, 12, "IPv6 host in brackets", "[::1]:9187");
+  CHECK_ERROR(load("admin:\n  adress: 127.0.0.1:9187\n" + stages), 2, 3, "unknown key 'adress' in 'admin'",
+              "did you mean 'address'?");
+  CHECK_ERROR(load("admin:\n  address: 127.0.0.1:1\n  port: 2\n" + stages), 3, 3, "unknown key 'port'");
+  CHECK_ERROR(load("admin: 127.0.0.1:9187\n" + stages), 1, 8, "admin");
+  CHECK_ERROR(load("admin:\n  address: [a, b]\n" + stages), 2, 12, "HOST:PORT");
+}

@@ -1,0 +1,59 @@
+// The kafka source's metrics, rendered at scrape time from the sources' published stats (see
+// kafka_source.hpp), so the data path pays nothing for them. Counters restart from zero when a
+// source instance restarts.
+#include <string>
+
+#include "connectors/kafka/kafka_source.hpp"
+#include "stages/metrics.hpp"
+
+namespace etld {
+
+namespace {
+
+void collect_kafka(metrics::Exposition& out) {
+  using Labels = std::vector<std::pair<std::string, std::string>>;
+  out.family("etld_kafka_consumer_lag", "gauge",
+             "Messages between the partition's high watermark and the group's committed offset, from "
+             "librdkafka's statistics (every statistics.interval.ms, default 5s).");
+  out.family("etld_kafka_assigned_partitions", "gauge", "Partitions assigned to the source instance.");
+  out.family("etld_kafka_commits_total", "counter", "Offset commit requests sent.");
+  out.family("etld_kafka_commit_failures_total", "counter",
+             "Partition offsets whose commit failed (retried at the next interval); rebalance deferrals not "
+             "counted.");
+  out.family("etld_kafka_rebalances_total", "counter", "Rebalance callbacks (assignments and revocations).");
+  out.family("etld_kafka_partition_pauses_total", "counter",
+             "Partitions paused (backpressure, in-flight cap, poison, revoke, idle).");
+  out.family("etld_kafka_partition_fetched_total", "counter", "Messages received from the partition.");
+  out.family("etld_kafka_partition_in_flight", "gauge",
+             "Events of the partition emitted and not yet committable (the commit window).");
+  out.family("etld_kafka_partition_buffered", "gauge",
+             "Messages of the partition fetched, waiting for demand.");
+  out.family("etld_kafka_partition_committed_offset", "gauge",
+             "Last offset committed for the partition (the next to read), -1 before the first commit.");
+  out.family("etld_kafka_partition_paused", "gauge", "1 while the partition is paused.");
+  for (const auto& s : kafka_source_stats()) {
+    Labels labels{{"pipeline", s.pipeline}, {"stage", s.stage}, {"instance", std::to_string(s.instance)}};
+    out.sample("etld_kafka_assigned_partitions", labels, static_cast<double>(s.partitions.size()));
+    out.sample("etld_kafka_commits_total", labels, static_cast<double>(s.commits));
+    out.sample("etld_kafka_commit_failures_total", labels, static_cast<double>(s.commit_failures));
+    out.sample("etld_kafka_rebalances_total", labels, static_cast<double>(s.rebalances));
+    out.sample("etld_kafka_partition_pauses_total", labels, static_cast<double>(s.pauses));
+    for (const auto& p : s.partitions) {
+      Labels pl = labels;
+      pl.emplace_back("topic", p.topic);
+      pl.emplace_back("partition", std::to_string(p.partition));
+      if (p.consumer_lag >= 0) out.sample("etld_kafka_consumer_lag", pl, static_cast<double>(p.consumer_lag));
+      out.sample("etld_kafka_partition_fetched_total", pl, static_cast<double>(p.fetched));
+      out.sample("etld_kafka_partition_in_flight", pl, static_cast<double>(p.in_flight));
+      out.sample("etld_kafka_partition_buffered", pl, static_cast<double>(p.buffered));
+      out.sample("etld_kafka_partition_committed_offset", pl, static_cast<double>(p.committed_offset));
+      out.sample("etld_kafka_partition_paused", pl, p.paused ? 1 : 0);
+    }
+  }
+}
+
+const auto registration = metrics::registry().add_collector(collect_kafka);
+
+}  // namespace
+
+}  // namespace etld

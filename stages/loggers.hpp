@@ -1,0 +1,18 @@
+// Per-stage loggers that follow the process's log level when it changes at runtime (the admin
+// endpoint's /log_level, SIGUSR1/SIGUSR2). Each shares the default logger's sinks.
+// Threading: thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <spdlog/logger.h>
+
+namespace etld {
+
+// A logger named `name` with the default logger's sinks and level.
+std::shared_ptr<spdlog::logger> make_stage_logger(const std::string& name);
+// Sets the level of the default logger and of every live stage logger.
+void set_all_log_levels(spdlog::level::level_enum level);
+
+}  // namespace etld

@@ -1,0 +1,248 @@
+// The admin endpoint in process, through real TCP connections: a running pipeline's endpoints,
+// readiness, the reload hook off the pool, and the limits (header, body, connections, time).
+#include "daemon/admin_server.hpp"
+
+#include <doctest/doctest.h>
+#include <sys/socket.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
+#include <future>
+#include <thread>
+
+#include "stages/pipeline.hpp"
+#include "stages/readiness.hpp"
+#include "stages/value.hpp"
+#include "tests/support/test_stages.hpp"
+
+using namespace etld;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+struct Client {
+  asio::io_context io;
+  tcp::socket socket{io};
+  explicit Client(unsigned short port) {
+    socket.connect({asio::ip::make_address("127.0.0.1"), port});
+    timeval tv{10, 0};  // a test never hangs on a server that does not answer
+    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  void send(const std::string& raw) { asio::write(socket, asio::buffer(raw)); }
+  // Everything until the server closes the connection.
+  std::string read_all() {
+    std::string out;
+    char buf[4096];
+    boost::system::error_code ec;
+    for (;;) {
+      auto n = socket.read_some(asio::buffer(buf), ec);
+      if (ec) break;
+      out.append(buf, n);
+    }
+    return out;
+  }
+};
+
+struct Reply {
+  int status = 0;  // 0: no HTTP answer at all
+  std::string head, body;
+};
+
+Reply parse(const std::string& raw) {
+  Reply r;
+  if (raw.rfind("HTTP/1.1 ", 0) != 0) return r;
+  r.status = std::stoi(raw.substr(9, 3));
+  auto split = raw.find("\r\n\r\n");
+  r.head = raw.substr(0, split);
+  r.body = split == std::string::npos ? "" : raw.substr(split + 4);
+  return r;
+}
+
+Reply send_raw(unsigned short port, const std::string& raw) {
+  Client c(port);
+  c.send(raw);
+  return parse(c.read_all());
+}
+
+Reply request(unsigned short port, const std::string& method, const std::string& path,
+              const std::string& body = {}) {
+  return send_raw(port, method + " " + path +
+                            " HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n" + body);
+}
+
+}  // namespace
+
+TEST_CASE("a running pipeline's endpoints: healthz, readyz through its lifecycle, metrics, pipeline JSON") {
+  auto config = test::config_from(R"yaml(
+pipeline: inproc
+threads: 1
+stages:
+  gen: { type: generate, rate: 2000 }
+  out: { type: "null", inputs: [gen], concurrency: 2 }
+)yaml");
+  Pipeline pipeline(config);
+  AdminServer server(pipeline.executor(), pipeline_admin_hooks(pipeline, config));
+  server.start("127.0.0.1:0");
+  auto port = server.local_endpoint().port();
+  REQUIRE(port != 0);
+
+  CHECK(request(port, "GET", "/healthz").body == "ok\n");
+  auto before = request(port, "GET", "/readyz");
+  CHECK(before.status == 503);
+  CHECK(before.body == "not ready: the pipeline is not running (starting, draining or stopped)\n");
+
+  pipeline.start();
+  CHECK(request(port, "GET", "/readyz").status == 200);
+  std::this_thread::sleep_for(200ms);
+  auto metrics = request(port, "GET", "/metrics");
+  CHECK(metrics.status == 200);
+  CHECK(metrics.head.find("Content-Type: text/plain; version=0.0.4") != std::string::npos);
+  CHECK(metrics.body.find("# TYPE etld_stage_events_in_total counter\n") != std::string::npos);
+  CHECK(metrics.body.find("etld_stage_events_out_total{pipeline=\"inproc\",stage=\"gen\",instance=\"0\"} ") !=
+        std::string::npos);
+  CHECK(metrics.body.find("etld_stage_events_in_total{pipeline=\"inproc\",stage=\"out\",instance=\"1\"} ") !=
+        std::string::npos);
+  CHECK(metrics.body.find("etld_pipeline_ready{pipeline=\"inproc\"} 1\n") != std::string::npos);
+
+  auto graph = request(port, "GET", "/pipeline");
+  CHECK(graph.head.find("Content-Type: application/json") != std::string::npos);
+  auto json = parse_json(graph.body);
+  REQUIRE(json.find("stages"));
+  const auto& stages = json.find("stages")->as_array();
+  REQUIRE(stages.size() == 2);
+  CHECK(stages[1].find("name")->as_string() == "out");
+  CHECK(stages[1].find("role")->as_string() == "sink");
+  CHECK(stages[1].find("inputs")->as_array().at(0).as_string() == "gen");
+  const auto& instances = stages[1].find("instances")->as_array();
+  REQUIRE(instances.size() == 2);
+  std::int64_t received = 0;
+  for (const auto& i : instances) received += i.find("events_in")->as_int();
+  CHECK(received > 0);
+  CHECK(stages[0].find("instances")->as_array().at(0).find("events_out")->as_int() >= received);
+
+  pipeline.stop();
+  REQUIRE(pipeline.wait_for(30s));
+  CHECK(request(port, "GET", "/readyz").status == 503);
+  CHECK(request(port, "GET", "/healthz").status == 200);  // the process still serves
+  server.stop();
+}
+
+TEST_CASE("readyz names what is not connected, until it is") {
+  asio::thread_pool pool(1);
+  AdminHooks hooks;
+  hooks.ready = [] { return unready_components().empty(); };
+  hooks.unready_reason = [] {
+    std::string out;
+    for (const auto& w : unready_components()) out += w;
+    return out;
+  };
+  AdminServer server(pool.get_executor(), hooks);
+  server.start("127.0.0.1:0");
+  auto port = server.local_endpoint().port();
+  {
+    ReadinessProbe probe("sink 'db': not connected to PostgreSQL at host=x");
+    auto r = request(port, "GET", "/readyz");
+    CHECK(r.status == 503);
+    CHECK(r.body == "not ready: sink 'db': not connected to PostgreSQL at host=x\n");
+    probe.set(true);
+    CHECK(request(port, "GET", "/readyz").status == 200);
+    probe.set(false);
+    CHECK(request(port, "GET", "/readyz").status == 503);
+  }
+  CHECK(request(port, "GET", "/readyz").status == 200);  // the probe is gone
+  server.stop();
+  pool.join();
+}
+
+TEST_CASE("POST /reload runs the hook off the pool: one pool thread still serves while it blocks") {
+  asio::thread_pool pool(1);
+  std::promise<void> entered, release;
+  auto release_future = release.get_future().share();
+  std::atomic<int> calls{0};
+  AdminHooks hooks;
+  hooks.reload = [&] {
+    if (++calls == 1) {
+      entered.set_value();
+      release_future.wait();
+    } else {
+      throw std::runtime_error("disk on fire");
+    }
+    ReloadOutcome o;
+    o.generation = 2;
+    o.config_hash = "abc";
+    o.restarted_stages = {"out"};
+    return o;
+  };
+  AdminServer server(pool.get_executor(), hooks);
+  server.start("127.0.0.1:0");
+  auto port = server.local_endpoint().port();
+
+  auto first = std::async(std::launch::async, [&] { return request(port, "POST", "/reload"); });
+  entered.get_future().wait();
+  CHECK(request(port, "GET", "/healthz").status == 200);
+  auto second = request(port, "POST", "/reload");
+  CHECK(second.status == 409);
+  CHECK(second.body == "a reload is already running\n");
+  release.set_value();
+  auto done = first.get();
+  CHECK(done.status == 200);
+  auto json = parse_json(done.body);
+  CHECK(json.find("generation")->as_int() == 2);
+  CHECK(json.find("ok")->as_bool());
+  CHECK(json.find("restarted_stages")->as_array().at(0).as_string() == "out");
+  auto failed = request(port, "POST", "/reload");
+  CHECK(failed.status == 500);
+  CHECK(failed.body == "reload failed: disk on fire\n");
+  CHECK(request(port, "GET", "/reload").status == 404);  // no last_reload hook
+  server.stop();
+  pool.join();
+}
+
+TEST_CASE("limits: header and body sizes, connections, and the time a request may take") {
+  asio::thread_pool pool(2);
+  AdminHooks hooks;
+  AdminLimits limits;
+  limits.max_connections = 2;
+  limits.header_limit = 1024;
+  limits.body_limit = 16;
+  limits.request_timeout = 300ms;
+  AdminServer server(pool.get_executor(), hooks, limits);
+  server.start("127.0.0.1:0");
+  auto port = server.local_endpoint().port();
+
+  auto big_header = send_raw(port, "GET /healthz HTTP/1.1\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n");
+  CHECK(big_header.status == 431);
+  CHECK(request(port, "PUT", "/log_level", std::string(16, ' ') + "info").status == 413);
+  CHECK(request(port, "PUT", "/log_level", "info").status == 200);
+  CHECK(send_raw(port, "\x16\x03\x01\x02\x00 TLS hello?\r\n\r\n").status == 400);
+  CHECK(send_raw(port, "GET /healthz\r\n\r\n").status == 400);
+  CHECK(request(port, "GET", "/healthz?verbose=1").status == 200);  // the query is ignored
+  CHECK(request(port, "HEAD", "/metrics").status == 405);
+  CHECK(request(port, "GET", "/").status == 404);
+
+  {
+    Client a(port), b(port);  // two idle connections fill the limit
+    std::this_thread::sleep_for(100ms);
+    auto third = request(port, "GET", "/healthz");
+    CHECK(third.status == 503);
+    CHECK(third.body == "too many admin connections (at most 2)\n");
+  }
+  std::this_thread::sleep_for(100ms);
+  CHECK(request(port, "GET", "/healthz").status == 200);
+
+  // A request that never completes is cut off after request_timeout, without an answer.
+  Client slow(port);
+  slow.send("GET /healthz HTTP/1.1\r\nHost:");
+  auto t0 = std::chrono::steady_clock::now();
+  auto got = slow.read_all();
+  CHECK(got.empty());
+  CHECK(std::chrono::steady_clock::now() - t0 < 9s);  // closed by the server, not the client's timeout
+  server.stop();
+  pool.join();
+}

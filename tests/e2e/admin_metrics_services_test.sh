@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# The connector metrics of the real binary against the real broker and PostgreSQL: a
+# kafka -> map -> postgres pipeline moves N records (plus two poison ones) while /metrics is
+# scraped; the kafka and postgres metrics must agree with the broker and the table (rows
+# written = rows in the table, dead letters = rows in the dead-letter table, committed offsets =
+# messages produced, lag 0 at the end). A second run against a PostgreSQL that is not there must
+# be unready (503 naming the sink) with the connection gauge at 0 and retries counting.
+set -euo pipefail
+src=${ETLD_SOURCE_DIR:?}
+etld=${ETLD_BINARY:?}
+eval "$("$src/scripts/dev-env" up)"
+export KAFKA_BROKERS PG_DSN
+tmp=$(mktemp -d)
+pid=
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+pass=0 fail=0
+check() {
+  local name=$1; shift
+  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name" >&2; fail=$((fail + 1)); fi
+}
+psql_q() { "$src/scripts/dev-env" psql -tAc "$1"; }
+promcheck="$src/tests/support/promtext_check.py"
+
+n=5000
+run_id="adm_$(date +%s%N | tail -c 9)"
+topic="t_$run_id" table="rows_$run_id" dlq="dead_$run_id"
+"$src/scripts/dev-env" topic "$topic" 3 >/dev/null
+python3 - "$n" <<'PY' | "$src/scripts/dev-env" produce --keyed "$topic"
+import json, sys
+n = int(sys.argv[1])
+for i in range(1, n + 1):
+    print(f"{i}\t" + json.dumps({"id": i}))
+    if i == n // 2:
+        print("bad1\t{broken json")
+        print("bad2\t" + json.dumps({"id": "not a number"}))
+PY
+
+write_config() {  # $1 file, $2 dsn
+  cat >"$1" <<YAML
+pipeline: metrics_e2e
+admin: { address: "127.0.0.1:0" }
+stages:
+  in:
+    type: kafka
+    brokers: \${KAFKA_BROKERS}
+    topics: [$topic]
+    group: g_$run_id
+    librdkafka: { statistics.interval.ms: "300" }
+  parse:
+    type: map
+    inputs: [in]
+    set: { twice: "id * 2" }
+  out:
+    type: postgres
+    inputs: [parse]
+    dsn: "$2"
+    table: $table
+    create_table: true
+    batch: { max_rows: 500, max_wait: 20ms }
+    columns:
+      id: { from: id, type: bigint, required: true }
+    dead_letter: { table: $dlq }
+YAML
+}
+start() {  # $1 config; sets pid and base
+  "$etld" run "$1" 2>"$tmp/run.log" &
+  pid=$!
+  local port=
+  for _ in $(seq 1 100); do
+    port=$(grep -o 'admin endpoint listening on 127.0.0.1:[0-9]*' "$tmp/run.log" | sed 's/.*://' || true)
+    [ -n "$port" ] && break; sleep 0.1
+  done
+  base="http://127.0.0.1:$port"
+}
+scrape() { curl -sf "$base/metrics" | python3 "$promcheck" >"$tmp/samples"; }
+metric() { awk -v k="$1" 'index($0, k) == 1 {print $NF; exit}' "$tmp/samples"; }
+sum_metric() { awk -v k="$1" 'index($0, k) == 1 {s += $NF} END {print s + 0}' "$tmp/samples"; }
+labels='instance="0",pipeline="metrics_e2e",stage='
+
+write_config "$tmp/p.yaml" "$PG_DSN"
+start "$tmp/p.yaml"
+rows() { psql_q "select count(*) from $table" 2>/dev/null || echo 0; }
+# Done when every record is in, the offsets of all n+2 messages are committed and lag is 0.
+for _ in $(seq 1 600); do
+  if scrape 2>/dev/null; then
+    committed=$(sum_metric "etld_kafka_partition_committed_offset{")
+    lag_series=$(grep -c '^etld_kafka_consumer_lag{' "$tmp/samples" || true)
+    lag=$(sum_metric "etld_kafka_consumer_lag{")
+    [ "$(rows)" = "$n" ] && [ "$committed" = $((n + 2)) ] && [ "$lag_series" = 3 ] && [ "$lag" = 0 ] && break
+  fi
+  sleep 0.1
+done
+check "the metrics are well-formed" scrape
+table_rows=$(rows)
+dead_rows=$(psql_q "select count(*) from $dlq")
+echo "table $table_rows rows, $dead_rows dead letters; committed $committed; lag $lag over $lag_series partitions" >&2
+check "every record reached the table" test "$table_rows" = "$n"
+check "etld_postgres_rows_written_total equals the rows in the table" \
+  test "$(metric "etld_postgres_rows_written_total{${labels}\"out\"}")" = "$table_rows"
+check "etld_postgres_dead_letters_total equals the rows in the dead-letter table" \
+  test "$(metric "etld_postgres_dead_letters_total{${labels}\"out\"}")/$dead_rows" = "2/2"
+batches=$(metric "etld_postgres_batches_total{${labels}\"out\"}")
+check "batches are counted" test "${batches%.*}" -gt 0
+check "the batch size histogram counts every batch and sums to every row" \
+  test "$(metric "etld_postgres_batch_rows_count{${labels}\"out\"}")/$(metric "etld_postgres_batch_rows_sum{${labels}\"out\"}")" = "$batches/$((n + 2))"
+check "the batch latency histogram counts every batch" \
+  test "$(metric "etld_postgres_batch_seconds_count{${labels}\"out\"}")" = "$batches"
+check "etld_postgres_connected is 1" test "$(metric "etld_postgres_connected{${labels}\"out\"}")" = 1
+check "no retries against a healthy server" test "$(metric "etld_postgres_retries_total{${labels}\"out\"}")" = 0
+check "three partitions assigned" test "$(metric "etld_kafka_assigned_partitions{${labels}\"in\"}")" = 3
+check "a consumer lag per partition, all 0 once caught up" test "$lag_series/$lag" = "3/0"
+check "committed offsets add up to the messages produced" test "$committed" = $((n + 2))
+check "fetched messages add up to the messages produced" test "$(sum_metric "etld_kafka_partition_fetched_total{")" = $((n + 2))
+check "commits counted, none failed" test "$(metric "etld_kafka_commit_failures_total{${labels}\"in\"}")" = 0 -a \
+  "$(metric "etld_kafka_commits_total{${labels}\"in\"}" | cut -d. -f1)" -gt 0
+check "the assignment was a rebalance" test "$(metric "etld_kafka_rebalances_total{${labels}\"in\"}" | cut -d. -f1)" -ge 1
+check "the source emitted every message" test "$(metric "etld_stage_events_out_total{${labels}\"in\"}")" = $((n + 2))
+check "the sink acked every event" test "$(metric "etld_stage_events_acked_total{${labels}\"out\"}")" = $((n + 2))
+check "the map rejected both poison records (bad JSON, id * 2 of a string)" test "$(metric "etld_stage_events_dead_lettered_total{${labels}\"parse\"}")" = 2
+check "/readyz is 200 with the sink connected" test "$(curl -s -o /dev/null -w '%{http_code}' "$base/readyz")" = 200
+kill -TERM "$pid"
+set +e; wait "$pid"; rc=$?; set -e
+pid=
+check "SIGTERM drains and exits 0" test "$rc" = 0
+
+# PostgreSQL not there: never ready, the gauge says why, retries count.
+write_config "$tmp/down.yaml" "postgresql://etld:etld@127.0.0.1:1/etld?connect_timeout=1"
+start "$tmp/down.yaml"
+for _ in $(seq 1 100); do
+  scrape 2>/dev/null && [ "$(metric "etld_postgres_retries_total{${labels}\"out\"}" | cut -d. -f1)" -ge 3 ] && break
+  sleep 0.1
+done
+code=$(curl -s -o "$tmp/ready" -w '%{http_code}' "$base/readyz")
+check "/readyz is 503 while PostgreSQL is down" test "$code" = 503
+check "... naming the sink that is not connected" grep -q "postgres sink 'out' (instance 0): not connected to PostgreSQL" "$tmp/ready"
+check "etld_postgres_connected is 0" test "$(metric "etld_postgres_connected{${labels}\"out\"}")" = 0
+check "etld_pipeline_ready is 0" test "$(metric 'etld_pipeline_ready{pipeline="metrics_e2e"}')" = 0
+check "connection attempts count as retries" test "$(metric "etld_postgres_retries_total{${labels}\"out\"}" | cut -d. -f1)" -ge 3
+check "repeated retry warnings are rate-limited: one line for three or more retries" \
+  test "$(grep -c 'PostgreSQL unavailable' "$tmp/run.log")" = 1
+kill -TERM "$pid"
+set +e; wait "$pid"; set -e
+pid=
+if [ "$fail" != 0 ]; then echo "--- run log"; tail -30 "$tmp/run.log"; echo "--- samples"; grep -E 'etld_(kafka|postgres)' "$tmp/samples" | grep -v _bucket; fi >&2
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
