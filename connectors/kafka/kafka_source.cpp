@@ -43,6 +43,7 @@
 #include <mutex>
 #include <optional>
 #include <regex>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -56,6 +57,7 @@
 #include "config/diagnostics.hpp"
 #include "config/pipeline.hpp"
 #include "connectors/kafka/kafka_handles.hpp"
+#include "stages/offset_store.hpp"
 #include "stages/registry.hpp"
 
 namespace etld {
@@ -160,7 +162,7 @@ class Waker {
 // The ack target of one assigned partition (one per assignment: a partition revoked and assigned
 // again gets a fresh one). Tokens are offsets. Keeps the commit window: the emitted offsets from
 // the first one not yet settled (or failed) on. Thread-safe: sinks settle from their strands.
-class PartitionAcks final : public AckTarget {
+class PartitionAcks final : public TrackedPartition {
  public:
   explicit PartitionAcks(std::shared_ptr<Waker> waker) : waker_(std::move(waker)) {}
 
@@ -206,6 +208,17 @@ class PartitionAcks final : public AckTarget {
   std::size_t unsettled() const {
     std::lock_guard lock(mu_);
     return unsettled_;
+  }
+  std::int64_t next_offset_with(std::span<const std::uint64_t> also) const override {
+    std::vector<std::uint64_t> extra(also.begin(), also.end());
+    std::sort(extra.begin(), extra.end());
+    std::lock_guard lock(mu_);
+    for (const Slot& s : window_) {
+      bool covered = (s.settled && s.status != AckStatus::failed) ||
+                     std::binary_search(extra.begin(), extra.end(), static_cast<std::uint64_t>(s.offset));
+      if (!covered) return s.offset;
+    }
+    return next_;
   }
   std::int64_t failed_offset() const {
     std::lock_guard lock(mu_);
@@ -333,6 +346,7 @@ class KafkaSource final : public Source {
       waker_->rearm();
       pump();
     });
+    store_ = find_offset_store(s_.group);
     create_consumer();
     board_ = std::make_shared<StatsBoard>();
     {
@@ -346,9 +360,10 @@ class KafkaSource final : public Source {
                            : "topics " + join(s_.topics);
     ctx.log().info(
         "kafka: consuming {} as group '{}' (librdkafka {}, max_in_flight_per_partition {}, commit every {} "
-        "ms){}",
+        "ms){}{}",
         what, s_.group, rd_kafka_version_str(), s_.max_in_flight, s_.commit_interval.count(),
-        s_.overrides_text.empty() ? "" : "; librdkafka overrides: " + s_.overrides_text);
+        s_.overrides_text.empty() ? "" : "; librdkafka overrides: " + s_.overrides_text,
+        store_ ? "; exactly once: positions from " + store_->description() : "");
     last_commit_ = Clock::now();
     arm_fd();
     arm_tick();
@@ -447,6 +462,11 @@ class KafkaSource final : public Source {
     if (tick_) tick_->cancel();
     if (fd_) fd_->cancel();
     if (rk_) {
+      // A claim still out: librdkafka waits for our assign call before it can leave the group.
+      if (claim_pending_) {
+        PartitionList list = std::move(claim_pending_);
+        assign(list.get(), claim_cooperative_);
+      }
       // Pending revokes first: librdkafka waits for our unassign before it can leave the group.
       while (!revokes_.empty()) {
         if (revokes_[0].committing)
@@ -461,7 +481,10 @@ class KafkaSource final : public Source {
         log_warn("close", "kafka: closing the consumer: {}", rd_kafka_err2str(e));
       rk_.reset();
     }
-    for (auto& [key, p] : parts_) p->acks->detach();
+    for (auto& [key, p] : parts_) {
+      p->acks->detach();
+      if (store_) store_->release(p->topic, p->partition, p->acks.get());
+    }
     parts_.clear();
     cache_part_ = nullptr;
     fd_.reset();
@@ -839,7 +862,8 @@ class KafkaSource final : public Source {
   PartitionList commit_list(const std::vector<Part*>& parts) {
     PartitionList l = make_partition_list(static_cast<int>(parts.size()));
     for (Part* p : parts) {
-      auto off = p->acks->commit_offset();
+      // exactly_once: Kafka gets what PostgreSQL holds under our claim, for lag monitoring only.
+      auto off = store_ ? store_->written(p->topic, p->partition) : p->acks->commit_offset();
       if (off < 0 || off <= p->committed_sent) continue;
       rd_kafka_topic_partition_list_add(l.get(), p->topic.c_str(), p->partition)->offset = off;
       p->committed_sent = off;
@@ -922,11 +946,10 @@ class KafkaSource final : public Source {
       if (ctx_log_ok_ && !closing_ && list->cnt > 0)
         ctx_->log().info("kafka: assigned {} ({}; {} partitions now)", describe_partitions(list),
                          cooperative ? "cooperative" : "eager", parts_.size());
-      if (cooperative) {
-        ErrorHandle e(rd_kafka_incremental_assign(rk_.get(), list));
-        if (e) log_warn("assign", "kafka: incremental assign failed: {}", rd_kafka_error_string(e.get()));
-      } else if (auto e = rd_kafka_assign(rk_.get(), list); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        log_warn("assign", "kafka: assign failed: {}", rd_kafka_err2str(e));
+      if (store_ && list->cnt > 0 && !closing_) {
+        claim_then_assign(copy_partition_list(list), cooperative);
+      } else {
+        assign(list, cooperative);
       }
       publish_stats();
       return;
@@ -978,12 +1001,68 @@ class KafkaSource final : public Source {
     PartitionList all = make_partition_list(static_cast<int>(parts_.size()));
     for (auto& [key, p] : parts_) {
       p->acks->detach();
+      if (store_) store_->release(p->topic, p->partition, p->acks.get());
       rd_kafka_topic_partition_list_add(all.get(), p->topic.c_str(), p->partition);
     }
     resume_all(all.get());
     parts_.clear();
     revokes_.clear();
     rd_kafka_assign(rk_.get(), nullptr);
+  }
+
+  void assign(rd_kafka_topic_partition_list_t* list, bool cooperative) {
+    if (cooperative) {
+      ErrorHandle e(rd_kafka_incremental_assign(rk_.get(), list));
+      if (e) log_warn("assign", "kafka: incremental assign failed: {}", rd_kafka_error_string(e.get()));
+    } else if (auto e = rd_kafka_assign(rk_.get(), list); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      log_warn("assign", "kafka: assign failed: {}", rd_kafka_err2str(e));
+    }
+  }
+
+  // exactly_once: before fetching, the partitions are claimed in the sink's offset store (which
+  // fences their previous owner) and each starts at the offset stored there, not Kafka's. The
+  // claim runs on the store's thread; librdkafka's group state machine waits for the assign call.
+  void claim_then_assign(PartitionList list, bool cooperative) {
+    std::vector<PartitionClaimRequest> requests;
+    for (int i = 0; i < list->cnt; ++i) {
+      auto it = parts_.find(Key(list->elems[i].topic, list->elems[i].partition));
+      if (it != parts_.end())
+        requests.push_back({it->second->topic, it->second->partition, it->second->acks});
+    }
+    claim_pending_ = std::move(list);
+    claim_cooperative_ = cooperative;
+    store_->claim(std::move(requests), [this, alive = std::weak_ptr<int>(alive_), ex = ctx_->executor()](
+                                           std::vector<PartitionClaim> claims, std::string error) {
+      auto shared = std::make_shared<std::vector<PartitionClaim>>(std::move(claims));
+      boost::asio::post(ex, [this, alive, shared, error = std::move(error)] {
+        if (alive.expired()) return;
+        on_claimed(*shared, error);
+      });
+    });
+  }
+
+  void on_claimed(const std::vector<PartitionClaim>& claims, const std::string& error) {
+    if (!claim_pending_ || closed_) return;
+    PartitionList list = std::move(claim_pending_);
+    if (!error.empty()) {
+      if (ctx_log_ok_ && !closing_)
+        ctx_->fail(std::make_exception_ptr(std::runtime_error("kafka: " + error)));
+      assign(list.get(), claim_cooperative_);  // nothing fetches: close() gives them back
+      return;
+    }
+    std::string resumed;
+    for (const auto& c : claims) {
+      for (int i = 0; i < list->cnt; ++i)
+        if (list->elems[i].partition == c.partition && c.topic == list->elems[i].topic)
+          list->elems[i].offset = c.next_offset >= 0 ? c.next_offset : RD_KAFKA_OFFSET_INVALID;
+      resumed += fmt::format("{}{}[{}]@{} (epoch {})", resumed.empty() ? "" : " ", c.topic, c.partition,
+                             c.next_offset >= 0 ? std::to_string(c.next_offset) : "committed", c.epoch);
+    }
+    if (ctx_log_ok_ && !closing_)
+      ctx_->log().info("kafka: claimed in {}: {}", store_->description(), resumed);
+    assign(list.get(), claim_cooperative_);
+    publish_stats();
+    schedule_pump();
   }
 
   // Finishes revokes whose partitions have nothing in flight, or whose time is up.
@@ -1063,6 +1142,7 @@ class KafkaSource final : public Source {
     revokes_.erase(revokes_.begin() + static_cast<std::ptrdiff_t>(index));
     for (Part* p : revoke_parts(rev)) {
       p->acks->detach();
+      if (store_) store_->release(p->topic, p->partition, p->acks.get());
       parts_.erase(Key(p->topic, p->partition));
     }
     cache_part_ = nullptr;
@@ -1194,6 +1274,9 @@ class KafkaSource final : public Source {
   Clock::time_point last_commit_;
   std::map<std::string, std::pair<Clock::time_point, std::uint64_t>> rate_;
   std::shared_ptr<StatsBoard> board_;
+  std::shared_ptr<OffsetStore> store_;  // exactly_once: the sink's store of our positions
+  PartitionList claim_pending_;         // an assignment waiting for its claim
+  bool claim_cooperative_ = false;
   std::uint64_t pauses_ = 0, resumes_ = 0, rebalances_ = 0, commits_ = 0;
   bool stopped_ = false, finished_ = false, closing_ = false, closed_ = false;
   bool in_pump_ = false, continuation_posted_ = false, failed_pipeline_ = false;

@@ -21,6 +21,7 @@
 #include "connectors/postgres/dead_letter_topic.hpp"
 #include "connectors/postgres/pg_config.hpp"
 #include "connectors/postgres/pg_connection.hpp"
+#include "connectors/postgres/pg_offset_store.hpp"
 #include "stages/event.hpp"
 
 namespace etld::pg {
@@ -31,6 +32,12 @@ struct Row {
   AckStatus status = AckStatus::failed;  // set by the writer
   std::string error;                     // poison: why
   std::string sqlstate;                  // poison rejected by the server: its SQLSTATE
+  // exactly_once: not ours to write (a stale assignment, or a partition fenced by another
+  // instance): settled done without being written.
+  bool dropped = false;
+  // exactly_once: an earlier offset of its partition is still on its way; the strand hands the
+  // event back for a later batch (it is not settled).
+  bool deferred = false;
 };
 
 // One batch on its way through the writer: events and their rows, index for index.
@@ -45,7 +52,9 @@ struct Stopped {};  // thrown by the writer when stop() interrupted it
 
 class Writer {
  public:
-  Writer(std::shared_ptr<const PostgresSinkConfig> cfg, spdlog::logger& log);
+  // `offsets`: the store of delivery: exactly_once, else nullptr.
+  Writer(std::shared_ptr<const PostgresSinkConfig> cfg, spdlog::logger& log,
+         std::shared_ptr<PgOffsetStore> offsets = nullptr);
   ~Writer();
 
   // Connects (retrying transient failures) and prepares tables. Returns "" or the configuration
@@ -67,8 +76,14 @@ class Writer {
   void rollback_quietly();
   void bisect(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo, std::size_t hi);
   void write_rows(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo, std::size_t hi);
+  void write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo, std::size_t hi);
+  void write_exactly_once(WorkBatch& b);
+  void bisect_in_transaction(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo,
+                             std::size_t hi);
+  std::string dead_letter_ratio_exceeded(const WorkBatch& b);
   void write_dead_letters(WorkBatch& b);
   void write_dead_letter_table(WorkBatch& b);
+  void insert_dead_letters(WorkBatch& b);
   void send_dead_letter_topic(WorkBatch& b);
   void ddl(const std::string& sql);
   bool stopping();
@@ -76,6 +91,7 @@ class Writer {
   std::shared_ptr<const PostgresSinkConfig> cfg_;
   spdlog::logger& log_;
   std::unique_ptr<PgConnection> conn_;
+  std::shared_ptr<PgOffsetStore> offsets_;
   std::unique_ptr<DeadLetterProducer> dead_letter_producer_;  // created on first use
   std::mutex mu_;  // guards conn_ (swaps) and stopping_ against stop()
   std::condition_variable cv_;
