@@ -18,12 +18,9 @@ std::map<std::string, std::weak_ptr<OffsetStore>>& registry() {
 
 }  // namespace
 
-bool register_offset_store(const std::string& group, const std::shared_ptr<OffsetStore>& store) {
+void register_offset_store(const std::string& group, const std::shared_ptr<OffsetStore>& store) {
   std::lock_guard lock(registry_mutex());
-  auto& slot = registry()[group];
-  if (auto existing = slot.lock()) return existing == store;
-  slot = store;
-  return true;
+  registry()[group] = store;
 }
 
 void unregister_offset_store(const std::string& group, const OffsetStore* store) {

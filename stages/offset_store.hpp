@@ -60,9 +60,9 @@ class OffsetStore {
   virtual std::int64_t epoch(const std::string& topic, std::int32_t partition) const = 0;
 };
 
-// The process-wide registry, keyed by consumer group. A second store for one group replaces
-// nothing and reports false (the configuration checks make that impossible in one pipeline).
-bool register_offset_store(const std::string& group, const std::shared_ptr<OffsetStore>& store);
+// The process-wide registry, keyed by consumer group. Registering replaces the group's store;
+// unregistering removes it only if it is still `store`.
+void register_offset_store(const std::string& group, const std::shared_ptr<OffsetStore>& store);
 void unregister_offset_store(const std::string& group, const OffsetStore* store);
 std::shared_ptr<OffsetStore> find_offset_store(const std::string& group);
 

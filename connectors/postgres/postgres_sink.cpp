@@ -254,23 +254,21 @@ class PostgresSink final : public Sink {
 };
 
 // With delivery: exactly_once the factory owns the stage's offset store, shared by its instances
-// and registered under the consumer group while the stage exists, for the kafka source to find.
+// and registered under the consumer group for as long as the factory lives: from configuration
+// on, so that it is there before any source starts. The newest registration wins (a reload
+// builds the new pipeline while the old one still runs).
 class PostgresSinkFactory final : public StageFactory {
  public:
   explicit PostgresSinkFactory(PostgresSinkConfig cfg)
       : cfg_(std::make_shared<const PostgresSinkConfig>(std::move(cfg))) {
-    if (cfg_->exactly_once) offsets_ = std::make_shared<PgOffsetStore>(cfg_);
+    if (!cfg_->exactly_once) return;
+    offsets_ = std::make_shared<PgOffsetStore>(cfg_);
+    register_offset_store(cfg_->group, offsets_);
   }
   ~PostgresSinkFactory() override {
     if (offsets_) unregister_offset_store(cfg_->group, offsets_.get());
   }
-  std::unique_ptr<Sink> make_sink(int) override {
-    if (offsets_ && !register_offset_store(cfg_->group, offsets_))
-      throw FatalStageError("stage " + cfg_->stage +
-                            ": another exactly_once sink already keeps the offsets of group " + cfg_->group +
-                            " in this process");
-    return std::make_unique<PostgresSink>(cfg_, offsets_);
-  }
+  std::unique_ptr<Sink> make_sink(int) override { return std::make_unique<PostgresSink>(cfg_, offsets_); }
 
  private:
   std::shared_ptr<const PostgresSinkConfig> cfg_;

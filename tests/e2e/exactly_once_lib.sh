@@ -14,6 +14,7 @@ cleanup() {
   if [[ ${fail:-0} != 0 || -n ${KEEP_LOGS:-} ]]; then
     for f in "$tmp"/*.log; do [[ -e $f ]] && { echo "--- $f (last lines)"; tail -25 "$f"; }; done >&2
   fi
+  [[ -n ${KEEP_LOGS:-} ]] && cp -r "$tmp" "$KEEP_LOGS"  # a directory to keep every log in
   rm -rf "$tmp"
 }
 trap cleanup EXIT
