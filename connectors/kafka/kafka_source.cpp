@@ -412,6 +412,9 @@ class KafkaSource final : public Source {
     bool cooperative = false;
     std::uint64_t id = 0;
     bool committing = false;  // the revoke commit is out; the unassign follows its result
+    // The group moved on without us. With exactly_once its claims stay in the store: a batch
+    // already on its way either commits before the new owner claims, or is fenced by it.
+    bool lost = false;
   };
 
   // ---- setup and teardown ----
@@ -958,6 +961,7 @@ class KafkaSource final : public Source {
       bool lost = rd_kafka_assignment_lost(rk_.get());
       PendingRevoke rev{copy_partition_list(list), Clock::now() + s_.revoke_timeout, cooperative,
                         ++revoke_ids_};
+      rev.lost = lost;
       std::size_t in_flight = 0;
       for (int i = 0; i < list->cnt; ++i) {
         auto it = parts_.find(Key(list->elems[i].topic, list->elems[i].partition));
@@ -1142,7 +1146,7 @@ class KafkaSource final : public Source {
     revokes_.erase(revokes_.begin() + static_cast<std::ptrdiff_t>(index));
     for (Part* p : revoke_parts(rev)) {
       p->acks->detach();
-      if (store_) store_->release(p->topic, p->partition, p->acks.get());
+      if (store_ && !rev.lost) store_->release(p->topic, p->partition, p->acks.get());
       parts_.erase(Key(p->topic, p->partition));
     }
     cache_part_ = nullptr;
