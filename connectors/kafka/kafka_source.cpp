@@ -403,6 +403,8 @@ class KafkaSource final : public Source {
     std::int64_t committed_sent = -1;  // last offset we asked Kafka to commit
     std::int64_t committed = -1;       // last offset Kafka confirmed
     std::uint64_t fetched = 0, emitted = 0;
+    std::int64_t fetched_offset = -1;  // one past the last record taken
+    std::int64_t first_offset = -1;    // the first record taken in this assignment
   };
   using Key = std::pair<std::string, std::int32_t>;
 
@@ -647,6 +649,8 @@ class KafkaSource final : public Source {
     p->buffered_bytes += bytes;
     total_buffered_bytes_ += bytes;
     ++total_buffered_;
+    if (p->first_offset < 0) p->first_offset = m.offset;
+    p->fetched_offset = m.offset + 1;
     p->buffered.push_back(std::move(e));
     ++p->fetched;
     if (!p->paused && !want_fetch(*p)) set_paused(*p, true);
@@ -934,6 +938,7 @@ class KafkaSource final : public Source {
 
   void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list) {
     ++rebalances_;
+    log_positions(err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "before assign" : "before revoke");
     cache_part_ = nullptr;
     bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk_.get()), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
@@ -1229,6 +1234,7 @@ class KafkaSource final : public Source {
     s.stage = ctx_ && ctx_log_ok_ ? ctx_->stage_name() : s_.stage;
     s.instance = instance_;
     s.group = s_.group;
+    s.exactly_once = store_ != nullptr;
     s.pauses = pauses_;
     s.resumes = resumes_;
     s.rebalances = rebalances_;
@@ -1241,13 +1247,42 @@ class KafkaSource final : public Source {
       ps.emitted = p->emitted;
       ps.buffered = p->buffered.size();
       ps.in_flight = p->acks->window();
+      ps.fetched_offset = p->fetched_offset;
+      ps.written_offset = written_offset(*p);
       ps.committed_offset = p->committed;
+      if (!store_ && ps.written_offset > 0)
+        ps.duplicate_exposure = static_cast<std::uint64_t>(std::max<std::int64_t>(
+            0, ps.written_offset - std::max<std::int64_t>(p->first_offset, p->committed)));
+      ps.epoch = store_ ? store_->epoch(p->topic, p->partition) : 0;
       ps.poisoned_offset = p->poisoned ? p->acks->failed_offset() : -1;
       ps.paused = p->paused;
       ps.revoking = p->revoking;
       s.partitions.push_back(std::move(ps));
     }
     board_->publish(std::move(s));
+  }
+
+  std::int64_t written_offset(const Part& p) const {
+    return store_ ? store_->written(p.topic, p.partition) : p.acks->commit_offset();
+  }
+
+  // One line per rebalance: where each partition stands, so that what a rebalance may replay
+  // (at_least_once: written but not committed) is on record.
+  void log_positions(const char* when) {
+    if (!ctx_log_ok_ || closing_ || parts_.empty()) return;
+    std::string text;
+    for (auto& [key, p] : parts_) {
+      auto written = written_offset(*p);
+      text +=
+          fmt::format("{}{}[{}] fetched {} in flight {} written {} committed {}", text.empty() ? "" : "; ",
+                      p->topic, p->partition, p->fetched_offset, p->acks->window(), written, p->committed);
+      if (store_)
+        text += fmt::format(" epoch {}", store_->epoch(p->topic, p->partition));
+      else if (written > 0)
+        text += fmt::format(" exposure {}",
+                            std::max<std::int64_t>(0, written - std::max(p->first_offset, p->committed)));
+    }
+    ctx_->log().info("kafka: positions {}: {}", when, text);
   }
 
   static std::string join(const std::vector<std::string>& v) {

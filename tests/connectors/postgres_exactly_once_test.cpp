@@ -13,11 +13,14 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config/pipeline.hpp"
+#include "connectors/kafka/kafka_source.hpp"
 #include "connectors/postgres/pg_connection.hpp"
 #include "stages/offset_store.hpp"
+#include "stages/pipeline.hpp"
 #include "stages/registry.hpp"
 #include "tests/support/fake_contexts.hpp"
 #include "tests/support/kafka_test_util.hpp"
@@ -151,9 +154,90 @@ struct Rig {
   }
 };
 
+// Runs kafka -> postgres in process over `n` records per partition of a 2-partition topic, and
+// returns the kafka source's stats once `settled` holds for both partitions.
+std::vector<etld::KafkaPartitionStats> run_and_observe(
+    const std::string& delivery, const std::string& source_extra, int n,
+    const std::function<bool(const etld::KafkaPartitionStats&)>& settled, bool& exactly_once) {
+  const auto& svc = etld::test::services();
+  const auto topic = etld::test::unique_name("eo-stats");
+  const auto group = etld::test::unique_name("eo-stats-g");
+  etld::test::create_topic(svc.kafka_brokers, topic, 2);
+  {
+    etld::test::TestProducer producer(svc.kafka_brokers);
+    for (int part = 0; part < 2; ++part)
+      for (int i = 0; i < n; ++i) {
+        etld::test::TestRecord r;
+        r.partition = part;
+        r.value = "{\"id\": " + std::to_string(part * n + i) + "}";
+        producer.send(topic, r);
+      }
+    producer.flush();
+  }
+  const std::string table = "eo_stats_" + std::to_string(::getpid()) + "_" + delivery;
+  const std::string yaml =
+      "pipeline: stats\nstages:\n  in:\n    type: kafka\n    brokers: " + svc.kafka_brokers +
+      "\n    topics: [" + topic + "]\n    group: " + group + "\n" + source_extra +
+      "  out:\n    type: postgres\n    inputs: [in]\n    dsn: '" + svc.pg_dsn + "'\n    table: " + table +
+      "\n    create_table: true\n    delivery: " + delivery + "\n    columns: { id: bigint }\n";
+  etld::Diagnostics diags("stats.yaml");
+  auto cfg = etld::load_pipeline_text(yaml, "stats.yaml", diags);
+  REQUIRE_MESSAGE(cfg, diags.format());
+  etld::Pipeline p(std::shared_ptr<const etld::PipelineConfig>(std::move(cfg)));
+  p.start();
+  std::vector<etld::KafkaPartitionStats> parts;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    parts.clear();
+    for (auto& s : etld::kafka_source_stats())
+      if (s.group == group) {
+        exactly_once = s.exactly_once;
+        parts = s.partitions;
+      }
+    if (parts.size() == 2 && std::all_of(parts.begin(), parts.end(), settled)) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  p.stop();
+  CHECK(p.wait_for(60s));
+  CHECK_FALSE(p.error().has_value());
+  return parts;
+}
+
 }  // namespace
 
 TEST_SUITE("postgres exactly once") {
+  TEST_CASE("per partition: fetched, in flight, written, committed, epoch, and duplicate exposure") {
+    constexpr int n = 150;
+    bool exactly_once = false;
+    // exactly_once: written is what PostgreSQL holds; Kafka's commit follows it; no exposure.
+    auto parts = run_and_observe(
+        "exactly_once", "", n,
+        [](const etld::KafkaPartitionStats& s) { return s.written_offset == n && s.committed_offset == n; },
+        exactly_once);
+    CHECK(exactly_once);
+    REQUIRE(parts.size() == 2);
+    for (const auto& s : parts) {
+      CHECK(s.fetched_offset == n);
+      CHECK(s.written_offset == n);
+      CHECK(s.committed_offset == n);
+      CHECK(s.in_flight == 0);
+      CHECK(s.epoch >= 1);
+      CHECK(s.duplicate_exposure == 0);
+    }
+    // at_least_once with commits held back: everything written is exposed to a replay.
+    parts = run_and_observe(
+        "at_least_once", "    commit_interval: 1h\n", n,
+        [](const etld::KafkaPartitionStats& s) { return s.written_offset == n; }, exactly_once);
+    CHECK_FALSE(exactly_once);
+    REQUIRE(parts.size() == 2);
+    for (const auto& s : parts) {
+      CHECK(s.written_offset == n);
+      CHECK(s.committed_offset == -1);
+      CHECK(s.duplicate_exposure == static_cast<std::uint64_t>(n));
+      CHECK(s.epoch == 0);
+    }
+  }
+
   TEST_CASE("rows, dead letters and the partition's next offset commit together; a claim bumps the epoch") {
     Rig rig;
     etld::pg::PgConnection db(etld::test::services().pg_dsn);
