@@ -333,5 +333,28 @@ TEST_SUITE("postgres exactly once") {
         "    dsn: 'host=x'\n    table: t\n    delivery: exactly_once\n    columns: { id: bigint }\n");
     CHECK(err.find("needs a kafka source") != std::string::npos);
     CHECK(err.find("p.yaml:8:") == 0);  // at `delivery`
+    err = config_error(pipeline_yaml(
+        g, "t", "",
+        "  mid: { type: map, inputs: [in], set: { x: '1' } }\n  other: { type: stdout, inputs: [in] }\n"));
+    CHECK(err.find("must feed nothing else") != std::string::npos);
+  }
+
+  TEST_CASE("guard and offsets_table are checked where they are written") {
+    auto sink = [](const std::string& extra) {
+      return config_error(
+          "stages:\n  gen: { type: generate, count: 1 }\n  out:\n    type: postgres\n    inputs: [gen]\n"
+          "    dsn: 'host=x'\n    table: t\n    columns: { id: bigint, v: bigint }\n" +
+          extra);
+    };
+    CHECK(sink("    mode: upsert\n    key: [id]\n    guard: v\n").empty());
+    auto err = sink("    guard: v\n");
+    CHECK(err.find("p.yaml:9:") == 0);
+    CHECK(err.find("applies to mode upsert only") != std::string::npos);
+    err = sink("    mode: upsert\n    key: [id]\n    guard: w\n");
+    CHECK(err.find("guard column 'w' is not in 'columns'") != std::string::npos);
+    err = sink("    mode: upsert\n    key: [id]\n    guard: id\n");
+    CHECK(err.find("is a key column") != std::string::npos);
+    err = sink("    offsets_table: o\n");
+    CHECK(err.find("needs delivery: exactly_once") != std::string::npos);
   }
 }

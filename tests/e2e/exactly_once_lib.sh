@@ -14,6 +14,8 @@ cleanup() {
   if [[ ${fail:-0} != 0 || -n ${KEEP_LOGS:-} ]]; then
     for f in "$tmp"/*.log; do [[ -e $f ]] && { echo "--- $f (last lines)"; tail -25 "$f"; }; done >&2
   fi
+  # A test that stops PostgreSQL sets restart_pg_on_exit, so a failure never leaves it down.
+  [[ -n ${restart_pg_on_exit:-} ]] && { "$src/scripts/dev-env" pg-start >/dev/null 2>&1 || true; }
   [[ -n ${KEEP_LOGS:-} ]] && cp -r "$tmp" "$KEEP_LOGS"  # a directory to keep every log in
   rm -rf "$tmp"
 }

@@ -16,6 +16,7 @@ claimed() { grep -q "kafka: claimed in" "$tmp/p.1.log"; }
 start p "$tmp/p.yaml"
 check "etld claimed its partitions" wait_for 30 claimed
 produce_stream "$topic" "$n" 300  # ~3000 records/s: ~13 s
+restart_pg_on_exit=1
 for round in 1 2; do
   wait_for 30 at_least "$table" $((round * 12000)) || true
   "$src/scripts/dev-env" pg-stop >/dev/null 2>&1
