@@ -1431,6 +1431,18 @@ std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineCo
     if (!s.overrides_text.empty()) s.overrides_text += ", ";
     s.overrides_text += k + "=" + (is_secret_property(k) ? std::string("***") : v);
   }
+  // The group's rebalance timeout is max.poll.interval.ms: a revoke that drains longer than that
+  // gets this member thrown out of the group, and its partitions replayed elsewhere.
+  std::int64_t rebalance_timeout_ms = 300000;
+  for (const auto& [k, v] : s.properties)
+    if (k == "max.poll.interval.ms") rebalance_timeout_ms = std::stoll(v);
+  if (s.revoke_timeout.count() >= rebalance_timeout_ms)
+    throw ConfigError(
+        o.mark("revoke_timeout"),
+        "revoke_timeout (" + std::to_string(s.revoke_timeout.count()) +
+            " ms) must be shorter than the group's rebalance timeout, max.poll.interval.ms (" +
+            std::to_string(rebalance_timeout_ms) + " ms)",
+        "lower revoke_timeout (and max_in_flight_per_partition, which bounds what a revoke drains)");
   return std::make_unique<KafkaFactory>(std::move(s));
 }
 
