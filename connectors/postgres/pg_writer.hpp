@@ -2,6 +2,8 @@
 // sink: COPY for inserts, COPY into a staging table + INSERT ... ON CONFLICT for upserts,
 // staged deletes for tombstones, bisection of batches the server rejects for bad data, the
 // dead-letter table and topic, reconnects with exponential backoff, and the dead-letter-rate guard.
+// With delivery: exactly_once a batch, its dead letters and its partitions' next offsets are one
+// transaction, fenced by the epochs of the PgOffsetStore's claims (docs/delivery.md).
 // Threading: write() blocks and runs only on the sink's dedicated connection thread; stop() is
 // thread-safe and interrupts a backoff wait or a running statement.
 #pragma once

@@ -13,6 +13,11 @@
 // strand; the thread posts each completion back with boost::asio::post(ctx.executor(), ...).
 // Memory is bounded by upstream credit: acks settle and ctx.done() releases credit only after
 // the transaction committed, so the sink never holds more than it was granted.
+//
+// delivery: exactly_once (docs/delivery.md): the factory owns a PgOffsetStore that the kafka
+// source finds by its group and claims its partitions through; the writer commits each batch
+// with its partitions' next offsets under those claims. Rows whose earlier offsets have not
+// reached the sink yet come back from the writer unsettled and wait at the queue's end.
 #include "connectors/postgres/postgres_sink.hpp"
 
 #include <boost/asio/post.hpp>
