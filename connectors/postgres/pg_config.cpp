@@ -265,6 +265,8 @@ void derive_sql(PostgresSinkConfig& c) {
   c.lock_key = "etld:" + c.display;
   if (c.exactly_once) {
     const std::string t = c.offsets_qualified;
+    // Shared by every sink (and process) using the table, whatever their target tables.
+    c.offsets_lock_key = "etld:" + c.offsets_display;
     const std::string row = " WHERE consumer_group = $1 AND topic = $2 AND \"partition\" = $3";
     c.create_offsets_sql =
         "CREATE TABLE IF NOT EXISTS " + t +

@@ -106,6 +106,7 @@ struct PostgresSinkConfig {
   std::string create_dead_letter_sql;
   std::string insert_dead_letter_sql;  // $1..$11
   std::string lock_key;                // for pg_advisory_xact_lock around DDL
+  std::string offsets_lock_key;        // pg_advisory_xact_lock around the offsets table's DDL
   std::string create_offsets_sql;
   std::string claim_offset_sql;    // $1 group, $2 topic, $3 partition -> epoch, next_offset
   std::string advance_offset_sql;  // $1..$3, $4 epoch, $5 next offset, $6 expected previous

@@ -88,7 +88,7 @@ std::vector<PartitionClaim> PgOffsetStore::claim_now(const std::vector<Partition
     conn.reset();
     conn = std::make_unique<PgConnection>(cfg_->dsn);
     conn->exec("BEGIN");
-    conn->exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", {"etld:" + cfg_->offsets_display});
+    conn->exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", {cfg_->offsets_lock_key});
     conn->exec(cfg_->create_offsets_sql);
     conn->exec("COMMIT");
   }

@@ -52,9 +52,9 @@ void Writer::rollback_quietly() {
 
 // DDL that several instances (concurrency: N) may run at once: serialised by an advisory lock,
 // else concurrent CREATE TABLE IF NOT EXISTS can fail on the catalog's unique index.
-void Writer::ddl(const std::string& sql) {
+void Writer::ddl(const std::string& sql, const std::string& lock_key) {
   conn_->exec("BEGIN");
-  conn_->exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", {cfg_->lock_key});
+  conn_->exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", {lock_key});
   conn_->exec(sql);
   conn_->exec("COMMIT");
 }
@@ -73,10 +73,10 @@ void Writer::ensure_connected() {
       conn_->exec("SET TimeZone = 'UTC'");
       conn_->exec_params("SELECT set_config('application_name', $1, false)",
                          {fmt::format("etld/{}/{}", cfg_->pipeline, cfg_->stage).substr(0, 63)});
-      if (cfg_->create_table) ddl(cfg_->create_table_sql);
+      if (cfg_->create_table) ddl(cfg_->create_table_sql, cfg_->lock_key);
       if (cfg_->on_poison == PoisonPolicy::dead_letter && cfg_->dead_letter_table)
-        ddl(cfg_->create_dead_letter_sql);
-      if (cfg_->exactly_once) ddl(cfg_->create_offsets_sql);
+        ddl(cfg_->create_dead_letter_sql, cfg_->lock_key);
+      if (cfg_->exactly_once) ddl(cfg_->create_offsets_sql, cfg_->offsets_lock_key);
       if (cfg_->uses_stage) conn_->exec(cfg_->create_stage_sql);
       if (failures_ > 0)
         log_.info("connected to PostgreSQL ({}) after {} failed attempt(s)", cfg_->dsn_redacted, failures_);

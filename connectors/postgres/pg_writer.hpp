@@ -87,7 +87,7 @@ class Writer {
   void write_dead_letter_table(WorkBatch& b);
   void insert_dead_letters(WorkBatch& b);
   void send_dead_letter_topic(WorkBatch& b);
-  void ddl(const std::string& sql);
+  void ddl(const std::string& sql, const std::string& lock_key);
   bool stopping();
 
   std::shared_ptr<const PostgresSinkConfig> cfg_;

@@ -124,10 +124,10 @@ struct Rig {
     store->claim({{"orders", 0, target}}, [&](std::vector<etld::PartitionClaim> c, std::string e) {
       done.set_value({std::move(c), std::move(e)});
     });
-    auto [claims, error] = done.get_future().get();
-    REQUIRE_MESSAGE(error.empty(), error);
-    REQUIRE(claims.size() == 1);
-    return claims[0];
+    auto result = done.get_future().get();
+    REQUIRE_MESSAGE(result.second.empty(), result.second);
+    REQUIRE(result.first.size() == 1);
+    return result.first[0];
   }
   // Events of partition 0 with offsets [from, to), ids = offsets, on `target`.
   Batch events(const std::shared_ptr<TestPartition>& target, std::int64_t from, std::int64_t to,
@@ -148,9 +148,11 @@ struct Rig {
   bool send_and_wait(Batch b) {
     const std::size_t want = ctx.done_total + b.size();
     ctx.consume(*sink, std::move(b));
-    return etld::test::run_until(
-               io, [&] { return ctx.done_total >= want || ctx.error; }, 20s) &&
-           ctx.done_total >= want;
+    const bool ok = etld::test::run_until(
+                        io, [&] { return ctx.done_total >= want || ctx.error; }, 20s) &&
+                    ctx.done_total >= want;
+    CHECK_MESSAGE(!ctx.error, ctx.failure_text());
+    return ok;
   }
 };
 
