@@ -31,6 +31,16 @@ void collect_kafka(metrics::Exposition& out) {
   out.family("etld_kafka_partition_committed_offset", "gauge",
              "Last offset committed for the partition (the next to read), -1 before the first commit.");
   out.family("etld_kafka_partition_paused", "gauge", "1 while the partition is paused.");
+  out.family("etld_kafka_partition_fetched_offset", "gauge",
+             "One past the last record fetched from the partition, -1 before the first.");
+  out.family("etld_kafka_partition_written_offset", "gauge",
+             "Every record below it is written to its destination (exactly_once: the offset committed in "
+             "PostgreSQL), -1 unknown.");
+  out.family("etld_kafka_partition_duplicate_exposure", "gauge",
+             "at_least_once: records written but not yet committed to Kafka, which a crash now would deliver "
+             "again; 0 with exactly_once.");
+  out.family("etld_kafka_partition_epoch", "gauge",
+             "exactly_once: this instance's fencing epoch on the partition (0: no claim).");
   for (const auto& s : kafka_source_stats()) {
     Labels labels{{"pipeline", s.pipeline}, {"stage", s.stage}, {"instance", std::to_string(s.instance)}};
     out.sample("etld_kafka_assigned_partitions", labels, static_cast<double>(s.partitions.size()));
@@ -48,6 +58,10 @@ void collect_kafka(metrics::Exposition& out) {
       out.sample("etld_kafka_partition_buffered", pl, static_cast<double>(p.buffered));
       out.sample("etld_kafka_partition_committed_offset", pl, static_cast<double>(p.committed_offset));
       out.sample("etld_kafka_partition_paused", pl, p.paused ? 1 : 0);
+      out.sample("etld_kafka_partition_fetched_offset", pl, static_cast<double>(p.fetched_offset));
+      out.sample("etld_kafka_partition_written_offset", pl, static_cast<double>(p.written_offset));
+      out.sample("etld_kafka_partition_duplicate_exposure", pl, static_cast<double>(p.duplicate_exposure));
+      out.sample("etld_kafka_partition_epoch", pl, static_cast<double>(p.epoch));
     }
   }
 }

@@ -43,6 +43,7 @@
 #include <mutex>
 #include <optional>
 #include <regex>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -57,6 +58,7 @@
 #include "config/diagnostics.hpp"
 #include "config/pipeline.hpp"
 #include "connectors/kafka/kafka_handles.hpp"
+#include "stages/offset_store.hpp"
 #include "stages/registry.hpp"
 
 namespace etld {
@@ -162,7 +164,7 @@ class Waker {
 // The ack target of one assigned partition (one per assignment: a partition revoked and assigned
 // again gets a fresh one). Tokens are offsets. Keeps the commit window: the emitted offsets from
 // the first one not yet settled (or failed) on. Thread-safe: sinks settle from their strands.
-class PartitionAcks final : public AckTarget {
+class PartitionAcks final : public TrackedPartition {
  public:
   explicit PartitionAcks(std::shared_ptr<Waker> waker) : waker_(std::move(waker)) {}
 
@@ -208,6 +210,17 @@ class PartitionAcks final : public AckTarget {
   std::size_t unsettled() const {
     std::lock_guard lock(mu_);
     return unsettled_;
+  }
+  std::int64_t next_offset_with(std::span<const std::uint64_t> also) const override {
+    std::vector<std::uint64_t> extra(also.begin(), also.end());
+    std::sort(extra.begin(), extra.end());
+    std::lock_guard lock(mu_);
+    for (const Slot& s : window_) {
+      bool covered = (s.settled && s.status != AckStatus::failed) ||
+                     std::binary_search(extra.begin(), extra.end(), static_cast<std::uint64_t>(s.offset));
+      if (!covered) return s.offset;
+    }
+    return next_;
   }
   std::int64_t failed_offset() const {
     std::lock_guard lock(mu_);
@@ -335,6 +348,7 @@ class KafkaSource final : public Source {
       waker_->rearm();
       pump();
     });
+    store_ = find_offset_store(s_.group);
     create_consumer();
     board_ = std::make_shared<StatsBoard>();
     {
@@ -348,9 +362,10 @@ class KafkaSource final : public Source {
                            : "topics " + join(s_.topics);
     ctx.log().info(
         "kafka: consuming {} as group '{}' (librdkafka {}, max_in_flight_per_partition {}, commit every {} "
-        "ms){}",
+        "ms){}{}",
         what, s_.group, rd_kafka_version_str(), s_.max_in_flight, s_.commit_interval.count(),
-        s_.overrides_text.empty() ? "" : "; librdkafka overrides: " + s_.overrides_text);
+        s_.overrides_text.empty() ? "" : "; librdkafka overrides: " + s_.overrides_text,
+        store_ ? "; exactly once: positions from " + store_->description() : "");
     last_commit_ = Clock::now();
     arm_fd();
     arm_tick();
@@ -390,7 +405,9 @@ class KafkaSource final : public Source {
     std::int64_t committed_sent = -1;  // last offset we asked Kafka to commit
     std::int64_t committed = -1;       // last offset Kafka confirmed
     std::uint64_t fetched = 0, emitted = 0;
-    std::int64_t lag = -1;  // from the last statistics
+    std::int64_t lag = -1;             // from the last statistics
+    std::int64_t fetched_offset = -1;  // one past the last record taken
+    std::int64_t first_offset = -1;    // the first record taken in this assignment
   };
   using Key = std::pair<std::string, std::int32_t>;
 
@@ -400,6 +417,9 @@ class KafkaSource final : public Source {
     bool cooperative = false;
     std::uint64_t id = 0;
     bool committing = false;  // the revoke commit is out; the unassign follows its result
+    // The group moved on without us. With exactly_once its claims stay in the store: a batch
+    // already on its way either commits before the new owner claims, or is fenced by it.
+    bool lost = false;
   };
 
   // ---- setup and teardown ----
@@ -451,6 +471,11 @@ class KafkaSource final : public Source {
     if (tick_) tick_->cancel();
     if (fd_) fd_->cancel();
     if (rk_) {
+      // A claim still out: librdkafka waits for our assign call before it can leave the group.
+      if (claim_pending_) {
+        PartitionList list = std::move(claim_pending_);
+        assign(list.get(), claim_cooperative_);
+      }
       // Pending revokes first: librdkafka waits for our unassign before it can leave the group.
       while (!revokes_.empty()) {
         if (revokes_[0].committing)
@@ -465,7 +490,10 @@ class KafkaSource final : public Source {
         log_warn("close", "kafka: closing the consumer: {}", rd_kafka_err2str(e));
       rk_.reset();
     }
-    for (auto& [key, p] : parts_) p->acks->detach();
+    for (auto& [key, p] : parts_) {
+      p->acks->detach();
+      if (store_) store_->release(p->topic, p->partition, p->acks.get());
+    }
     parts_.clear();
     cache_part_ = nullptr;
     fd_.reset();
@@ -625,6 +653,8 @@ class KafkaSource final : public Source {
     p->buffered_bytes += bytes;
     total_buffered_bytes_ += bytes;
     ++total_buffered_;
+    if (p->first_offset < 0) p->first_offset = m.offset;
+    p->fetched_offset = m.offset + 1;
     p->buffered.push_back(std::move(e));
     ++p->fetched;
     if (!p->paused && !want_fetch(*p)) set_paused(*p, true);
@@ -843,7 +873,8 @@ class KafkaSource final : public Source {
   PartitionList commit_list(const std::vector<Part*>& parts) {
     PartitionList l = make_partition_list(static_cast<int>(parts.size()));
     for (Part* p : parts) {
-      auto off = p->acks->commit_offset();
+      // exactly_once: Kafka gets what PostgreSQL holds under our claim, for lag monitoring only.
+      auto off = store_ ? store_->written(p->topic, p->partition) : p->acks->commit_offset();
       if (off < 0 || off <= p->committed_sent) continue;
       rd_kafka_topic_partition_list_add(l.get(), p->topic.c_str(), p->partition)->offset = off;
       p->committed_sent = off;
@@ -913,6 +944,7 @@ class KafkaSource final : public Source {
 
   void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list) {
     ++rebalances_;
+    log_positions(err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "before assign" : "before revoke");
     cache_part_ = nullptr;
     bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk_.get()), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
@@ -928,11 +960,10 @@ class KafkaSource final : public Source {
       if (ctx_log_ok_ && !closing_ && list->cnt > 0)
         ctx_->log().info("kafka: assigned {} ({}; {} partitions now)", describe_partitions(list),
                          cooperative ? "cooperative" : "eager", parts_.size());
-      if (cooperative) {
-        ErrorHandle e(rd_kafka_incremental_assign(rk_.get(), list));
-        if (e) log_warn("assign", "kafka: incremental assign failed: {}", rd_kafka_error_string(e.get()));
-      } else if (auto e = rd_kafka_assign(rk_.get(), list); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        log_warn("assign", "kafka: assign failed: {}", rd_kafka_err2str(e));
+      if (store_ && list->cnt > 0 && !closing_) {
+        claim_then_assign(copy_partition_list(list), cooperative);
+      } else {
+        assign(list, cooperative);
       }
       publish_stats();
       return;
@@ -941,6 +972,7 @@ class KafkaSource final : public Source {
       bool lost = rd_kafka_assignment_lost(rk_.get());
       PendingRevoke rev{copy_partition_list(list), Clock::now() + s_.revoke_timeout, cooperative,
                         ++revoke_ids_};
+      rev.lost = lost;
       std::size_t in_flight = 0;
       for (int i = 0; i < list->cnt; ++i) {
         auto it = parts_.find(Key(list->elems[i].topic, list->elems[i].partition));
@@ -984,12 +1016,68 @@ class KafkaSource final : public Source {
     PartitionList all = make_partition_list(static_cast<int>(parts_.size()));
     for (auto& [key, p] : parts_) {
       p->acks->detach();
+      if (store_) store_->release(p->topic, p->partition, p->acks.get());
       rd_kafka_topic_partition_list_add(all.get(), p->topic.c_str(), p->partition);
     }
     resume_all(all.get());
     parts_.clear();
     revokes_.clear();
     rd_kafka_assign(rk_.get(), nullptr);
+  }
+
+  void assign(rd_kafka_topic_partition_list_t* list, bool cooperative) {
+    if (cooperative) {
+      ErrorHandle e(rd_kafka_incremental_assign(rk_.get(), list));
+      if (e) log_warn("assign", "kafka: incremental assign failed: {}", rd_kafka_error_string(e.get()));
+    } else if (auto e = rd_kafka_assign(rk_.get(), list); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      log_warn("assign", "kafka: assign failed: {}", rd_kafka_err2str(e));
+    }
+  }
+
+  // exactly_once: before fetching, the partitions are claimed in the sink's offset store (which
+  // fences their previous owner) and each starts at the offset stored there, not Kafka's. The
+  // claim runs on the store's thread; librdkafka's group state machine waits for the assign call.
+  void claim_then_assign(PartitionList list, bool cooperative) {
+    std::vector<PartitionClaimRequest> requests;
+    for (int i = 0; i < list->cnt; ++i) {
+      auto it = parts_.find(Key(list->elems[i].topic, list->elems[i].partition));
+      if (it != parts_.end())
+        requests.push_back({it->second->topic, it->second->partition, it->second->acks});
+    }
+    claim_pending_ = std::move(list);
+    claim_cooperative_ = cooperative;
+    store_->claim(std::move(requests), [this, alive = std::weak_ptr<int>(alive_), ex = ctx_->executor()](
+                                           std::vector<PartitionClaim> claims, std::string error) {
+      auto shared = std::make_shared<std::vector<PartitionClaim>>(std::move(claims));
+      boost::asio::post(ex, [this, alive, shared, error = std::move(error)] {
+        if (alive.expired()) return;
+        on_claimed(*shared, error);
+      });
+    });
+  }
+
+  void on_claimed(const std::vector<PartitionClaim>& claims, const std::string& error) {
+    if (!claim_pending_ || closed_) return;
+    PartitionList list = std::move(claim_pending_);
+    if (!error.empty()) {
+      if (ctx_log_ok_ && !closing_)
+        ctx_->fail(std::make_exception_ptr(std::runtime_error("kafka: " + error)));
+      assign(list.get(), claim_cooperative_);  // nothing fetches: close() gives them back
+      return;
+    }
+    std::string resumed;
+    for (const auto& c : claims) {
+      for (int i = 0; i < list->cnt; ++i)
+        if (list->elems[i].partition == c.partition && c.topic == list->elems[i].topic)
+          list->elems[i].offset = c.next_offset >= 0 ? c.next_offset : RD_KAFKA_OFFSET_INVALID;
+      resumed += fmt::format("{}{}[{}]@{} (epoch {})", resumed.empty() ? "" : " ", c.topic, c.partition,
+                             c.next_offset >= 0 ? std::to_string(c.next_offset) : "committed", c.epoch);
+    }
+    if (ctx_log_ok_ && !closing_)
+      ctx_->log().info("kafka: claimed in {}: {}", store_->description(), resumed);
+    assign(list.get(), claim_cooperative_);
+    publish_stats();
+    schedule_pump();
   }
 
   // Finishes revokes whose partitions have nothing in flight, or whose time is up.
@@ -1069,6 +1157,7 @@ class KafkaSource final : public Source {
     revokes_.erase(revokes_.begin() + static_cast<std::ptrdiff_t>(index));
     for (Part* p : revoke_parts(rev)) {
       p->acks->detach();
+      if (store_ && !rev.lost) store_->release(p->topic, p->partition, p->acks.get());
       parts_.erase(Key(p->topic, p->partition));
     }
     cache_part_ = nullptr;
@@ -1169,6 +1258,7 @@ class KafkaSource final : public Source {
     s.stage = ctx_ && ctx_log_ok_ ? ctx_->stage_name() : s_.stage;
     s.instance = instance_;
     s.group = s_.group;
+    s.exactly_once = store_ != nullptr;
     s.pauses = pauses_;
     s.resumes = resumes_;
     s.rebalances = rebalances_;
@@ -1183,7 +1273,13 @@ class KafkaSource final : public Source {
       ps.emitted = p->emitted;
       ps.buffered = p->buffered.size();
       ps.in_flight = p->acks->window();
+      ps.fetched_offset = p->fetched_offset;
+      ps.written_offset = written_offset(*p);
       ps.committed_offset = p->committed;
+      if (!store_ && ps.written_offset > 0)
+        ps.duplicate_exposure = static_cast<std::uint64_t>(std::max<std::int64_t>(
+            0, ps.written_offset - std::max<std::int64_t>(p->first_offset, p->committed)));
+      ps.epoch = store_ ? store_->epoch(p->topic, p->partition) : 0;
       ps.poisoned_offset = p->poisoned ? p->acks->failed_offset() : -1;
       ps.paused = p->paused;
       ps.revoking = p->revoking;
@@ -1191,6 +1287,29 @@ class KafkaSource final : public Source {
       s.partitions.push_back(std::move(ps));
     }
     board_->publish(std::move(s));
+  }
+
+  std::int64_t written_offset(const Part& p) const {
+    return store_ ? store_->written(p.topic, p.partition) : p.acks->commit_offset();
+  }
+
+  // One line per rebalance: where each partition stands, so that what a rebalance may replay
+  // (at_least_once: written but not committed) is on record.
+  void log_positions(const char* when) {
+    if (!ctx_log_ok_ || closing_ || parts_.empty()) return;
+    std::string text;
+    for (auto& [key, p] : parts_) {
+      auto written = written_offset(*p);
+      text +=
+          fmt::format("{}{}[{}] fetched {} in flight {} written {} committed {}", text.empty() ? "" : "; ",
+                      p->topic, p->partition, p->fetched_offset, p->acks->window(), written, p->committed);
+      if (store_)
+        text += fmt::format(" epoch {}", store_->epoch(p->topic, p->partition));
+      else if (written > 0)
+        text += fmt::format(" exposure {}",
+                            std::max<std::int64_t>(0, written - std::max(p->first_offset, p->committed)));
+    }
+    ctx_->log().info("kafka: positions {}: {}", when, text);
   }
 
   static std::string join(const std::vector<std::string>& v) {
@@ -1221,6 +1340,9 @@ class KafkaSource final : public Source {
   Clock::time_point last_commit_;
   std::map<std::string, std::pair<Clock::time_point, std::uint64_t>> rate_;
   std::shared_ptr<StatsBoard> board_;
+  std::shared_ptr<OffsetStore> store_;  // exactly_once: the sink's store of our positions
+  PartitionList claim_pending_;         // an assignment waiting for its claim
+  bool claim_cooperative_ = false;
   std::uint64_t pauses_ = 0, resumes_ = 0, rebalances_ = 0, commits_ = 0, commit_failures_ = 0;
   simdjson::dom::parser stats_parser_;
   bool stopped_ = false, finished_ = false, closing_ = false, closed_ = false;
@@ -1339,6 +1461,18 @@ std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineCo
     if (!s.overrides_text.empty()) s.overrides_text += ", ";
     s.overrides_text += k + "=" + (is_secret_property(k) ? std::string("***") : v);
   }
+  // The group's rebalance timeout is max.poll.interval.ms: a revoke that drains longer than that
+  // gets this member thrown out of the group, and its partitions replayed elsewhere.
+  std::int64_t rebalance_timeout_ms = 300000;
+  for (const auto& [k, v] : s.properties)
+    if (k == "max.poll.interval.ms") rebalance_timeout_ms = std::stoll(v);
+  if (s.revoke_timeout.count() >= rebalance_timeout_ms)
+    throw ConfigError(
+        o.mark("revoke_timeout"),
+        "revoke_timeout (" + std::to_string(s.revoke_timeout.count()) +
+            " ms) must be shorter than the group's rebalance timeout, max.poll.interval.ms (" +
+            std::to_string(rebalance_timeout_ms) + " ms)",
+        "lower revoke_timeout (and max_in_flight_per_partition, which bounds what a revoke drains)");
   return std::make_unique<KafkaFactory>(std::move(s));
 }
 

@@ -13,16 +13,26 @@
 
 namespace etld {
 
+// Offsets are "next to read" positions (one past the last record they cover), -1 when unknown.
 struct KafkaPartitionStats {
   std::string topic;
   std::int32_t partition = 0;
-  std::uint64_t fetched = 0;           // messages received from librdkafka
-  std::uint64_t emitted = 0;           // events handed downstream
-  std::uint64_t buffered = 0;          // fetched, waiting for demand
-  std::uint64_t in_flight = 0;         // emitted and not yet committable (the commit window)
+  std::uint64_t fetched = 0;         // messages received from librdkafka
+  std::uint64_t emitted = 0;         // events handed downstream
+  std::uint64_t buffered = 0;        // fetched, waiting for demand
+  std::uint64_t in_flight = 0;       // emitted and not yet committable (the commit window)
+  std::int64_t fetched_offset = -1;  // one past the last record fetched
+  // Every record below it is written to its destination (or filtered, or dead-lettered): with
+  // exactly_once, the offset committed in PostgreSQL under this instance's claim; otherwise the
+  // first emitted record not yet settled.
+  std::int64_t written_offset = -1;
   std::int64_t committed_offset = -1;  // last offset committed to Kafka (next to read), -1 none yet
-  std::int64_t poisoned_offset = -1;   // offset of a failed event holding the partition, -1 none
-  std::int64_t consumer_lag = -1;      // from librdkafka's statistics, -1 unknown
+  // at_least_once: records written but not yet committed to Kafka (written_offset -
+  // committed_offset), which a crash now would deliver again. Always 0 with exactly_once.
+  std::uint64_t duplicate_exposure = 0;
+  std::int64_t epoch = 0;             // exactly_once: this instance's claim on the partition (0: none)
+  std::int64_t poisoned_offset = -1;  // offset of a failed event holding the partition, -1 none
+  std::int64_t consumer_lag = -1;     // from librdkafka's statistics, -1 unknown
   bool paused = false;
   bool revoking = false;
 };
@@ -32,6 +42,7 @@ struct KafkaSourceStats {
   std::string stage;
   int instance = 0;
   std::string group;
+  bool exactly_once = false;     // positions come from a sink's offset store (docs/delivery.md)
   std::uint64_t pauses = 0;      // partitions paused (backpressure, caps, poison, revoke)
   std::uint64_t resumes = 0;     // partitions resumed
   std::uint64_t rebalances = 0;  // rebalance callbacks (assign and revoke)

@@ -221,7 +221,7 @@ void derive_sql(PostgresSinkConfig& c) {
     // Per key, the last upsert (upsert) or the first (insert_ignore) wins; with deletes in the
     // batch, only operations after the key's last delete count (the delete ran first).
     auto upsert = [&](bool after_delete) {
-      std::string sql = "INSERT INTO " + c.qualified + " (" + col_list + ") SELECT " + col_list +
+      std::string sql = "INSERT INTO " + c.qualified + " AS t (" + col_list + ") SELECT " + col_list +
                         " FROM (SELECT DISTINCT ON (" + key_list +
                         ") * FROM pg_temp.etld_stage s WHERE NOT _etld_del";
       if (after_delete)
@@ -229,9 +229,17 @@ void derive_sql(PostgresSinkConfig& c) {
             " AND s._etld_seq > COALESCE((SELECT max(d._etld_seq) FROM pg_temp.etld_stage d WHERE "
             "d._etld_del AND " +
             join(match_s, " AND ") + "), -1)";
-      sql += " ORDER BY " + key_list + ", _etld_seq " + (c.mode == Mode::upsert ? "DESC" : "ASC") + ") x";
+      // With a guard, the newest version of a key in the batch wins whatever the arrival order.
+      const std::string guard_order = c.guard.empty() ? "" : quote_ident(c.guard) + " DESC NULLS LAST, ";
+      sql += " ORDER BY " + key_list + ", " + guard_order + "_etld_seq " +
+             (c.mode == Mode::upsert ? "DESC" : "ASC") + ") x";
       sql += " ON CONFLICT (" + key_list + ") DO ";
       sql += c.mode == Mode::upsert && !updates.empty() ? "UPDATE SET " + join(updates, ", ") : "NOTHING";
+      if (c.mode == Mode::upsert && !updates.empty() && !c.guard.empty()) {
+        // A replayed (older or equal) version never replaces a newer row.
+        const std::string g = quote_ident(c.guard);
+        sql += " WHERE t." + g + " IS NULL OR t." + g + " < EXCLUDED." + g;
+      }
       return sql;
     };
     c.upsert_sql = upsert(false);
@@ -255,6 +263,107 @@ void derive_sql(PostgresSinkConfig& c) {
       " (pipeline, stage, topic, \"partition\", \"offset\", key, value, headers, error, sqlstate)"
       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
   c.lock_key = "etld:" + c.display;
+  if (c.exactly_once) {
+    const std::string t = c.offsets_qualified;
+    // Shared by every sink (and process) using the table, whatever their target tables.
+    c.offsets_lock_key = "etld:" + c.offsets_display;
+    const std::string row = " WHERE consumer_group = $1 AND topic = $2 AND \"partition\" = $3";
+    c.create_offsets_sql =
+        "CREATE TABLE IF NOT EXISTS " + t +
+        " (consumer_group text NOT NULL, topic text NOT NULL, \"partition\" integer NOT NULL, "
+        "next_offset bigint, epoch bigint NOT NULL DEFAULT 0, "
+        "updated_at timestamptz NOT NULL DEFAULT now(), "
+        "PRIMARY KEY (consumer_group, topic, \"partition\"))";
+    c.claim_offset_sql =
+        "INSERT INTO " + t +
+        " AS o (consumer_group, topic, \"partition\", next_offset, epoch) VALUES ($1, $2, $3, NULL, 1) "
+        "ON CONFLICT (consumer_group, topic, \"partition\") DO UPDATE SET epoch = o.epoch + 1, "
+        "updated_at = now() RETURNING epoch, next_offset";
+    c.advance_offset_sql = "UPDATE " + t + " SET next_offset = $5, updated_at = now()" + row +
+                           " AND epoch = $4 AND next_offset IS NOT DISTINCT FROM $6::bigint";
+    c.read_offset_sql = "SELECT epoch, next_offset FROM " + t + row;
+  }
+}
+
+// exactly_once holds only when one kafka source feeds this sink alone, through stages that keep
+// each Kafka partition's events in order and one-to-one (map, filter), with each partition's
+// events reaching one sink instance; and when every write of a batch can join its transaction.
+void check_exactly_once(PostgresSinkConfig& c, const StageConfig& stage, const PipelineConfig& pipeline) {
+  const Options& o = stage.options;
+  const YAML::Mark at = o.mark("delivery");
+  auto in_order = [](const StageConfig& s) { return s.concurrency <= 1 || s.partition_by == "_partition"; };
+  const std::string order_hint =
+      "set concurrency: 1, or partition_by: _partition so that each Kafka partition has one instance";
+  if (!in_order(stage))
+    throw ConfigError(at,
+                      "delivery: exactly_once needs each Kafka partition's records in one sink instance, but "
+                      "stage '" +
+                          stage.name + "' has concurrency " + std::to_string(stage.concurrency),
+                      order_hint);
+  if (c.on_poison == PoisonPolicy::pause_partition)
+    throw ConfigError(at, "delivery: exactly_once does not support on_poison: pause_partition",
+                      "use on_poison: dead_letter (dead letters commit with the rows) or stop");
+  if (c.on_poison == PoisonPolicy::dead_letter && !c.dead_letter_topic.empty())
+    throw ConfigError(o.mark("dead_letter"),
+                      "delivery: exactly_once cannot send dead letters to a Kafka topic: they cannot join "
+                      "the PostgreSQL transaction",
+                      "use dead_letter: {table: ...} alone");
+  // Walk upstream to the source.
+  std::set<std::string> path;
+  const StageConfig* source = nullptr;
+  std::vector<const StageConfig*> todo{&stage};
+  while (!todo.empty()) {
+    const StageConfig* s = todo.back();
+    todo.pop_back();
+    if (s->inputs.empty()) {
+      if (s->type != "kafka")
+        throw ConfigError(at,
+                          "delivery: exactly_once needs a kafka source, but stage '" + stage.name +
+                              "' is fed by stage '" + s->name + "' of type " + s->type,
+                          "use delivery: at_least_once");
+      if (source && source != s)
+        throw ConfigError(at,
+                          "delivery: exactly_once needs exactly one kafka source upstream; stage '" +
+                              stage.name + "' is fed by '" + source->name + "' and '" + s->name + "'",
+                          "give each source its own sink");
+      source = s;
+    }
+    for (const auto& name : s->inputs) {
+      const StageConfig* in = pipeline.find(name);
+      if (!in || !path.insert(name).second) continue;
+      if (!in->inputs.empty()) {
+        if (in->type != "map" && in->type != "filter")
+          throw ConfigError(at,
+                            "delivery: exactly_once: stage '" + in->name + "' (type " + in->type +
+                                ") between the kafka source and the sink does not keep one output per "
+                                "Kafka record",
+                            "only map and filter may sit between them; use delivery: at_least_once");
+        if (!in_order(*in))
+          throw ConfigError(
+              at,
+              "delivery: exactly_once needs each Kafka partition's records in order, but stage '" + in->name +
+                  "' has concurrency " + std::to_string(in->concurrency),
+              order_hint);
+      }
+      todo.push_back(in);
+    }
+  }
+  if (!source)
+    throw ConfigError(at,
+                      "delivery: exactly_once needs a kafka source upstream of stage '" + stage.name + "'",
+                      "wire the sink to a kafka source through inputs");
+  for (const auto& other : pipeline.stages) {
+    if (other.name == stage.name || path.count(other.name)) continue;
+    for (const auto& name : other.inputs)
+      if (path.count(name))
+        throw ConfigError(at,
+                          "delivery: exactly_once: stage '" + other.name + "' also reads from '" + name +
+                              "'; the kafka source's positions are this sink's, so it must feed nothing else",
+                          "give the other consumer its own kafka source (another group)");
+  }
+  c.group = source->options.get_string("group");
+  if (c.group.empty())
+    throw ConfigError(at, "delivery: exactly_once: the kafka source '" + source->name + "' has no group");
 }
 
 }  // namespace
@@ -390,6 +499,28 @@ const std::vector<OptionSpec>& option_specs() {
        "{initial_backoff, max_backoff}: reconnect backoff while PostgreSQL is down",
        false,
        "{initial_backoff: 100ms, max_backoff: 30s}",
+       {}},
+      {"delivery",
+       OptionKind::choice,
+       "at_least_once (Kafka offsets committed after the rows) or exactly_once (the rows and the next "
+       "offsets "
+       "of their partitions in one transaction, fenced per partition; see docs/delivery.md)",
+       false,
+       "at_least_once",
+       {"at_least_once", "exactly_once"}},
+      {"offsets_table",
+       OptionKind::string,
+       "exactly_once: the table of committed offsets and epochs per (consumer group, topic, partition), "
+       "created if missing",
+       false,
+       "etld_offsets",
+       {}},
+      {"guard",
+       OptionKind::string,
+       "upsert: a mapped column holding a version (e.g. from: _offset); a row is replaced only by a newer "
+       "version, so a replay never rolls it back",
+       false,
+       "",
        {}},
       {"max_dead_letter_ratio",
        OptionKind::number,
@@ -586,6 +717,34 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
     if (!(c.max_dead_letter_ratio > 0 && c.max_dead_letter_ratio <= 1))
       throw ConfigError(o.mark("max_dead_letter_ratio"), "max_dead_letter_ratio must be in (0, 1]",
                         "1 disables the guard");
+  }
+
+  if (o.has("guard")) {
+    c.guard = o.get_string("guard");
+    if (c.mode != Mode::upsert)
+      throw ConfigError(o.mark("guard"), "option 'guard' applies to mode upsert only",
+                        "set mode: upsert, or remove guard");
+    auto it = std::find_if(c.columns.begin(), c.columns.end(),
+                           [&](const ColumnSpec& col) { return col.name == c.guard; });
+    if (it == c.columns.end()) {
+      std::vector<std::string> names;
+      for (const auto& col : c.columns) names.push_back(col.name);
+      std::string hint = did_you_mean(c.guard, names);
+      throw ConfigError(o.mark("guard"), "guard column '" + c.guard + "' is not in 'columns'",
+                        hint.empty() ? "map it, e.g. version: {from: _offset, type: bigint}" : hint);
+    }
+    if (it->is_key) throw ConfigError(o.mark("guard"), "guard column '" + c.guard + "' is a key column");
+  }
+
+  c.exactly_once = o.get_string("delivery", "at_least_once") == "exactly_once";
+  if (o.has("offsets_table") && !c.exactly_once)
+    throw ConfigError(o.mark("offsets_table"), "option 'offsets_table' needs delivery: exactly_once");
+  if (c.exactly_once) {
+    check_exactly_once(c, stage, pipeline);
+    const std::string text = o.get_string("offsets_table", "etld_offsets");
+    auto [os, ot] = split_table(text, o.mark("offsets_table"));
+    c.offsets_qualified = (os.empty() ? "" : quote_ident(os) + ".") + quote_ident(ot);
+    c.offsets_display = text;
   }
 
   derive_sql(c);

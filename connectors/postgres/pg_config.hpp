@@ -83,6 +83,15 @@ struct PostgresSinkConfig {
   std::string pipeline = "etld";
   std::string stage;
   PoisonPolicy on_poison = PoisonPolicy::dead_letter;
+  // Replay-safe upserts: a mapped column whose stored value must be older (smaller) than the
+  // incoming one for an upsert to replace the row. "" = none.
+  std::string guard;
+  // delivery: exactly_once: the rows and the next offsets of their Kafka partitions commit in one
+  // transaction, fenced by a per-partition epoch (see docs/delivery.md).
+  bool exactly_once = false;
+  std::string group;  // the consumer group of the kafka source feeding the sink
+  std::string offsets_display;
+  std::string offsets_qualified;
 
   // Derived SQL.
   bool uses_stage = false;  // upsert modes, or keyed deletes: a per-connection staging table
@@ -97,6 +106,11 @@ struct PostgresSinkConfig {
   std::string create_dead_letter_sql;
   std::string insert_dead_letter_sql;  // $1..$11
   std::string lock_key;                // for pg_advisory_xact_lock around DDL
+  std::string offsets_lock_key;        // pg_advisory_xact_lock around the offsets table's DDL
+  std::string create_offsets_sql;
+  std::string claim_offset_sql;    // $1 group, $2 topic, $3 partition -> epoch, next_offset
+  std::string advance_offset_sql;  // $1..$3, $4 epoch, $5 next offset, $6 expected previous
+  std::string read_offset_sql;     // $1..$3 -> epoch, next_offset
 };
 
 const std::vector<OptionSpec>& option_specs();

@@ -1,6 +1,7 @@
 #include "connectors/postgres/pg_writer.hpp"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <vector>
@@ -9,8 +10,13 @@
 
 namespace etld::pg {
 
-Writer::Writer(std::shared_ptr<const PostgresSinkConfig> cfg, spdlog::logger& log, SinkMetrics* metrics)
-    : cfg_(std::move(cfg)), log_(log), metrics_(metrics), backoff_(cfg_->initial_backoff) {}
+Writer::Writer(std::shared_ptr<const PostgresSinkConfig> cfg, spdlog::logger& log, SinkMetrics* metrics,
+               std::shared_ptr<PgOffsetStore> offsets)
+    : cfg_(std::move(cfg)),
+      log_(log),
+      metrics_(metrics),
+      offsets_(std::move(offsets)),
+      backoff_(cfg_->initial_backoff) {}
 
 Writer::~Writer() = default;
 
@@ -51,9 +57,9 @@ void Writer::rollback_quietly() {
 
 // DDL that several instances (concurrency: N) may run at once: serialised by an advisory lock,
 // else concurrent CREATE TABLE IF NOT EXISTS can fail on the catalog's unique index.
-void Writer::ddl(const std::string& sql) {
+void Writer::ddl(const std::string& sql, const std::string& lock_key) {
   conn_->exec("BEGIN");
-  conn_->exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", {cfg_->lock_key});
+  conn_->exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", {lock_key});
   conn_->exec(sql);
   conn_->exec("COMMIT");
 }
@@ -72,9 +78,10 @@ void Writer::ensure_connected() {
       conn_->exec("SET TimeZone = 'UTC'");
       conn_->exec_params("SELECT set_config('application_name', $1, false)",
                          {fmt::format("etld/{}/{}", cfg_->pipeline, cfg_->stage).substr(0, 63)});
-      if (cfg_->create_table) ddl(cfg_->create_table_sql);
+      if (cfg_->create_table) ddl(cfg_->create_table_sql, cfg_->lock_key);
       if (cfg_->on_poison == PoisonPolicy::dead_letter && cfg_->dead_letter_table)
-        ddl(cfg_->create_dead_letter_sql);
+        ddl(cfg_->create_dead_letter_sql, cfg_->lock_key);
+      if (cfg_->exactly_once) ddl(cfg_->create_offsets_sql, cfg_->offsets_lock_key);
       if (cfg_->uses_stage) conn_->exec(cfg_->create_stage_sql);
       if (failures_ > 0)
         log_.info("connected to PostgreSQL ({}) after {} failed attempt(s)", cfg_->dsn_redacted, failures_);
@@ -109,11 +116,19 @@ std::string Writer::connect() {
 }
 
 void Writer::write_rows(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo, std::size_t hi) {
+  conn_->exec("BEGIN");
+  write_rows_body(b, idx, lo, hi);
+  conn_->exec("COMMIT");
+}
+
+// The rows idx[lo..hi) inside the open transaction. The staging table is left empty, so that
+// several slices can share one transaction (exactly_once).
+void Writer::write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo,
+                             std::size_t hi) {
   auto slice = [&](std::size_t a, std::size_t z) {  // rows idx[a..z) are contiguous in buf
     std::size_t from = b.rows[idx[a]].begin, to = b.rows[idx[z - 1]].end;
     return std::string_view(b.buf).substr(from, to - from);
   };
-  conn_->exec("BEGIN");
   if (cfg_->mode == Mode::insert) {
     // Runs of inserts go straight to the table; runs of deletes through the staging table.
     std::size_t a = lo;
@@ -136,8 +151,8 @@ void Writer::write_rows(WorkBatch& b, const std::vector<std::size_t>& idx, std::
     conn_->copy_in(cfg_->copy_stage_sql, slice(lo, hi));
     if (has_del) conn_->exec(cfg_->delete_sql);
     if (has_write) conn_->exec(has_del ? cfg_->upsert_after_delete_sql : cfg_->upsert_sql);
+    if (offsets_) conn_->exec(cfg_->clear_stage_sql);  // ON COMMIT DELETE ROWS comes too late
   }
-  conn_->exec("COMMIT");
 }
 
 void Writer::bisect(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo, std::size_t hi) {
@@ -237,25 +252,7 @@ void Writer::write_dead_letter_table(WorkBatch& b) {
     ensure_connected();
     try {
       conn_->exec("BEGIN");
-      for (std::size_t i = 0; i < b.rows.size(); ++i) {
-        const Row& r = b.rows[i];
-        if (r.op != RowOp::poison) continue;
-        const Event& e = b.events[i];
-        std::optional<std::string> headers;
-        if (!e.headers.empty()) {
-          Object o;
-          for (const auto& h : e.headers)
-            o.emplace_back(sanitize_utf8(h.name), Value(sanitize_utf8(h.value)));
-          headers = Value(std::move(o)).to_json();
-        }
-        conn_->exec_params(
-            cfg_->insert_dead_letter_sql,
-            {cfg_->pipeline, cfg_->stage, opt(!e.topic.empty(), sanitize_utf8(e.topic)),
-             opt(e.partition >= 0, std::to_string(e.partition)), opt(e.offset >= 0, std::to_string(e.offset)),
-             opt(e.has_key, e.key), opt(e.has_value, e.value), headers, sanitize_utf8(r.error),
-             opt(!r.sqlstate.empty(), r.sqlstate)},
-            {false, false, false, false, false, true, true, false, false, false});
-      }
+      insert_dead_letters(b);
       conn_->exec("COMMIT");
       return;
     } catch (const PgError& e) {
@@ -273,6 +270,29 @@ void Writer::write_dead_letter_table(WorkBatch& b) {
   }
 }
 
+// The batch's poison rows (but dropped or deferred ones) into the dead-letter table, inside the
+// open transaction.
+void Writer::insert_dead_letters(WorkBatch& b) {
+  for (std::size_t i = 0; i < b.rows.size(); ++i) {
+    const Row& r = b.rows[i];
+    if (r.op != RowOp::poison || r.dropped || r.deferred) continue;
+    const Event& e = b.events[i];
+    std::optional<std::string> headers;
+    if (!e.headers.empty()) {
+      Object o;
+      for (const auto& h : e.headers) o.emplace_back(sanitize_utf8(h.name), Value(sanitize_utf8(h.value)));
+      headers = Value(std::move(o)).to_json();
+    }
+    conn_->exec_params(
+        cfg_->insert_dead_letter_sql,
+        {cfg_->pipeline, cfg_->stage, opt(!e.topic.empty(), sanitize_utf8(e.topic)),
+         opt(e.partition >= 0, std::to_string(e.partition)), opt(e.offset >= 0, std::to_string(e.offset)),
+         opt(e.has_key, e.key), opt(e.has_value, e.value), headers, sanitize_utf8(r.error),
+         opt(!r.sqlstate.empty(), r.sqlstate)},
+        {false, false, false, false, false, true, true, false, false, false});
+  }
+}
+
 void Writer::write(WorkBatch& b) {
   // Counted on every way out: a batch that failed took time too.
   struct Observe {
@@ -286,6 +306,7 @@ void Writer::write(WorkBatch& b) {
       m->batch_seconds->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
   } observe{metrics_, b.rows.size()};
+  if (offsets_) return write_exactly_once(b);
   std::vector<std::size_t> idx;
   idx.reserve(b.rows.size());
   for (std::size_t i = 0; i < b.rows.size(); ++i) {
@@ -300,20 +321,43 @@ void Writer::write(WorkBatch& b) {
     return;
   }
 
+  if (std::string why = dead_letter_ratio_exceeded(b); !why.empty()) {
+    b.fatal = why;
+    return;
+  }
+  if (std::none_of(b.rows.begin(), b.rows.end(), [](const Row& r) { return r.op == RowOp::poison; }) ||
+      cfg_->on_poison != PoisonPolicy::dead_letter)
+    return;  // poison rows stay failed: the source pauses the partition or stops
+  try {
+    write_dead_letters(b);
+  } catch (const Fatal& f) {
+    b.fatal = f.message;
+    return;
+  }
+  std::uint64_t dead = 0;
+  for (auto& r : b.rows)
+    if (r.op == RowOp::poison) {
+      r.status = AckStatus::dead_lettered;
+      ++dead;
+    }
+  if (metrics_) metrics_->dead_letters->inc(dead);
+}
+
+// The guard: a high dead-letter rate means the mapping or the table is wrong; then the rows are
+// not dead-lettered but failed, so that a fixed configuration can replay them. Returns why the
+// pipeline must stop, or "".
+std::string Writer::dead_letter_ratio_exceeded(const WorkBatch& b) {
   std::size_t dead = 0;
   const std::string* first_error = nullptr;
   for (const auto& r : b.rows)
-    if (r.op == RowOp::poison) {
+    if (r.op == RowOp::poison && !r.dropped && !r.deferred) {
       ++dead;
       if (!first_error) first_error = &r.error;
     }
   if (dead == 0 || cfg_->on_poison != PoisonPolicy::dead_letter) {
     window_total_ += b.rows.size();
-    return;  // poison rows stay failed: the source pauses the partition or stops
+    return {};
   }
-
-  // The guard: a high dead-letter rate means the mapping or the table is wrong; then the rows
-  // are not dead-lettered but failed, so that a fixed configuration can replay them.
   const double ratio = cfg_->max_dead_letter_ratio;
   bool trip = b.rows.size() >= 100 && static_cast<double>(dead) > ratio * static_cast<double>(b.rows.size());
   window_total_ += b.rows.size();
@@ -323,23 +367,212 @@ void Writer::write(WorkBatch& b) {
     trip = trip || static_cast<double>(window_dead_) > ratio * static_cast<double>(window_total_);
     window_total_ = window_dead_ = 0;
   }
-  if (trip && ratio < 1.0) {
-    b.fatal = fmt::format(
+  if (trip && ratio < 1.0)
+    return fmt::format(
         "{} of {} records in a batch ({} of the last {}) could not be written to {}, more than "
         "max_dead_letter_ratio "
         "{}: the configuration is probably wrong; first error: {}",
         dead, b.rows.size(), wd, wt, cfg_->display, ratio, first_error ? *first_error : "");
-    return;
-  }
+  return {};
+}
+
+// Bisection inside the open transaction: each slice under a savepoint, so a rejected slice rolls
+// back alone and the good rows stay in the one transaction. Transient and configuration errors
+// propagate (the caller rolls the whole transaction back).
+void Writer::bisect_in_transaction(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo,
+                                   std::size_t hi) {
+  if (lo >= hi) return;
+  conn_->exec("SAVEPOINT etld_rows");
   try {
-    write_dead_letters(b);
-  } catch (const Fatal& f) {
-    b.fatal = f.message;
+    write_rows_body(b, idx, lo, hi);
+    conn_->exec("RELEASE SAVEPOINT etld_rows");
+    return;
+  } catch (const PgError& e) {
+    if (e.error_class() != ErrorClass::data) throw;
+    conn_->exec("ROLLBACK TO SAVEPOINT etld_rows");
+    conn_->exec("RELEASE SAVEPOINT etld_rows");
+    if (hi - lo == 1) {
+      Row& r = b.rows[idx[lo]];
+      r.op = RowOp::poison;
+      r.error = e.what();
+      r.sqlstate = e.sqlstate;
+      return;
+    }
+  }
+  std::size_t mid = lo + (hi - lo) / 2;
+  bisect_in_transaction(b, idx, lo, mid);
+  bisect_in_transaction(b, idx, mid, hi);
+}
+
+// delivery: exactly_once. One transaction holds the batch's rows, its dead letters and, per Kafka
+// partition it covers, the next offset to read, written only if the partition's epoch is still
+// ours and its offset row is where we left it. A partition that fails that check was claimed by
+// another instance (we are a zombie of an old assignment): its rows are dropped and the rest of
+// the batch is written again without them.
+void Writer::write_exactly_once(WorkBatch& b) {
+  struct Part {
+    std::string topic;
+    std::int32_t partition = 0;
+    PgOffsetStore::Live claim;
+    std::vector<std::uint64_t> tokens;
+    std::vector<std::size_t> rows;
+    std::int64_t next = -1;
+  };
+  std::map<std::pair<std::string, std::int32_t>, Part> parts;
+  std::size_t dropped = 0, deferred = 0;
+  for (std::size_t i = 0; i < b.rows.size(); ++i) {
+    Row& r = b.rows[i];
+    const Event& e = b.events[i];
+    auto key = std::make_pair(e.topic, e.partition);
+    auto it = parts.find(key);
+    if (it == parts.end()) {
+      auto live = offsets_->live(e.topic, e.partition);
+      if (live) it = parts.emplace(key, Part{e.topic, e.partition, *live, {}, {}, -1}).first;
+    }
+    if (it == parts.end() || it->second.claim.target.get() != e.ack.target()) {
+      r.dropped = true;  // an assignment we no longer hold: its new owner reads it again
+      r.status = AckStatus::done;
+      ++dropped;
+      continue;
+    }
+    it->second.tokens.push_back(e.ack.token());
+    it->second.rows.push_back(i);
+  }
+  // The offset stored is where a restart resumes: every row written must lie below it. A row at
+  // or past it (an earlier offset of its partition is still on its way, e.g. reordered by a
+  // transform's rejections) waits for a later batch.
+  for (auto& [key, p] : parts) {
+    p.next = p.claim.target->next_offset_with(p.tokens);
+    std::vector<std::size_t> keep;
+    for (auto i : p.rows)
+      if (b.events[i].offset >= p.next) {
+        b.rows[i].deferred = true;
+        ++deferred;
+      } else {
+        keep.push_back(i);
+      }
+    p.rows.swap(keep);
+  }
+  if (dropped > 0)
+    log_.warn(
+        "dropping {} record(s) of partitions this instance no longer owns (revoked or claimed by another "
+        "instance); their new owner reads them again",
+        dropped);
+  if (deferred > 0)
+    log_.debug("{} record(s) wait for earlier offsets of their partitions before they can commit", deferred);
+
+  for (;;) {
+    std::vector<std::size_t> idx;
+    bool any = false;
+    for (auto& [key, p] : parts)
+      for (auto i : p.rows) {
+        any = true;
+        if (b.rows[i].op == RowOp::write || b.rows[i].op == RowOp::del) idx.push_back(i);
+      }
+    if (!any) return;
+    std::sort(idx.begin(), idx.end());  // batch order: COPY slices must be contiguous in buf
+    ensure_connected();
+    try {
+      conn_->exec("BEGIN");
+      bisect_in_transaction(b, idx, 0, idx.size());
+      bool poisoned = false;
+      for (auto& [key, p] : parts)
+        for (auto i : p.rows) poisoned = poisoned || b.rows[i].op == RowOp::poison;
+      if (poisoned && cfg_->on_poison == PoisonPolicy::stop) {
+        rollback_quietly();
+        b.fatal = "a record could not be written (on_poison: stop); nothing of its batch was committed";
+        return;
+      }
+      if (std::string why = dead_letter_ratio_exceeded(b); !why.empty()) {
+        rollback_quietly();
+        b.fatal = why;
+        return;
+      }
+      if (poisoned && cfg_->on_poison == PoisonPolicy::dead_letter && cfg_->dead_letter_table)
+        insert_dead_letters(b);
+      std::vector<std::pair<std::string, std::int32_t>> lost;
+      for (auto& [key, p] : parts) {
+        if (p.rows.empty()) continue;
+        Result r = conn_->exec_params(
+            cfg_->advance_offset_sql,
+            {cfg_->group, p.topic, std::to_string(p.partition), std::to_string(p.claim.epoch),
+             std::to_string(p.next),
+             p.claim.written < 0 ? std::nullopt
+                                 : std::optional<std::string>(std::to_string(p.claim.written))});
+        if (std::string(PQcmdTuples(r.get())) != "1") lost.push_back(key);
+      }
+      if (!lost.empty()) {
+        rollback_quietly();
+        for (const auto& key : lost) {
+          Part& p = parts.at(key);
+          Result r =
+              conn_->exec_params(cfg_->read_offset_sql, {cfg_->group, p.topic, std::to_string(p.partition)});
+          const bool found = PQntuples(r.get()) == 1;
+          const std::int64_t epoch = found ? std::stoll(PQgetvalue(r.get(), 0, 0)) : 0;
+          const std::int64_t next =
+              found && !PQgetisnull(r.get(), 0, 1) ? std::stoll(PQgetvalue(r.get(), 0, 1)) : -1;
+          if (epoch == p.claim.epoch && next == p.next) {
+            // An earlier attempt committed, and the connection died before we heard it.
+            log_.info(
+                "the commit of {} row(s) of {}[{}] up to offset {} had succeeded before the connection was "
+                "lost",
+                p.rows.size(), p.topic, p.partition, p.next);
+            offsets_->committed(p.topic, p.partition, p.claim.epoch, p.next);
+          } else {
+            log_.warn(
+                "fenced: {}[{}] was claimed by another instance (epoch {} in {}, ours {}; offset {} there, "
+                "{} "
+                "expected): dropping {} row(s) of a stale assignment, not committing them",
+                p.topic, p.partition, epoch, cfg_->offsets_display, p.claim.epoch, next, p.claim.written,
+                p.rows.size());
+            offsets_->fenced(p.topic, p.partition, p.claim.epoch);
+          }
+          for (auto i : p.rows) {
+            b.rows[i].dropped = true;
+            b.rows[i].status = AckStatus::done;
+          }
+          p.rows.clear();
+        }
+        continue;
+      }
+      conn_->exec("COMMIT");
+    } catch (const PgError& e) {
+      rollback_quietly();
+      if (e.error_class() != ErrorClass::transient) {
+        b.fatal = fmt::format("PostgreSQL rejected the exactly-once transaction on {}: {} (SQLSTATE {})",
+                              cfg_->display, e.what(), e.sqlstate);
+        return;
+      }
+      if (stopping()) throw Stopped{};
+      ++failures_;
+      if (metrics_) metrics_->retries->inc();
+      log_.warn("writing to {} failed transiently: {}{}; retrying the transaction in {} ms", cfg_->display,
+                e.what(), e.sqlstate.empty() ? "" : " (SQLSTATE " + e.sqlstate + ")", backoff_.count());
+      const std::string cls = e.sqlstate.substr(0, 2);
+      if (e.connection_lost || cls == "08" || cls == "57") drop_connection();
+      backoff_wait();
+      continue;
+    } catch (const Fatal& f) {
+      b.fatal = f.message;
+      return;
+    }
+    backoff_ = cfg_->initial_backoff;
+    std::uint64_t written = 0, dead = 0;
+    for (auto& [key, p] : parts) {
+      if (p.rows.empty()) continue;
+      offsets_->committed(p.topic, p.partition, p.claim.epoch, p.next);
+      for (auto i : p.rows) {
+        const bool poison = b.rows[i].op == RowOp::poison;
+        b.rows[i].status = poison ? AckStatus::dead_lettered : AckStatus::done;
+        ++(poison ? dead : written);
+      }
+    }
+    if (metrics_) {
+      metrics_->rows_written->inc(written);
+      metrics_->dead_letters->inc(dead);
+    }
     return;
   }
-  for (auto& r : b.rows)
-    if (r.op == RowOp::poison) r.status = AckStatus::dead_lettered;
-  if (metrics_) metrics_->dead_letters->inc(dead);
 }
 
 }  // namespace etld::pg

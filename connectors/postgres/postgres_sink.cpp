@@ -13,6 +13,11 @@
 // strand; the thread posts each completion back with boost::asio::post(ctx.executor(), ...).
 // Memory is bounded by upstream credit: acks settle and ctx.done() releases credit only after
 // the transaction committed, so the sink never holds more than it was granted.
+//
+// delivery: exactly_once (docs/delivery.md): the factory owns a PgOffsetStore that the kafka
+// source finds by its group and claims its partitions through; the writer commits each batch
+// with its partitions' next offsets under those claims. Rows whose earlier offsets have not
+// reached the sink yet come back from the writer unsettled and wait at the queue's end.
 #include "connectors/postgres/postgres_sink.hpp"
 
 #include <boost/asio/post.hpp>
@@ -26,6 +31,7 @@
 #include <thread>
 
 #include "config/diagnostics.hpp"
+#include "connectors/postgres/pg_offset_store.hpp"
 #include "connectors/postgres/pg_writer.hpp"
 #include "stages/registry.hpp"
 
@@ -35,7 +41,8 @@ namespace {
 
 class PostgresSink final : public Sink {
  public:
-  explicit PostgresSink(std::shared_ptr<const PostgresSinkConfig> cfg) : cfg_(std::move(cfg)) {}
+  PostgresSink(std::shared_ptr<const PostgresSinkConfig> cfg, std::shared_ptr<PgOffsetStore> offsets)
+      : cfg_(std::move(cfg)), offsets_(std::move(offsets)) {}
 
   ~PostgresSink() override {
     alive_.reset();
@@ -53,11 +60,14 @@ class PostgresSink final : public Sink {
     timer_.emplace(ctx.executor());
     metrics_ =
         std::make_unique<SinkMetrics>(cfg_->pipeline, ctx.stage_name(), ctx.instance(), cfg_->dsn_redacted);
-    writer_ = std::make_unique<Writer>(cfg_, ctx.log(), metrics_.get());
-    ctx.log().info("writing to table {} ({}) at {}", cfg_->display,
+    writer_ = std::make_unique<Writer>(cfg_, ctx.log(), metrics_.get(), offsets_);
+    ctx.log().info("writing to table {} ({}, {}) at {}", cfg_->display,
                    cfg_->mode == Mode::insert   ? "insert"
                    : cfg_->mode == Mode::upsert ? "upsert"
                                                 : "insert_ignore",
+                   cfg_->exactly_once
+                       ? "exactly once, offsets in " + cfg_->offsets_display + " for group " + cfg_->group
+                       : std::string("at least once"),
                    cfg_->dsn_redacted);
     thread_ = std::thread([this] { thread_main(); });
   }
@@ -68,18 +78,7 @@ class PostgresSink final : public Sink {
       ctx_->done(batch.size());
       return;
     }
-    for (auto& e : batch) {
-      if (pending_.empty() || pending_.back()->rows.size() >= cfg_->max_rows)
-        pending_.push_back(std::make_unique<WorkBatch>());
-      WorkBatch& w = *pending_.back();
-      Row r;
-      r.begin = w.buf.size();
-      r.op = encode_event(*cfg_, e, seq_++, w.buf, r.error);
-      r.end = w.buf.size();
-      w.rows.push_back(std::move(r));
-      w.events.push_back(std::move(e));
-      ++pending_rows_;
-    }
+    enqueue(batch);
     maybe_submit();
     if (!pending_.empty() && !timer_armed_ && !linger_due_) arm_timer();
   }
@@ -92,6 +91,21 @@ class PostgresSink final : public Sink {
 
  private:
   // ---- strand side ----
+
+  void enqueue(Batch& batch) {
+    for (auto& e : batch) {
+      if (pending_.empty() || pending_.back()->rows.size() >= cfg_->max_rows)
+        pending_.push_back(std::make_unique<WorkBatch>());
+      WorkBatch& w = *pending_.back();
+      Row r;
+      r.begin = w.buf.size();
+      r.op = encode_event(*cfg_, e, seq_++, w.buf, r.error);
+      r.end = w.buf.size();
+      w.rows.push_back(std::move(r));
+      w.events.push_back(std::move(e));
+      ++pending_rows_;
+    }
+  }
 
   void arm_timer() {
     timer_armed_ = true;
@@ -158,11 +172,16 @@ class PostgresSink final : public Sink {
   void on_written(std::unique_ptr<WorkBatch> b) {
     in_flight_ = false;
     AckBatch done, dead, failed;
+    Batch deferred;
     std::size_t logged = 0, poisoned = 0;
     for (std::size_t i = 0; i < b->rows.size(); ++i) {
       Row& r = b->rows[i];
       Event& e = b->events[i];
-      if (r.op == RowOp::poison) {
+      if (r.deferred) {
+        deferred.push_back(std::move(e));
+        continue;
+      }
+      if (r.op == RowOp::poison && !r.dropped) {
         ++poisoned;
         if (logged < 10) {
           ++logged;
@@ -177,7 +196,13 @@ class PostgresSink final : public Sink {
     done.settle(AckStatus::done);
     dead.settle(AckStatus::dead_lettered);
     failed.settle(AckStatus::failed);
-    ctx_->done(b->events.size());
+    ctx_->done(b->events.size() - deferred.size());
+    if (!deferred.empty()) {
+      // exactly_once: they wait for earlier offsets of their partitions, now at the queue's end.
+      enqueue(deferred);
+      linger_due_ = false;
+      if (!timer_armed_) arm_timer();
+    }
     if (!b->fatal.empty()) fail(b->fatal);
     maybe_submit();
     maybe_drained();
@@ -213,6 +238,7 @@ class PostgresSink final : public Sink {
   }
 
   std::shared_ptr<const PostgresSinkConfig> cfg_;
+  std::shared_ptr<PgOffsetStore> offsets_;  // exactly_once only
   SinkContext* ctx_ = nullptr;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // completions check it on the strand
 
@@ -235,14 +261,26 @@ class PostgresSink final : public Sink {
   std::thread thread_;
 };
 
+// With delivery: exactly_once the factory owns the stage's offset store, shared by its instances
+// and registered under the consumer group for as long as the factory lives: from configuration
+// on, so that it is there before any source starts. The newest registration wins (a reload
+// builds the new pipeline while the old one still runs).
 class PostgresSinkFactory final : public StageFactory {
  public:
   explicit PostgresSinkFactory(PostgresSinkConfig cfg)
-      : cfg_(std::make_shared<const PostgresSinkConfig>(std::move(cfg))) {}
-  std::unique_ptr<Sink> make_sink(int) override { return std::make_unique<PostgresSink>(cfg_); }
+      : cfg_(std::make_shared<const PostgresSinkConfig>(std::move(cfg))) {
+    if (!cfg_->exactly_once) return;
+    offsets_ = std::make_shared<PgOffsetStore>(cfg_);
+    register_offset_store(cfg_->group, offsets_);
+  }
+  ~PostgresSinkFactory() override {
+    if (offsets_) unregister_offset_store(cfg_->group, offsets_.get());
+  }
+  std::unique_ptr<Sink> make_sink(int) override { return std::make_unique<PostgresSink>(cfg_, offsets_); }
 
  private:
   std::shared_ptr<const PostgresSinkConfig> cfg_;
+  std::shared_ptr<PgOffsetStore> offsets_;
 };
 
 const StageRegistration registration{StageType{

@@ -290,6 +290,14 @@ TEST_CASE("kafka: options are validated at configure time") {
       "kafka",
       "{brokers: 'h:1', group: g, topics: [a], librdkafka: {security.protocol: sasl_plaintext, "
       "sasl.mechanism: PLAIN, sasl.username: u, sasl.password: p, partition.assignment.strategy: range}}"));
+  // A revoke must drain within the group's rebalance timeout (max.poll.interval.ms).
+  CHECK_THROWS_AS(configure_stage("kafka",
+                                  "{brokers: 'h:1', group: g, topics: [a], revoke_timeout: 20s, "
+                                  "librdkafka: {max.poll.interval.ms: '15000'}}"),
+                  ConfigError);
+  CHECK_NOTHROW(configure_stage("kafka",
+                                "{brokers: 'h:1', group: g, topics: [a], revoke_timeout: 5s, "
+                                "librdkafka: {max.poll.interval.ms: '15000'}}"));
   CHECK(kafka::is_secret_property("sasl.password"));
   CHECK(kafka::is_secret_property("ssl.key.password"));
   CHECK(kafka::is_secret_property("sasl.oauthbearer.client.secret"));
