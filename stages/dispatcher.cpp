@@ -16,15 +16,44 @@ std::uint64_t hash_bytes(std::string_view bytes) {
 
 namespace {
 
-Batch take_front(std::deque<Event>& queue, std::size_t n) {
-  Batch out;
-  out.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    out.push_back(std::move(queue.front()));
-    queue.pop_front();
+// Events waiting for demand, kept as the batches they came in: a batch that demand covers whole
+// leaves as it is, so an event is moved only when demand splits its batch. (A queue of single
+// events moved every event twice per hop: in and out.)
+class BatchQueue {
+ public:
+  void push(Batch&& batch) {
+    if (batch.empty()) return;
+    size_ += batch.size();
+    batches_.push_back(std::move(batch));
   }
-  return out;
-}
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  // At most n (> 0) events from the front, never more than the rest of the front batch.
+  Batch take(std::size_t n) {
+    Batch& front = batches_.front();
+    const std::size_t left = front.size() - head_;
+    Batch out;
+    if (head_ == 0 && n >= left) {
+      out = std::move(front);
+    } else {
+      const auto first = front.begin() + static_cast<std::ptrdiff_t>(head_);
+      const auto k = static_cast<std::ptrdiff_t>(std::min(n, left));
+      out.assign(std::make_move_iterator(first), std::make_move_iterator(first + k));
+      head_ += static_cast<std::size_t>(k);
+    }
+    if (out.size() == left) {
+      batches_.pop_front();
+      head_ = 0;
+    }
+    size_ -= out.size();
+    return out;
+  }
+
+ private:
+  std::deque<Batch> batches_;
+  std::size_t head_ = 0;  // events of the front batch already taken
+  std::size_t size_ = 0;
+};
 
 // Sends each batch to the subscribers with the most outstanding demand, in slices.
 class DemandDispatcher : public Dispatcher {
@@ -58,19 +87,20 @@ class DemandDispatcher : public Dispatcher {
         send_(best->id, std::move(slice));
         i += n;
       }
-      for (; i < events.size(); ++i) buffer_.push_back(std::move(events[i]));
+      if (i > 0) events.erase(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(i));
+      buffer_.push(std::move(events));
       return;
     }
-    for (auto& e : events) buffer_.push_back(std::move(e));
+    buffer_.push(std::move(events));
     flush();
   }
   void flush() override {
     while (!buffer_.empty()) {
       auto* best = most_demand();
       if (!best || best->demand == 0) return;
-      auto n = std::min(best->demand, buffer_.size());
-      best->demand -= n;
-      send_(best->id, take_front(buffer_, n));
+      Batch batch = buffer_.take(best->demand);
+      best->demand -= batch.size();
+      send_(best->id, std::move(batch));
     }
   }
   std::size_t buffered() const override { return buffer_.size(); }
@@ -92,7 +122,7 @@ class DemandDispatcher : public Dispatcher {
     return best;
   }
   std::vector<Sub> subs_;
-  std::deque<Event> buffer_;
+  BatchQueue buffer_;
   SendFn send_;
 };
 
@@ -115,21 +145,23 @@ class PartitionDispatcher : public Dispatcher {
     return total > held ? total - held : 0;
   }
   void dispatch(Batch&& events) override {
-    for (auto& e : events) {
-      auto p = static_cast<std::size_t>(key_(e) % parts_.size());
-      parts_[p].queue.push_back(std::move(e));
-      ++buffered_;
+    std::vector<Batch> split(parts_.size());
+    for (auto& e : events) split[static_cast<std::size_t>(key_(e) % parts_.size())].push_back(std::move(e));
+    for (std::size_t p = 0; p < parts_.size(); ++p) {
+      buffered_ += split[p].size();
+      parts_[p].queue.push(std::move(split[p]));
     }
     flush();
   }
   void flush() override {
     for (std::size_t p = 0; p < parts_.size(); ++p) {
       auto& part = parts_[p];
-      auto n = std::min(part.demand, part.queue.size());
-      if (n == 0) continue;
-      part.demand -= n;
-      buffered_ -= n;
-      send_(SubscriberId{group_, static_cast<int>(p)}, take_front(part.queue, n));
+      while (part.demand > 0 && !part.queue.empty()) {
+        Batch batch = part.queue.take(part.demand);
+        part.demand -= batch.size();
+        buffered_ -= batch.size();
+        send_(SubscriberId{group_, static_cast<int>(p)}, std::move(batch));
+      }
     }
   }
   std::size_t buffered() const override { return buffered_; }
@@ -137,7 +169,7 @@ class PartitionDispatcher : public Dispatcher {
  private:
   struct Partition {
     std::size_t demand = 0;
-    std::deque<Event> queue;
+    BatchQueue queue;
   };
   int group_;
   std::vector<Partition> parts_;
@@ -161,6 +193,9 @@ class BroadcastDispatcher : public Dispatcher {
   }
   void dispatch(Batch&& events) override {
     const auto k = children_.size();
+    // One downstream stage, the common case: the batch goes on as it is, without moving each
+    // event into a new batch (that move was most of the cost of a hop).
+    if (k == 1) return children_.front()->dispatch(std::move(events));
     std::vector<Batch> copies(k);
     for (auto& c : copies) c.reserve(events.size());
     for (auto& e : events) {

@@ -94,8 +94,15 @@ class PostgresSink final : public Sink {
 
   void enqueue(Batch& batch) {
     for (auto& e : batch) {
-      if (pending_.empty() || pending_.back()->rows.size() >= cfg_->max_rows)
-        pending_.push_back(std::make_unique<WorkBatch>());
+      if (pending_.empty() || pending_.back()->rows.size() >= cfg_->max_rows) {
+        // Sized up front: growing by doubling moved every event and row several times per batch.
+        auto w = std::make_unique<WorkBatch>();
+        const std::size_t rows = std::min(cfg_->max_rows, cfg_->credit_limit);
+        w->events.reserve(rows);
+        w->rows.reserve(rows);
+        w->buf.reserve(buf_hint_);
+        pending_.push_back(std::move(w));
+      }
       WorkBatch& w = *pending_.back();
       Row r;
       r.begin = w.buf.size();
@@ -126,6 +133,7 @@ class PostgresSink final : public Sink {
     if (!full && !linger_due_ && !draining_ && !credit_exhausted) return;
     std::unique_ptr<WorkBatch> b = std::move(pending_.front());
     pending_.pop_front();
+    buf_hint_ = b->buf.size();
     pending_rows_ -= b->rows.size();
     linger_due_ = false;
     if (timer_armed_) {
@@ -248,6 +256,7 @@ class PostgresSink final : public Sink {
   std::uint64_t seq_ = 0;
   std::optional<boost::asio::steady_timer> timer_;
   std::uint64_t timer_gen_ = 0;
+  std::size_t buf_hint_ = 0;  // COPY bytes of the last batch: the next one's reserve
   bool timer_armed_ = false, linger_due_ = false;
   bool in_flight_ = false, draining_ = false, drained_ = false, failed_ = false;
 

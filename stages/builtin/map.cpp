@@ -50,7 +50,8 @@ class Map : public Transform {
   void start(StageContext& ctx) override { rejecter_.bind(ctx); }
 
   void process(Batch& in, Batch& out) override {
-    out.reserve(out.size() + in.size());
+    // Each event is changed where it is, and the batch passes on whole when `out` is still empty
+    // (no rejected events ahead of it): no event is moved.
     for (auto& event : in) {
       const std::string* step = nullptr;
       try {
@@ -70,14 +71,17 @@ class Map : public Transform {
           for (const auto& path : spec_->remove) take_path(record, path);
         }
       } catch (const ExprError& e) {
-        rejecter_.reject(out, event,
-                         step ? "map: set '" + *step + "': " + e.what() : std::string("map: ") + e.what());
-        continue;
+        rejecter_.mark(event,
+                       step ? "map: set '" + *step + "': " + e.what() : std::string("map: ") + e.what());
       } catch (const JsonError& e) {
-        rejecter_.reject(out, event, std::string("map: ") + e.what());
-        continue;
+        rejecter_.mark(event, std::string("map: ") + e.what());
       }
-      out.push_back(std::move(event));
+    }
+    if (out.empty()) {
+      out.swap(in);
+    } else {
+      out.reserve(out.size() + in.size());
+      for (auto& event : in) out.push_back(std::move(event));
     }
     in.clear();
   }

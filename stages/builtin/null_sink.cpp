@@ -39,7 +39,12 @@ class NullSink : public Sink {
       return;
     }
     pending_.push_back(std::move(batch));
-    if (!waiting_) wait_for_front();
+    if (!waiting_) {
+      // Idle until now: the schedule restarts here (idle time earns no burst).
+      auto now = std::chrono::steady_clock::now();
+      if (next_due_ < now) next_due_ = now;
+      wait_for_front();
+    }
   }
 
   void drain() override {
@@ -48,10 +53,10 @@ class NullSink : public Sink {
   }
 
  private:
-  // The front batch completes `delay` plus its size at `rate` after the previous one did.
+  // The front batch completes `delay` plus its size at `rate` after the previous one was due, not
+  // after its timer fired: a timer that fires late (a busy machine) is caught up on the next
+  // batches instead of lowering the rate.
   void wait_for_front() {
-    auto now = std::chrono::steady_clock::now();
-    if (next_due_ < now) next_due_ = now;
     std::chrono::duration<double> cost = s_.delay;
     if (s_.rate)
       cost += std::chrono::duration<double>(static_cast<double>(pending_.front().size()) / *s_.rate);

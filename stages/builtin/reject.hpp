@@ -36,6 +36,12 @@ class Rejecter {
 
   // Marks `event` and moves it to `out`.
   void reject(Batch& out, Event& event, const std::string& reason) {
+    mark(event, reason);
+    out.push_back(std::move(event));
+  }
+
+  // Marks `event` where it is (for a transform that passes its input batch on as it is).
+  void mark(Event& event, const std::string& reason) {
     ++count_;
     if (count_ <= kFirstLogged) {
       if (count_ == kFirstLogged) last_summary_ = std::chrono::steady_clock::now();
@@ -48,7 +54,6 @@ class Rejecter {
       if (now - last_summary_ >= kSummaryEvery) summarise(now);
     }
     event.rejection = "stage '" + stage_ + "': " + reason;
-    out.push_back(std::move(event));
   }
 
   // Logs what the rate limit held back (at end of input, so nothing goes unreported).

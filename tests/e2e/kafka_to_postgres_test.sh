@@ -68,7 +68,9 @@ YAML
 check "the pipeline validates" "$etld" validate "$tmp/p.yaml"
 
 rows() { psql_q "select count(*) from $table" 2>/dev/null || echo 0; }
-"$etld" run "$tmp/p.yaml" 2>"$tmp/run1.log" &
+# The first run writes small transactions, so that SIGTERM lands mid-stream however fast etld is.
+sed -e 's/max_demand: 2000/max_demand: 200/' -e 's/max_rows: 1000/max_rows: 100/' "$tmp/p.yaml" >"$tmp/p-slow.yaml"
+"$etld" run "$tmp/p-slow.yaml" 2>"$tmp/run1.log" &
 pids+=($!)
 for _ in $(seq 1 300); do
   r=$(rows); [[ ${r:-0} -gt 0 ]] && break; sleep 0.1
