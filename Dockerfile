@@ -20,7 +20,7 @@ COPY . .
 # -O2 as Debian builds its packages: gcc 12 reports false -Wrestrict errors at CMake's -O3.
 RUN --mount=type=cache,target=/root/.cache/ccache \
     cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
-      -DETLD_TESTS=OFF -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null && \
+      -DETLD_TESTS=OFF -DETLD_BENCH=OFF -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null && \
     cmake --build /build -j "${JOBS}" --target package && \
     cp /build/etld_*_amd64.deb /etld.deb && rm -rf /build
 
