@@ -110,7 +110,8 @@ const std::vector<OptionSpec>& top_level_options() {
       {"log_format", OptionKind::choice, "Log line format.", false, "text", {"text", "json"}},
       {"shutdown_timeout",
        OptionKind::duration,
-       "How long a drain may take before the rest is abandoned; also how long a reload waits for events in flight to settle.",
+       "How long a drain may take before the rest is abandoned; also how long a reload waits for events in "
+       "flight to settle.",
        false,
        "30s",
        {}},

@@ -28,9 +28,9 @@ struct ReloadOutcome {
 struct AdminHooks {
   std::function<std::vector<StageStats>()> stage_stats;
   std::function<std::shared_ptr<const PipelineConfig>()> config;  // of the running generation
-  std::function<bool()> ready;                    // pipeline running and sinks connected
-  std::function<ReloadOutcome()> reload;          // POST /reload: reload now, return the outcome
-  std::function<ReloadOutcome()> last_reload;     // GET /reload
+  std::function<bool()> ready;                                    // pipeline running and sinks connected
+  std::function<ReloadOutcome()> reload;       // POST /reload: reload now, return the outcome
+  std::function<ReloadOutcome()> last_reload;  // GET /reload
   // Optional: why ready() is false, for the answer of /readyz.
   std::function<std::string()> unready_reason;
 };
