@@ -311,14 +311,7 @@ class Runner {
     source_ended_ = false;
     restarts_in_window_ = 0;
     create_stage();
-    while (!held_.empty() && !restarting_) {
-      auto [input, batch] = std::move(held_.front());
-      held_.pop_front();
-      if (batch)
-        deliver(input, std::move(*batch));
-      else
-        handle_eos(input);
-    }
+    replay_held();
   }
 
  private:
@@ -637,6 +630,11 @@ class Runner {
   void restart() {
     restarting_ = false;
     if (!create_stage()) return;
+    replay_held();
+  }
+
+  // What arrived while the stage was down, in order, until it fails again.
+  void replay_held() {
     while (!held_.empty() && !restarting_) {
       auto [input, batch] = std::move(held_.front());
       held_.pop_front();

@@ -10,6 +10,17 @@
 
 namespace etld::pg {
 
+namespace {
+
+// Bisection came down to one row that PostgreSQL refuses: it is poison, with the reason.
+void mark_poison(Row& r, const PgError& e) {
+  r.op = RowOp::poison;
+  r.error = e.what();
+  r.sqlstate = e.sqlstate;
+}
+
+}  // namespace
+
 Writer::Writer(std::shared_ptr<const PostgresSinkConfig> cfg, spdlog::logger& log, SinkMetrics* metrics,
                std::shared_ptr<PgOffsetStore> offsets)
     : cfg_(std::move(cfg)),
@@ -181,13 +192,7 @@ void Writer::bisect(WorkBatch& b, const std::vector<std::size_t>& idx, std::size
           continue;
         }
         case ErrorClass::data: {
-          if (hi - lo == 1) {
-            Row& r = b.rows[idx[lo]];
-            r.op = RowOp::poison;
-            r.error = e.what();
-            r.sqlstate = e.sqlstate;
-            return;
-          }
+          if (hi - lo == 1) return mark_poison(b.rows[idx[lo]], e);
           std::size_t mid = lo + (hi - lo) / 2;
           bisect(b, idx, lo, mid);
           bisect(b, idx, mid, hi);
@@ -391,13 +396,7 @@ void Writer::bisect_in_transaction(WorkBatch& b, const std::vector<std::size_t>&
     if (e.error_class() != ErrorClass::data) throw;
     conn_->exec("ROLLBACK TO SAVEPOINT etld_rows");
     conn_->exec("RELEASE SAVEPOINT etld_rows");
-    if (hi - lo == 1) {
-      Row& r = b.rows[idx[lo]];
-      r.op = RowOp::poison;
-      r.error = e.what();
-      r.sqlstate = e.sqlstate;
-      return;
-    }
+    if (hi - lo == 1) return mark_poison(b.rows[idx[lo]], e);
   }
   std::size_t mid = lo + (hi - lo) / 2;
   bisect_in_transaction(b, idx, lo, mid);
