@@ -57,7 +57,7 @@ STATUS= with events/s in and out, and WATCHDOG=1 while no stage is wedged (Watch
 Unit files: packaging/etld.service, packaging/etld@.service; see docs/operations.md.
 
 Exit status: 0 success, 1 invalid configuration or a pipeline error, 2 usage error.
-Docs: docs/operations.md (admin endpoint, metrics, logs),
+Docs: docs/operations.md (admin endpoint, metrics, logs), docs/delivery.md (at least / exactly once),
 docs/configuration.md, docs/stages.md (every stage type and option), docs/expressions.md.
 )";
 
