@@ -3,18 +3,7 @@
 # through curl and raw sockets: every endpoint, the Prometheus text checked by a strict parser,
 # runtime log levels (PUT /log_level, SIGUSR1/SIGUSR2), and the answers to malformed, oversized,
 # misrouted and too many concurrent requests, with their exact status codes.
-set -euo pipefail
-src=${ETLD_SOURCE_DIR:?}
-etld=${ETLD_BINARY:?}
-tmp=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-pass=0 fail=0
-check() {
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name" >&2; fail=$((fail + 1)); fi
-}
-promcheck="$src/tests/support/promtext_check.py"
+source "$(dirname "$0")/lib.sh"
 
 cat >"$tmp/p.yaml" <<'YAML'
 pipeline: admin_e2e
@@ -36,11 +25,7 @@ stages:
 YAML
 "$etld" run "$tmp/p.yaml" --admin-address 127.0.0.1:0 2>"$tmp/run.log" &
 pid=$!
-port=
-for _ in $(seq 1 100); do
-  port=$(grep -o 'admin endpoint listening on 127.0.0.1:[0-9]*' "$tmp/run.log" | sed 's/.*://' || true)
-  [ -n "$port" ] && break; sleep 0.1
-done
+port=$(admin_port "$tmp/run.log")
 check "--admin-address overrides the file and port 0 picks a free port" test -n "$port" -a "$port" != 1
 base="http://127.0.0.1:$port"
 status() { curl -s -o "$tmp/body" -w '%{http_code}' "$@"; }
@@ -52,7 +37,6 @@ check "GET /readyz is 200 while the pipeline runs" test "$(status "$base/readyz"
 check "GET /metrics is 200" test "$(status -D "$tmp/headers" "$base/metrics")" = 200
 check "... in text format 0.0.4" grep -qi '^content-type: text/plain; version=0.0.4' "$tmp/headers"
 check "... and well-formed" python3 "$promcheck" <"$tmp/body" >"$tmp/samples"
-metric() { awk -v k="$1" 'index($0, k) == 1 {print $NF; exit}' "$tmp/samples"; }
 out_in=$(metric 'etld_stage_events_in_total{instance="0",pipeline="admin_e2e",stage="out"}')
 gen_out=$(metric 'etld_stage_events_out_total{instance="0",pipeline="admin_e2e",stage="gen"}')
 acked=$(metric 'etld_stage_events_acked_total{instance="0",pipeline="admin_e2e",stage="out"}')
@@ -200,5 +184,4 @@ set +e; wait "$pid"; rc=$?; set -e
 pid=
 check "SIGTERM drains and exits 0 with the endpoint up" test "$rc" = 0
 if [ "$fail" != 0 ]; then echo "--- run log"; tail -30 "$tmp/run.log"; fi >&2
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -5,21 +5,8 @@
 # written = rows in the table, dead letters = rows in the dead-letter table, committed offsets =
 # messages produced, lag 0 at the end). A second run against a PostgreSQL that is not there must
 # be unready (503 naming the sink) with the connection gauge at 0 and retries counting.
-set -euo pipefail
-src=${ETLD_SOURCE_DIR:?}
-etld=${ETLD_BINARY:?}
-eval "$("$src/scripts/dev-env" up)"
-export KAFKA_BROKERS PG_DSN
-tmp=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-pass=0 fail=0
-check() {
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name" >&2; fail=$((fail + 1)); fi
-}
-psql_q() { "$src/scripts/dev-env" psql -tAc "$1"; }
-promcheck="$src/tests/support/promtext_check.py"
+source "$(dirname "$0")/lib.sh"
+use_services
 
 n=5000
 run_id="adm_$(date +%s%N | tail -c 9)"
@@ -65,21 +52,14 @@ YAML
 start() {  # $1 config; sets pid and base
   "$etld" run "$1" 2>"$tmp/run.log" &
   pid=$!
-  local port=
-  for _ in $(seq 1 100); do
-    port=$(grep -o 'admin endpoint listening on 127.0.0.1:[0-9]*' "$tmp/run.log" | sed 's/.*://' || true)
-    [ -n "$port" ] && break; sleep 0.1
-  done
-  base="http://127.0.0.1:$port"
+  base="http://127.0.0.1:$(admin_port "$tmp/run.log")"
 }
 scrape() { curl -sf "$base/metrics" | python3 "$promcheck" >"$tmp/samples"; }
-metric() { awk -v k="$1" 'index($0, k) == 1 {print $NF; exit}' "$tmp/samples"; }
 sum_metric() { awk -v k="$1" 'index($0, k) == 1 {s += $NF} END {print s + 0}' "$tmp/samples"; }
 labels='instance="0",pipeline="metrics_e2e",stage='
 
 write_config "$tmp/p.yaml" "$PG_DSN"
 start "$tmp/p.yaml"
-rows() { psql_q "select count(*) from $table" 2>/dev/null || echo 0; }
 # Done when every record is in, the offsets of all n+2 messages are committed and lag is 0.
 for _ in $(seq 1 600); do
   if scrape 2>/dev/null; then
@@ -142,5 +122,4 @@ kill -TERM "$pid"
 set +e; wait "$pid"; set -e
 pid=
 if [ "$fail" != 0 ]; then echo "--- run log"; tail -30 "$tmp/run.log"; echo "--- samples"; grep -E 'etld_(kafka|postgres)' "$tmp/samples" | grep -v _bucket; fi >&2
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

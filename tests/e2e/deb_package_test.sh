@@ -4,17 +4,8 @@
 # unpacked (dpkg -x) into a throwaway root whose etld must run on the librdkafka it bundles and
 # accept the pipelines it ships. The install itself (postinst creating the etld user) runs in
 # the container image build (tests/e2e/container_test.sh).
-set -euo pipefail
-src=${ETLD_SOURCE_DIR:?}
-etld=${ETLD_BINARY:?}
+source "$(dirname "$0")/lib.sh"
 build=$(dirname "$etld")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-check() {  # name, then a command that must succeed
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name" >&2; fail=$((fail + 1)); fi
-}
 
 version=$("$etld" --version | awk '$1 == "etld" {print $2}')
 # cpack installs the build tree into its own staging dir under -B, so the build tree is untouched.
@@ -98,5 +89,4 @@ for example in "$tmp"/root/etc/etld/examples/*.yaml; do  # the examples name a D
 done
 
 if ((fail)); then cat "$tmp/files" "$tmp/version" >&2; fi
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

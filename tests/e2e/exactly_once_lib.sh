@@ -1,14 +1,10 @@
-# Shared by the exactly_once_*_test.sh scripts (sourced, not a test itself): the real binary, the
-# real broker and PostgreSQL from scripts/dev-env, processes started in the background and killed
-# on exit, checks that count passes and failures, and polling with deadlines instead of sleeps.
-set -euo pipefail
-src=${ETLD_SOURCE_DIR:?}
-etld=${ETLD_BINARY:?}
-eval "$("$src/scripts/dev-env" up)"
-export KAFKA_BROKERS PG_DSN
-tmp=$(mktemp -d)
+# shellcheck shell=bash
+# Shared by the exactly_once_*_test.sh scripts (sourced, not a test itself), on top of lib.sh: the
+# real broker and PostgreSQL from scripts/dev-env, etld processes started by name in the background
+# and killed on exit (their logs shown when a check failed), every check said ok or FAIL.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+use_services
 declare -A pid_of=()
-bg_pids=()
 cleanup() {
   for p in "${pid_of[@]}" "${bg_pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill -9 "$p" 2>/dev/null || true; done
   if [[ ${fail:-0} != 0 || -n ${KEEP_LOGS:-} ]]; then
@@ -19,25 +15,8 @@ cleanup() {
   [[ -n ${KEEP_LOGS:-} ]] && cp -r "$tmp" "$KEEP_LOGS"  # a directory to keep every log in
   rm -rf "$tmp"
 }
-trap cleanup EXIT
-pass=0 fail=0
-check() {
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); echo "ok: $name" >&2; else echo "FAIL: $name" >&2; fail=$((fail + 1)); fi
-}
-finish() {
-  echo "$pass passed, $fail failed"
-  [[ $fail == 0 ]]
-}
+check_says_ok=1
 psql_q() { "$src/scripts/dev-env" psql -tAc "$1" 2>/dev/null; }
-# wait_for SECONDS CMD...: polls CMD every 0.2 s until it succeeds or the deadline passes.
-wait_for() {
-  local deadline=$(($(date +%s) + $1)); shift
-  until "$@"; do
-    (($(date +%s) >= deadline)) && return 1
-    sleep 0.2
-  done
-}
 run_id="eo_$(date +%s%N | tail -c 9)"
 
 # produce_stream TOPIC N PER_TENTH: N JSON records {seq, id, v} keyed by id (id = seq % 500,

@@ -3,20 +3,8 @@
 # (plus poison) on a 4-partition topic; etld is stopped with SIGTERM mid-stream and restarted;
 # afterwards every good record is in the table (at least once, and here exactly once since
 # upserts are keyed), every poison record is in the dead-letter table with its coordinates.
-set -euo pipefail
-src=${ETLD_SOURCE_DIR:?}
-etld=${ETLD_BINARY:?}
-eval "$("$src/scripts/dev-env" up)"
-export KAFKA_BROKERS PG_DSN
-tmp=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
-pass=0 fail=0
-check() {
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name" >&2; fail=$((fail + 1)); fi
-}
-psql_q() { "$src/scripts/dev-env" psql -tAc "$1"; }
+source "$(dirname "$0")/lib.sh"
+use_services
 
 n=30000
 run_id="e2e_$(date +%s%N | tail -c 9)"
@@ -67,29 +55,28 @@ stages:
 YAML
 check "the pipeline validates" "$etld" validate "$tmp/p.yaml"
 
-rows() { psql_q "select count(*) from $table" 2>/dev/null || echo 0; }
 # The first run writes small transactions, so that SIGTERM lands mid-stream however fast etld is.
 sed -e 's/max_demand: 2000/max_demand: 200/' -e 's/max_rows: 1000/max_rows: 100/' "$tmp/p.yaml" >"$tmp/p-slow.yaml"
 "$etld" run "$tmp/p-slow.yaml" 2>"$tmp/run1.log" &
-pids+=($!)
+bg_pids+=($!)
 for _ in $(seq 1 300); do
   r=$(rows); [[ ${r:-0} -gt 0 ]] && break; sleep 0.1
 done
-kill -TERM "${pids[0]}"
-set +e; wait "${pids[0]}"; rc1=$?; set -e
+kill -TERM "${bg_pids[0]}"
+set +e; wait "${bg_pids[0]}"; rc1=$?; set -e
 check "SIGTERM mid-stream drains and exits 0" test "$rc1" = 0
 first=$(rows)
 echo "rows after the first run: $first of $n" >&2
 check "the first run stopped mid-stream" test "${first:-0}" -lt "$n"
 
 "$etld" run "$tmp/p.yaml" 2>"$tmp/run2.log" &
-pids+=($!)
+bg_pids+=($!)
 for _ in $(seq 1 600); do
   r=$(rows); d=$(psql_q "select count(*) from $dlq" 2>/dev/null || echo 0)
   [[ ${r:-0} -ge $n && ${d:-0} -ge 3 ]] && break; sleep 0.1
 done
-kill -TERM "${pids[1]}"
-set +e; wait "${pids[1]}"; rc2=$?; set -e
+kill -TERM "${bg_pids[1]}"
+set +e; wait "${bg_pids[1]}"; rc2=$?; set -e
 check "second run exits 0" test "$rc2" = 0
 check "every record landed once" test "$(psql_q "select count(*) || '/' || count(distinct id) || '/' || min(id) || '/' || max(id) from $table")" = "$n/$n/1/$n"
 check "typed values are right" test "$(psql_q "select amount::text || ' ' || note || ' ' || cents from $table where id = 1234")" = "12.34 order 1234 1234"
@@ -106,5 +93,4 @@ set +e; "$etld" validate --against-db "$tmp/bad-db.yaml" 2>"$tmp/bad-db.err"; rc
 check "validate --against-db rejects a column the table lacks" test "$rc3" = 1
 check "... naming it with file:line:column" grep -q "bad-db.yaml:[0-9]*:[0-9]*: error: .*notes" "$tmp/bad-db.err"
 if [ "$fail" != 0 ]; then cat "$tmp/bad-db.err"; echo "--- run 1"; tail -20 "$tmp/run1.log"; echo "--- run 2"; tail -20 "$tmp/run2.log"; fi >&2
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

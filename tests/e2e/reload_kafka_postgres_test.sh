@@ -4,21 +4,8 @@
 # pipeline while records stream in. The unchanged Kafka source keeps its consumer: no second
 # assignment, no revocation (no rebalance), and every record lands exactly once (plain inserts,
 # so a record read twice would show as a duplicate row).
-set -euo pipefail
-src=${ETLD_SOURCE_DIR:?}
-etld=${ETLD_BINARY:?}
-eval "$("$src/scripts/dev-env" up)"
-export KAFKA_BROKERS PG_DSN
-tmp=$(mktemp -d)
-pid=
-trap '[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-pass=0 fail=0
-check() {
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name" >&2; fail=$((fail + 1)); fi
-}
-psql_q() { "$src/scripts/dev-env" psql -tAc "$1"; }
-rows() { psql_q "select count(*) from $table" 2>/dev/null || echo 0; }
+source "$(dirname "$0")/lib.sh"
+use_services
 wait_rows() {  # at least N rows, within 60 s
   for _ in $(seq 1 600); do
     [[ $(rows) -ge $1 ]] && return 0
@@ -107,5 +94,4 @@ check "the new expression applied from the reload on, to the later records at le
 check "no rebalance: no further assignment" test "$(grep -c 'kafka: assigned' "$tmp/etld.log")" = "$assigned"
 check "no rebalance: nothing revoked" bash -c "! grep -q 'kafka: revok' '$tmp/etld.log'"
 if [ "$fail" != 0 ]; then tail -40 "$tmp/etld.log"; fi >&2
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

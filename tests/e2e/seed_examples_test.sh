@@ -1,15 +1,6 @@
 #!/usr/bin/env bash
 # The seed's two examples through the real etld binary, plus validate/graph/--version.
-set -euo pipefail
-src=${ETLD_SOURCE_DIR:?}
-etld=${ETLD_BINARY:?}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-check() {  # name, then a command that must succeed
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name" >&2; fail=$((fail + 1)); fi
-}
+source "$(dirname "$0")/lib.sh"
 
 "$etld" run "$src/examples/counter.yaml" >"$tmp/counter.out" 2>"$tmp/counter.err"
 check "counter prints 0..19 in order" diff <(seq 0 19) "$tmp/counter.out"
@@ -58,9 +49,9 @@ pid=$!
 sleep 1
 kill -TERM "$pid"
 set +e; wait "$pid"; term_rc=$?; set -e
+pid=
 check "SIGTERM drains and exits 0" test "$term_rc" = 0
 lines=$(wc -l <"$tmp/endless.out")
 check "the drained output is gapless" diff <(seq 0 $((lines - 1))) "$tmp/endless.out"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

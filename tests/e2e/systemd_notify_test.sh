@@ -4,10 +4,7 @@
 # watchdog pings, and SIGHUP reloads through the real binary: a changed transform and a changed
 # sink are the only stages rebuilt, the source keeps running (no event lost or repeated), and an
 # invalid file is refused with file:line:column while the old pipeline keeps moving data.
-set -euo pipefail
-src=${ETLD_SOURCE_DIR:?}
-etld=${ETLD_BINARY:?}
-tmp=$(mktemp -d)
+source "$(dirname "$0")/lib.sh"
 listener=
 etld_pid=
 cleanup() {
@@ -15,13 +12,7 @@ cleanup() {
   [[ -n $listener ]] && kill "$listener" 2>/dev/null || true
   [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"
 }
-trap cleanup EXIT
-pass=0 fail=0
-check() {  # name, then a command that must succeed
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name" >&2; fail=$((fail + 1)); fi
-}
-wait_for() {  # seconds, pattern, file: waits until the file has a line matching the pattern
+wait_for_line() {  # seconds, pattern, file: waits until the file has a line matching the pattern
   local deadline=$((SECONDS + $1))
   until grep -q -- "$2" "$3" 2>/dev/null; do
     if ((SECONDS >= deadline)); then echo "timed out waiting for '$2' in $3" >&2; return 1; fi
@@ -47,20 +38,20 @@ write_pipeline 2 out1.jsonl
 
 NOTIFY_SOCKET=$tmp/notify.sock WATCHDOG_USEC=600000 "$etld" run "$tmp/pipeline.yaml" 2>"$tmp/etld.log" &
 etld_pid=$!
-wait_for 10 '^READY=1$' "$tmp/notify.log"
-wait_for 10 '^STATUS=generation 1: [1-9][0-9]* events/s in' "$tmp/notify.log"
+wait_for_line 10 '^READY=1$' "$tmp/notify.log"
+wait_for_line 10 '^STATUS=generation 1: [1-9][0-9]* events/s in' "$tmp/notify.log"
 
 # 1. A changed transform option: only 'scale' is rebuilt.
 write_pipeline 3 out1.jsonl
 kill -HUP "$etld_pid"
-wait_for 10 'reload: generation 2' "$tmp/etld.log"
+wait_for_line 10 'reload: generation 2' "$tmp/etld.log"
 check "the changed transform alone is restarted" grep -q 'reload: generation 2 (config [0-9a-f]*) running; restarted: scale$' "$tmp/etld.log"
 
 # 2. A changed sink option: only 'out' is rebuilt, writing to its new file from then on.
 sleep 0.5
 write_pipeline 3 out2.jsonl
 kill -HUP "$etld_pid"
-wait_for 10 'reload: generation 3' "$tmp/etld.log"
+wait_for_line 10 'reload: generation 3' "$tmp/etld.log"
 check "the changed sink alone is restarted" grep -q 'reload: generation 3 (config [0-9a-f]*) running; restarted: out$' "$tmp/etld.log"
 
 # 3. An invalid file: refused with file:line:column, and the pipeline goes on.
@@ -74,7 +65,7 @@ stages:
   out: { type: file_out, inputs: [scael], path: "$tmp/out3.jsonl" }
 YAML
 kill -HUP "$etld_pid"
-wait_for 10 'reload refused' "$tmp/etld.log"
+wait_for_line 10 'reload refused' "$tmp/etld.log"
 check "the refusal names file:line:column and the culprit" \
   grep -q "pipeline.yaml:5:35: error: input 'scael'.*did you mean 'scale'" "$tmp/etld.log"
 before=$(lines "$tmp/out2.jsonl")
@@ -124,5 +115,4 @@ assert set(factors[:switch]) == {2} and set(factors[switch:]) == {3}, "factors n
 print(f"{len(ns)} events, factor 3 from event {switch + 1}", file=sys.stderr)
 PY
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -3,16 +3,7 @@
 # (no unknown key, no bad value, every command executable) and the hardening keeps the
 # exposure level of `systemd-analyze security` at "OK". verify needs the commands to exist, so
 # it checks copies whose /usr/bin/etld is the binary just built; everything else is verbatim.
-set -euo pipefail
-src=${ETLD_SOURCE_DIR:?}
-etld=${ETLD_BINARY:?}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-check() {  # name, then a command that must succeed
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name" >&2; fail=$((fail + 1)); fi
-}
+source "$(dirname "$0")/lib.sh"
 command -v systemd-analyze >/dev/null || { echo "systemd-analyze missing (scripts/install-deps installs systemd)" >&2; exit 1; }
 
 for unit in etld.service etld@.service; do
@@ -48,5 +39,4 @@ check "etld.service runs /etc/etld/pipeline.yaml" grep -q '^ExecStart=/usr/bin/e
 sed 's/^ProtectHome=yes/ProtectHom=yes/' "$tmp/etld.service" >"$tmp/broken.service"
 check "verify reports an unknown key" bash -c "systemd-analyze verify '$tmp/broken.service' 2>&1 | grep -q \"Unknown key 'ProtectHom'\""
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish
