@@ -47,19 +47,14 @@ check "the map's processing-time histogram counts its batches" \
   python3 -c "import sys; sys.exit(not float('$(metric 'etld_stage_batch_processing_seconds_count{instance="0",pipeline="admin_e2e",stage="tag"}')') > 0)"
 check "every per-stage metric is there" bash -c "for m in events_in_total events_out_total batches_in_total events_acked_total events_dead_lettered_total events_failed_total restarts_total buffered_events outstanding_demand; do grep -q \"^etld_stage_\$m{instance=\\\"0\\\",pipeline=\\\"admin_e2e\\\",stage=\\\"out\\\"}\" '$tmp/samples' || exit 1; done"
 check "etld_pipeline_ready is 1" test "$(metric 'etld_pipeline_ready{pipeline="admin_e2e"}')" = 1
-# Polls for up to 5 s: on a loaded machine a signal or a batch may take a moment to show.
-eventually() {
-  local _
-  for _ in $(seq 50); do "$@" && return 0; sleep 0.1; done
-  return 1
-}
+# Polled for up to 5 s (wait_for): on a loaded machine a signal or a batch takes a moment to show.
 grown_since_first_scrape() {
   status "$base/metrics" >/dev/null; python3 "$promcheck" <"$tmp/body" >"$tmp/samples2"
   local later
   later=$(awk 'index($0, "etld_stage_events_in_total{instance=\"0\",pipeline=\"admin_e2e\",stage=\"out\"}") == 1 {print $NF}' "$tmp/samples2")
   python3 -c "import sys; sys.exit(not float('$later') > float('$out_in'))"
 }
-check "counters grow between scrapes" eventually grown_since_first_scrape
+check "counters grow between scrapes" wait_for 5 grown_since_first_scrape
 
 check "GET /pipeline is 200" test "$(status "$base/pipeline")" = 200
 check "... the stage graph with types, roles, inputs and live counters" python3 - "$tmp/body" <<'PY'
@@ -105,9 +100,9 @@ check "PUT /log_level with an unknown level is 400" test "$(status -X PUT --data
 check "... naming the levels" grep -q "trace, debug, info" "$tmp/body"
 level_is() { test "$(curl -s "$base/log_level")" = "$1"; }
 kill -USR1 "$pid"
-check "SIGUSR1 raises verbosity one step" eventually level_is trace
+check "SIGUSR1 raises verbosity one step" wait_for 5 level_is trace
 kill -USR2 "$pid"
-check "SIGUSR2 restores the configured level" eventually level_is info
+check "SIGUSR2 restores the configured level" wait_for 5 level_is info
 
 check "an unknown path is 404" test "$(status "$base/nope")" = 404
 check "DELETE /metrics is 405" test "$(status -D "$tmp/headers" -X DELETE "$base/metrics")" = 405
