@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # etld under a test NOTIFY_SOCKET, as systemd runs it (Type=notify, WatchdogSec=): the exact
 # notifications in order (READY, STATUS, RELOADING + READY on SIGHUP, STOPPING on SIGTERM),
-# watchdog pings, and SIGHUP reloads through the real binary: a changed transform and a changed
-# sink are the only stages rebuilt, the source keeps running (no event lost or repeated), and an
-# invalid file is refused with file:line:column while the old pipeline keeps moving data.
+# watchdog pings and their stop when a sink wedges, and SIGHUP reloads through the real binary:
+# a changed transform and a changed sink are the only stages rebuilt, the source keeps running
+# (no event lost or repeated), and an invalid file is refused with file:line:column while the
+# old pipeline keeps moving data.
 source "$(dirname "$0")/lib.sh"
 listener=
+listener2=
 etld_pid=
 cleanup() {
   [[ -n $etld_pid ]] && kill -KILL "$etld_pid" 2>/dev/null || true
   [[ -n $listener ]] && kill "$listener" 2>/dev/null || true
+  [[ -n $listener2 ]] && kill "$listener2" 2>/dev/null || true
   [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"
 }
 wait_for_line() {  # seconds, pattern, file: waits until the file has a line matching the pattern
@@ -114,5 +117,38 @@ switch = factors.index(3)
 assert set(factors[:switch]) == {2} and set(factors[switch:]) == {3}, "factors not switched once"
 print(f"{len(ns)} events, factor 3 from event {switch + 1}", file=sys.stderr)
 PY
+
+# 4. A wedged stage in the real binary: a postgres sink whose server does not answer holds its
+# events and finishes none of them, so the progress check stops the watchdog pings (systemd would
+# restart etld) and names the stage. Port 1 on loopback refuses every connection.
+listener2_log=$tmp/notify-wedge.log
+python3 "$src/tests/e2e/support/notify_listener.py" "$tmp/notify-wedge.sock" "$listener2_log" &
+listener2=$!
+for _ in $(seq 100); do [[ -S $tmp/notify-wedge.sock ]] && break; sleep 0.05; done
+cat >"$tmp/wedge.yaml" <<'YAML'
+pipeline: notify-wedge
+shutdown_timeout: 1s
+stages:
+  producer: { type: generate, rate: 1000, template: '{"n": {{seq}}}' }
+  db:
+    type: postgres
+    inputs: [producer]
+    dsn: postgresql://etld@127.0.0.1:1/etld
+    table: never_reached
+    columns: { n: { from: n, type: bigint } }
+YAML
+NOTIFY_SOCKET=$tmp/notify-wedge.sock WATCHDOG_USEC=600000 "$etld" run "$tmp/wedge.yaml" 2>"$tmp/wedge.log" &
+etld_pid=$!
+wait_for_line 15 "watchdog: stage 'db' (instance 0) holds [0-9]* unfinished events and made no progress" "$tmp/wedge.log"
+check "the wedged sink is named in the log" \
+  grep -q "watchdog: stage 'db' (instance 0) holds [0-9]* unfinished events and made no progress" "$tmp/wedge.log"
+stopped_at=$(grep -c '^WATCHDOG=1$' "$listener2_log" || true)
+sleep 1.5  # five ping periods
+later=$(grep -c '^WATCHDOG=1$' "$listener2_log" || true)
+check "no WATCHDOG=1 while the sink is wedged ($stopped_at -> $later pings)" test "$later" = "$stopped_at"
+check "READY=1 came first: the pipeline ran before it wedged" grep -q '^READY=1$' "$listener2_log"
+kill -KILL "$etld_pid" 2>/dev/null || true
+etld_pid=
+kill "$listener2" 2>/dev/null || true
 
 finish
