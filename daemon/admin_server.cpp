@@ -502,33 +502,3 @@ void AdminServer::stop() {
 }
 
 }  // namespace etld
-
-namespace etld {
-
-AdminHooks pipeline_admin_hooks(Pipeline& pipeline, std::shared_ptr<const PipelineConfig> config) {
-  ReloadOutcome first;
-  first.generation = 1;
-  first.config_hash = fmt::format("{:016x}", hash_bytes(config->text));
-  first.at = std::chrono::system_clock::now();
-  AdminHooks hooks;
-  hooks.stage_stats = [&pipeline] { return pipeline.stats(); };
-  hooks.config = [config] { return config; };
-  hooks.ready = [&pipeline] { return pipeline.running() && unready_components().empty(); };
-  hooks.unready_reason = [&pipeline]() -> std::string {
-    if (!pipeline.running()) return "the pipeline is not running (starting, draining or stopped)";
-    std::string out;
-    for (const auto& what : unready_components()) out += (out.empty() ? "" : "; ") + what;
-    return out;
-  };
-  hooks.last_reload = [first] { return first; };
-  hooks.reload = [first] {
-    ReloadOutcome o = first;
-    o.ok = false;
-    o.error = "reload not available";
-    o.at = std::chrono::system_clock::now();
-    return o;
-  };
-  return hooks;
-}
-
-}  // namespace etld

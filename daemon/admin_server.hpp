@@ -59,11 +59,3 @@ std::string render_pipeline_json(const AdminHooks& hooks);
 std::string render_reload_json(const ReloadOutcome& outcome);
 
 }  // namespace etld
-
-namespace etld {
-
-// Hooks backed by one running Pipeline, for `etld run` until a supervisor owns reloads: ready
-// while the pipeline runs and every ReadinessProbe is ready; reload answers "not available".
-AdminHooks pipeline_admin_hooks(Pipeline& pipeline, std::shared_ptr<const PipelineConfig> config);
-
-}  // namespace etld

@@ -80,14 +80,12 @@ class Supervisor::State {
   }
   bool ready() const { return unready_reason().empty(); }
   std::string unready_reason() const {
+    bool running;
     {
       std::lock_guard lock(mu_);
-      if (!running_ || stopping_ || !pipeline_ || pipeline_->finished())
-        return "the pipeline is not running (starting, draining or stopped)";
+      running = running_ && !stopping_ && pipeline_ && !pipeline_->finished();
     }
-    std::string out;
-    for (const auto& what : unready_components()) out += (out.empty() ? "" : "; ") + what;
-    return out;
+    return etld::unready_reason(running);
   }
   AdminHooks admin_hooks();
   ~State() {  // the admin servers go before the pipelines whose pools they run on

@@ -35,4 +35,11 @@ std::vector<std::string> unready_components() {
   return out;
 }
 
+std::string unready_reason(bool pipeline_running) {
+  if (!pipeline_running) return "the pipeline is not running (starting, draining or stopped)";
+  std::string out;
+  for (const auto& what : unready_components()) out += (out.empty() ? "" : "; ") + what;
+  return out;
+}
+
 }  // namespace etld

@@ -30,5 +30,7 @@ class ReadinessProbe {
 
 // The `what` of every live probe that is not ready.
 std::vector<std::string> unready_components();
+// Why /readyz says no: the pipeline is not running, or the components not ready; "" when ready.
+std::string unready_reason(bool pipeline_running);
 
 }  // namespace etld

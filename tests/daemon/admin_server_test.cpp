@@ -76,6 +76,16 @@ Reply request(unsigned short port, const std::string& method, const std::string&
                             std::to_string(body.size()) + "\r\n\r\n" + body);
 }
 
+// Hooks backed by one Pipeline, without a supervisor: ready while it runs and every probe is.
+AdminHooks pipeline_hooks(Pipeline& pipeline, std::shared_ptr<const PipelineConfig> config) {
+  AdminHooks hooks;
+  hooks.stage_stats = [&pipeline] { return pipeline.stats(); };
+  hooks.config = [config] { return config; };
+  hooks.ready = [&pipeline] { return unready_reason(pipeline.running()).empty(); };
+  hooks.unready_reason = [&pipeline] { return unready_reason(pipeline.running()); };
+  return hooks;
+}
+
 }  // namespace
 
 TEST_CASE("a running pipeline's endpoints: healthz, readyz through its lifecycle, metrics, pipeline JSON") {
@@ -87,7 +97,7 @@ stages:
   out: { type: "null", inputs: [gen], concurrency: 2 }
 )yaml");
   Pipeline pipeline(config);
-  AdminServer server(pipeline.executor(), pipeline_admin_hooks(pipeline, config));
+  AdminServer server(pipeline.executor(), pipeline_hooks(pipeline, config));
   server.start("127.0.0.1:0");
   auto port = server.local_endpoint().port();
   REQUIRE(port != 0);
