@@ -24,9 +24,13 @@ wait_for_line() {  # seconds, pattern, file: waits until the file has a line mat
 }
 lines() { wc -l <"$1" 2>/dev/null || echo 0; }
 
-python3 "$src/tests/e2e/support/notify_listener.py" "$tmp/notify.sock" "$tmp/notify.log" &
-listener=$!
-for _ in $(seq 100); do [[ -S $tmp/notify.sock ]] && break; sleep 0.05; done
+start_listener() {  # socket, log: a notify socket as systemd's, its messages one per line
+  python3 "$src/tests/e2e/support/notify_listener.py" "$1" "$2" >/dev/null &  # not on $(...)'s pipe
+  local started=$!
+  for _ in $(seq 100); do [[ -S $1 ]] && break; sleep 0.05; done
+  echo "$started"
+}
+listener=$(start_listener "$tmp/notify.sock" "$tmp/notify.log")
 
 write_pipeline() {  # factor, output file
   cat >"$tmp/pipeline.yaml" <<YAML
@@ -122,9 +126,7 @@ PY
 # events and finishes none of them, so the progress check stops the watchdog pings (systemd would
 # restart etld) and names the stage. Port 1 on loopback refuses every connection.
 listener2_log=$tmp/notify-wedge.log
-python3 "$src/tests/e2e/support/notify_listener.py" "$tmp/notify-wedge.sock" "$listener2_log" &
-listener2=$!
-for _ in $(seq 100); do [[ -S $tmp/notify-wedge.sock ]] && break; sleep 0.05; done
+listener2=$(start_listener "$tmp/notify-wedge.sock" "$listener2_log")
 cat >"$tmp/wedge.yaml" <<'YAML'
 pipeline: notify-wedge
 shutdown_timeout: 1s
