@@ -7,6 +7,8 @@
 #include <exception>
 #include <limits>
 
+#include <simdjson.h>
+
 namespace etld::pg {
 
 bool append_copy_escaped(std::string& out, std::string_view s) {
@@ -70,8 +72,48 @@ std::string sanitize_utf8(std::string_view s) {
 
 namespace {
 
-std::string describe(const Value& v) {
-  std::string text = v.kind() == Value::Kind::string ? "'" + v.as_string() + "'" : v.to_json();
+// One JSON value as the encoders read it, borrowed (never copied) from a Value or from simdjson's
+// DOM: rows encoded straight from the DOM skip building a Value tree per record.
+struct Field {
+  Value::Kind kind = Value::Kind::null;
+  bool b = false;
+  std::int64_t i = 0;
+  double d = 0;
+  std::string_view s;           // string
+  const Value* tree = nullptr;  // array and object: only borrowed from a Value
+
+  double number() const { return kind == Value::Kind::integer ? static_cast<double>(i) : d; }
+  std::string json() const {
+    switch (kind) {
+      case Value::Kind::array:
+      case Value::Kind::object: return tree->to_json();
+      case Value::Kind::boolean: return Value(b).to_json();
+      case Value::Kind::integer: return Value(i).to_json();
+      case Value::Kind::real: return Value(d).to_json();
+      case Value::Kind::string: return Value(std::string(s)).to_json();
+      case Value::Kind::null: break;
+    }
+    return "null";
+  }
+};
+
+Field field_of(const Value& v) {
+  Field f;
+  f.kind = v.kind();
+  switch (f.kind) {
+    case Value::Kind::boolean: f.b = v.as_bool(); break;
+    case Value::Kind::integer: f.i = v.as_int(); break;
+    case Value::Kind::real: f.d = v.as_double(); break;
+    case Value::Kind::string: f.s = v.as_string(); break;
+    case Value::Kind::array:
+    case Value::Kind::object: f.tree = &v; break;
+    case Value::Kind::null: break;
+  }
+  return f;
+}
+
+std::string describe(const Field& v) {
+  std::string text = v.kind == Value::Kind::string ? "'" + std::string(v.s) + "'" : v.json();
   if (text.size() > 60) text = text.substr(0, 57) + "...";
   return text;
 }
@@ -124,12 +166,12 @@ void append_double(std::string& out, double d, bool as_float) {
   out.append(buf, r.ptr);
 }
 
-bool encode_integer(const Value& v, const ColumnSpec& col, std::string& out, std::string& error) {
+bool encode_integer(const Field& v, const ColumnSpec& col, std::string& out, std::string& error) {
   std::int64_t n = 0;
-  switch (v.kind()) {
-    case Value::Kind::integer: n = v.as_int(); break;
+  switch (v.kind) {
+    case Value::Kind::integer: n = v.i; break;
     case Value::Kind::real: {
-      double d = v.as_double();
+      double d = v.number();
       if (!std::isfinite(d) || d != std::trunc(d))
         return fail(error, col, describe(v) + " is not an integer");
       if (d < -9.2233720368547758e18 || d >= 9.2233720368547758e18)
@@ -138,15 +180,15 @@ bool encode_integer(const Value& v, const ColumnSpec& col, std::string& out, std
       break;
     }
     case Value::Kind::string:
-      if (!parse_i64(v.as_string(), n)) {
+      if (!parse_i64(v.s, n)) {
         double d = 0;
-        if (parse_f64(v.as_string(), d) && std::isfinite(d) && d == std::trunc(d) &&
+        if (parse_f64(v.s, d) && std::isfinite(d) && d == std::trunc(d) &&
             (d < -9.2233720368547758e18 || d >= 9.2233720368547758e18))
           return fail(error, col, describe(v) + " out of range");
         return fail(error, col, describe(v) + " is not an integer");
       }
       break;
-    default: return fail(error, col, "expected an integer, got " + std::string(kind_name(v.kind())));
+    default: return fail(error, col, "expected an integer, got " + std::string(kind_name(v.kind)));
   }
   std::int64_t lo = std::numeric_limits<std::int64_t>::min(), hi = std::numeric_limits<std::int64_t>::max();
   if (col.type == PgType::smallint) lo = -32768, hi = 32767;
@@ -157,13 +199,13 @@ bool encode_integer(const Value& v, const ColumnSpec& col, std::string& out, std
   return true;
 }
 
-bool encode_float(const Value& v, const ColumnSpec& col, std::string& out, std::string& error) {
+bool encode_float(const Field& v, const ColumnSpec& col, std::string& out, std::string& error) {
   double d = 0;
-  switch (v.kind()) {
+  switch (v.kind) {
     case Value::Kind::integer:
-    case Value::Kind::real: d = v.as_double(); break;
+    case Value::Kind::real: d = v.number(); break;
     case Value::Kind::string: {
-      std::string_view s = trim(v.as_string());
+      std::string_view s = trim(v.s);
       std::string lower;
       for (char c : s) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
       if (lower == "nan") {
@@ -177,7 +219,7 @@ bool encode_float(const Value& v, const ColumnSpec& col, std::string& out, std::
       }
       break;
     }
-    default: return fail(error, col, "expected a number, got " + std::string(kind_name(v.kind())));
+    default: return fail(error, col, "expected a number, got " + std::string(kind_name(v.kind)));
   }
   bool as_float = col.type == PgType::real;
   if (as_float && std::isfinite(d) && std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max()))
@@ -186,35 +228,35 @@ bool encode_float(const Value& v, const ColumnSpec& col, std::string& out, std::
   return true;
 }
 
-bool encode_numeric(const Value& v, const ColumnSpec& col, std::string& out, std::string& error) {
-  switch (v.kind()) {
-    case Value::Kind::integer: append_int(out, v.as_int()); return true;
+bool encode_numeric(const Field& v, const ColumnSpec& col, std::string& out, std::string& error) {
+  switch (v.kind) {
+    case Value::Kind::integer: append_int(out, v.i); return true;
     case Value::Kind::real:
-      if (!std::isfinite(v.as_double())) return fail(error, col, describe(v) + " is not a finite number");
-      append_double(out, v.as_double(), false);
+      if (!std::isfinite(v.number())) return fail(error, col, describe(v) + " is not a finite number");
+      append_double(out, v.number(), false);
       return true;
     case Value::Kind::string: {
-      std::string_view s = trim(v.as_string());
+      std::string_view s = trim(v.s);
       if (!valid_numeric(s)) return fail(error, col, describe(v) + " is not a number");
       out.append(s);
       return true;
     }
-    default: return fail(error, col, "expected a number, got " + std::string(kind_name(v.kind())));
+    default: return fail(error, col, "expected a number, got " + std::string(kind_name(v.kind)));
   }
 }
 
-bool encode_boolean(const Value& v, const ColumnSpec& col, std::string& out, std::string& error) {
-  switch (v.kind()) {
-    case Value::Kind::boolean: out += v.as_bool() ? "t" : "f"; return true;
+bool encode_boolean(const Field& v, const ColumnSpec& col, std::string& out, std::string& error) {
+  switch (v.kind) {
+    case Value::Kind::boolean: out += v.b ? "t" : "f"; return true;
     case Value::Kind::integer:
-      if (v.as_int() == 0 || v.as_int() == 1) {
-        out += v.as_int() ? "t" : "f";
+      if (v.i == 0 || v.i == 1) {
+        out += v.i ? "t" : "f";
         return true;
       }
       return fail(error, col, describe(v) + " is not a boolean");
     case Value::Kind::string: {
       std::string lower;
-      for (char c : trim(v.as_string()))
+      for (char c : trim(v.s))
         lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
       if (lower == "true" || lower == "t" || lower == "yes" || lower == "y" || lower == "on" ||
           lower == "1") {
@@ -228,26 +270,26 @@ bool encode_boolean(const Value& v, const ColumnSpec& col, std::string& out, std
       }
       return fail(error, col, describe(v) + " is not a boolean");
     }
-    default: return fail(error, col, "expected a boolean, got " + std::string(kind_name(v.kind())));
+    default: return fail(error, col, "expected a boolean, got " + std::string(kind_name(v.kind)));
   }
 }
 
-bool encode_time(const Value& v, const ColumnSpec& col, std::string& out, std::string& error) {
+bool encode_time(const Field& v, const ColumnSpec& col, std::string& out, std::string& error) {
   bool date_only = col.type == PgType::date;
-  switch (v.kind()) {
+  switch (v.kind) {
     case Value::Kind::integer:
-      if (!format_epoch_ms(v.as_int(), out, date_only))
+      if (!format_epoch_ms(v.i, out, date_only))
         return fail(error, col, describe(v) + " (epoch milliseconds) out of range");
       return true;
     case Value::Kind::real: {
-      double d = v.as_double();
+      double d = v.number();
       if (!std::isfinite(d) || std::fabs(d) > 4e14 ||
           !format_epoch_ms(static_cast<std::int64_t>(std::floor(d)), out, date_only))
         return fail(error, col, describe(v) + " (epoch milliseconds) out of range");
       return true;
     }
     case Value::Kind::string: {
-      std::string_view s = trim(v.as_string());
+      std::string_view s = trim(v.s);
       if (!valid_iso8601(s, false))
         return fail(error, col,
                     describe(v) + (date_only ? " is not an ISO 8601 date" : " is not an ISO 8601 timestamp"));
@@ -255,9 +297,8 @@ bool encode_time(const Value& v, const ColumnSpec& col, std::string& out, std::s
       return true;
     }
     default:
-      return fail(
-          error, col,
-          std::string("expected an ISO 8601 string or epoch milliseconds, got ") + kind_name(v.kind()));
+      return fail(error, col,
+                  std::string("expected an ISO 8601 string or epoch milliseconds, got ") + kind_name(v.kind));
   }
 }
 
@@ -392,7 +433,9 @@ bool format_epoch_ms(std::int64_t ms, std::string& out, bool date_only) {
   return true;
 }
 
-bool encode_value(const Value& v, const ColumnSpec& col, std::string& out, std::string& error) {
+namespace {
+
+bool encode_field(const Field& v, const ColumnSpec& col, std::string& out, std::string& error) {
   switch (col.type) {
     case PgType::smallint:
     case PgType::integer:
@@ -404,21 +447,21 @@ bool encode_value(const Value& v, const ColumnSpec& col, std::string& out, std::
     case PgType::timestamptz:
     case PgType::date: return encode_time(v, col, out, error);
     case PgType::text: {
-      bool ok = v.kind() == Value::Kind::string ? append_copy_escaped(out, v.as_string())
-                                                : append_copy_escaped(out, v.to_json());
+      bool ok =
+          v.kind == Value::Kind::string ? append_copy_escaped(out, v.s) : append_copy_escaped(out, v.json());
       if (!ok) return fail(error, col, "contains a NUL byte, which PostgreSQL text cannot store");
       return true;
     }
     case PgType::uuid: {
-      if (v.kind() != Value::Kind::string)
-        return fail(error, col, "expected a UUID string, got " + std::string(kind_name(v.kind())));
-      std::string_view s = trim(v.as_string());
+      if (v.kind != Value::Kind::string)
+        return fail(error, col, "expected a UUID string, got " + std::string(kind_name(v.kind)));
+      std::string_view s = trim(v.s);
       if (!valid_uuid(s)) return fail(error, col, describe(v) + " is not a UUID");
       out.append(s);
       return true;
     }
     case PgType::jsonb: {
-      std::string json = v.to_json();
+      std::string json = v.json();
       if (json.find("\\u0000") != std::string::npos)
         return fail(error, col, "contains \\u0000, which jsonb cannot store");
       append_copy_escaped(out, json);
@@ -426,6 +469,12 @@ bool encode_value(const Value& v, const ColumnSpec& col, std::string& out, std::
     }
   }
   return fail(error, col, "unsupported type");
+}
+
+}  // namespace
+
+bool encode_value(const Value& v, const ColumnSpec& col, std::string& out, std::string& error) {
+  return encode_field(field_of(v), col, out, error);
 }
 
 namespace {
@@ -519,61 +568,129 @@ RowOp encode_delete(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq, 
 
 }  // namespace
 
+namespace {
+
+// How a row's field column was resolved.
+enum class Lookup : std::uint8_t { found, absent, unsupported };
+
+// Appends one row's columns (and '\n'); `lookup(col, field)` resolves the field and whole-record
+// columns. Returns write, poison (with `error`), or skip when a lookup was unsupported.
+template <class LookupFn>
+RowOp encode_columns(const PostgresSinkConfig& cfg, const Event& e, std::uint64_t seq, std::string& out,
+                     std::string& error, LookupFn&& lookup) {
+  if (cfg.mode != Mode::insert) append_stage_prefix(out, seq, false);  // insert: straight to the table
+  bool first = true;
+  Value meta;
+  for (const auto& col : cfg.columns) {
+    if (!first) out.push_back('\t');
+    first = false;
+    Field f;
+    Lookup found = Lookup::absent;
+    if (col.source == ColumnSource::field || col.source == ColumnSource::whole) {
+      found = lookup(col, f);
+      if (found == Lookup::unsupported) return RowOp::skip;
+    } else {
+      meta = metadata_value(e, col);
+      if (!meta.is_null()) {
+        f = field_of(meta);
+        found = Lookup::found;
+      }
+    }
+    if (found == Lookup::absent) {
+      if (col.required) {
+        error = col.source == ColumnSource::field
+                    ? "missing required field '" + col.path + "' (column " + col.name + ")"
+                    : "missing required value for column " + col.name;
+        return RowOp::poison;
+      }
+      out += col.default_copy ? *col.default_copy : std::string_view("\\N");
+      continue;
+    }
+    if (!encode_field(f, col, out, error)) return RowOp::poison;
+  }
+  out.push_back('\n');
+  return RowOp::write;
+}
+
+// The row from simdjson's DOM of the payload, without a Value tree: scalars are read in place.
+// Arrays, objects and whole-record columns are left to the Value path (unsupported).
+RowOp encode_from_dom(const PostgresSinkConfig& cfg, const Event& e, std::uint64_t seq, std::string& out,
+                      std::string& error) {
+  // One parser per thread, reused: its buffers stay allocated from record to record.
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (auto err = parser.parse(e.value.data(), e.value.size()).get(root)) {
+    error = std::string("invalid JSON: ") + simdjson::error_message(err);
+    return RowOp::poison;
+  }
+  return encode_columns(cfg, e, seq, out, error, [&](const ColumnSpec& col, Field& f) {
+    if (col.source == ColumnSource::whole) return Lookup::unsupported;
+    simdjson::dom::element cur = root;
+    std::string_view path = col.path;
+    for (;;) {
+      simdjson::dom::object obj;
+      if (cur.get(obj)) return Lookup::absent;  // not an object: no such member, as in Value::at_path
+      auto dot = path.find('.');
+      if (obj.at_key(path.substr(0, dot)).get(cur)) return Lookup::absent;
+      if (dot == std::string_view::npos) break;
+      path.remove_prefix(dot + 1);
+    }
+    using T = simdjson::dom::element_type;
+    switch (cur.type()) {
+      case T::NULL_VALUE: return Lookup::absent;
+      case T::STRING: f.kind = Value::Kind::string, f.s = cur.get_string().value_unsafe(); break;
+      case T::INT64: f.kind = Value::Kind::integer, f.i = cur.get_int64().value_unsafe(); break;
+      // As parse_json does: beyond int64 a number is a double.
+      case T::UINT64:
+        f.kind = Value::Kind::real, f.d = static_cast<double>(cur.get_uint64().value_unsafe());
+        break;
+      case T::DOUBLE: f.kind = Value::Kind::real, f.d = cur.get_double().value_unsafe(); break;
+      case T::BOOL: f.kind = Value::Kind::boolean, f.b = cur.get_bool().value_unsafe(); break;
+      case T::ARRAY:
+      case T::OBJECT: return Lookup::unsupported;
+    }
+    return Lookup::found;
+  });
+}
+
+// The row from the event's decoded record (parsing it first if nothing upstream did).
+RowOp encode_from_record(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq, std::string& out,
+                         std::string& error) {
+  const Value* rec = nullptr;
+  try {
+    rec = &e.record();
+  } catch (const JsonError& ex) {
+    error = ex.what();
+    if (error.rfind("invalid JSON", 0) != 0) error = "invalid JSON: " + error;
+    return RowOp::poison;
+  }
+  return encode_columns(cfg, e, seq, out, error, [&](const ColumnSpec& col, Field& f) {
+    const Value* v = col.source == ColumnSource::whole ? rec : rec->at_path(col.path);
+    if (!v || v->is_null()) return Lookup::absent;
+    f = field_of(*v);
+    return Lookup::found;
+  });
+}
+
+}  // namespace
+
 RowOp encode_event(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq, std::string& out,
                    std::string& error) {
   const std::size_t begin = out.size();
-  RowOp op = RowOp::write;
   if (e.rejected()) {  // a transform upstream could not process it: straight to the dead letters
     error = e.rejection;
     return RowOp::poison;
   }
+  RowOp op = RowOp::skip;
   try {
     if (!e.has_value) {
       if (!cfg.delete_on_tombstone) return RowOp::skip;
       op = encode_delete(cfg, e, seq, out, error);
     } else {
-      const Value* rec = nullptr;
-      try {
-        rec = &e.record();
-      } catch (const JsonError& ex) {
-        error = ex.what();
-        if (error.rfind("invalid JSON", 0) != 0) error = "invalid JSON: " + error;
-        op = RowOp::poison;
-      }
-      if (op != RowOp::poison) {
-        if (cfg.mode != Mode::insert) append_stage_prefix(out, seq, false);  // insert: straight to the table
-        bool first = true;
-        Value meta;
-        for (const auto& col : cfg.columns) {
-          if (!first) out.push_back('\t');
-          first = false;
-          const Value* v = nullptr;
-          switch (col.source) {
-            case ColumnSource::field: v = rec->at_path(col.path); break;
-            case ColumnSource::whole: v = rec; break;
-            default: meta = metadata_value(e, col); v = &meta;
-          }
-          if (!v || v->is_null()) {
-            if (col.required) {
-              error = col.source == ColumnSource::field
-                          ? "missing required field '" + col.path + "' (column " + col.name + ")"
-                          : "missing required value for column " + col.name;
-              op = RowOp::poison;
-              break;
-            }
-            if (col.default_copy) {
-              out += *col.default_copy;
-            } else {
-              out += "\\N";
-            }
-            continue;
-          }
-          if (!encode_value(*v, col, out, error)) {
-            op = RowOp::poison;
-            break;
-          }
-        }
-        if (op != RowOp::poison) out.push_back('\n');
+      if (!e.parsed()) op = encode_from_dom(cfg, e, seq, out, error);
+      if (op == RowOp::skip) {  // parsed upstream, or a value the DOM path leaves to the tree
+        out.resize(begin);
+        op = encode_from_record(cfg, e, seq, out, error);
       }
     }
   } catch (const std::exception& ex) {
