@@ -1442,6 +1442,11 @@ std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineCo
       {"queued.max.messages.kbytes", std::to_string(prefetch_kb)},
       {"max.partition.fetch.bytes", std::to_string(partition_fetch)},
       {"fetch.queue.backoff.ms", "50"},
+      // A partition resumed after a pause joins the broker's next fetch request; with the default
+      // 500 ms long poll, that request waits whenever the other partitions have nothing new, so
+      // every resume could stall its partition half a second (the tail of a backlog drained in
+      // 1.3 s instead of 0.4 s). Idle, this costs 20 fetch requests per second and broker.
+      {"fetch.wait.max.ms", "50"},
       {"statistics.interval.ms", "5000"},  // consumer lag for the metrics
   };
   ConfHandle conf(rd_kafka_conf_new());
