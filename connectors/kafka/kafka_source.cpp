@@ -254,9 +254,16 @@ class PartitionAcks final : public TrackedPartition {
 
   // Returns whether the source should wake (a first failure).
   bool settle_locked(std::int64_t offset, AckStatus status) {
-    if (detached_) return false;
-    auto it = std::lower_bound(window_.begin(), window_.end(), offset,
-                               [](const Slot& s, std::int64_t o) { return s.offset < o; });
+    if (detached_ || window_.empty()) return false;
+    // Offsets are consecutive but for gaps (compaction, transaction markers): look where the
+    // offset would be without gaps first, and search only when a gap moved it.
+    auto it = window_.end();
+    if (auto at = offset - window_.front().offset; at >= 0 && static_cast<std::size_t>(at) < window_.size() &&
+                                                   window_[static_cast<std::size_t>(at)].offset == offset)
+      it = window_.begin() + at;
+    else
+      it = std::lower_bound(window_.begin(), window_.end(), offset,
+                            [](const Slot& s, std::int64_t o) { return s.offset < o; });
     if (it == window_.end() || it->offset != offset || it->settled) return false;  // unknown or twice
     it->settled = true;
     it->status = status;
