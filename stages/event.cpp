@@ -1,6 +1,8 @@
 #include "stages/event.hpp"
 
 #include <algorithm>
+#include <mutex>
+#include <unordered_set>
 
 namespace etld {
 
@@ -62,6 +64,33 @@ std::vector<Ack> Ack::split(std::size_t n) {
   children.reserve(n);
   for (std::size_t i = 0; i < n; ++i) children.emplace_back(fan_in, i);
   return children;
+}
+
+namespace {
+
+struct NameTable {
+  std::mutex mu;
+  std::unordered_set<std::string> names;  // nodes never move: pointers to them stay valid
+  const std::string* empty = &*names.emplace().first;
+};
+
+NameTable& name_table() {
+  static auto* table = new NameTable;  // never destroyed: events may outlive static destruction
+  return *table;
+}
+
+}  // namespace
+
+SharedName::SharedName() : s_(name_table().empty) {}
+
+SharedName::SharedName(std::string_view s) {
+  NameTable& t = name_table();
+  if (s.empty()) {
+    s_ = t.empty;
+    return;
+  }
+  std::lock_guard lock(t.mu);
+  s_ = &*t.names.emplace(s).first;
 }
 
 Value& Event::record() {

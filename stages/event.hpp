@@ -7,8 +7,10 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <ostream>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -57,6 +59,30 @@ class Ack {
   std::uint64_t token_ = 0;
 };
 
+// A name that many events share, such as the topic they came from: interned for the life of the
+// process, so that an event carries a pointer instead of its own copy of the string. Making one
+// from a string takes a lock: on a hot path, make it once and copy it. What is interned is never
+// freed, which suits the few names of a pipeline (topics, file paths), not per-event data.
+class SharedName {
+ public:
+  SharedName();
+  SharedName(std::string_view s);  // NOLINT(google-explicit-constructor): reads like the string
+  SharedName(const std::string& s) : SharedName(std::string_view(s)) {}  // NOLINT
+  SharedName(const char* s) : SharedName(std::string_view(s)) {}         // NOLINT
+
+  const std::string& str() const { return *s_; }
+  operator const std::string&() const { return *s_; }  // NOLINT
+  bool empty() const { return s_->empty(); }
+  friend bool operator==(const SharedName& a, const SharedName& b) { return a.s_ == b.s_; }
+  friend bool operator==(const SharedName& a, std::string_view b) { return *a.s_ == b; }
+  friend bool operator==(const SharedName& a, const std::string& b) { return *a.s_ == b; }
+  friend bool operator==(const SharedName& a, const char* b) { return *a.s_ == b; }
+  friend std::ostream& operator<<(std::ostream& os, const SharedName& n) { return os << *n.s_; }
+
+ private:
+  const std::string* s_;
+};
+
 struct Header {
   std::string name;
   std::string value;
@@ -70,7 +96,7 @@ struct Event {
   bool has_value = true;  // false: a Kafka tombstone
   std::vector<Header> headers;
   std::int64_t timestamp_ms = 0;
-  std::string topic;  // where it came from; partition < 0 when not from Kafka
+  SharedName topic;  // where it came from; partition < 0 when not from Kafka
   std::int32_t partition = -1;
   std::int64_t offset = -1;
   Ack ack;

@@ -894,7 +894,7 @@ class Evaluator {
   Value meta(Meta m) const {
     switch (m) {
       case Meta::key: return event_.has_key ? Value(event_.key) : Value();
-      case Meta::topic: return event_.topic.empty() ? Value() : Value(event_.topic);
+      case Meta::topic: return event_.topic.empty() ? Value() : Value(event_.topic.str());
       case Meta::partition: return Value(std::int64_t{event_.partition});
       case Meta::offset: return Value(event_.offset);
       case Meta::timestamp: return Value(event_.timestamp_ms);

@@ -403,6 +403,7 @@ class KafkaSource final : public Source {
  private:
   struct Part {
     std::string topic;
+    SharedName topic_name;  // the same, for the events: interned once per assignment
     std::int32_t partition = 0;
     std::shared_ptr<PartitionAcks> acks;
     std::deque<Event> buffered;
@@ -653,7 +654,7 @@ class KafkaSource final : public Source {
     rd_kafka_timestamp_type_t tstype;
     auto ts = rd_kafka_message_timestamp(&m, &tstype);
     e.timestamp_ms = ts >= 0 ? ts : 0;
-    e.topic = p->topic;
+    e.topic = p->topic_name;
     e.partition = p->partition;
     e.offset = m.offset;
     auto bytes = e.value.size() + e.key.size();
@@ -958,6 +959,7 @@ class KafkaSource final : public Source {
       for (int i = 0; i < list->cnt; ++i) {
         auto p = std::make_unique<Part>();
         p->topic = list->elems[i].topic;
+        p->topic_name = p->topic;
         p->partition = list->elems[i].partition;
         p->acks = std::make_shared<PartitionAcks>(waker_);
         auto& slot = parts_[Key(p->topic, p->partition)];

@@ -489,7 +489,7 @@ Value headers_value(const Event& e) {
 // The value a metadata column reads; null Value when absent.
 Value metadata_value(const Event& e, const ColumnSpec& col) {
   switch (col.source) {
-    case ColumnSource::topic: return e.topic.empty() ? Value() : Value(e.topic);
+    case ColumnSource::topic: return e.topic.empty() ? Value() : Value(e.topic.str());
     case ColumnSource::partition: return e.partition < 0 ? Value() : Value(std::int64_t{e.partition});
     case ColumnSource::offset: return e.offset < 0 ? Value() : Value(std::int64_t{e.offset});
     case ColumnSource::timestamp: return Value(std::int64_t{e.timestamp_ms});

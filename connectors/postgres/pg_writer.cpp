@@ -300,7 +300,7 @@ void Writer::insert_dead_letters(WorkBatch& b) {
     }
     conn_->exec_params(
         cfg_->insert_dead_letter_sql,
-        {cfg_->pipeline, cfg_->stage, opt(!e.topic.empty(), sanitize_utf8(e.topic)),
+        {cfg_->pipeline, cfg_->stage, opt(!e.topic.empty(), sanitize_utf8(e.topic.str())),
          opt(e.partition >= 0, std::to_string(e.partition)), opt(e.offset >= 0, std::to_string(e.offset)),
          opt(e.has_key, e.key), opt(e.has_value, e.value), headers, sanitize_utf8(r.error),
          opt(!r.sqlstate.empty(), r.sqlstate)},
@@ -432,7 +432,7 @@ void Writer::write_exactly_once(WorkBatch& b) {
   for (std::size_t i = 0; i < b.rows.size(); ++i) {
     Row& r = b.rows[i];
     const Event& e = b.events[i];
-    auto key = std::make_pair(e.topic, e.partition);
+    auto key = std::make_pair(e.topic.str(), e.partition);
     auto it = parts.find(key);
     if (it == parts.end()) {
       auto live = offsets_->live(e.topic, e.partition);

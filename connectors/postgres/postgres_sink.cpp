@@ -194,7 +194,7 @@ class PostgresSink final : public Sink {
         if (logged < 10) {
           ++logged;
           const char* what = r.status == AckStatus::dead_lettered ? "dead-lettered" : "rejected";
-          ctx_->log().warn("{} record {}/{}@{}: {}{}", what, e.topic, e.partition, e.offset, r.error,
+          ctx_->log().warn("{} record {}/{}@{}: {}{}", what, e.topic.str(), e.partition, e.offset, r.error,
                            r.sqlstate.empty() ? "" : " (SQLSTATE " + r.sqlstate + ")");
         }
       }

@@ -48,7 +48,7 @@ std::string errno_text(int err) { return std::strerror(err); }
 
 class LineSource : public Source {
  public:
-  explicit LineSource(std::shared_ptr<const LineSettings> s) : s_(std::move(s)) {}
+  explicit LineSource(std::shared_ptr<const LineSettings> s) : s_(std::move(s)), origin_(label()) {}
 
   ~LineSource() override { close(); }
 
@@ -201,7 +201,7 @@ class LineSource : public Source {
       return;
     }
     Event e;
-    e.topic = s_->path.empty() ? "stdin" : s_->path;
+    e.topic = origin_;
     e.offset = static_cast<std::int64_t>(token);
     if (s_->format == LineFormat::text) e.set_record(Value(line));
     e.value = std::move(line);
@@ -276,6 +276,7 @@ class LineSource : public Source {
   }
 
   std::shared_ptr<const LineSettings> s_;
+  SharedName origin_;  // the events' topic: the path, or stdin
   SourceContext* ctx_ = nullptr;
   int fd_ = -1;                                                  // regular file (sync reads)
   std::optional<boost::asio::posix::stream_descriptor> stream_;  // pipe or tty (async reads)
