@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <limits>
 
@@ -11,10 +12,31 @@
 
 namespace etld::pg {
 
+namespace {
+
+// Whether any of the 8 bytes of `w` needs escaping: below 0x20, a backslash or DEL. Text is
+// mostly plain, so skipping it a word at a time matters (this ran a byte at a time at 5 % of the
+// sink's CPU).
+bool word_needs_escape(std::uint64_t w) {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+  auto zero_byte = [&](std::uint64_t x) { return (x - ones) & ~x & highs; };
+  const std::uint64_t below_space = (w - ones * 0x20) & ~w & highs;
+  return (below_space | zero_byte(w ^ (ones * '\\')) | zero_byte(w ^ (ones * 0x7f))) != 0;
+}
+
+}  // namespace
+
 bool append_copy_escaped(std::string& out, std::string_view s) {
   bool ok = true;
   std::size_t run = 0;  // start of the current run of plain bytes
   for (std::size_t i = 0; i < s.size(); ++i) {
+    while (i + 8 <= s.size()) {
+      std::uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      if (word_needs_escape(w)) break;
+      i += 8;
+    }
+    if (i >= s.size()) break;
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c != '\\' && c != 0x7f) continue;
     out.append(s.data() + run, i - run);

@@ -3,7 +3,9 @@
 // or fail with the same reason, for every record.
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "connectors/postgres/copy_encoder.hpp"
@@ -65,6 +67,52 @@ Encoded encode(const etld::pg::PostgresSinkConfig& cfg, const std::string& paylo
 }  // namespace
 
 TEST_SUITE("postgres copy encoder") {
+  TEST_CASE("COPY escaping finds special bytes at every position of a word") {
+    // What the escaping must produce, one byte at a time.
+    auto reference = [](std::string_view s) {
+      std::string out;
+      for (unsigned char c : s) {
+        switch (c) {
+          case '\\': out += "\\\\"; break;
+          case '\t': out += "\\t"; break;
+          case '\n': out += "\\n"; break;
+          case '\r': out += "\\r"; break;
+          case '\b': out += "\\b"; break;
+          case '\f': out += "\\f"; break;
+          case '\v': out += "\\v"; break;
+          default:
+            if (c < 0x20 || c == 0x7f) {
+              char buf[8];
+              std::snprintf(buf, sizeof buf, "\\%03o", c);
+              out += buf;
+            } else {
+              out.push_back(static_cast<char>(c));
+            }
+        }
+      }
+      return out;
+    };
+    const std::string specials = std::string("\\\t\n\r\b\f\v\x01\x1f\x7f", 10);
+    for (std::size_t len : {1, 7, 8, 9, 16, 17, 33}) {
+      for (std::size_t at = 0; at < len; ++at) {
+        for (char sp : specials) {
+          std::string text(len, 'a');
+          text[at] = sp;
+          if (at + 3 < len) text[at + 3] = '\xc3';  // bytes above 0x7f are plain
+          CAPTURE(len);
+          CAPTURE(at);
+          std::string out;
+          CHECK(etld::pg::append_copy_escaped(out, text));
+          CHECK(out == reference(text));
+        }
+      }
+      std::string with_nul(len, 'b');
+      with_nul[len / 2] = '\0';
+      std::string out;
+      CHECK_FALSE(etld::pg::append_copy_escaped(out, with_nul));
+    }
+  }
+
   TEST_CASE("rows straight from the JSON payload, without decoding it into a Value") {
     auto cfg = config();
     auto r = encode(cfg,
