@@ -279,8 +279,15 @@ void derive_sql(PostgresSinkConfig& c) {
         " AS o (consumer_group, topic, \"partition\", next_offset, epoch) VALUES ($1, $2, $3, NULL, 1) "
         "ON CONFLICT (consumer_group, topic, \"partition\") DO UPDATE SET epoch = o.epoch + 1, "
         "updated_at = now() RETURNING epoch, next_offset";
-    c.advance_offset_sql = "UPDATE " + t + " SET next_offset = $5, updated_at = now()" + row +
-                           " AND epoch = $4 AND next_offset IS NOT DISTINCT FROM $6::bigint";
+    // Every partition of a batch in one statement: one round trip per transaction, not one per
+    // partition.
+    c.advance_offsets_sql =
+        "UPDATE " + t +
+        " AS o SET next_offset = v.next_offset, updated_at = now() FROM unnest($2::text[], $3::integer[], "
+        "$4::bigint[], $5::bigint[], $6::bigint[]) AS v(topic, \"partition\", epoch, next_offset, expected) "
+        "WHERE o.consumer_group = $1 AND o.topic = v.topic AND o.\"partition\" = v.\"partition\" AND "
+        "o.epoch = v.epoch AND o.next_offset IS NOT DISTINCT FROM v.expected RETURNING o.topic, "
+        "o.\"partition\"";
     c.read_offset_sql = "SELECT epoch, next_offset FROM " + t + row;
   }
 }

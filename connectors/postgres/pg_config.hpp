@@ -108,9 +108,11 @@ struct PostgresSinkConfig {
   std::string lock_key;                // for pg_advisory_xact_lock around DDL
   std::string offsets_lock_key;        // pg_advisory_xact_lock around the offsets table's DDL
   std::string create_offsets_sql;
-  std::string claim_offset_sql;    // $1 group, $2 topic, $3 partition -> epoch, next_offset
-  std::string advance_offset_sql;  // $1..$3, $4 epoch, $5 next offset, $6 expected previous
-  std::string read_offset_sql;     // $1..$3 -> epoch, next_offset
+  std::string claim_offset_sql;  // $1 group, $2 topic, $3 partition -> epoch, next_offset
+  // $1 group; arrays $2 topics, $3 partitions, $4 epochs, $5 next offsets, $6 expected previous
+  // ones; returns the (topic, partition) rows it advanced.
+  std::string advance_offsets_sql;
+  std::string read_offset_sql;  // $1..$3 -> epoch, next_offset
 };
 
 const std::vector<OptionSpec>& option_specs();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <vector>
 
@@ -17,6 +18,25 @@ void mark_poison(Row& r, const PgError& e) {
   r.op = RowOp::poison;
   r.error = e.what();
   r.sqlstate = e.sqlstate;
+}
+
+// A PostgreSQL array literal of `items` ("NULL" stays a null unless quoted); strings are quoted.
+std::string array_literal(const std::vector<std::string>& items, bool quote = false) {
+  std::string out = "{";
+  for (const auto& item : items) {
+    if (out.size() > 1) out += ',';
+    if (!quote) {
+      out += item;
+      continue;
+    }
+    out += '"';
+    for (char c : item) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
 }
 
 }  // namespace
@@ -142,10 +162,11 @@ void Writer::write_rows(WorkBatch& b, const std::vector<std::size_t>& idx, std::
   conn_->exec("COMMIT");
 }
 
-// The rows idx[lo..hi) inside the open transaction. The staging table is left empty, so that
-// several slices can share one transaction (exactly_once).
+// The rows idx[lo..hi) inside the open transaction. With `more_slices` (bisection inside one
+// exactly_once transaction) the staging table is left empty for the next slice: ON COMMIT
+// DELETE ROWS comes too late for them.
 void Writer::write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo,
-                             std::size_t hi) {
+                             std::size_t hi, bool more_slices) {
   auto slice = [&](std::size_t a, std::size_t z) {  // rows idx[a..z) are contiguous in buf
     std::size_t from = b.rows[idx[a]].begin, to = b.rows[idx[z - 1]].end;
     return std::string_view(b.buf).substr(from, to - from);
@@ -172,7 +193,7 @@ void Writer::write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, 
     conn_->copy_in(cfg_->copy_stage_sql, slice(lo, hi));
     if (has_del) conn_->exec(cfg_->delete_sql);
     if (has_write) conn_->exec(has_del ? cfg_->upsert_after_delete_sql : cfg_->upsert_sql);
-    if (offsets_) conn_->exec(cfg_->clear_stage_sql);  // ON COMMIT DELETE ROWS comes too late
+    if (more_slices) conn_->exec(cfg_->clear_stage_sql);
   }
 }
 
@@ -399,7 +420,7 @@ void Writer::bisect_in_transaction(WorkBatch& b, const std::vector<std::size_t>&
   if (lo >= hi) return;
   conn_->exec("SAVEPOINT etld_rows");
   try {
-    write_rows_body(b, idx, lo, hi);
+    write_rows_body(b, idx, lo, hi, /*more_slices=*/true);
     conn_->exec("RELEASE SAVEPOINT etld_rows");
     return;
   } catch (const PgError& e) {
@@ -470,6 +491,7 @@ void Writer::write_exactly_once(WorkBatch& b) {
   if (deferred > 0)
     log_.debug("{} record(s) wait for earlier offsets of their partitions before they can commit", deferred);
 
+  bool optimistic = true;
   for (;;) {
     std::vector<std::size_t> idx;
     bool any = false;
@@ -483,7 +505,20 @@ void Writer::write_exactly_once(WorkBatch& b) {
     ensure_connected();
     try {
       conn_->exec("BEGIN");
-      bisect_in_transaction(b, idx, 0, idx.size());
+      if (!optimistic) {
+        bisect_in_transaction(b, idx, 0, idx.size());
+      } else if (!idx.empty()) {
+        try {
+          write_rows_body(b, idx, 0, idx.size());
+        } catch (const PgError& e) {
+          if (e.error_class() != ErrorClass::data) throw;
+          // A row the table refuses: start over, with each slice under a savepoint, to find it.
+          // Savepoints cost two round trips per slice, so only batches with bad rows pay them.
+          rollback_quietly();
+          optimistic = false;
+          continue;
+        }
+      }
       bool poisoned = false;
       for (auto& [key, p] : parts)
         for (auto i : p.rows) poisoned = poisoned || b.rows[i].op == RowOp::poison;
@@ -500,15 +535,24 @@ void Writer::write_exactly_once(WorkBatch& b) {
       if (poisoned && cfg_->on_poison == PoisonPolicy::dead_letter && cfg_->dead_letter_table)
         insert_dead_letters(b);
       std::vector<std::pair<std::string, std::int32_t>> lost;
-      for (auto& [key, p] : parts) {
-        if (p.rows.empty()) continue;
-        Result r = conn_->exec_params(
-            cfg_->advance_offset_sql,
-            {cfg_->group, p.topic, std::to_string(p.partition), std::to_string(p.claim.epoch),
-             std::to_string(p.next),
-             p.claim.written < 0 ? std::nullopt
-                                 : std::optional<std::string>(std::to_string(p.claim.written))});
-        if (std::string(PQcmdTuples(r.get())) != "1") lost.push_back(key);
+      {
+        std::vector<std::string> topics, partitions, epochs, nexts, expected;
+        for (auto& [key, p] : parts) {
+          if (p.rows.empty()) continue;
+          topics.push_back(p.topic);
+          partitions.push_back(std::to_string(p.partition));
+          epochs.push_back(std::to_string(p.claim.epoch));
+          nexts.push_back(std::to_string(p.next));
+          expected.push_back(p.claim.written < 0 ? "NULL" : std::to_string(p.claim.written));
+        }
+        Result r = conn_->exec_params(cfg_->advance_offsets_sql,
+                                      {cfg_->group, array_literal(topics, true), array_literal(partitions),
+                                       array_literal(epochs), array_literal(nexts), array_literal(expected)});
+        std::set<std::pair<std::string, std::int32_t>> advanced;
+        for (int row = 0; row < PQntuples(r.get()); ++row)
+          advanced.emplace(PQgetvalue(r.get(), row, 0), std::stoi(PQgetvalue(r.get(), row, 1)));
+        for (auto& [key, p] : parts)
+          if (!p.rows.empty() && !advanced.count(key)) lost.push_back(key);
       }
       if (!lost.empty()) {
         rollback_quietly();

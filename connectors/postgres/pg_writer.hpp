@@ -80,7 +80,8 @@ class Writer {
   void rollback_quietly();
   void bisect(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo, std::size_t hi);
   void write_rows(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo, std::size_t hi);
-  void write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo, std::size_t hi);
+  void write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo, std::size_t hi,
+                       bool more_slices = false);
   void write_exactly_once(WorkBatch& b);
   void bisect_in_transaction(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo,
                              std::size_t hi);

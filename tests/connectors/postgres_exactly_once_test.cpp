@@ -272,6 +272,25 @@ TEST_SUITE("postgres exactly once") {
     CHECK(scalar(db, "SELECT next_offset || '/' || epoch" + where) == "150/2");
   }
 
+  TEST_CASE("a row the table refuses is found and dead-lettered inside the transaction") {
+    Rig rig;
+    etld::pg::PgConnection db(etld::test::services().pg_dsn);
+    auto target = std::make_shared<TestPartition>();
+    rig.claim(target);
+    REQUIRE(rig.send_and_wait(rig.events(target, 0, 10)));  // creates the table
+    db.exec("ALTER TABLE " + rig.table + " ADD CONSTRAINT no_77 CHECK (id <> 77)");
+
+    // The batch's single COPY fails on row 77; the transaction starts over and bisects.
+    REQUIRE(rig.send_and_wait(rig.events(target, 10, 100)));
+    CHECK(scalar(db, "SELECT count(*) FROM " + rig.table) == "99");
+    CHECK(scalar(db, "SELECT count(*) FROM " + rig.table + " WHERE id = 77") == "0");
+    CHECK(scalar(db, "SELECT sqlstate FROM " + rig.table + "_dead_letters WHERE \"offset\" = 77") == "23514");
+    CHECK(scalar(db, "SELECT next_offset FROM " + rig.table + "_offsets WHERE consumer_group = '" + rig.group +
+                         "'") == "100");
+    CHECK(target->count(AckStatus::done) == 99);
+    CHECK(target->count(AckStatus::dead_lettered) == 1);
+  }
+
   TEST_CASE("a zombie whose partition was claimed elsewhere cannot commit its batch") {
     Rig rig;
     etld::pg::PgConnection db(etld::test::services().pg_dsn);
