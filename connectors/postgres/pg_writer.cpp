@@ -157,19 +157,23 @@ void Writer::write_rows(WorkBatch& b, const std::vector<std::size_t>& idx, std::
     write_rows_body(b, idx, lo, hi);
     return;
   }
-  conn_->exec("BEGIN");
-  write_rows_body(b, idx, lo, hi);
+  write_rows_body(b, idx, lo, hi, /*more_slices=*/false, /*begin=*/true);
   conn_->exec("COMMIT");
 }
 
-// The rows idx[lo..hi) inside the open transaction. With `more_slices` (bisection inside one
+// The rows idx[lo..hi) inside the open transaction, or with `begin` inside one that its first
+// COPY opens ("BEGIN; COPY ...": one round trip less). With `more_slices` (bisection inside one
 // exactly_once transaction) the staging table is left empty for the next slice: ON COMMIT
 // DELETE ROWS comes too late for them.
 void Writer::write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo,
-                             std::size_t hi, bool more_slices) {
+                             std::size_t hi, bool more_slices, bool begin) {
   auto slice = [&](std::size_t a, std::size_t z) {  // rows idx[a..z) are contiguous in buf
     std::size_t from = b.rows[idx[a]].begin, to = b.rows[idx[z - 1]].end;
     return std::string_view(b.buf).substr(from, to - from);
+  };
+  auto copy = [&](const std::string& sql, std::string_view rows) {
+    conn_->copy_in(begin ? "BEGIN; " + sql : sql, rows);
+    begin = false;
   };
   if (cfg_->mode == Mode::insert) {
     // Runs of inserts go straight to the table; runs of deletes through the staging table.
@@ -179,9 +183,9 @@ void Writer::write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, 
       std::size_t z = a + 1;
       while (z < hi && b.rows[idx[z]].op == op) ++z;
       if (op == RowOp::write) {
-        conn_->copy_in(cfg_->copy_target_sql, slice(a, z));
+        copy(cfg_->copy_target_sql, slice(a, z));
       } else {
-        conn_->copy_in(cfg_->copy_stage_sql, slice(a, z));
+        copy(cfg_->copy_stage_sql, slice(a, z));
         conn_->exec(cfg_->delete_sql);
         conn_->exec(cfg_->clear_stage_sql);
       }
@@ -190,7 +194,7 @@ void Writer::write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, 
   } else {
     bool has_del = false, has_write = false;
     for (std::size_t i = lo; i < hi; ++i) (b.rows[idx[i]].op == RowOp::del ? has_del : has_write) = true;
-    conn_->copy_in(cfg_->copy_stage_sql, slice(lo, hi));
+    copy(cfg_->copy_stage_sql, slice(lo, hi));
     if (has_del) conn_->exec(cfg_->delete_sql);
     if (has_write) conn_->exec(has_del ? cfg_->upsert_after_delete_sql : cfg_->upsert_sql);
     if (more_slices) conn_->exec(cfg_->clear_stage_sql);
@@ -504,12 +508,12 @@ void Writer::write_exactly_once(WorkBatch& b) {
     std::sort(idx.begin(), idx.end());  // batch order: COPY slices must be contiguous in buf
     ensure_connected();
     try {
-      conn_->exec("BEGIN");
+      if (!optimistic || idx.empty()) conn_->exec("BEGIN");
       if (!optimistic) {
         bisect_in_transaction(b, idx, 0, idx.size());
       } else if (!idx.empty()) {
         try {
-          write_rows_body(b, idx, 0, idx.size());
+          write_rows_body(b, idx, 0, idx.size(), /*more_slices=*/false, /*begin=*/true);
         } catch (const PgError& e) {
           if (e.error_class() != ErrorClass::data) throw;
           // A row the table refuses: start over, with each slice under a savepoint, to find it.
