@@ -49,7 +49,7 @@ const std::vector<OptionSpec>& common_stage_options() {
        OptionKind::integer,
        "Most events this stage asks of each input at once.",
        false,
-       "1000",
+       "1000, or the stage type's own (postgres: 2 x batch.max_rows, at least 20000)",
        {}},
       {"min_demand",
        OptionKind::integer,
@@ -249,10 +249,13 @@ void read_common(StageDraft& d, const YAML::Node& node, const std::set<std::stri
   });
 
   bool demand_ok = true;
-  std::int64_t max_demand = 1000;
+  const std::int64_t default_demand = d.type && d.type->default_max_demand
+                                          ? static_cast<std::int64_t>(d.type->default_max_demand(node))
+                                          : 1000;
+  std::int64_t max_demand = default_demand;
   guard({"max_demand"}, [&] {
     demand_ok = false;
-    max_demand = common.get_int("max_demand", 1000);
+    max_demand = common.get_int("max_demand", default_demand);
     if (max_demand < 1)
       throw ConfigError(common.mark("max_demand"),
                         "option 'max_demand' must be at least 1; got " + std::to_string(max_demand));
@@ -270,7 +273,8 @@ void read_common(StageDraft& d, const YAML::Node& node, const std::set<std::stri
                               ") must be less than max_demand (" + std::to_string(max_demand) + ")",
                           common.has("max_demand")
                               ? "lower min_demand or raise max_demand"
-                              : "max_demand defaults to 1000; lower min_demand or raise it");
+                              : "max_demand defaults to " + std::to_string(default_demand) +
+                                    " here; lower min_demand or raise it");
       c.max_demand = static_cast<std::size_t>(max_demand);
       c.min_demand = static_cast<std::size_t>(min_demand);
     });

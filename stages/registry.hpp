@@ -39,6 +39,10 @@ struct StageType {
   // Sinks only: it writes rejected events (Event::rejected()) to a dead-letter destination of
   // its own. For other sinks the runtime settles them dead_lettered before they arrive.
   bool takes_rejected = false;
+  // Optional: the max_demand the stage asks of each input when its configuration sets none,
+  // from the stage's YAML node (a sink writing in batches wants several batches in flight).
+  // Reads leniently: `configure` reports bad options.
+  std::function<std::size_t(const YAML::Node&)> default_max_demand;
 };
 
 const StageType* find_stage_type(const std::string& name);

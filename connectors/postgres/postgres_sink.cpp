@@ -23,6 +23,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -293,7 +294,8 @@ class PostgresSinkFactory final : public StageFactory {
 };
 
 const StageRegistration registration{StageType{
-    "postgres", Role::sink,
+    "postgres",
+    Role::sink,
     "writes events to a PostgreSQL table: COPY inserts, upserts, tombstone deletes, dead letters",
     option_specs(),
     [](const StageConfig& stage, const PipelineConfig& pipeline) -> std::unique_ptr<StageFactory> {
@@ -303,6 +305,21 @@ const StageRegistration registration{StageType{
       check_live(parse_config(stage, pipeline), stage);
     },
     /*takes_rejected=*/true,  // rejected events become poison rows: see encode_event
+    // Enough credit for several batches in flight: with the engine's default of 1000, the
+    // default batch of 10,000 rows was never full (every batch was cut at 1,000 rows) and
+    // nothing arrived while one was being written; with twice the batch, small batches waited
+    // on each commit's round trip back to the source (batch 1,000: 3.7..7.9 s for 1M rows
+    // against 2.7..2.9 s with 20,000 of credit).
+    [](const YAML::Node& node) -> std::size_t {
+      std::size_t rows = 10000;
+      try {
+        if (node["batch"].IsMap() && node["batch"]["max_rows"].IsScalar())
+          rows = std::clamp<std::size_t>(node["batch"]["max_rows"].as<std::size_t>(), 1, 10'000'000);
+      } catch (const YAML::Exception&) {
+        // A bad max_rows is reported by the option's own check.
+      }
+      return std::max<std::size_t>(20000, 2 * rows);
+    },
 }};
 
 }  // namespace
