@@ -213,11 +213,14 @@ class PartitionAcks final : public TrackedPartition {
   }
   std::int64_t next_offset_with(std::span<const std::uint64_t> also) const override {
     std::vector<std::uint64_t> extra(also.begin(), also.end());
-    std::sort(extra.begin(), extra.end());
+    if (!std::is_sorted(extra.begin(), extra.end())) std::sort(extra.begin(), extra.end());
     std::lock_guard lock(mu_);
+    // Both in offset order: one walk along the two.
+    auto x = extra.begin();
     for (const Slot& s : window_) {
-      bool covered = (s.settled && s.status != AckStatus::failed) ||
-                     std::binary_search(extra.begin(), extra.end(), static_cast<std::uint64_t>(s.offset));
+      const auto offset = static_cast<std::uint64_t>(s.offset);
+      while (x != extra.end() && *x < offset) ++x;
+      bool covered = (s.settled && s.status != AckStatus::failed) || (x != extra.end() && *x == offset);
       if (!covered) return s.offset;
     }
     return next_;

@@ -454,23 +454,34 @@ void Writer::write_exactly_once(WorkBatch& b) {
   };
   std::map<std::pair<std::string, std::int32_t>, Part> parts;
   std::size_t dropped = 0, deferred = 0;
+  // Rows come in runs of one partition: look a partition up once per run, not once per row.
+  Part* part = nullptr;
+  SharedName part_topic;
+  std::int32_t part_partition = -1;
+  bool looked_up = false;
   for (std::size_t i = 0; i < b.rows.size(); ++i) {
     Row& r = b.rows[i];
     const Event& e = b.events[i];
-    auto key = std::make_pair(e.topic.str(), e.partition);
-    auto it = parts.find(key);
-    if (it == parts.end()) {
-      auto live = offsets_->live(e.topic, e.partition);
-      if (live) it = parts.emplace(key, Part{e.topic, e.partition, *live, {}, {}, -1}).first;
+    if (!looked_up || !(e.topic == part_topic) || e.partition != part_partition) {
+      auto key = std::make_pair(e.topic.str(), e.partition);
+      auto it = parts.find(key);
+      if (it == parts.end()) {
+        auto live = offsets_->live(e.topic, e.partition);
+        if (live) it = parts.emplace(key, Part{e.topic, e.partition, *live, {}, {}, -1}).first;
+      }
+      part = it == parts.end() ? nullptr : &it->second;
+      part_topic = e.topic;
+      part_partition = e.partition;
+      looked_up = true;
     }
-    if (it == parts.end() || it->second.claim.target.get() != e.ack.target()) {
+    if (!part || part->claim.target.get() != e.ack.target()) {
       r.dropped = true;  // an assignment we no longer hold: its new owner reads it again
       r.status = AckStatus::done;
       ++dropped;
       continue;
     }
-    it->second.tokens.push_back(e.ack.token());
-    it->second.rows.push_back(i);
+    part->tokens.push_back(e.ack.token());
+    part->rows.push_back(i);
   }
   // The offset stored is where a restart resumes: every row written must lie below it. A row at
   // or past it (an earlier offset of its partition is still on its way, e.g. reordered by a
@@ -497,15 +508,17 @@ void Writer::write_exactly_once(WorkBatch& b) {
 
   bool optimistic = true;
   for (;;) {
+    // The rows of the partitions still held, in batch order (COPY slices must be contiguous in
+    // buf): the others are dropped (not ours, or fenced) or deferred.
     std::vector<std::size_t> idx;
     bool any = false;
-    for (auto& [key, p] : parts)
-      for (auto i : p.rows) {
-        any = true;
-        if (b.rows[i].op == RowOp::write || b.rows[i].op == RowOp::del) idx.push_back(i);
-      }
+    for (std::size_t i = 0; i < b.rows.size(); ++i) {
+      const Row& r = b.rows[i];
+      if (r.dropped || r.deferred) continue;
+      any = true;
+      if (r.op == RowOp::write || r.op == RowOp::del) idx.push_back(i);
+    }
     if (!any) return;
-    std::sort(idx.begin(), idx.end());  // batch order: COPY slices must be contiguous in buf
     ensure_connected();
     try {
       if (!optimistic || idx.empty()) conn_->exec("BEGIN");
