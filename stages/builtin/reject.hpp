@@ -45,8 +45,8 @@ class Rejecter {
     ++count_;
     if (count_ <= kFirstLogged) {
       if (count_ == kFirstLogged) last_summary_ = std::chrono::steady_clock::now();
-      log().warn("rejected event from {}[{}]@{}: {}{}", origin(event.topic.str()), event.partition, event.offset,
-                 reason, count_ == kFirstLogged ? " (further rejections are summarised)" : "");
+      log().warn("rejected event from {}[{}]@{}: {}{}", origin(event.topic.str()), event.partition,
+                 event.offset, reason, count_ == kFirstLogged ? " (further rejections are summarised)" : "");
     } else {
       ++suppressed_;
       last_reason_ = reason;

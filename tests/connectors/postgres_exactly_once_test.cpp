@@ -285,8 +285,8 @@ TEST_SUITE("postgres exactly once") {
     CHECK(scalar(db, "SELECT count(*) FROM " + rig.table) == "99");
     CHECK(scalar(db, "SELECT count(*) FROM " + rig.table + " WHERE id = 77") == "0");
     CHECK(scalar(db, "SELECT sqlstate FROM " + rig.table + "_dead_letters WHERE \"offset\" = 77") == "23514");
-    CHECK(scalar(db, "SELECT next_offset FROM " + rig.table + "_offsets WHERE consumer_group = '" + rig.group +
-                         "'") == "100");
+    CHECK(scalar(db, "SELECT next_offset FROM " + rig.table + "_offsets WHERE consumer_group = '" +
+                         rig.group + "'") == "100");
     CHECK(target->count(AckStatus::done) == 99);
     CHECK(target->count(AckStatus::dead_lettered) == 1);
   }
