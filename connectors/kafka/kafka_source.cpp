@@ -405,8 +405,7 @@ class KafkaSource final : public Source {
 
  private:
   struct Part {
-    std::string topic;
-    SharedName topic_name;  // the same, for the events: interned once per assignment
+    SharedName topic;  // interned once per assignment: every event of it shares the name
     std::int32_t partition = 0;
     std::shared_ptr<PartitionAcks> acks;
     std::deque<Event> buffered;
@@ -503,7 +502,7 @@ class KafkaSource final : public Source {
     }
     for (auto& [key, p] : parts_) {
       p->acks->detach();
-      if (store_) store_->release(p->topic, p->partition, p->acks.get());
+      if (store_) store_->release(p->topic.str(), p->partition, p->acks.get());
     }
     parts_.clear();
     cache_part_ = nullptr;
@@ -657,7 +656,7 @@ class KafkaSource final : public Source {
     rd_kafka_timestamp_type_t tstype;
     auto ts = rd_kafka_message_timestamp(&m, &tstype);
     e.timestamp_ms = ts >= 0 ? ts : 0;
-    e.topic = p->topic_name;
+    e.topic = p->topic;
     e.partition = p->partition;
     e.offset = m.offset;
     auto bytes = e.value.size() + e.key.size();
@@ -722,7 +721,7 @@ class KafkaSource final : public Source {
             room[i] -= k;
             p.emitted += k;
             progress = true;
-            rr_ = Key(p.topic, p.partition);
+            rr_ = Key(p.topic.str(), p.partition);
           }
         }
       }
@@ -782,11 +781,11 @@ class KafkaSource final : public Source {
 
   void set_paused(Part& p, bool pause) {
     PartitionList l = make_partition_list(1);
-    rd_kafka_topic_partition_list_add(l.get(), p.topic.c_str(), p.partition);
+    rd_kafka_topic_partition_list_add(l.get(), p.topic.str().c_str(), p.partition);
     auto e = pause ? rd_kafka_pause_partitions(rk_.get(), l.get())
                    : rd_kafka_resume_partitions(rk_.get(), l.get());
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      log_warn("pause", "kafka: {} {}[{}]: {}", pause ? "pausing" : "resuming", p.topic, p.partition,
+      log_warn("pause", "kafka: {} {}[{}]: {}", pause ? "pausing" : "resuming", p.topic.str(), p.partition,
                rd_kafka_err2str(e));
       return;
     }
@@ -808,7 +807,7 @@ class KafkaSource final : public Source {
         continue;
       }
       auto* l = want ? to_resume.get() : to_pause.get();
-      rd_kafka_topic_partition_list_add(l, p.topic.c_str(), p.partition);
+      rd_kafka_topic_partition_list_add(l, p.topic.str().c_str(), p.partition);
       (want ? resumed : paused).push_back(&p);
     }
     if (to_pause->cnt > 0) {
@@ -862,11 +861,11 @@ class KafkaSource final : public Source {
           "kafka: the event at {}[{}] offset {} failed (it was neither written nor dead-lettered); "
           "partition {}[{}] is paused at offset {} for good (on_poison: {}): offsets will not be committed "
           "past it, and it is consumed again after a restart or rebalance",
-          p.topic, p.partition, failed, p.topic, p.partition, failed, policy);
+          p.topic.str(), p.partition, failed, p.topic.str(), p.partition, failed, policy);
       if (s_.on_poison == PoisonPolicy::stop && !failed_pipeline_) {
         failed_pipeline_ = true;
         ctx_->fail(std::make_exception_ptr(FatalStageError(
-            "kafka: poison event at " + p.topic + "[" + std::to_string(p.partition) + "] offset " +
+            "kafka: poison event at " + p.topic.str() + "[" + std::to_string(p.partition) + "] offset " +
             std::to_string(failed) + " could not be written; stopping (on_poison: stop)")));
       }
     }
@@ -885,9 +884,9 @@ class KafkaSource final : public Source {
     PartitionList l = make_partition_list(static_cast<int>(parts.size()));
     for (Part* p : parts) {
       // exactly_once: Kafka gets what PostgreSQL holds under our claim, for lag monitoring only.
-      auto off = store_ ? store_->written(p->topic, p->partition) : p->acks->commit_offset();
+      auto off = store_ ? store_->written(p->topic.str(), p->partition) : p->acks->commit_offset();
       if (off < 0 || off <= p->committed_sent) continue;
-      rd_kafka_topic_partition_list_add(l.get(), p->topic.c_str(), p->partition)->offset = off;
+      rd_kafka_topic_partition_list_add(l.get(), p->topic.str().c_str(), p->partition)->offset = off;
       p->committed_sent = off;
     }
     return l;
@@ -962,10 +961,9 @@ class KafkaSource final : public Source {
       for (int i = 0; i < list->cnt; ++i) {
         auto p = std::make_unique<Part>();
         p->topic = list->elems[i].topic;
-        p->topic_name = p->topic;
         p->partition = list->elems[i].partition;
         p->acks = std::make_shared<PartitionAcks>(waker_);
-        auto& slot = parts_[Key(p->topic, p->partition)];
+        auto& slot = parts_[Key(p->topic.str(), p->partition)];
         if (slot) slot->acks->detach();
         slot = std::move(p);
       }
@@ -1028,8 +1026,8 @@ class KafkaSource final : public Source {
     PartitionList all = make_partition_list(static_cast<int>(parts_.size()));
     for (auto& [key, p] : parts_) {
       p->acks->detach();
-      if (store_) store_->release(p->topic, p->partition, p->acks.get());
-      rd_kafka_topic_partition_list_add(all.get(), p->topic.c_str(), p->partition);
+      if (store_) store_->release(p->topic.str(), p->partition, p->acks.get());
+      rd_kafka_topic_partition_list_add(all.get(), p->topic.str().c_str(), p->partition);
     }
     resume_all(all.get());
     parts_.clear();
@@ -1169,8 +1167,8 @@ class KafkaSource final : public Source {
     revokes_.erase(revokes_.begin() + static_cast<std::ptrdiff_t>(index));
     for (Part* p : revoke_parts(rev)) {
       p->acks->detach();
-      if (store_ && !rev.lost) store_->release(p->topic, p->partition, p->acks.get());
-      parts_.erase(Key(p->topic, p->partition));
+      if (store_ && !rev.lost) store_->release(p->topic.str(), p->partition, p->acks.get());
+      parts_.erase(Key(p->topic.str(), p->partition));
     }
     cache_part_ = nullptr;
     if (ctx_log_ok_ && !closing_)
@@ -1291,7 +1289,7 @@ class KafkaSource final : public Source {
       if (!store_ && ps.written_offset > 0)
         ps.duplicate_exposure = static_cast<std::uint64_t>(std::max<std::int64_t>(
             0, ps.written_offset - std::max<std::int64_t>(p->first_offset, p->committed)));
-      ps.epoch = store_ ? store_->epoch(p->topic, p->partition) : 0;
+      ps.epoch = store_ ? store_->epoch(p->topic.str(), p->partition) : 0;
       ps.poisoned_offset = p->poisoned ? p->acks->failed_offset() : -1;
       ps.paused = p->paused;
       ps.revoking = p->revoking;
@@ -1302,7 +1300,7 @@ class KafkaSource final : public Source {
   }
 
   std::int64_t written_offset(const Part& p) const {
-    return store_ ? store_->written(p.topic, p.partition) : p.acks->commit_offset();
+    return store_ ? store_->written(p.topic.str(), p.partition) : p.acks->commit_offset();
   }
 
   // One line per rebalance: where each partition stands, so that what a rebalance may replay
@@ -1312,11 +1310,11 @@ class KafkaSource final : public Source {
     std::string text;
     for (auto& [key, p] : parts_) {
       auto written = written_offset(*p);
-      text +=
-          fmt::format("{}{}[{}] fetched {} in flight {} written {} committed {}", text.empty() ? "" : "; ",
-                      p->topic, p->partition, p->fetched_offset, p->acks->window(), written, p->committed);
+      text += fmt::format("{}{}[{}] fetched {} in flight {} written {} committed {}",
+                          text.empty() ? "" : "; ", p->topic.str(), p->partition, p->fetched_offset,
+                          p->acks->window(), written, p->committed);
       if (store_)
-        text += fmt::format(" epoch {}", store_->epoch(p->topic, p->partition));
+        text += fmt::format(" epoch {}", store_->epoch(p->topic.str(), p->partition));
       else if (written > 0)
         text += fmt::format(" exposure {}",
                             std::max<std::int64_t>(0, written - std::max(p->first_offset, p->committed)));
