@@ -311,7 +311,7 @@ const StageRegistration registration{StageType{
     // on each commit's round trip back to the source (batch 1,000: 3.7..7.9 s for 1M rows
     // against 2.7..2.9 s with 20,000 of credit).
     [](const YAML::Node& node) -> std::size_t {
-      std::size_t rows = 10000;
+      std::size_t rows = PostgresSinkConfig{}.max_rows;
       try {
         if (node["batch"].IsMap() && node["batch"]["max_rows"].IsScalar())
           rows = std::clamp<std::size_t>(node["batch"]["max_rows"].as<std::size_t>(), 1, 10'000'000);
