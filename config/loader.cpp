@@ -11,6 +11,7 @@
 #include "config/diagnostics.hpp"
 #include "config/options.hpp"
 #include "config/pipeline.hpp"
+#include "config/yaml_errors.hpp"
 #include "stages/expr.hpp"
 #include "stages/registry.hpp"
 
@@ -160,6 +161,7 @@ std::string join(const std::vector<std::string>& items, const char* sep = ", ") 
 // Counts the problems reported through it, so that one stage's checks can tell whether they passed.
 struct Reporter {
   Diagnostics& diags;
+  std::string_view text;  // the file, for what only its spelling tells (see spelled_null)
   int count = 0;
   void error(const YAML::Mark& mark, std::string message, std::string hint = {}) {
     ++count;
@@ -197,6 +199,18 @@ std::vector<Entry> map_entries(const YAML::Node& map, Reporter& r, const std::st
     out.push_back({key, kv.first, kv.second});
   }
   return out;
+}
+
+// Whether `value` is a null written as the word null (not ~ or nothing), which in a `type` key
+// means the null sink: yaml-cpp keeps no spelling of a null, so the text at its position tells.
+bool spelled_null(std::string_view text, const YAML::Node& value) {
+  if (!value.IsNull() || value.Mark().pos < 0) return false;
+  auto word = text.substr(std::min(text.size(), static_cast<std::size_t>(value.Mark().pos)), 5);
+  for (std::string_view spelling : {"null", "Null", "NULL"})
+    if (word.substr(0, 4) == spelling &&
+        (word.size() == 4 || std::string_view(" \t\r\n#,}").find(word[4]) != std::string_view::npos))
+      return true;
+  return false;
 }
 
 // One stage while it is being checked.
@@ -345,8 +359,15 @@ StageDraft read_stage(const Entry& e, std::size_t index, Reporter& r) {
     r.error(c.mark, "stage '" + c.name + "' has no 'type'", "add 'type: <one of " + join(names) + ">'");
   } else {
     try {
-      check_option(*find_spec(common, "type"), type_entry->value);
-      c.type = scalar_string(type_entry->value);
+      if (spelled_null(r.text, type_entry->value)) {
+        c.type = "null";  // `type: null` is YAML's null, but the null sink is what it means
+      } else if (type_entry->value.IsNull()) {
+        throw ConfigError(type_entry->value.Mark(), "option 'type' has no value; expected a stage type",
+                          "write one of the stage types, e.g. type: stdout");
+      } else {
+        check_option(*find_spec(common, "type"), type_entry->value);
+        c.type = scalar_string(type_entry->value);
+      }
       d.type = find_stage_type(c.type);
       if (d.type == nullptr) {
         std::vector<std::string> names;
@@ -686,19 +707,21 @@ std::unique_ptr<PipelineConfig> load_pipeline(const std::string& path, Diagnosti
 
 std::unique_ptr<PipelineConfig> load_pipeline_text(const std::string& text, const std::string& file_label,
                                                    Diagnostics& diags) {
-  Reporter r{diags};
+  Reporter r{diags, text};
   auto p = std::make_unique<PipelineConfig>();
   p->file = file_label;
   p->text = text;
 
   YAML::Node root;
+  if (auto deep = check_yaml_nesting(text)) {
+    r.error(deep->mark, deep->message, deep->hint);
+    return nullptr;
+  }
   try {
     root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    r.error(e.mark, "invalid YAML: " + e.msg);
-    return nullptr;
   } catch (const YAML::Exception& e) {
-    r.error(e.mark, "invalid YAML: " + e.msg);
+    auto explained = explain_yaml_error(text, e);
+    r.error(explained.mark, explained.message, explained.hint);
     return nullptr;
   }
 

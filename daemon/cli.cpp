@@ -31,6 +31,7 @@ Usage:
   etld validate FILE [options]   check FILE; exit 0 if valid, 1 with file:line:column errors
   etld graph FILE                print the stage graph as a Mermaid flowchart
   etld stages                    list the stage types
+  etld reference                 print every stage type and option as Markdown (docs/stages.md)
   etld --version                 print versions
   etld --help                    this text
 

@@ -198,13 +198,13 @@ class Runner {
   void on_ask(SubscriberId id, std::size_t n) {
     stats_outstanding_ += n;
     dispatcher_->ask(id, n);
-    buffered_ = dispatcher_->buffered();
+    note_buffered();
     maybe_send_eos();
     if (role() == Role::source) {
       if (source_ && !restarting_ && !output_done_ && !stopping_ && !paused_ && dispatcher_->demand() > 0)
         guard([&] { source_->on_demand(); });
     } else {
-      grant_upstream_if_room();
+      pump();
     }
   }
 
@@ -453,7 +453,7 @@ class Runner {
       log_->error("{} events of the failed batch were not processed (settled as failed)", lost);
     }
     inputs_[input].pending_ask += inputs_[input].credit.on_processed(n);
-    grant_upstream_if_room();
+    pump();
     inbox_ -= n;
     progress_ += n;
   }
@@ -489,7 +489,41 @@ class Runner {
       return;
     }
     if (!out.empty()) dispatcher_->dispatch(std::move(out));
-    buffered_ = dispatcher_->buffered();
+    note_buffered();
+  }
+
+  // What this instance holds for downstream: its dispatcher's buffer and a transform's held events.
+  void note_buffered() {
+    buffered_ = (dispatcher_ ? dispatcher_->buffered() : 0) + (transform_ ? transform_->held() : 0);
+  }
+
+  // A transform holding events (flat_map's outputs of one input) hands on what its consumers
+  // accept now; only once it holds none does it take more input and, after end of input, finish.
+  void pump() {
+    if (!restarting_ && transform_ && transform_->held() > 0) {
+      release_held();
+      if (restarting_ || (transform_ && transform_->held() > 0)) {
+        note_buffered();
+        return;
+      }
+    }
+    grant_upstream_if_room();
+    if (end_deferred_ && !restarting_ && transform_) {
+      end_deferred_ = false;
+      end_transform();
+    }
+  }
+
+  void release_held() {
+    while (transform_ && transform_->held() > 0) {
+      auto room = outputs_.empty() ? buffer_bound_ : dispatcher_->demand();  // a dead end takes all
+      if (room == 0) return;
+      Batch out;
+      if (!guard([&] { transform_->resume(out, room); }) || out.empty()) return;
+      events_dead_lettered_ += static_cast<std::size_t>(
+          std::count_if(out.begin(), out.end(), [](const Event& e) { return e.rejected(); }));
+      dispatch_output(std::move(out));
+    }
   }
 
   void grant_upstream_if_room() {
@@ -498,7 +532,7 @@ class Runner {
       auto n = std::exchange(inputs_[i].pending_ask, 0);
       ask_upstream(i, n);
     }
-    buffered_ = dispatcher_ ? dispatcher_->buffered() : 0;
+    note_buffered();
   }
 
   void handle_eos(std::size_t input) {
@@ -510,6 +544,14 @@ class Runner {
       guard([&] { sink_->drain(); });
       return;
     }
+    if (transform_ && transform_->held() > 0) {
+      end_deferred_ = true;  // pump() ends it once everything held is handed on
+      return;
+    }
+    end_transform();
+  }
+
+  void end_transform() {
     Batch out;
     if (guard([&] { transform_->finish(out); })) dispatch_output(std::move(out));
     finish_output();
@@ -631,6 +673,7 @@ class Runner {
     restarting_ = false;
     if (!create_stage()) return;
     replay_held();
+    if (role() == Role::transform && !restarting_) pump();  // credit withheld while the old one held events
   }
 
   // What arrived while the stage was down, in order, until it fails again.
@@ -670,6 +713,7 @@ class Runner {
   std::unique_ptr<Dispatcher> dispatcher_;
   std::size_t buffer_bound_ = 0;
   bool output_done_ = false, eos_sent_ = false, stopping_ = false, drained_ = false, source_ended_ = false;
+  bool end_deferred_ = false;  // a transform's end of input waits for what it holds to be handed on
 
   bool restarting_ = false;
   bool paused_ = false, replacing_ = false;

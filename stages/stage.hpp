@@ -69,6 +69,15 @@ class Transform {
   virtual void process(Batch& in, Batch& out) = 0;
   // End of input: emit whatever is held back (a reduce's accumulators).
   virtual void finish(Batch& out) { (void)out; }
+  // A transform that makes many events from one input (flat_map) keeps them instead of putting
+  // them all in `out`: held() says how many it keeps, and resume() hands on at most `room` of
+  // them when its consumers ask for more. While it holds any, the runner takes no more input
+  // from upstream and defers finish(), so what it holds stays within one batch of input.
+  virtual std::size_t held() const { return 0; }
+  virtual void resume(Batch& out, std::size_t room) {
+    (void)out;
+    (void)room;
+  }
 };
 
 class SinkContext : public StageContext {

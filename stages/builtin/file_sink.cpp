@@ -1,6 +1,10 @@
 // file_out: a sink that writes each event as one line to a file, one ::write per batch.
 // Threading: one instance per strand. Instances of one stage share the file through O_APPEND,
 // so their batches never interleave within a line.
+// The file is created 0640 (owner and group only: events may hold personal data), and a path
+// whose last component is a symbolic link is refused, at configure and again at open
+// (O_NOFOLLOW), so that whoever can write the link's directory cannot redirect (or, with
+// append: false, truncate) another file the daemon may write.
 
 #include <atomic>
 #include <cerrno>
@@ -20,6 +24,8 @@
 namespace etld {
 namespace {
 
+constexpr mode_t kFileMode = 0640;
+
 struct FileOutSettings {
   std::string path;
   OutFormat format = OutFormat::json;
@@ -35,9 +41,9 @@ class FileSink : public Sink {
 
   void start(SinkContext& ctx) override {
     ctx_ = &ctx;
-    int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate_ ? O_TRUNC : 0);
-    fd_ = ::open(s_->path.c_str(), flags, 0644);
-    if (fd_ < 0) fail("cannot open", errno);
+    int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | (truncate_ ? O_TRUNC : 0);
+    fd_ = ::open(s_->path.c_str(), flags, kFileMode);
+    if (fd_ < 0) errno == ELOOP ? fail_symlink() : fail("cannot open", errno);
   }
 
   void consume(Batch&& batch) override {
@@ -64,6 +70,12 @@ class FileSink : public Sink {
   void drain() override { ctx_->drained(); }  // every write already reached the kernel
 
  private:
+  void fail_symlink() {
+    ctx_->fail(std::make_exception_ptr(FatalStageError("stage '" + ctx_->stage_name() + "': '" + s_->path +
+                                                       "' is a symbolic link; file_out does not write "
+                                                       "through links")));
+  }
+
   void fail(const char* what, int err) {
     ctx_->fail(std::make_exception_ptr(std::runtime_error("stage '" + ctx_->stage_name() + "': " + what +
                                                           " '" + s_->path + "': " + std::strerror(err))));
@@ -101,6 +113,10 @@ std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineCo
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     throw ConfigError(o.mark("path"), "the directory '" + dir + "' of '" + s.path + "' does not exist");
+  if (::lstat(s.path.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+    throw ConfigError(o.mark("path"),
+                      "'" + s.path + "' is a symbolic link; file_out does not write through links",
+                      "give the path of the file itself");
   s.format = out_format(o);
   s.append = o.get_bool("append", true);
   return std::make_unique<FileSinkFactory>(std::move(s));
@@ -111,7 +127,12 @@ const StageRegistration reg{StageType{
     Role::sink,
     "Writes each event as one line to a file",
     {
-        {"path", OptionKind::string, "The file to write; created when missing.", true, "", {}},
+        {"path",
+         OptionKind::string,
+         "The file to write; created when missing, with mode 0640. A symbolic link is refused.",
+         true,
+         "",
+         {}},
         out_format_option(),
         {"append",
          OptionKind::boolean,

@@ -4,6 +4,9 @@
 // Reading never blocks a pool thread for long: a regular file is read in bounded chunks, one
 // batch of at most min(demand, batch) lines per strand turn; a pipe or terminal on stdin is read
 // with async_read_some on a stream_descriptor. `follow` polls a file for appended lines.
+// A line longer than `max_line_bytes` is not kept: its bytes are dropped as they arrive and it
+// goes to the dead letters as an event naming its line number and byte offset (not its content);
+// the lines after it are read as usual. Each byte is searched for a newline once.
 // Threading: one instance per strand; every callback runs on ctx.executor().
 
 #include <algorithm>
@@ -26,6 +29,7 @@
 
 #include "config/diagnostics.hpp"
 #include "config/pipeline.hpp"
+#include "stages/builtin/reject.hpp"
 #include "stages/registry.hpp"
 
 namespace etld {
@@ -33,12 +37,15 @@ namespace {
 
 enum class LineFormat { json, text };
 
+constexpr std::int64_t kDefaultMaxLineBytes = 1024 * 1024;
+
 struct LineSettings {
   std::string path;  // "" for stdin
   LineFormat format = LineFormat::json;
   bool follow = false;
   std::chrono::milliseconds poll_interval{250};
   std::size_t batch = 1000;
+  std::size_t max_line_bytes = kDefaultMaxLineBytes;
 };
 
 constexpr std::size_t kReadChunk = 64 * 1024;
@@ -54,6 +61,7 @@ class LineSource : public Source {
 
   void start(SourceContext& ctx) override {
     ctx_ = &ctx;
+    rejecter_.bind(ctx);
     timer_.emplace(ctx.executor());
     if (!s_->path.empty()) {
       if (!open_file() && !s_->follow) return;
@@ -129,6 +137,7 @@ class LineSource : public Source {
   void finish_once() {
     if (finished_) return;
     finished_ = true;
+    rejecter_.flush();
     ctx_->finish();
   }
 
@@ -151,14 +160,17 @@ class LineSource : public Source {
       if (!read_sync()) return;
     }
     // At the end of the input, a last line without a newline is still a line.
-    if (eof_ && !s_->follow && out.size() < limit && pos_ < buf_.size()) {
-      std::string line = buf_.substr(pos_);
-      buf_.clear();
-      pos_ = 0;
-      add_line(out, std::move(line));
+    if (eof_ && !s_->follow && out.size() < limit && (pos_ < buf_.size() || skipping_)) {
+      if (skipping_) {
+        reject_long_line(out);
+      } else {
+        std::string line = buf_.substr(pos_);
+        add_line(out, std::move(line));
+      }
+      drop_buffer();
     }
     if (!out.empty()) ctx_->emit(std::move(out));
-    bool line_ready = buf_.find('\n', pos_) != std::string::npos;
+    bool line_ready = buf_.find('\n', std::max(pos_, scanned_)) != std::string::npos;
     if (eof_ && !s_->follow && !line_ready && pos_ >= buf_.size()) return finish_once();
     if (ctx_->demand() == 0) return;  // wait for on_demand()
     if (line_ready || more_to_read || (!eof_ && fd_ >= 0 && !stream_)) return schedule();
@@ -174,10 +186,24 @@ class LineSource : public Source {
   }
 
   bool take_line(Batch& out) {
-    auto nl = buf_.find('\n', pos_);
+    auto nl = buf_.find('\n', std::max(pos_, scanned_));
     if (nl == std::string::npos) {
-      compact();
+      scanned_ = buf_.size();
+      if (!skipping_ && buf_.size() - pos_ > s_->max_line_bytes) {
+        skipping_ = true;
+        skipped_from_ = consumed_ + pos_;
+      }
+      if (skipping_)
+        drop_buffer();
+      else
+        compact();
       return false;
+    }
+    if (skipping_ || nl - pos_ > s_->max_line_bytes) {
+      if (!skipping_) skipped_from_ = consumed_ + pos_;
+      pos_ = nl + 1;
+      reject_long_line(out);
+      return true;
     }
     std::size_t end = nl;
     if (end > pos_ && buf_[end - 1] == '\r') --end;
@@ -190,8 +216,31 @@ class LineSource : public Source {
   void compact() {
     if (pos_ > 0) {
       buf_.erase(0, pos_);
+      consumed_ += pos_;
+      scanned_ -= std::min(scanned_, pos_);
       pos_ = 0;
     }
+  }
+
+  void drop_buffer() {
+    consumed_ += buf_.size();
+    buf_.clear();
+    pos_ = scanned_ = 0;
+  }
+
+  // The line that began at byte skipped_from_ was too long: an event without its content, so
+  // that the dead letters say which line of which input was skipped.
+  void reject_long_line(Batch& out) {
+    skipping_ = false;
+    std::uint64_t token = line_no_++;
+    Event e;
+    e.topic = origin_;
+    e.offset = static_cast<std::int64_t>(token);
+    e.ack = Ack(acks_, token);
+    rejecter_.reject(out, e,
+                     "line " + std::to_string(token + 1) + " of " + label() + " (at byte " +
+                         std::to_string(skipped_from_) + ") is longer than max_line_bytes (" +
+                         std::to_string(s_->max_line_bytes) + "); it was skipped");
   }
 
   void add_line(Batch& out, std::string line) {
@@ -236,8 +285,9 @@ class LineSource : public Source {
       ctx_->log().info("'{}' was truncated; reading it from the start", s_->path);
       ::lseek(fd_, 0, SEEK_SET);
       read_offset_ = 0;
-      buf_.clear();
-      pos_ = 0;
+      drop_buffer();
+      consumed_ = 0;
+      skipping_ = false;
     }
   }
 
@@ -283,7 +333,12 @@ class LineSource : public Source {
   std::optional<boost::asio::steady_timer> timer_;               // follow polling
   std::string buf_;                                              // read, not yet split
   std::size_t pos_ = 0;                                          // start of unsplit data
-  std::string chunk_;                                            // async read target
+  std::size_t scanned_ = 0;         // buf_ before this holds no newline after pos_: not searched again
+  std::uint64_t consumed_ = 0;      // bytes of the input before buf_[0]
+  bool skipping_ = false;           // dropping the rest of a line longer than max_line_bytes
+  std::uint64_t skipped_from_ = 0;  // where that line began
+  Rejecter rejecter_;
+  std::string chunk_;  // async read target
   off_t read_offset_ = 0;
   int stdin_flags_ = -1;       // fd 0's status flags before asio made it non-blocking
   std::uint64_t line_no_ = 0;  // next line's ack token
@@ -315,6 +370,9 @@ LineSettings common_settings(const Options& o) {
   auto batch = o.get_int("batch", 1000);
   if (batch < 1) throw ConfigError(o.mark("batch"), "batch must be at least 1");
   s.batch = static_cast<std::size_t>(batch);
+  auto max_line = o.get_int("max_line_bytes", kDefaultMaxLineBytes);
+  if (max_line < 1) throw ConfigError(o.mark("max_line_bytes"), "max_line_bytes must be at least 1");
+  s.max_line_bytes = static_cast<std::size_t>(max_line);
   return s;
 }
 
@@ -351,6 +409,16 @@ OptionSpec format_option() {
           {"json", "text"}};
 }
 
+OptionSpec max_line_option() {
+  return {"max_line_bytes",
+          OptionKind::integer,
+          "Longest line kept; a longer one is skipped and dead-lettered with its line number and byte "
+          "offset (not its content).",
+          false,
+          "1048576",
+          {}};
+}
+
 OptionSpec batch_option() {
   return {
       "batch", OptionKind::integer, "Most lines read and emitted in one turn of the stage.", false, "1000",
@@ -377,6 +445,7 @@ const StageRegistration file_reg{StageType{
          "250ms",
          {}},
         batch_option(),
+        max_line_option(),
     },
     configure_file,
     nullptr,  // check_live: nothing external to check
@@ -386,7 +455,7 @@ const StageRegistration stdin_reg{StageType{
     "stdin",
     Role::source,
     "Newline-delimited records from standard input, finishing at its end",
-    {format_option(), batch_option()},
+    {format_option(), batch_option(), max_line_option()},
     configure_stdin,
     nullptr,  // check_live: nothing external to check
 }};

@@ -4,9 +4,7 @@
 // Threading: one instance per strand; the compiled configuration is shared read-only.
 
 #include <memory>
-#include <optional>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -18,24 +16,6 @@
 
 namespace etld {
 namespace {
-
-// Moves the value at a dotted path out of `root` and erases it; nullopt when absent.
-std::optional<Value> take_path(Value& root, std::string_view path) {
-  if (path == ".") return std::exchange(root, Value());
-  Value* parent = &root;
-  for (;;) {
-    auto dot = path.find('.');
-    if (dot == std::string_view::npos) break;
-    parent = parent->find(path.substr(0, dot));
-    if (!parent) return std::nullopt;
-    path.remove_prefix(dot + 1);
-  }
-  Value* v = parent->find(path);
-  if (!v) return std::nullopt;
-  Value out = std::move(*v);
-  parent->erase(path);
-  return out;
-}
 
 struct MapSpec {
   std::vector<std::pair<std::string, Expr>> set;

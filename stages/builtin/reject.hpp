@@ -1,12 +1,16 @@
 // Helpers shared by the builtin transforms: Rejecter, the one place where an event with bad data
-// leaves a transform (dead-lettered, logged rate-limited), and compile_expr_option, which compiles
-// an expression written in a stage option and turns a syntax error into a located ConfigError.
+// leaves a transform (dead-lettered, logged rate-limited), compile_expr_option, which compiles
+// an expression written in a stage option and turns a syntax error into a located ConfigError,
+// and take_path, which moves a field out of a record.
 // Threading: a Rejecter belongs to one stage instance and is used on its strand only.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include <spdlog/logger.h>
 #include <spdlog/spdlog.h>
@@ -111,6 +115,24 @@ inline YAML::Mark option_entry_mark(const YAML::Node& map, const std::string& ke
     for (const auto& kv : map)
       if (kv.first.IsScalar() && kv.first.Scalar() == key) return kv.second.Mark();
   return fallback;
+}
+
+// Moves the value at a dotted path out of `root` and erases it; nullopt when absent.
+inline std::optional<Value> take_path(Value& root, std::string_view path) {
+  if (path == ".") return std::exchange(root, Value());
+  Value* parent = &root;
+  for (;;) {
+    auto dot = path.find('.');
+    if (dot == std::string_view::npos) break;
+    parent = parent->find(path.substr(0, dot));
+    if (!parent) return std::nullopt;
+    path.remove_prefix(dot + 1);
+  }
+  Value* v = parent->find(path);
+  if (!v) return std::nullopt;
+  Value out = std::move(*v);
+  parent->erase(path);
+  return out;
 }
 
 }  // namespace etld

@@ -245,6 +245,84 @@ TEST_CASE("YAML syntax error") {
   CHECK(l->diags.format().rfind("p.yaml:3:6: error: invalid YAML: ", 0) == 0);
 }
 
+TEST_CASE("type: null, YAML's null, is the null sink; a type with no value says what to write") {
+  auto l = load(
+      "stages:\n  in: {type: test_config_source}\n  out:\n    type: null   # the sink\n    inputs: [in]\n");
+  INFO(l->diags.format());
+  REQUIRE(l->config != nullptr);
+  CHECK(l->config->find("out")->type == "null");
+  auto flow = load("stages:\n  in: {type: test_config_source}\n  out: {type: NULL, inputs: [in]}\n");
+  INFO(flow->diags.format());
+  CHECK(flow->config != nullptr);
+  auto tilde = load("stages:\n  in: {type: test_config_source}\n  out:\n    type: ~\n    inputs: [in]\n");
+  CHECK_ERROR(tilde, 4, 11, "'type' has no value", "e.g. type: stdout");
+  auto nullable =
+      load("stages:\n  in: {type: test_config_source}\n  out:\n    type: nullish\n    inputs: [in]\n");
+  CHECK_ERROR(nullable, 4, 11, "unknown stage type 'nullish'");
+}
+
+TEST_CASE("an unclosed bracket is reported with where it opened") {
+  auto l = load(R"(pipeline: x
+stages:
+  in:
+    type: test_config_source
+  shape:
+    type: test_config_transform
+    inputs: [in]
+    labels: {
+      a: "x",
+      b: "y"
+
+  out:
+    type: test_config_sink
+    inputs: [shape]
+)");
+  INFO(l->diags.format());
+  CHECK(l->config == nullptr);
+  REQUIRE(l->diags.items().size() == 1);
+  CHECK(l->diags.items()[0].hint == "the '{' opened at 8:13 is not closed; add '}' where it ends");
+  auto seq = load("stages:\n  in: {type: test_config_source, tags: [a, b}\n");
+  REQUIRE(seq->diags.items().size() == 1);
+  CHECK(seq->diags.items()[0].hint.find("opened at 2:") != std::string::npos);
+}
+
+TEST_CASE("deep nesting is refused before the YAML parser recurses, at the bracket that goes too deep") {
+  auto l = load("stages: " + std::string(100000, '['));
+  CHECK_ERROR(l, 1, 73, "brackets nest deeper than 64 levels");
+  // A plain scalar's brackets in block context open nothing.
+  auto expr = load(
+      "stages:\n  in: {type: test_config_source}\n  out:\n    type: test_config_sink\n    inputs: [in]\n"
+      "    target: a" +
+      std::string(100, '[') + "\n");
+  INFO(expr->diags.format());
+  CHECK(expr->config != nullptr);
+  // Block nesting is yaml-cpp's to guard: named, not "bad file".
+  std::string block = "stages:\n";
+  for (int i = 1; i <= 3000; ++i) block += std::string(static_cast<std::size_t>(i), ' ') + "-\n";
+  auto deep = load(block);
+  REQUIRE(deep->diags.items().size() == 1);
+  CHECK(deep->diags.items()[0].message.find("nests too deeply") != std::string::npos);
+}
+
+TEST_CASE("a tab in indentation is named as the cause") {
+  auto l = load("stages:\n  in:\n    type: test_config_source\n\t  rate: 5\n");
+  INFO(l->diags.format());
+  REQUIRE(l->diags.items().size() == 1);
+  CHECK(l->diags.items()[0].hint == "line 4 is indented with a tab; YAML indents with spaces only");
+}
+
+TEST_CASE("': ' inside an unquoted value: quote it") {
+  auto l = load("stages:\n  in:\n    type: test_config_source\n    fail_with: a == \"x: y\"\n");
+  REQUIRE(l->diags.items().size() == 1);
+  CHECK(l->diags.items()[0].message == "invalid YAML: illegal map value");
+  CHECK(l->diags.items()[0].hint ==
+        "the value of 'fail_with' holds ': ', which YAML reads as another key; quote the value: fail_with: "
+        "'a == \"x: y\"'");
+  auto nested = load("stages:\n  in:\n    type: test_config_source\n    fail_with: it's: odd\n");
+  REQUIRE(nested->diags.items().size() == 1);
+  CHECK(nested->diags.items()[0].hint.find("fail_with: \"it's: odd\"") != std::string::npos);
+}
+
 TEST_CASE("unknown top-level key with did-you-mean") {
   auto l = load(R"(pipeline: x
 stagse:

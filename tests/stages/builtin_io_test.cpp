@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config/diagnostics.hpp"
@@ -337,6 +338,41 @@ TEST_CASE("file source waits for demand and finishes an empty file") {
   CHECK(rig.ctx.events.empty());
 }
 
+TEST_CASE("file source: a line over max_line_bytes is dead-lettered by number and offset, not content") {
+  TempDir dir;
+  auto path = dir.file("in.jsonl");
+  // A long line ending the middle of a read chunk, one spanning many chunks, one at the very end
+  // without a newline: each is skipped, and the lines between them go through.
+  std::string text = "{\"a\":1}\n" + std::string(300, 'x') + "\n{\"a\":2}\n" + std::string(200000, 'y') +
+                     "\n{\"a\":3}\n" + std::string(150000, 'z');
+  write_file(path, text);
+  SourceRig rig("file", "{path: '" + path + "', max_line_bytes: 100}");
+  rig.grant(100);
+  REQUIRE(run_until(rig.io, [&] { return rig.ctx.finished(); }));
+  REQUIRE(rig.ctx.events.size() == 6);
+  CHECK(values_of(rig.ctx.events) ==
+        std::vector<std::string>{"{\"a\":1}", "", "{\"a\":2}", "", "{\"a\":3}", ""});
+  for (std::size_t i = 0; i < 6; ++i) {
+    CHECK(rig.ctx.events[i].ack.token() == i);
+    CHECK(rig.ctx.events[i].rejected() == (i % 2 == 1));
+  }
+  CHECK(rig.ctx.events[1].rejection.find(
+            "line 2 of " + path + " (at byte 8) is longer than max_line_bytes (100)") != std::string::npos);
+  CHECK(rig.ctx.events[3].rejection.find("line 4 of " + path + " (at byte 317) is longer") !=
+        std::string::npos);
+  CHECK(rig.ctx.events[5].rejection.find("line 6 of " + path + " (at byte 200326) is longer") !=
+        std::string::npos);
+  CHECK(rig.ctx.events[3].offset == 3);
+  CHECK(rig.ctx.events[3].topic == path);
+}
+
+TEST_CASE("file source: max_line_bytes must be positive") {
+  TempDir dir;
+  auto path = dir.file("in");
+  write_file(path, "");
+  CHECK_THROWS_AS(configure_stage("file", "{path: '" + path + "', max_line_bytes: 0}"), ConfigError);
+}
+
 TEST_CASE("file source: a missing file is a configuration error unless followed") {
   TempDir dir;
   CHECK_THROWS_AS(configure_stage("file", "{path: '" + dir.file("nope") + "'}"), ConfigError);
@@ -501,6 +537,43 @@ TEST_CASE("file_out fails loudly with the stage, path and errno text when the di
 
 TEST_CASE("file_out checks its directory at configure time") {
   CHECK_THROWS_AS(configure_stage("file_out", "{path: /nonexistent-dir-etld/out}"), ConfigError);
+}
+
+TEST_CASE("file_out creates its file 0640 and does not write through a symbolic link") {
+  TempDir dir;
+  auto path = dir.file("out");
+  {
+    auto old = ::umask(022);
+    SinkRig rig("file_out", "{path: '" + path + "', format: value}");
+    ::umask(old);
+    rig.consume(make_events({"x"}, rig.acks));
+    run_idle(rig.io);
+  }
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0640);
+
+  auto target = dir.file("target");
+  write_file(target, "keep\n");
+  auto link = dir.file("link");
+  REQUIRE(::symlink(target.c_str(), link.c_str()) == 0);
+  try {
+    configure_stage("file_out", "{path: '" + link + "'}");
+    FAIL("a symlinked path was accepted");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()).find("is a symbolic link") != std::string::npos);
+  }
+  // A link made after configuration is refused at open (O_NOFOLLOW), with append: false too.
+  auto later = dir.file("later");
+  auto factory = configure_stage("file_out", "{path: '" + later + "', append: false}", "out");
+  REQUIRE(::symlink(target.c_str(), later.c_str()) == 0);
+  boost::asio::io_context io;
+  FakeSinkContext ctx{io, "out"};
+  auto sink = factory->make_sink(0);
+  ctx.start(*sink);
+  run_idle(io);
+  CHECK(ctx.failure_text().find("is a symbolic link") != std::string::npos);
+  CHECK(read_file(target) == "keep\n");
 }
 
 TEST_CASE("stdout writes lines to standard output") {

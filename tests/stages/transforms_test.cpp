@@ -37,6 +37,11 @@ struct Harness {
     next_token += values.size();
     Batch out;
     transform->process(in, out);
+    while (transform->held() > 0) transform->resume(out, transform->held());  // downstream takes all
+    return settle_rejected(out);
+  }
+
+  Batch settle_rejected(Batch& out) {
     // Rejected events travel on marked with their reason; here they stop, as at a sink without a
     // dead-letter destination, so that the tests see them settled dead_lettered.
     Batch kept;
@@ -247,9 +252,11 @@ TEST_CASE("flat_map: one output per element; the input settles after all of them
   Harness h("flat_map", R"({explode: "items", as: "line"})");
   auto out = h.run({R"({"id": 1, "items": [10, {"sku": "b"}, "c"]})"});
   REQUIRE(out.size() == 3);
-  CHECK(record_of(out[0]) == R"({"id":1,"items":[10,{"sku":"b"},"c"],"line":10})");
-  CHECK(record_of(out[1]) == R"({"id":1,"items":[10,{"sku":"b"},"c"],"line":{"sku":"b"}})");
-  CHECK(record_of(out[2]) == R"({"id":1,"items":[10,{"sku":"b"},"c"],"line":"c"})");
+  // The exploded field is not copied into the outputs; each output's payload is its own record.
+  CHECK(record_of(out[0]) == R"({"id":1,"line":10})");
+  CHECK(record_of(out[1]) == R"({"id":1,"line":{"sku":"b"}})");
+  CHECK(record_of(out[2]) == R"({"id":1,"line":"c"})");
+  CHECK(out[1].value == R"({"id":1,"line":{"sku":"b"}})");
   for (auto& e : out) {
     CHECK(e.topic == "orders");
     CHECK(e.offset == 0);
@@ -266,7 +273,7 @@ TEST_CASE("flat_map: the worst child status reaches the parent") {
   Harness h("flat_map", R"(explode: "xs")");
   auto out = h.run({R"({"xs": [1, 2]})"});
   REQUIRE(out.size() == 2);
-  CHECK(record_of(out[1]) == R"({"xs":[1,2],"item":2})");  // default `as`
+  CHECK(record_of(out[1]) == R"({"item":2})");  // default `as`
   out[0].ack.settle(AckStatus::dead_lettered);
   out[1].ack.settle(AckStatus::done);
   CHECK(h.acks->exactly_once(1, AckStatus::dead_lettered));
@@ -293,6 +300,7 @@ TEST_CASE("flat_map: an expression can build the array") {
   auto out = h.run({R"({"a": 1, "b": 2})"});
   REQUIRE(out.size() == 3);
   CHECK(out[2].record().find("v")->as_int() == 3);
+  CHECK(record_of(out[0]) == R"({"a":1,"b":2,"v":1})");  // an expression leaves the record whole
   settle_outputs(out);
   CHECK(h.acks->exactly_once(1, AckStatus::done));
 }
@@ -304,7 +312,62 @@ TEST_CASE("flat_map: an explode of metadata on a payload that is not JSON dead-l
   CHECK(h.acks->exactly_once(1, AckStatus::dead_lettered));
 }
 
+TEST_CASE("flat_map: outputs go out only as downstream asks, never more than asked") {
+  Harness h("flat_map", R"({explode: "order.lines", as: "line"})");
+  Batch in = make_events(
+      {R"({"id": 7, "order": {"lines": [1, 2, 3, 4, 5, 6, 7], "n": 7}})", R"({"order": {"lines": [8]}})"},
+      h.acks, h.next_token);
+  Batch out;
+  h.transform->process(in, out);
+  CHECK(out.empty());
+  CHECK(h.transform->held() == 8);
+  h.transform->resume(out, 3);
+  REQUIRE(out.size() == 3);
+  CHECK(h.transform->held() == 5);
+  CHECK(record_of(out[2]) == R"({"id":7,"order":{"n":7},"line":3})");
+  h.transform->resume(out, 0);
+  CHECK(out.size() == 3);
+  h.transform->resume(out, 4);
+  REQUIRE(out.size() == 7);
+  CHECK(h.transform->held() == 1);
+  h.transform->resume(out, 100);
+  REQUIRE(out.size() == 8);
+  CHECK(h.transform->held() == 0);
+  CHECK(record_of(out[7]) == R"({"order":{},"line":8})");
+  settle_outputs(out);
+  CHECK(h.acks->exactly_once(2, AckStatus::done));
+}
+
+TEST_CASE("flat_map: past max_outputs, the input goes once to the dead letters with the reason") {
+  Harness h("flat_map", R"({explode: "xs", max_outputs: 3})");
+  const std::string payload = R"({"k": "a", "xs": [1, 2, 3, 4, 5]})";
+  Batch in = make_events({payload}, h.acks, h.next_token);
+  in[0].topic = "orders";
+  in[0].partition = 2;
+  in[0].offset = 41;
+  Batch out;
+  h.transform->process(in, out);
+  CHECK(h.transform->held() == 4);
+  h.transform->resume(out, 3);
+  REQUIRE(out.size() == 3);
+  CHECK(h.transform->held() == 1);  // the dead letter waits for demand too
+  h.transform->resume(out, 1);
+  REQUIRE(out.size() == 4);
+  CHECK(h.transform->held() == 0);
+  CHECK(record_of(out[2]) == R"({"k":"a","item":3})");
+  REQUIRE(out[3].rejected());
+  CHECK(contains(out[3].rejection,
+                 "gave 5 elements, more than max_outputs (3): elements 3 to 4 were not emitted"));
+  CHECK(out[3].value == payload);  // the whole input, with the elements not emitted
+  CHECK(out[3].offset == 41);
+  CHECK(out[3].partition == 2);
+  for (auto& e : out) e.ack.settle(e.rejected() ? AckStatus::dead_lettered : AckStatus::done);
+  CHECK(h.acks->exactly_once(1, AckStatus::dead_lettered));
+}
+
 TEST_CASE("flat_map: configuration errors") {
+  CHECK(
+      contains(config_error("flat_map", "{explode: xs, max_outputs: 0}"), "max_outputs: must be at least 1"));
   CHECK(contains(config_error("flat_map", "{}"), "explode"));
   CHECK(contains(config_error("flat_map", "explode: \"(xs\""), "at column 3"));
 }
