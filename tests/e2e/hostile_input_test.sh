@@ -11,7 +11,7 @@ python3 -c "import json; print(json.dumps({'id': 7, 'items': list(range($n))}, s
 cat >"$tmp/explode.yaml" <<YAML
 pipeline: explode
 stages:
-  in: { type: stdin }
+  in: { type: stdin, max_line_bytes: 4194304 }  # the record is ~1.3 MB
   each: { type: flat_map, inputs: [in], explode: items, max_outputs: 1000000 }
   out: { type: file_out, inputs: [each], path: "$tmp/exploded.jsonl" }
 YAML
@@ -25,7 +25,7 @@ check "peak RSS stays under 200 MB (was quadratic: 2.8 GB for 8000 elements)" te
 # The default cap: 10000 outputs, the input dead-lettered once with the reason.
 cat >"$tmp/capped.yaml" <<YAML
 stages:
-  in: { type: stdin }
+  in: { type: stdin, max_line_bytes: 4194304 }  # the record is ~1.3 MB
   each: { type: flat_map, inputs: [in], explode: items }
   out: { type: file_out, inputs: [each], path: "$tmp/capped.jsonl" }
 YAML
