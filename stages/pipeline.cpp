@@ -665,6 +665,9 @@ class Runner {
       if (held > 0) log_->error("{} events held by the sink were not written (settled as failed)", held);
       sink_done(held);
     }
+    if (transform_ && transform_->held() > 0)
+      log_->error("{} events held by the transform were not handed on (their inputs settle as failed)",
+                  transform_->held());
     transform_.reset();
     source_.reset();
   }

@@ -193,6 +193,25 @@ stages:
   CHECK(stage(st, "gen").events_out == bucket("slow")->count());  // drained: nothing in between lost
 }
 
+TEST_CASE("flat_map hands on its outputs as a slow consumer asks, then ends after the last of them") {
+  reset_bucket("exploded");
+  std::vector<StageStats> st;
+  auto error = run_to_end(R"yaml(
+threads: 2
+stages:
+  gen: { type: generate, count: 100, template: '{"xs": [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39]}' }
+  each: { type: flat_map, inputs: [gen], explode: xs, max_outputs: 30, max_demand: 10 }
+  out: { type: test_collect, inputs: [each], bucket: exploded, max_demand: 20, min_demand: 10, delay: 1ms }
+)yaml",
+                          &st);
+  CHECK_FALSE(error);
+  // 30 outputs and one dead letter (the 10 elements past max_outputs) per input.
+  CHECK(bucket("exploded")->count() == 100 * 30);
+  CHECK(bucket("exploded")->max_held <= 20);
+  CHECK(stage(st, "each").dead_lettered == 100);
+  CHECK(stage(st, "each").buffered == 0);
+}
+
 TEST_CASE("stop drains: every event the source emitted reaches the sink") {
   reset_bucket("drain");
   Pipeline p(config_from(R"yaml(
