@@ -101,7 +101,11 @@ TEST_CASE("malformed JSON is still refused, numbers included") {
                           "{\"a\": \"\\x\"}",
                           "{\"a\": [1,]}",
                           "{\"a\": 1}}",
-                          "[1]]"}) {
+                          "[1]]",
+                          "{\"a\": \"\xff\"}",
+                          "{\"a\": \"raw\ttab\"}",
+                          "{\"a\": [[[1]]}",
+                          "{1: 2}"}) {
     CAPTURE(bad);
     CHECK_THROWS_AS(parse_json(bad), JsonError);
     try {
