@@ -113,6 +113,12 @@ struct Event {
     record_ = std::move(v);
     parsed_ = true;
   }
+  // Drops the decoded record, so that sinks write `value`, the payload's own bytes, again: for a
+  // stage that only read the record (filter), whose output must be its input unchanged.
+  void forget_record() {
+    record_ = Value();
+    parsed_ = false;
+  }
   // Copies everything but the ack (which cannot be copied).
   Event clone() const;
 

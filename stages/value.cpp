@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -18,7 +19,13 @@ Value& Value::operator=(const Value& other) {
     case Kind::null: v_ = std::monostate{}; break;
     case Kind::boolean: v_ = other.as_bool(); break;
     case Kind::integer: v_ = other.as_int(); break;
-    case Kind::real: v_ = std::get<double>(other.v_); break;
+    case Kind::real:
+      if (other.v_.index() == exact_index) {
+        v_ = std::make_unique<JsonNumber>(*std::get<exact_index>(other.v_));
+      } else {
+        v_ = std::get<double>(other.v_);
+      }
+      break;
     case Kind::string: v_ = other.as_string(); break;
   }
   return *this;
@@ -26,7 +33,12 @@ Value& Value::operator=(const Value& other) {
 
 double Value::as_double() const {
   if (kind() == Kind::integer) return static_cast<double>(as_int());
+  if (v_.index() == exact_index) return std::get<exact_index>(v_)->approx;
   return std::get<double>(v_);
+}
+
+const std::string* Value::number_text() const {
+  return v_.index() == exact_index ? &std::get<exact_index>(v_)->text : nullptr;
 }
 
 const Value* Value::find(std::string_view name) const {
@@ -88,7 +100,7 @@ bool Value::truthy() const {
     case Kind::null: return false;
     case Kind::boolean: return as_bool();
     case Kind::integer: return as_int() != 0;
-    case Kind::real: return std::get<double>(v_) != 0.0;
+    case Kind::real: return as_double() != 0.0;
     case Kind::string: return !as_string().empty();
     case Kind::array: return !as_array().empty();
     case Kind::object: return !as_object().empty();
@@ -143,7 +155,13 @@ void Value::append_json(std::string& out) const {
       out.append(buf, res.ptr);
       break;
     }
-    case Kind::real: append_double(out, std::get<double>(v_)); break;
+    case Kind::real:
+      if (const std::string* text = number_text()) {
+        out += *text;
+      } else {
+        append_double(out, std::get<double>(v_));
+      }
+      break;
     case Kind::string: append_escaped(out, as_string()); break;
     case Kind::array: {
       out.push_back('[');
@@ -209,40 +227,181 @@ const char* kind_name(Value::Kind k) {
   return "?";
 }
 
-static Value from_simdjson(simdjson::dom::element e) {
-  using T = simdjson::dom::element_type;
-  switch (e.type()) {
-    case T::OBJECT: {
+bool is_json_number(std::string_view s) {
+  std::size_t i = 0;
+  auto digits = [&] {
+    std::size_t from = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i - from;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') {
+    ++i;
+  } else if (digits() == 0) {
+    return false;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (digits() == 0) return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (digits() == 0) return false;
+  }
+  return i == s.size();
+}
+
+// Whether append_double writes `d` back as exactly `text`.
+static bool writes_back(double d, std::string_view text) {
+  if (!std::isfinite(d)) return false;
+  char buf[40];
+  auto res = std::to_chars(buf, buf + sizeof buf, d);
+  std::string_view shortest(buf, static_cast<std::size_t>(res.ptr - buf));
+  if (shortest.find_first_of(".eEn") != std::string_view::npos) return shortest == text;
+  return text.size() == shortest.size() + 2 && text.substr(0, shortest.size()) == shortest &&
+         text.substr(shortest.size()) == ".0";
+}
+
+Value Value::from_json_number(std::string_view text) {
+  const char* end = text.data() + text.size();
+  std::int64_t i = 0;
+  if (auto [p, ec] = std::from_chars(text.data(), end, i);
+      ec == std::errc() && p == end && (i != 0 || text[0] != '-'))
+    return Value(i);  // "-0" is not the integer 0: it stays as written
+  double d = 0;
+  if (std::from_chars(text.data(), end, d).ec == std::errc::result_out_of_range) {
+    // Beyond double's range ("1e400", 400 digits) or below it ("1e-400"): the text stays exact.
+    auto e = text.find_first_of("eE");
+    bool tiny = e != std::string_view::npos && e + 1 < text.size() && text[e + 1] == '-';
+    d = tiny ? 0.0 : HUGE_VAL;
+    if (text.front() == '-') d = -d;
+  }
+  if (writes_back(d, text)) return Value(d);
+  Value v;
+  v.v_ = std::make_unique<JsonNumber>(JsonNumber{d, std::string(text)});
+  return v;
+}
+
+namespace {
+
+namespace od = simdjson::ondemand;
+
+void check(simdjson::error_code err) {
+  if (err) throw JsonError(std::string("invalid JSON: ") + simdjson::error_message(err));
+}
+
+// The raw token of a number runs up to the next token: the blanks after it are part of it.
+Value number_from_token(std::string_view raw) {
+  while (!raw.empty() &&
+         (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\n' || raw.back() == '\r'))
+    raw.remove_suffix(1);
+  if (!is_json_number(raw)) check(simdjson::NUMBER_ERROR);
+  return Value::from_json_number(raw);
+}
+
+std::string_view raw_token(od::value& v) { return v.raw_json_token(); }
+std::string_view raw_token(od::document& doc) {
+  std::string_view raw;
+  check(doc.raw_json_token().get(raw));
+  return raw;
+}
+
+// `V` is an ondemand document (the root) or value: both read the same way. Every value is
+// visited, so that simdjson's On Demand parser checks all of the document, as the DOM would.
+template <class V>
+Value from_ondemand(V& v) {
+  od::json_type type{};
+  check(v.type().get(type));
+  switch (type) {
+    case od::json_type::object: {
+      od::object fields;
+      check(v.get_object().get(fields));
       Object o;
-      simdjson::dom::object fields = e.get_object().value_unsafe();
-      o.reserve(fields.size());  // one allocation instead of one per doubling
-      for (auto field : fields) o.emplace_back(std::string(field.key), from_simdjson(field.value));
+      for (auto result : fields) {
+        od::field field;
+        check(std::move(result).get(field));
+        std::string_view key;
+        check(field.unescaped_key().get(key));
+        std::string name(key);
+        o.emplace_back(std::move(name), from_ondemand(field.value()));
+      }
       return Value(std::move(o));
     }
-    case T::ARRAY: {
+    case od::json_type::array: {
+      od::array items;
+      check(v.get_array().get(items));
       Array a;
-      for (auto item : e.get_array()) a.push_back(from_simdjson(item));
+      for (auto result : items) {
+        od::value item;
+        check(std::move(result).get(item));
+        a.push_back(from_ondemand(item));
+      }
       return Value(std::move(a));
     }
-    case T::STRING: return Value(std::string(e.get_string().value_unsafe()));
-    case T::INT64: return Value(e.get_int64().value_unsafe());
-    case T::UINT64: return Value(static_cast<double>(e.get_uint64().value_unsafe()));
-    case T::DOUBLE: return Value(e.get_double().value_unsafe());
-    case T::BOOL: return Value(e.get_bool().value_unsafe());
-    case T::NULL_VALUE: return Value();
+    case od::json_type::string: {
+      std::string_view s;
+      check(v.get_string().get(s));
+      return Value(std::string(s));
+    }
+    case od::json_type::number: {
+      return number_from_token(raw_token(v));
+    }
+    case od::json_type::boolean: {
+      bool b = false;
+      check(v.get_bool().get(b));
+      return Value(b);
+    }
+    case od::json_type::null: {
+      bool null = false;
+      check(v.is_null().get(null));
+      if (!null) check(simdjson::N_ATOM_ERROR);
+      return Value();
+    }
   }
+  check(simdjson::TAPE_ERROR);
   return Value();
 }
 
+// A document that is a single scalar. The On Demand parser would not notice what follows it
+// ("1 2"): a number must be all of the text, anything else is left to the DOM parser.
+Value root_scalar(std::string_view text) {
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (!text.empty() && blank(text.front())) text.remove_prefix(1);
+  while (!text.empty() && blank(text.back())) text.remove_suffix(1);
+  if (is_json_number(text)) return Value::from_json_number(text);
+  thread_local simdjson::dom::parser dom;
+  simdjson::dom::element e;
+  check(dom.parse(text.data(), text.size()).get(e));
+  if (e.is_string()) return Value(std::string(e.get_string().value_unsafe()));
+  if (e.is_bool()) return Value(e.get_bool().value_unsafe());
+  if (e.is_null()) return Value();
+  check(simdjson::NUMBER_ERROR);  // a number is_json_number refused
+  return Value();
+}
+
+}  // namespace
+
 Value parse_json(std::string_view text) {
-  // One parser per thread: simdjson reuses its buffers, so steady-state parsing allocates only
-  // the Value tree itself. parse(ptr, len) copies the text into the parser's own padded buffer,
-  // kept from call to call (a padded_string here was one allocation per record).
-  thread_local simdjson::dom::parser parser;
-  auto result = parser.parse(text.data(), text.size());
-  if (result.error())
-    throw JsonError(std::string("invalid JSON: ") + simdjson::error_message(result.error()));
-  return from_simdjson(result.value_unsafe());
+  // simdjson's On Demand parser: unlike its DOM, it gives each number's text, so that numbers
+  // beyond 64 bits or double's range are read, and every number keeps its digits. One parser and
+  // one padded copy of the text per thread, reused: steady-state parsing allocates only the Value
+  // tree itself.
+  thread_local od::parser parser;
+  thread_local std::string padded;
+  if (padded.size() < text.size() + simdjson::SIMDJSON_PADDING)
+    padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
+  std::copy(text.begin(), text.end(), padded.begin());
+  od::document doc;
+  check(parser.iterate(padded.data(), text.size(), padded.size()).get(doc));
+  od::json_type type{};
+  check(doc.type().get(type));
+  if (type != od::json_type::object && type != od::json_type::array) return root_scalar(text);
+  Value v = from_ondemand(doc);
+  // Anything after the value is an error (the On Demand parser stops where the value ends).
+  const char* rest = nullptr;
+  if (!doc.current_location().get(rest)) check(simdjson::TRAILING_CONTENT);
+  return v;
 }
 
 }  // namespace etld

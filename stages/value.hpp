@@ -14,6 +14,14 @@
 namespace etld {
 
 class Value;
+// A number that is not exactly a 64-bit integer and whose JSON text the nearest double would not
+// write back the same ("1.10", "12345678901234567.89", "1e400", 2^64): kept as that text, so that
+// a record written out again, or a numeric/jsonb column, keeps every digit. Arithmetic and
+// comparisons use `approx`.
+struct JsonNumber {
+  double approx;
+  std::string text;
+};
 using Array = std::vector<Value>;
 using Member = std::pair<std::string, Value>;
 using Object = std::vector<Member>;  // insertion order kept: output mirrors input
@@ -37,12 +45,21 @@ class Value {
   Value(Value&&) noexcept = default;
   Value& operator=(Value&&) noexcept = default;
 
-  Kind kind() const { return static_cast<Kind>(v_.index()); }
+  // A number read from JSON text: an integer when it is one that fits 64 bits, else a real that
+  // keeps `text` (which must be a valid JSON number) when its double would not write it back.
+  static Value from_json_number(std::string_view text);
+
+  Kind kind() const {
+    auto i = v_.index();
+    return i == exact_index ? Kind::real : static_cast<Kind>(i);
+  }
   bool is_null() const { return kind() == Kind::null; }
   bool is_number() const { return kind() == Kind::integer || kind() == Kind::real; }
   bool as_bool() const { return std::get<bool>(v_); }
   std::int64_t as_int() const { return std::get<std::int64_t>(v_); }
   double as_double() const;  // integer or real
+  // The JSON text of a real read from JSON that its double would not write back; null otherwise.
+  const std::string* number_text() const;
   const std::string& as_string() const { return std::get<std::string>(v_); }
   const Array& as_array() const { return *std::get<std::unique_ptr<Array>>(v_); }
   Array& as_array() { return *std::get<std::unique_ptr<Array>>(v_); }
@@ -69,14 +86,21 @@ class Value {
   friend bool operator==(const Value& a, const Value& b);
 
  private:
+  // Alternatives in Kind's order, then the rare exact number (behind a pointer: the common
+  // values stay as small as they were).
   std::variant<std::monostate, bool, std::int64_t, double, std::string, std::unique_ptr<Array>,
-               std::unique_ptr<Object>>
+               std::unique_ptr<Object>, std::unique_ptr<JsonNumber>>
       v_;
+  static constexpr std::size_t exact_index = 7;
 };
 
 const char* kind_name(Value::Kind k);
 
-// Parses one JSON document. Throws JsonError with a byte position on malformed input.
+// Whether `s` is exactly one number in JSON's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+bool is_json_number(std::string_view s);
+
+// Parses one JSON document. Throws JsonError on malformed input. Every valid JSON number is
+// accepted, whatever its size (RFC 8259 sets no limit), and keeps its text (see JsonNumber).
 Value parse_json(std::string_view text);
 
 struct JsonError : std::runtime_error {

@@ -1,5 +1,6 @@
 #include "connectors/postgres/copy_encoder.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -102,6 +103,7 @@ struct Field {
   std::int64_t i = 0;
   double d = 0;
   std::string_view s;           // string
+  std::string_view text;        // real: its JSON text when `d` would not write it back (JsonNumber)
   const Value* tree = nullptr;  // array and object: only borrowed from a Value
 
   double number() const { return kind == Value::Kind::integer ? static_cast<double>(i) : d; }
@@ -111,7 +113,7 @@ struct Field {
       case Value::Kind::object: return tree->to_json();
       case Value::Kind::boolean: return Value(b).to_json();
       case Value::Kind::integer: return Value(i).to_json();
-      case Value::Kind::real: return Value(d).to_json();
+      case Value::Kind::real: return text.empty() ? Value(d).to_json() : std::string(text);
       case Value::Kind::string: return Value(std::string(s)).to_json();
       case Value::Kind::null: break;
     }
@@ -125,7 +127,10 @@ Field field_of(const Value& v) {
   switch (f.kind) {
     case Value::Kind::boolean: f.b = v.as_bool(); break;
     case Value::Kind::integer: f.i = v.as_int(); break;
-    case Value::Kind::real: f.d = v.as_double(); break;
+    case Value::Kind::real:
+      f.d = v.as_double();
+      if (const std::string* text = v.number_text()) f.text = *text;
+      break;
     case Value::Kind::string: f.s = v.as_string(); break;
     case Value::Kind::array:
     case Value::Kind::object: f.tree = &v; break;
@@ -188,11 +193,62 @@ void append_double(std::string& out, double d, bool as_float) {
   out.append(buf, r.ptr);
 }
 
+enum class IntegerText : std::uint8_t { ok, fraction, out_of_range };
+
+// The value of a JSON number's text as a 64-bit integer, exactly: "100.0" and "1e2" are 100;
+// "1.5" has a fraction; "1e400" and 2^63 are out of range. Digits only, no double involved.
+IntegerText exact_integer(std::string_view text, std::int64_t& out) {
+  bool negative = !text.empty() && text.front() == '-';
+  if (negative) text.remove_prefix(1);
+  auto e = text.find_first_of("eE");
+  std::string_view mantissa = text.substr(0, e);
+  std::int64_t exponent = 0;  // saturated: beyond any text's length, so still exact
+  if (e != std::string_view::npos) {
+    std::string_view exp = text.substr(e + 1);
+    bool exp_negative = !exp.empty() && exp.front() == '-';
+    if (!exp.empty() && (exp.front() == '-' || exp.front() == '+')) exp.remove_prefix(1);
+    for (char c : exp) exponent = std::min<std::int64_t>(exponent * 10 + (c - '0'), 1'000'000'000'000'000);
+    if (exp_negative) exponent = -exponent;
+  }
+  // The digits without the point, and the power of ten they are scaled by.
+  auto dot = mantissa.find('.');
+  std::string digits(mantissa.substr(0, dot));
+  std::int64_t scale = exponent;
+  if (dot != std::string_view::npos) {
+    digits += mantissa.substr(dot + 1);
+    scale -= static_cast<std::int64_t>(mantissa.size() - dot - 1);
+  }
+  while (!digits.empty() && digits.back() == '0') digits.pop_back(), ++scale;
+  auto first = digits.find_first_not_of('0');
+  if (first == std::string::npos) {
+    out = 0;
+    return IntegerText::ok;
+  }
+  digits.erase(0, first);
+  if (scale < 0) return IntegerText::fraction;  // the last digit is not 0 and is after the point
+  if (static_cast<std::int64_t>(digits.size()) + scale > 19) return IntegerText::out_of_range;
+  digits.append(static_cast<std::size_t>(scale), '0');
+  std::uint64_t magnitude = 0;
+  std::from_chars(digits.data(), digits.data() + digits.size(), magnitude);  // at most 19 digits
+  const std::uint64_t limit = negative ? std::uint64_t{1} << 63 : (std::uint64_t{1} << 63) - 1;
+  if (magnitude > limit) return IntegerText::out_of_range;
+  out = negative ? static_cast<std::int64_t>(0 - magnitude) : static_cast<std::int64_t>(magnitude);
+  return IntegerText::ok;
+}
+
 bool encode_integer(const Field& v, const ColumnSpec& col, std::string& out, std::string& error) {
   std::int64_t n = 0;
   switch (v.kind) {
     case Value::Kind::integer: n = v.i; break;
     case Value::Kind::real: {
+      if (!v.text.empty()) {  // decided on the digits: the double may have lost some
+        switch (exact_integer(v.text, n)) {
+          case IntegerText::fraction: return fail(error, col, describe(v) + " is not an integer");
+          case IntegerText::out_of_range: return fail(error, col, describe(v) + " out of range");
+          case IntegerText::ok: break;
+        }
+        break;
+      }
       double d = v.number();
       if (!std::isfinite(d) || d != std::trunc(d))
         return fail(error, col, describe(v) + " is not an integer");
@@ -225,7 +281,11 @@ bool encode_float(const Field& v, const ColumnSpec& col, std::string& out, std::
   double d = 0;
   switch (v.kind) {
     case Value::Kind::integer:
-    case Value::Kind::real: d = v.number(); break;
+    case Value::Kind::real:
+      d = v.number();
+      // A JSON number beyond double's range ("1e400"): PostgreSQL refuses it too, never Infinity.
+      if (!std::isfinite(d)) return fail(error, col, describe(v) + " out of range");
+      break;
     case Value::Kind::string: {
       std::string_view s = trim(v.s);
       std::string lower;
@@ -254,8 +314,12 @@ bool encode_numeric(const Field& v, const ColumnSpec& col, std::string& out, std
   switch (v.kind) {
     case Value::Kind::integer: append_int(out, v.i); return true;
     case Value::Kind::real:
+      if (!v.text.empty()) {  // every digit as written, whatever the double's precision
+        out.append(v.text);
+        return true;
+      }
       if (!std::isfinite(v.number())) return fail(error, col, describe(v) + " is not a finite number");
-      append_double(out, v.number(), false);
+      Value(v.d).append_json(out);  // as the record would write it: the JSON text it came from
       return true;
     case Value::Kind::string: {
       std::string_view s = trim(v.s);
@@ -457,6 +521,17 @@ bool format_epoch_ms(std::int64_t ms, std::string& out, bool date_only) {
 
 namespace {
 
+// Whether JSON text (as Value writes it) escapes a NUL character: a "\u0000" whose backslash is
+// not itself escaped ("\\u0000" is a backslash followed by the letters u0000).
+bool has_nul_escape(std::string_view json) {
+  for (auto at = json.find("\\u0000"); at != std::string_view::npos; at = json.find("\\u0000", at + 1)) {
+    std::size_t backslashes = 1;
+    while (backslashes <= at && json[at - backslashes] == '\\') ++backslashes;
+    if (backslashes % 2 == 1) return true;
+  }
+  return false;
+}
+
 bool encode_field(const Field& v, const ColumnSpec& col, std::string& out, std::string& error) {
   switch (col.type) {
     case PgType::smallint:
@@ -484,8 +559,8 @@ bool encode_field(const Field& v, const ColumnSpec& col, std::string& out, std::
     }
     case PgType::jsonb: {
       std::string json = v.json();
-      if (json.find("\\u0000") != std::string::npos)
-        return fail(error, col, "contains \\u0000, which jsonb cannot store");
+      if (has_nul_escape(json))
+        return fail(error, col, "a string holds the character \\u0000 (NUL), which jsonb cannot store");
       append_copy_escaped(out, json);
       return true;
     }
@@ -634,6 +709,50 @@ RowOp encode_columns(const PostgresSinkConfig& cfg, const Event& e, std::uint64_
   return RowOp::write;
 }
 
+// Whether a column of this type stores a number's digits (or decides on them), which a double
+// may have lost: real and double precision round anyway, timestamps take epoch milliseconds.
+bool needs_number_text(PgType type) {
+  switch (type) {
+    case PgType::smallint:
+    case PgType::integer:
+    case PgType::bigint:
+    case PgType::numeric:
+    case PgType::text:
+    case PgType::jsonb: return true;
+    default: return false;
+  }
+}
+
+// The text of the number at a dotted path of `json` (which the DOM parser has accepted). Reads the payload
+// again with the On Demand parser, which unlike the DOM gives a value's raw text: only for a number that is
+// not an int64 and goes to a column that keeps its digits. `text` stays valid until the next call on this
+// thread.
+bool number_text_at(std::string_view json, std::string_view path, std::string_view& text) {
+  thread_local simdjson::ondemand::parser parser;
+  thread_local std::string padded, pointer;
+  if (padded.size() < json.size() + simdjson::SIMDJSON_PADDING)
+    padded.resize(json.size() + simdjson::SIMDJSON_PADDING);
+  std::copy(json.begin(), json.end(), padded.begin());
+  pointer.clear();
+  for (;;) {  // "a.b" -> JSON Pointer "/a/b", with '~' and '/' escaped as RFC 6901 says
+    auto dot = path.find('.');
+    pointer += '/';
+    for (char c : path.substr(0, dot)) pointer += c == '~' ? "~0" : c == '/' ? "~1" : std::string_view(&c, 1);
+    if (dot == std::string_view::npos) break;
+    path.remove_prefix(dot + 1);
+  }
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::value v;
+  if (parser.iterate(padded.data(), json.size(), padded.size()).get(doc) || doc.at_pointer(pointer).get(v))
+    return false;
+  std::string_view raw = v.raw_json_token();
+  while (!raw.empty() &&
+         (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\n' || raw.back() == '\r'))
+    raw.remove_suffix(1);
+  text = raw;
+  return is_json_number(raw);
+}
+
 // The row from simdjson's DOM of the payload, without a Value tree: scalars are read in place.
 // Arrays, objects and whole-record columns are left to the Value path (unsupported).
 RowOp encode_from_dom(const PostgresSinkConfig& cfg, const Event& e, std::uint64_t seq, std::string& out,
@@ -642,6 +761,8 @@ RowOp encode_from_dom(const PostgresSinkConfig& cfg, const Event& e, std::uint64
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (auto err = parser.parse(e.value.data(), e.value.size()).get(root)) {
+    // The DOM refuses valid numbers beyond 64 bits or double's range: parse_json takes them.
+    if (err == simdjson::NUMBER_ERROR) return RowOp::skip;
     error = std::string("invalid JSON: ") + simdjson::error_message(err);
     return RowOp::poison;
   }
@@ -662,11 +783,16 @@ RowOp encode_from_dom(const PostgresSinkConfig& cfg, const Event& e, std::uint64
       case T::NULL_VALUE: return Lookup::absent;
       case T::STRING: f.kind = Value::Kind::string, f.s = cur.get_string().value_unsafe(); break;
       case T::INT64: f.kind = Value::Kind::integer, f.i = cur.get_int64().value_unsafe(); break;
-      // As parse_json does: beyond int64 a number is a double.
+      // As parse_json does: beyond int64 a number is a real, and where its digits matter they
+      // are read from the payload (the DOM keeps only the double).
       case T::UINT64:
-        f.kind = Value::Kind::real, f.d = static_cast<double>(cur.get_uint64().value_unsafe());
+      case T::DOUBLE:
+        f.kind = Value::Kind::real;
+        f.d = cur.type() == T::DOUBLE ? cur.get_double().value_unsafe()
+                                      : static_cast<double>(cur.get_uint64().value_unsafe());
+        if (needs_number_text(col.type) && !number_text_at(e.value, col.path, f.text))
+          return Lookup::unsupported;
         break;
-      case T::DOUBLE: f.kind = Value::Kind::real, f.d = cur.get_double().value_unsafe(); break;
       case T::BOOL: f.kind = Value::Kind::boolean, f.b = cur.get_bool().value_unsafe(); break;
       case T::ARRAY:
       case T::OBJECT: return Lookup::unsupported;

@@ -1,5 +1,6 @@
-// filter: keeps the events whose `where` expression is truthy. Dropped events are settled done;
-// events the expression fails on (or whose payload is not JSON) are dead-lettered.
+// filter: keeps the events whose `where` expression is truthy, unchanged (their payload's bytes,
+// not a re-serialized record). Dropped events are settled done; events the expression fails on
+// (or whose payload is not JSON) are dead-lettered.
 // Threading: one instance per strand; the compiled expression is shared read-only.
 
 #include <memory>
@@ -25,8 +26,12 @@ class Filter : public Transform {
     AckBatch dropped;
     for (auto& event : in) {
       bool keep;
+      const bool was_parsed = event.parsed();
       try {
         keep = where_->eval_bool(event);
+        // A filter changes nothing: what it passes on is the payload as it came, byte for byte,
+        // not the record written out again (and the sink can encode from the payload directly).
+        if (!was_parsed && event.has_value) event.forget_record();
       } catch (const ExprError& e) {
         rejecter_.reject(out, event, std::string("filter: ") + e.what());
         continue;

@@ -160,6 +160,17 @@ TEST_SUITE("postgres copy encoder") {
         R"("just a string")",
         R"({"id": 18, "price": -0.0, "amount": 0.1})",
         R"({"id": 19, "note": "line\nbreak\r\u0001"})",
+        // Numbers past 64 bits or double's range (the DOM refuses them, parse_json reads them)
+        R"({"id": 20, "amount": 18446744073709551616, "note": -12345678901234567890})",
+        R"({"id": 21, "amount": 1e400, "price": 1e400})",
+        R"({"id": 1e400})",
+        R"({"id": 22, "amount": 12345678901234567.89, "note": 1.10, "qty": 1e2})",
+        R"({"id": 23.0, "qty": 1.5e1, "note": "\\u0000", "address": {"x": "\\u0000"}})",
+        R"({"id": 9223372036854775808})",
+        R"({"id": -9223372036854775809})",
+        R"({"id": 9007199254740993.0})",
+        R"({"id": 24, "qty": 1.0000000000000000001})",
+        R"({"id": 25, "address": {"n": 1.10}, "amount": -0.0})",
     };
     for (const auto& rec : records) {
       CAPTURE(rec);
@@ -172,12 +183,115 @@ TEST_SUITE("postgres copy encoder") {
 
   TEST_CASE("a payload that is not JSON is poison with the parser's reason, and the row is not written") {
     auto cfg = config();
-    for (std::string bad : {"{\"id\": 1", "not json", "{\"id\": 1} trailing", "", "{\"id\": 1e400}"}) {
+    for (std::string bad : {"{\"id\": 1", "not json", "{\"id\": 1} trailing", "", "{\"id\": 01}",
+                            "{\"id\": 1, \"amount\": 1e400,}"}) {
       CAPTURE(bad);
       auto r = encode(cfg, bad, false);
       CHECK(r.op == RowOp::poison);
       CHECK(r.error.rfind("invalid JSON: ", 0) == 0);
       CHECK(r.row == "prefix|");
+    }
+  }
+
+  TEST_CASE("numbers reach numeric, jsonb and text columns with every digit, on both paths") {
+    etld::pg::PostgresSinkConfig cfg;
+    cfg.columns = {column("amount", PgType::numeric), column("note", PgType::text),
+                   column("doc", PgType::jsonb, ".", ColumnSource::whole), column("one", PgType::jsonb, "n")};
+    struct Case {
+      std::string payload, row;
+    };
+    const std::vector<Case> cases = {
+        {R"({"amount": 12345678901234567.89, "note": 1.10, "n": 1.10})",
+         "12345678901234567.89\t1.10\t{\"amount\":12345678901234567.89,\"note\":1.10,\"n\":1.10}\t1.10\n"},
+        {R"({"amount": 18446744073709551615, "n": 18446744073709551616})",
+         "18446744073709551615\t\\N\t{\"amount\":18446744073709551615,\"n\":18446744073709551616}\t"
+         "18446744073709551616\n"},
+        {R"({"amount": -12345678901234567890, "n": 1e400})",
+         "-12345678901234567890\t\\N\t{\"amount\":-12345678901234567890,\"n\":1e400}\t1e400\n"},
+        {R"({"amount": 2.0, "note": 1E+2, "n": 0.5})",
+         "2.0\t1E+2\t{\"amount\":2.0,\"note\":1E+2,\"n\":0.5}\t0.5\n"},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.payload);
+      for (bool decode_first : {false, true}) {
+        auto r = encode(cfg, c.payload, decode_first);
+        CHECK(r.op == RowOp::write);
+        CHECK(r.row == "prefix|" + c.row);
+      }
+    }
+  }
+
+  TEST_CASE("integer columns take only what fits, decided on the digits, and never round") {
+    etld::pg::PostgresSinkConfig cfg;
+    cfg.columns = {column("id", PgType::bigint)};
+    struct Case {
+      std::string value, row, error;
+    };
+    const std::vector<Case> cases = {
+        {"9223372036854775807", "9223372036854775807", ""},
+        {"-9223372036854775808", "-9223372036854775808", ""},
+        {"100.0", "100", ""},
+        {"1e2", "100", ""},
+        {"1.25e2", "125", ""},
+        {"-0.0", "0", ""},
+        {"92233720368547758.07e2", "9223372036854775807", ""},
+        {"9223372036854775808", "", "column id (bigint): 9223372036854775808 out of range"},
+        {"-9223372036854775809", "", "column id (bigint): -9223372036854775809 out of range"},
+        {"18446744073709551616", "", "column id (bigint): 18446744073709551616 out of range"},
+        {"12345678901234567890123", "", "column id (bigint): 12345678901234567890123 out of range"},
+        {"1e400", "", "column id (bigint): 1e400 out of range"},
+        {"9007199254740993.5", "", "column id (bigint): 9007199254740993.5 is not an integer"},
+        {"1.0000000000000000001", "", "column id (bigint): 1.0000000000000000001 is not an integer"},
+        {"1.5", "", "column id (bigint): 1.5 is not an integer"},
+        {"1e-400", "", "column id (bigint): 1e-400 is not an integer"},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.value);
+      for (bool decode_first : {false, true}) {
+        auto r = encode(cfg, R"({"id": )" + c.value + "}", decode_first);
+        if (c.error.empty()) {
+          CHECK(r.op == RowOp::write);
+          CHECK(r.row == "prefix|" + c.row + "\n");
+        } else {
+          CHECK(r.op == RowOp::poison);
+          CHECK(r.error == c.error);
+          CHECK(r.row == "prefix|");
+        }
+      }
+    }
+    // The reason quotes at most 60 characters of a long number.
+    auto r = encode(cfg, R"({"id": )" + std::string(500, '7') + "}", false);
+    CHECK(r.op == RowOp::poison);
+    CHECK(r.error.size() < 100);
+    CHECK(r.error.find("out of range") != std::string::npos);
+  }
+
+  TEST_CASE("double precision rounds (its type), but refuses what overflows it") {
+    etld::pg::PostgresSinkConfig cfg;
+    cfg.columns = {column("price", PgType::double_precision)};
+    auto r = encode(cfg, R"({"price": 12345678901234567.89})", false);
+    CHECK(r.row == "prefix|12345678901234568\n");
+    r = encode(cfg, R"({"price": 1e400})", false);
+    CHECK(r.op == RowOp::poison);
+    CHECK(r.error == "column price (double precision): 1e400 out of range");
+  }
+
+  TEST_CASE("jsonb refuses a NUL character, not an escaped backslash followed by u0000") {
+    etld::pg::PostgresSinkConfig cfg;
+    cfg.columns = {column("doc", PgType::jsonb, ".", ColumnSource::whole)};
+    for (bool decode_first : {false, true}) {
+      auto ok = encode(cfg, R"({"s": "\\u0000", "t": "\\\\\\u0000"})", decode_first);
+      CHECK(ok.op == RowOp::write);
+      // COPY escapes each backslash once more.
+      CHECK(ok.row == R"(prefix|{"s":"\\\\u0000","t":"\\\\\\\\\\\\u0000"})"
+                      "\n");
+      for (std::string nul : {R"({"s": "a\u0000b"})", R"({"s": "\\\u0000"})", R"({"a\u0000": 1})"}) {
+        CAPTURE(nul);
+        auto bad = encode(cfg, nul, decode_first);
+        CHECK(bad.op == RowOp::poison);
+        CHECK(bad.error ==
+              "column doc (jsonb): a string holds the character \\u0000 (NUL), which jsonb cannot store");
+      }
     }
   }
 
