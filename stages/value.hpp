@@ -76,6 +76,10 @@ class Value {
 
 const char* kind_name(Value::Kind k);
 
+// Arrays and objects nested deeper than this are refused by parse_json: copying, comparing,
+// printing and freeing a Value recurse once per level, so the depth of any record is bounded.
+inline constexpr std::size_t kMaxJsonDepth = 1024;
+
 // Parses one JSON document. Throws JsonError with a byte position on malformed input.
 Value parse_json(std::string_view text);
 
