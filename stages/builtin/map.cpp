@@ -57,8 +57,8 @@ class Map : public Transform {
         reject(event, setting, renaming, e.what());
       } catch (const PathError& e) {
         reject(event, setting, renaming, e.what());
-      } catch (const JsonError& e) {
-        reject(event, setting, renaming, e.what());
+      } catch (const JsonError& e) {  // the payload, whatever step first read it
+        reject(event, nullptr, nullptr, e.what());
       }
     }
     if (out.empty()) {

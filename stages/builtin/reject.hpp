@@ -4,6 +4,7 @@
 // Threading: a Rejecter belongs to one stage instance and is used on its strand only.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -85,6 +86,16 @@ class Rejecter {
   std::chrono::steady_clock::time_point last_summary_{};
 };
 
+// `text` in double quotes; a long one only around `column`, with "..." where it was cut, so that
+// an error about a hostile 60,000-character expression stays one readable line.
+inline std::string quoted_excerpt(const std::string& text, std::size_t column) {
+  constexpr std::size_t kShown = 120;
+  if (text.size() <= kShown) return "\"" + text + "\"";
+  std::size_t from = column > kShown / 2 ? std::min(column - kShown / 2, text.size() - kShown) : 0;
+  return std::string(from > 0 ? "..." : "") + "\"" + text.substr(from, kShown) + "\"" +
+         (from + kShown < text.size() ? "..." : "");
+}
+
 // Compiles the expression `text` of option `option` (located at `mark`). A syntax error becomes
 // a ConfigError at that mark naming the option, the 0-based column and the expression.
 // `column_offset` shifts columns when the expression is embedded in a larger text ("sum(x)").
@@ -98,8 +109,9 @@ inline Expr compile_expr_option(const std::string& text, const std::string& opti
     // The parser says "... at column N" relative to `text`; restate it relative to `shown`.
     auto at = message.rfind(" at column ");
     if (at != std::string::npos) message.erase(at);
+    std::size_t column = e.column + column_offset;
     throw ConfigError(mark, option + ": invalid expression: " + message + " at column " +
-                                std::to_string(e.column + column_offset) + " of \"" + shown + "\"");
+                                std::to_string(column) + " of " + quoted_excerpt(shown, column));
   }
 }
 

@@ -254,6 +254,15 @@ TEST_CASE("map: configuration errors are located and name the column") {
   CHECK(contains(config_error("map", "remove: ['.']"), "does not name a field"));
 }
 
+TEST_CASE("an error in a hostile, deeply nested expression is located and stays short") {
+  std::string deep(30000, '(');
+  auto msg = config_error("filter", "where: \"" + deep + "1\"");
+  CHECK(contains(msg, "nested deeper than 256 levels at column 256 of ...\"((("));
+  CHECK(msg.size() < 300);
+  // A short expression is quoted whole.
+  CHECK(contains(config_error("filter", "where: \"(1\""), "of \"(1\""));
+}
+
 TEST_CASE("map and reduce report every bad expression of the stage at once") {
   try {
     configure_stage("map", "set:\n  a: \"1 +\"\n  ok: \"2\"\n  b: \"(\"\n  c: \"nope()\"\n");
