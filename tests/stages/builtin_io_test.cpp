@@ -99,6 +99,12 @@ std::vector<std::string> values_of(const std::vector<Event>& events) {
   return out;
 }
 
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 // ---- generate -----------------------------------------------------------------------------------
@@ -206,9 +212,7 @@ TEST_CASE("generate never wraps past the largest 64-bit integer") {
 }
 
 TEST_CASE("generate's metadata: no topic, partition -1, offset = the event's index, timestamp = now") {
-  auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
+  auto before = wall_ms();
   SourceRig rig("generate", "{count: 3, start: 10}");
   rig.grant(10);
   run_idle(rig.io);
@@ -459,9 +463,7 @@ TEST_CASE("stdin source reads a pipe asynchronously until end of input") {
 }
 
 TEST_CASE("file and stdin metadata: the origin as topic, partition -1, the line number, the read time") {
-  auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
+  auto before = wall_ms();
   TempDir dir;
   auto path = dir.file("in.jsonl");
   write_file(path, "{\"x\":1}\n\n{\"x\":2}\n");
