@@ -24,6 +24,12 @@ ConfigError::ConfigError(const YAML::Mark& mark, std::string message, std::strin
 ConfigError::ConfigError(std::string message, std::string hint)
     : std::runtime_error(std::move(message)), hint_(std::move(hint)) {}
 
+void ConfigErrors::throw_if_any(std::vector<ConfigError> all) {
+  if (all.empty()) return;
+  if (all.size() == 1) throw ConfigError(std::move(all.front()));
+  throw ConfigErrors(std::move(all));
+}
+
 void Diagnostics::error(const YAML::Mark& mark, std::string message, std::string hint) {
   Diagnostic d;
   d.file = file_;

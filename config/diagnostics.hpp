@@ -34,6 +34,19 @@ class ConfigError : public std::runtime_error {
   std::string hint_;
 };
 
+// Several independent problems a stage's configure found (each bad expression of a map's `set`),
+// thrown together so that `etld validate` lists them all; what() is the first one's message.
+class ConfigErrors : public ConfigError {
+ public:
+  explicit ConfigErrors(std::vector<ConfigError> all) : ConfigError(all.front()), all_(std::move(all)) {}
+  const std::vector<ConfigError>& all() const { return all_; }
+  // Throws nothing when `all` is empty, `all`'s one error alone, else a ConfigErrors.
+  static void throw_if_any(std::vector<ConfigError> all);
+
+ private:
+  std::vector<ConfigError> all_;
+};
+
 class Diagnostics {
  public:
   explicit Diagnostics(std::string file) : file_(std::move(file)) {}

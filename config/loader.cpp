@@ -787,6 +787,8 @@ std::unique_ptr<PipelineConfig> load_pipeline_text(const std::string& text, cons
       const StageConfig& c = *p->find(d.config.name);
       try {
         d.type->configure(c, *p);
+      } catch (const ConfigErrors& e) {
+        for (const auto& one : e.all()) r.error(one, c.mark);
       } catch (const ConfigError& e) {
         r.error(e, c.mark);
       } catch (const YAML::Exception& e) {

@@ -127,6 +127,7 @@ struct Expr::Node {
   Meta meta = Meta::key;
   Fn fn = Fn::if_;
   std::size_t column = 0;
+  std::size_t height = 1;                   // levels of the subtree, at most Expr::kMaxDepth
   Value literal;                            // Op::literal
   std::vector<Segment> path;                // Op::field
   std::string path_text;                    // Op::field: as written, for messages ("a.b")
@@ -293,6 +294,7 @@ class Lexer {
     if (real) {
       t.kind = Tok::real;
       t.real_value = std::strtod(t.text.c_str(), nullptr);
+      if (!std::isfinite(t.real_value)) fail("number literal out of range", start);
     } else {
       t.kind = Tok::integer;
       auto res = std::from_chars(text.data(), text.data() + text.size(), t.int_value);
@@ -514,6 +516,9 @@ class Parser {
   }
 
   std::unique_ptr<Node> expr(int min_bp) {
+    // Each level of parentheses, lists, calls and prefix operators comes through here.
+    if (++depth_ > Expr::kMaxDepth)
+      fail("expression nested deeper than " + std::to_string(Expr::kMaxDepth) + " levels", peek().column);
     auto lhs = prefix();
     for (;;) {
       Op op;
@@ -526,9 +531,21 @@ class Parser {
       auto n = make(op, column);
       n->args.push_back(std::move(lhs));
       n->args.push_back(std::move(rhs));
-      lhs = std::move(n);
+      lhs = sealed(std::move(n));
     }
+    --depth_;
     return lhs;
+  }
+
+  // `n` with its height, which must stay within Expr::kMaxDepth: a chain `a + b + c ...` nests
+  // without recursing in the parser, but evaluating it recurses once per operand.
+  std::unique_ptr<Node> sealed(std::unique_ptr<Node> n) {
+    std::size_t below = 0;
+    for (const auto& a : n->args) below = std::max(below, a->height);
+    n->height = below + 1;
+    if (n->height > Expr::kMaxDepth)
+      fail("expression nested deeper than " + std::to_string(Expr::kMaxDepth) + " levels", n->column);
+    return n;
   }
 
   std::unique_ptr<Node> prefix() {
@@ -584,7 +601,7 @@ class Parser {
           }
           auto n = make(op, column);
           n->args.push_back(std::move(operand));
-          return n;
+          return sealed(std::move(n));
         }
         fail("expected an expression, found " + describe(t), t.column);
       }
@@ -616,7 +633,7 @@ class Parser {
       n->op = Op::literal;
       n->literal = Value(std::move(items));
     }
-    return n;
+    return sealed(std::move(n));
   }
 
   std::unique_ptr<Node> path_or_call() {
@@ -635,7 +652,7 @@ class Parser {
         take();
         auto n = make(Op::not_, column);
         n->args.push_back(expr(kNot - 1));
-        return n;
+        return sealed(std::move(n));
       }
       if (w == "and" || w == "or" || w == "in") fail("expected an expression, found '" + w + "'", column);
       if (peek(1).kind == Tok::lparen) return call();
@@ -700,7 +717,7 @@ class Parser {
                std::to_string(count),
            column);
     }
-    return n;
+    return sealed(std::move(n));
   }
 
   void note_field(const std::string& path) {
@@ -709,6 +726,7 @@ class Parser {
 
   std::vector<Token> toks_;
   std::size_t pos_ = 0;
+  std::size_t depth_ = 0;  // expr() calls in progress
   std::vector<std::string>& fields_;
 };
 
@@ -972,19 +990,26 @@ class Evaluator {
       return Value(r);
     }
     if (a->is_number() && b->is_number()) {
-      double x = a->as_double(), y = b->as_double();
+      double x = a->as_double(), y = b->as_double(), r = 0;
       switch (n.op) {
-        case Op::add: return Value(x + y);
-        case Op::sub: return Value(x - y);
-        case Op::mul: return Value(x * y);
+        case Op::add: r = x + y; break;
+        case Op::sub: r = x - y; break;
+        case Op::mul: r = x * y; break;
         case Op::div:
           if (y == 0) throw ExprError("division by zero");
-          return Value(x / y);
+          r = x / y;
+          break;
         case Op::mod:
           if (y == 0) throw ExprError("modulo by zero");
-          return Value(std::fmod(x, y));
+          r = std::fmod(x, y);
+          break;
         default: break;
       }
+      // JSON has no infinity or NaN: an overflow is a data error, never a null in the output.
+      if (!std::isfinite(r))
+        throw ExprError("number overflow in " + Value(x).to_json() + " " + op_text(n.op) + " " +
+                        Value(y).to_json());
+      return Value(r);
     }
     if (n.op == Op::add && a->kind() == K::string && b->kind() == K::string) {
       std::string out;
@@ -1237,6 +1262,7 @@ class Evaluator {
           r = std::round(v.as_double() / q) * q;
         }
         if (v.kind() == K::integer) return Value(checked_int(r, "round()"));
+        if (!std::isfinite(r)) throw ExprError("round(): number overflow rounding " + v.to_json());
         return Value(r);
       }
       case Fn::floor:

@@ -28,6 +28,10 @@ struct ExprSyntaxError : std::runtime_error {
 
 class Expr {
  public:
+  // Most levels of nesting (parentheses, lists, calls, operators, the operands of a chain such
+  // as `a + b + c`): evaluation recurses once per level, so hostile text cannot exhaust the stack.
+  static constexpr std::size_t kMaxDepth = 256;
+
   struct Node;
   static Expr compile(std::string_view text);  // throws ExprSyntaxError
   // Evaluates against an event: bare names and dotted paths read event.record(); `_key`,

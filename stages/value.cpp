@@ -9,6 +9,8 @@
 
 namespace etld {
 
+static_assert(kMaxJsonDepth == simdjson::DEFAULT_MAX_DEPTH, "parse_json relies on simdjson's depth bound");
+
 Value::Value(const Value& other) { *this = other; }
 
 Value& Value::operator=(const Value& other) {
@@ -198,6 +200,32 @@ std::string Value::to_json() const {
 
 std::string Value::to_text() const { return kind() == Kind::string ? as_string() : to_json(); }
 
+// Objects are equal when they hold the same members, whatever their order: JSON objects are
+// unordered, and `{"x":1,"y":2} == {"y":2,"x":1}` must hold for `==` and `in`.
+static bool same_members(const Object& a, const Object& b) {
+  if (a.size() != b.size()) return false;
+  // The common case, members in the same order, without sorting.
+  bool in_order = true;
+  for (std::size_t i = 0; i < a.size() && in_order; ++i) {
+    if (a[i].first != b[i].first)
+      in_order = false;
+    else if (!(a[i].second == b[i].second))
+      return false;
+  }
+  if (in_order) return true;
+  auto by_name = [](const Object& o) {
+    std::vector<const Member*> sorted;
+    sorted.reserve(o.size());
+    for (const auto& m : o) sorted.push_back(&m);
+    std::stable_sort(sorted.begin(), sorted.end(), [](auto* x, auto* y) { return x->first < y->first; });
+    return sorted;
+  };
+  auto sa = by_name(a), sb = by_name(b);
+  for (std::size_t i = 0; i < sa.size(); ++i)
+    if (sa[i]->first != sb[i]->first || !(sa[i]->second == sb[i]->second)) return false;
+  return true;
+}
+
 bool operator==(const Value& a, const Value& b) {
   if (a.is_number() && b.is_number()) {
     if (a.kind() == Value::Kind::integer && b.kind() == Value::Kind::integer) return a.as_int() == b.as_int();
@@ -209,7 +237,7 @@ bool operator==(const Value& a, const Value& b) {
     case Value::Kind::boolean: return a.as_bool() == b.as_bool();
     case Value::Kind::string: return a.as_string() == b.as_string();
     case Value::Kind::array: return a.as_array() == b.as_array();
-    case Value::Kind::object: return a.as_object() == b.as_object();
+    case Value::Kind::object: return same_members(a.as_object(), b.as_object());
     default: return false;
   }
 }
@@ -288,6 +316,8 @@ namespace {
 namespace od = simdjson::ondemand;
 
 void check(simdjson::error_code err) {
+  if (err == simdjson::DEPTH_ERROR)  // the parser's default bound, kept: see kMaxJsonDepth
+    throw JsonError("invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   if (err) throw JsonError(std::string("invalid JSON: ") + simdjson::error_message(err));
 }
 

@@ -99,6 +99,10 @@ const char* kind_name(Value::Kind k);
 // Whether `s` is exactly one number in JSON's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
 bool is_json_number(std::string_view s);
 
+// Arrays and objects nested deeper than this are refused by parse_json: copying, comparing,
+// printing and freeing a Value recurse once per level, so the depth of any record is bounded.
+inline constexpr std::size_t kMaxJsonDepth = 1024;
+
 // Parses one JSON document. Throws JsonError on malformed input. Every valid JSON number is
 // accepted, whatever its size (RFC 8259 sets no limit), and keeps its text (see JsonNumber).
 Value parse_json(std::string_view text);

@@ -250,8 +250,12 @@ class LineSource : public Source {
       return;
     }
     Event e;
+    // Like a Kafka record's: where it came from, its 0-based position there, when it was read.
     e.topic = origin_;
     e.offset = static_cast<std::int64_t>(token);
+    e.timestamp_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
     if (s_->format == LineFormat::text) e.set_record(Value(line));
     e.value = std::move(line);
     e.ack = Ack(acks_, token);

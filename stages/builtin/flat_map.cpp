@@ -24,6 +24,7 @@
 #include "config/pipeline.hpp"
 #include "stages/builtin/reject.hpp"
 #include "stages/expr.hpp"
+#include "stages/record_path.hpp"
 #include "stages/registry.hpp"
 
 namespace etld {

@@ -198,10 +198,16 @@ class GenerateSource : public Source {
         s_(*settings_),
         instance_(instance),
         rng_(s_.seed ? *s_.seed + static_cast<std::uint64_t>(instance) : std::random_device{}()) {
-    if (s_.count) {
-      auto n = static_cast<std::uint64_t>(s_.concurrency), k = static_cast<std::uint64_t>(instance);
-      limit_ = *s_.count / n + (k < *s_.count % n ? 1 : 0);
+    auto n = static_cast<std::uint64_t>(s_.concurrency), k = static_cast<std::uint64_t>(instance);
+    if (s_.count) limit_ = *s_.count / n + (k < *s_.count % n ? 1 : 0);
+    // An endless stream stops at the largest 64-bit integer rather than wrap (configure refuses
+    // a count that would pass it).
+    std::uint64_t up_to_max = 0;  // how many of first, first + n, ... fit
+    if (!__builtin_add_overflow(s_.start, std::int64_t{instance}, &first_)) {
+      up_to_max = (static_cast<std::uint64_t>(INT64_MAX) - static_cast<std::uint64_t>(first_)) / n;
+      if (up_to_max < UINT64_MAX) ++up_to_max;
     }
+    limit_ = std::min(limit_.value_or(UINT64_MAX), up_to_max);
   }
 
   void start(SourceContext& ctx) override {
@@ -284,9 +290,10 @@ class GenerateSource : public Source {
     Batch batch;
     batch.reserve(n);
     auto now = wall_ms();
-    auto stride = static_cast<std::int64_t>(s_.concurrency);
+    auto stride = static_cast<std::uint64_t>(s_.concurrency);
     for (std::size_t i = 0; i < n; ++i, ++index_) {
-      std::int64_t seq = s_.start + static_cast<std::int64_t>(index_) * stride + instance_;
+      // In unsigned arithmetic: the limit keeps the sum within int64, the product may not be.
+      auto seq = static_cast<std::int64_t>(static_cast<std::uint64_t>(first_) + index_ * stride);
       Event e;
       e.timestamp_ms = now;
       if (s_.value_template) {
@@ -310,7 +317,8 @@ class GenerateSource : public Source {
   const GenerateSettings& s_;
   int instance_;
   std::mt19937_64 rng_;
-  std::optional<std::uint64_t> limit_;  // this instance's share of `count`
+  std::int64_t first_ = 0;              // this instance's first sequence number
+  std::optional<std::uint64_t> limit_;  // this instance's share of `count`, within int64
   std::uint64_t index_ = 0;             // events emitted so far = next ack token
   std::shared_ptr<SequenceAcks> acks_ = std::make_shared<SequenceAcks>();
   SourceContext* ctx_ = nullptr;
@@ -365,6 +373,12 @@ std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineCo
     auto count = o.get_int("count");
     if (count < 0) throw ConfigError(o.mark("count"), "count must not be negative");
     s.count = static_cast<std::uint64_t>(count);
+    std::int64_t last = 0;
+    if (count > 0 && __builtin_add_overflow(s.start, count - 1, &last))
+      throw ConfigError(o.mark("count"),
+                        "start + count - 1 passes the largest 64-bit integer (" + std::to_string(INT64_MAX) +
+                            "): the numbers would wrap",
+                        "lower start or count");
   }
   if (o.has("rate")) {
     auto rate = o.get_number("rate");
@@ -390,7 +404,8 @@ const StageRegistration reg{StageType{
         {"start", OptionKind::integer, "First sequence number.", false, "0", {}},
         {"count",
          OptionKind::integer,
-         "Total events to emit, then finish (split across instances); omit for an endless stream.",
+         "Total events to emit, then finish (split across instances); omit for an endless stream, which "
+         "stops at the largest 64-bit integer. start + count - 1 must not pass it.",
          false,
          "",
          {}},

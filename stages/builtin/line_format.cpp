@@ -7,7 +7,8 @@ namespace etld {
 OptionSpec out_format_option() {
   return {"format",
           OptionKind::choice,
-          "json: the record as JSON; text: the record with strings unquoted; value: the event's raw bytes.",
+          "json: the record as JSON; text: the record with strings unquoted; value: the event's raw bytes as "
+          "its source read them, without any change a map made.",
           false,
           "json",
           {"json", "text", "value"}};

@@ -12,6 +12,7 @@
 #include "config/pipeline.hpp"
 #include "stages/builtin/reject.hpp"
 #include "stages/expr.hpp"
+#include "stages/record_path.hpp"
 #include "stages/registry.hpp"
 
 namespace etld {
@@ -33,28 +34,31 @@ class Map : public Transform {
     // Each event is changed where it is, and the batch passes on whole when `out` is still empty
     // (no rejected events ahead of it): no event is moved.
     for (auto& event : in) {
-      const std::string* step = nullptr;
+      // What was being done when it failed, for the reason.
+      const std::string* setting = nullptr;
+      const std::pair<std::string, std::string>* renaming = nullptr;
       try {
         for (const auto& [path, expr] : spec_->set) {
-          step = &path;
+          setting = &path;
           Value v = expr.eval(event);
-          Value& record = event.record();
-          if (path != "." && !record.is_null() && record.kind() != Value::Kind::object)
-            throw ExprError(std::string("the record is ") + kind_name(record.kind()) + ", not an object");
-          record.set_path(path, std::move(v));
+          assign_path(event.record(), path, std::move(v));
         }
-        step = nullptr;
+        setting = nullptr;
         if (!spec_->rename.empty() || !spec_->remove.empty()) {
           Value& record = event.record();
-          for (const auto& [from, to] : spec_->rename)
-            if (auto v = take_path(record, from)) record.set_path(to, std::move(*v));
+          for (const auto& r : spec_->rename) {
+            renaming = &r;
+            if (auto v = take_path(record, r.first)) assign_path(record, r.second, std::move(*v));
+          }
+          renaming = nullptr;
           for (const auto& path : spec_->remove) take_path(record, path);
         }
       } catch (const ExprError& e) {
-        rejecter_.mark(event,
-                       step ? "map: set '" + *step + "': " + e.what() : std::string("map: ") + e.what());
-      } catch (const JsonError& e) {
-        rejecter_.mark(event, std::string("map: ") + e.what());
+        reject(event, setting, renaming, e.what());
+      } catch (const PathError& e) {
+        reject(event, setting, renaming, e.what());
+      } catch (const JsonError& e) {  // the payload, whatever step first read it
+        reject(event, nullptr, nullptr, e.what());
       }
     }
     if (out.empty()) {
@@ -69,6 +73,16 @@ class Map : public Transform {
   void finish(Batch&) override { rejecter_.flush(); }
 
  private:
+  void reject(Event& event, const std::string* setting, const std::pair<std::string, std::string>* renaming,
+              const char* what) {
+    std::string reason = "map: ";
+    if (setting)
+      reason += "set '" + *setting + "': ";
+    else if (renaming)
+      reason += "rename '" + renaming->first + "' -> '" + renaming->second + "': ";
+    rejecter_.mark(event, reason + what);
+  }
+
   std::shared_ptr<const MapSpec> spec_;
   Rejecter rejecter_;
 };
@@ -86,11 +100,17 @@ std::unique_ptr<StageFactory> configure(const StageConfig& stage, const Pipeline
   const Options& options = stage.options;
   auto spec = std::make_shared<MapSpec>();
   YAML::Node set_node = options.node("set");
+  std::vector<ConfigError> errors;  // every bad entry is reported, not only the first
   for (auto& [path, text] : options.get_string_map("set")) {
     auto mark = option_entry_mark(set_node, path, options.mark("set"));
-    if (path.empty()) throw ConfigError(mark, "set: empty field path");
-    spec->set.emplace_back(path, compile_expr_option(text, "set '" + path + "'", mark));
+    try {
+      if (path.empty()) throw ConfigError(mark, "set: empty field path");
+      spec->set.emplace_back(path, compile_expr_option(text, "set '" + path + "'", mark));
+    } catch (const ConfigError& e) {
+      errors.push_back(e);
+    }
   }
+  ConfigErrors::throw_if_any(std::move(errors));
   spec->rename = options.get_string_map("rename");
   for (const auto& [from, to] : spec->rename)
     if (from.empty() || to.empty() || from == "." || to == ".")

@@ -4,6 +4,7 @@
 // order, holding the group_by values, the aggregates and `partition` (the instance index).
 // Threading: one instance per strand, owning its accumulators; configuration shared read-only.
 
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -158,6 +159,9 @@ class Reduce : public Transform {
           if (!v.is_number())
             throw ExprError(std::string(agg_name(aggs[i].kind)) + "(" + aggs[i].input->text() + ") for '" +
                             aggs[i].output + "': expected a number, got " + kind_name(v.kind()));
+          if (group && !finite_sum(group->states[i], aggs[i].kind, v))
+            throw ExprError(std::string(agg_name(aggs[i].kind)) + "(" + aggs[i].input->text() + ") for '" +
+                            aggs[i].output + "': adding " + v.to_json() + " overflows a double");
           break;
         case AggKind::min:
         case AggKind::max: {
@@ -174,6 +178,14 @@ class Reduce : public Transform {
         }
       }
     }
+  }
+
+  // Whether merging `v` keeps the sum finite (past 64 bits an integer sum continues as a double).
+  static bool finite_sum(const AggState& s, AggKind kind, const Value& v) {
+    if (kind == AggKind::avg) return std::isfinite(s.sum + v.as_double());
+    if (s.value.is_null()) return true;
+    if (s.value.kind() == Value::Kind::integer && v.kind() == Value::Kind::integer) return true;
+    return std::isfinite(s.value.as_double() + v.as_double());
   }
 
   void merge(Group& group) {
@@ -276,21 +288,31 @@ Aggregate parse_aggregate(const std::string& output, const std::string& text, co
 std::unique_ptr<StageFactory> configure(const StageConfig& stage, const PipelineConfig&) {
   const Options& options = stage.options;
   auto spec = std::make_shared<ReduceSpec>();
+  std::vector<ConfigError> errors;  // every bad entry is reported, not only the first
   for (const auto& path : options.get_string_list("group_by")) {
-    if (path.empty() || path == ".")
-      throw ConfigError(options.mark("group_by"), "group_by: '" + path + "' is not a field");
-    spec->group_by.emplace_back(path, compile_expr_option(path, "group_by", options.mark("group_by")));
+    try {
+      if (path.empty() || path == ".")
+        throw ConfigError(options.mark("group_by"), "group_by: '" + path + "' is not a field");
+      spec->group_by.emplace_back(path, compile_expr_option(path, "group_by", options.mark("group_by")));
+    } catch (const ConfigError& e) {
+      errors.push_back(e);
+    }
   }
   if (!options.has("aggregates"))
-    throw ConfigError(options.mark("aggregates"),
-                      std::string("reduce needs 'aggregates': output field -> ") + kAggregateForms);
+    errors.emplace_back(options.mark("aggregates"),
+                        std::string("reduce needs 'aggregates': output field -> ") + kAggregateForms);
   YAML::Node node = options.node("aggregates");
   for (const auto& [output, text] : options.get_string_map("aggregates")) {
     auto mark = option_entry_mark(node, output, options.mark("aggregates"));
-    if (output.empty() || output == ".")
-      throw ConfigError(mark, "aggregates: '" + output + "' is not a field");
-    spec->aggregates.push_back(parse_aggregate(output, text, mark));
+    try {
+      if (output.empty() || output == ".")
+        throw ConfigError(mark, "aggregates: '" + output + "' is not a field");
+      spec->aggregates.push_back(parse_aggregate(output, text, mark));
+    } catch (const ConfigError& e) {
+      errors.push_back(e);
+    }
   }
+  ConfigErrors::throw_if_any(std::move(errors));
   if (spec->aggregates.empty())
     throw ConfigError(options.mark("aggregates"), "aggregates: at least one aggregate is needed");
   return std::make_unique<ReduceFactory>(std::move(spec));

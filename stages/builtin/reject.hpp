@@ -1,10 +1,10 @@
 // Helpers shared by the builtin transforms: Rejecter, the one place where an event with bad data
-// leaves a transform (dead-lettered, logged rate-limited), compile_expr_option, which compiles
-// an expression written in a stage option and turns a syntax error into a located ConfigError,
-// and take_path, which moves a field out of a record.
+// leaves a transform (dead-lettered, logged rate-limited), and compile_expr_option, which compiles
+// an expression written in a stage option and turns a syntax error into a located ConfigError.
 // Threading: a Rejecter belongs to one stage instance and is used on its strand only.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -89,6 +89,16 @@ class Rejecter {
   std::chrono::steady_clock::time_point last_summary_{};
 };
 
+// `text` in double quotes; a long one only around `column`, with "..." where it was cut, so that
+// an error about a hostile 60,000-character expression stays one readable line.
+inline std::string quoted_excerpt(const std::string& text, std::size_t column) {
+  constexpr std::size_t kShown = 120;
+  if (text.size() <= kShown) return "\"" + text + "\"";
+  std::size_t from = column > kShown / 2 ? std::min(column - kShown / 2, text.size() - kShown) : 0;
+  return std::string(from > 0 ? "..." : "") + "\"" + text.substr(from, kShown) + "\"" +
+         (from + kShown < text.size() ? "..." : "");
+}
+
 // Compiles the expression `text` of option `option` (located at `mark`). A syntax error becomes
 // a ConfigError at that mark naming the option, the 0-based column and the expression.
 // `column_offset` shifts columns when the expression is embedded in a larger text ("sum(x)").
@@ -102,8 +112,9 @@ inline Expr compile_expr_option(const std::string& text, const std::string& opti
     // The parser says "... at column N" relative to `text`; restate it relative to `shown`.
     auto at = message.rfind(" at column ");
     if (at != std::string::npos) message.erase(at);
+    std::size_t column = e.column + column_offset;
     throw ConfigError(mark, option + ": invalid expression: " + message + " at column " +
-                                std::to_string(e.column + column_offset) + " of \"" + shown + "\"");
+                                std::to_string(column) + " of " + quoted_excerpt(shown, column));
   }
 }
 
@@ -115,24 +126,6 @@ inline YAML::Mark option_entry_mark(const YAML::Node& map, const std::string& ke
     for (const auto& kv : map)
       if (kv.first.IsScalar() && kv.first.Scalar() == key) return kv.second.Mark();
   return fallback;
-}
-
-// Moves the value at a dotted path out of `root` and erases it; nullopt when absent.
-inline std::optional<Value> take_path(Value& root, std::string_view path) {
-  if (path == ".") return std::exchange(root, Value());
-  Value* parent = &root;
-  for (;;) {
-    auto dot = path.find('.');
-    if (dot == std::string_view::npos) break;
-    parent = parent->find(path.substr(0, dot));
-    if (!parent) return std::nullopt;
-    path.remove_prefix(dot + 1);
-  }
-  Value* v = parent->find(path);
-  if (!v) return std::nullopt;
-  Value out = std::move(*v);
-  parent->erase(path);
-  return out;
 }
 
 }  // namespace etld

@@ -624,6 +624,27 @@ stages:
   CHECK(std::count(text.begin(), text.end(), '\n') == 5);
 }
 
+TEST_CASE("a stage's several bad options (map's set expressions) are all reported, each located") {
+  auto l = load(R"(stages:
+  in: {type: test_config_source}
+  shape:
+    type: map
+    inputs: [in]
+    set:
+      a: "1 +"
+      fine: "2"
+      b: "lower("
+  out: {type: test_config_sink, inputs: [shape]}
+)");
+  INFO(l->diags.format());
+  CHECK(l->config == nullptr);
+  REQUIRE(l->diags.items().size() == 2);
+  CHECK(l->diags.items()[0].line == 7);
+  CHECK(l->diags.items()[0].message.find("set 'a'") != std::string::npos);
+  CHECK(l->diags.items()[1].line == 9);
+  CHECK(l->diags.items()[1].message.find("set 'b'") != std::string::npos);
+}
+
 TEST_CASE("load_pipeline reads a file, and reports a missing one without a position") {
   auto dir = std::filesystem::temp_directory_path() / ("etld_config_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

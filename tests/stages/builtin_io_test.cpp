@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -99,6 +100,12 @@ std::vector<std::string> values_of(const std::vector<Event>& events) {
   return out;
 }
 
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 // ---- generate -----------------------------------------------------------------------------------
@@ -166,6 +173,58 @@ TEST_CASE("generate splits count and numbers across instances") {
     if (instance == 0) CHECK(values_of(rig.ctx.events) == std::vector<std::string>{"0", "3", "6", "9"});
   }
   CHECK(all.size() == 10);
+}
+
+TEST_CASE("generate never wraps past the largest 64-bit integer") {
+  // A count that would pass it is refused, naming the limit.
+  try {
+    configure_stage("generate", "{start: 9223372036854775806, count: 3}");
+    FAIL("a count past INT64_MAX was accepted");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()).find("9223372036854775807") != std::string::npos);
+  }
+  {
+    SourceRig rig("generate", "{start: 9223372036854775806, count: 2}");
+    rig.grant(10);
+    run_idle(rig.io);
+    CHECK(values_of(rig.ctx.events) ==
+          std::vector<std::string>{"9223372036854775806", "9223372036854775807"});
+    CHECK(rig.ctx.finished());
+  }
+  // An endless stream stops at the limit, in every instance.
+  for (int instance = 0; instance < 2; ++instance) {
+    SourceRig rig("generate", "{start: 9223372036854775803}", 2, instance);
+    rig.grant(10);
+    run_idle(rig.io);
+    CHECK(rig.ctx.finished());
+    if (instance == 0)
+      CHECK(values_of(rig.ctx.events) ==
+            std::vector<std::string>{"9223372036854775803", "9223372036854775805", "9223372036854775807"});
+    else
+      CHECK(values_of(rig.ctx.events) ==
+            std::vector<std::string>{"9223372036854775804", "9223372036854775806"});
+  }
+  // A negative start runs through zero without trouble.
+  SourceRig rig("generate", "{start: -9223372036854775808, count: 2}");
+  rig.grant(10);
+  run_idle(rig.io);
+  CHECK(values_of(rig.ctx.events) ==
+        std::vector<std::string>{"-9223372036854775808", "-9223372036854775807"});
+}
+
+TEST_CASE("generate's metadata: no topic, partition -1, offset = the event's index, timestamp = now") {
+  auto before = wall_ms();
+  SourceRig rig("generate", "{count: 3, start: 10}");
+  rig.grant(10);
+  run_idle(rig.io);
+  REQUIRE(rig.ctx.events.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto& e = rig.ctx.events[i];
+    CHECK(e.topic.empty());
+    CHECK(e.partition == -1);
+    CHECK(e.offset == static_cast<std::int64_t>(i));
+    CHECK(e.timestamp_ms >= before);
+  }
 }
 
 TEST_CASE("generate stops and finishes once on stop()") {
@@ -437,6 +496,22 @@ TEST_CASE("stdin source reads a pipe asynchronously until end of input") {
   CHECK(values_of(rig.ctx.events) == std::vector<std::string>{"a", "b", "cd", "e"});
   for (std::size_t i = 0; i < rig.ctx.events.size(); ++i) CHECK(rig.ctx.events[i].ack.token() == i);
   CHECK(rig.ctx.events[0].topic == "stdin");
+}
+
+TEST_CASE("file and stdin metadata: the origin as topic, partition -1, the line number, the read time") {
+  auto before = wall_ms();
+  TempDir dir;
+  auto path = dir.file("in.jsonl");
+  write_file(path, "{\"x\":1}\n\n{\"x\":2}\n");
+  SourceRig rig("file", "{path: '" + path + "'}");
+  rig.grant(10);
+  REQUIRE(run_until(rig.io, [&] { return rig.ctx.finished(); }));
+  REQUIRE(rig.ctx.events.size() == 2);
+  CHECK(rig.ctx.events[0].topic.str() == path);
+  CHECK(rig.ctx.events[0].partition == -1);
+  CHECK(rig.ctx.events[0].offset == 0);
+  CHECK(rig.ctx.events[1].offset == 2);  // the blank line counts
+  for (auto& e : rig.ctx.events) CHECK(e.timestamp_ms >= before);
 }
 
 TEST_CASE("stdin source stops while a read is pending") {

@@ -454,6 +454,81 @@ TEST_CASE("eval_bool") {
   CHECK_THROWS_AS(Expr::compile("a / 0").eval_bool(ev), ExprError);
 }
 
+TEST_CASE("== on objects ignores member order; on arrays it does not") {
+  const std::string rec = R"({"a": {"x": 1, "y": 2}, "b": {"y": 2, "x": 1}, "c": {"y": 2, "x": 3},
+    "d": {"x": 1}, "n1": {"o": {"p": [1, {"q": 1, "r": 2}]}, "z": 0},
+    "n2": {"z": 0, "o": {"p": [1, {"r": 2, "q": 1}]}}, "l1": [1, 2], "l2": [2, 1]})";
+  CHECK(J("a == b", rec) == "true");
+  CHECK(J("a != b", rec) == "false");
+  CHECK(J("a in [b]", rec) == "true");
+  CHECK(J("contains([b], a)", rec) == "true");
+  CHECK(J("a == c", rec) == "false");  // same keys, a different value
+  CHECK(J("a == d", rec) == "false");  // a subset
+  CHECK(J("d == a", rec) == "false");
+  CHECK(J("n1 == n2", rec) == "true");  // deep, through arrays
+  CHECK(J("l1 == l2", rec) == "false");
+  // Value equality itself, as the rest of etld uses it.
+  CHECK(parse_json(R"({"x":1,"y":2})") == parse_json(R"({"y":2,"x":1})"));
+  CHECK_FALSE(parse_json(R"({"x":1,"y":2})") == parse_json(R"({"y":2,"z":1})"));
+}
+
+TEST_CASE("an infinite or NaN number is a data error, never null") {
+  CHECK(contains(error_of("1e308 * 10"), "number overflow in 1e+308 * 10"));
+  CHECK(contains(error_of("-1e308 - 1e308"), "number overflow"));
+  CHECK(contains(error_of("1e308 / 1e-308"), "number overflow"));
+  CHECK(contains(error_of("x * 1e308", R"({"x": 1e10})"), "number overflow"));
+  CHECK(contains(error_of("round(1e308, 18)"), "round(): number overflow"));
+  CHECK(J("1e308 * 1") == "1e+308");
+  std::string message;
+  CHECK(syntax_column("1 + 1e400", &message) == 4);
+  CHECK(contains(message, "number literal out of range"));
+}
+
+std::string repeat(const std::string& s, std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+TEST_CASE("nesting beyond Expr::kMaxDepth is a located syntax error, not a crash") {
+  const std::size_t max = Expr::kMaxDepth;
+  std::string message;
+  // 30,000 parentheses used to overflow the stack of `etld validate`.
+  CHECK(syntax_column(repeat("(", 30000) + "1" + repeat(")", 30000), &message) == max);
+  CHECK(contains(message, "nested deeper than 256 levels"));
+  CHECK(syntax_column(repeat("[", 30000) + repeat("]", 30000)) >= 0);
+  CHECK(syntax_column(repeat("-", 30000) + "x") >= 0);
+  CHECK(syntax_column(repeat("!", 30000) + "x") >= 0);
+  CHECK(syntax_column(repeat("not ", 30000) + "x") >= 0);
+  CHECK(syntax_column(repeat("abs(", 30000) + "x" + repeat(")", 30000)) >= 0);
+  // A chain nests without recursing in the parser, but evaluating it would.
+  CHECK(syntax_column("1" + repeat(" + 1", 100000), &message) >= 0);
+  CHECK(contains(message, "nested deeper than"));
+  CHECK(syntax_column("x" + repeat(" or x", 100000)) >= 0);
+  // Up to the limit, everything works.
+  CHECK(J(repeat("(", max - 1) + "1" + repeat(")", max - 1)) == "1");
+  CHECK(J("1" + repeat(" + 1", max - 1)) == std::to_string(max));
+  CHECK(J(repeat("[", max - 1) + repeat("]", max - 1)).size() == 2 * (max - 1));
+}
+
+TEST_CASE("records nested beyond kMaxJsonDepth are invalid JSON; up to it they evaluate") {
+  std::string deep = repeat("[", 100000) + repeat("]", 100000);
+  try {
+    parse_json(deep);
+    FAIL("a record nested 100000 deep was accepted");
+  } catch (const JsonError& e) {
+    CHECK(contains(e.what(), "nested deeper than 1024 levels"));
+  }
+  Event too_deep = make_event(repeat("{\"a\":", 2000) + "1" + repeat("}", 2000));
+  CHECK_THROWS_WITH_AS(Expr::compile(". == .").eval(too_deep), doctest::Contains("nested deeper than 1024"),
+                       JsonError);
+  // At the limit: compared, copied and printed without trouble.
+  std::string ok = repeat("[", kMaxJsonDepth) + repeat("]", kMaxJsonDepth);
+  CHECK(J(". == .", ok) == "true");
+  CHECK(J("[.]", ok).size() == ok.size() + 2);
+  CHECK(J("to_string(.)", ok).size() == ok.size() + 2);
+}
+
 TEST_CASE("a tombstone's record is null") {
   Event ev;
   ev.has_value = false;

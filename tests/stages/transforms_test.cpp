@@ -172,11 +172,65 @@ TEST_CASE("map: bad data is dead-lettered with a logged reason, good data passes
 
 TEST_CASE("map: a record that is not an object cannot take fields") {
   Harness h("map", R"(set: {k: "1"})");
-  auto out = h.run({"[1, 2]", "{}"});
+  auto out = h.run({"[1, 2]", "{}", "\"s\""});
   REQUIRE(out.size() == 1);
   CHECK(h.acks->settled_once(0, AckStatus::dead_lettered));
-  REQUIRE(h.ctx.logged().size() == 1);
-  CHECK(contains(h.ctx.logged()[0], "the record is array, not an object"));
+  CHECK(h.acks->settled_once(2, AckStatus::dead_lettered));
+  REQUIRE(h.ctx.logged().size() == 2);
+  CHECK(contains(h.ctx.logged()[0], "set 'k': the record is an array and 'k' is not an index"));
+  CHECK(contains(h.ctx.logged()[1], "set 'k': the record (string) is not an object or array"));
+}
+
+TEST_CASE("map: an all-digit path segment indexes an array in set, rename and remove") {
+  const std::string items = R"({"items": [{"sku": "A"}, {"sku": "B"}, {"sku": "C"}]})";
+  {
+    Harness h("map", R"(set: {"items.0.sku": "'Z'", "items.2": "1"})");
+    auto out = h.run({items});
+    REQUIRE(out.size() == 1);
+    CHECK(record_of(out[0]) == R"({"items":[{"sku":"Z"},{"sku":"B"},1]})");
+  }
+  {
+    Harness h("map", R"(remove: ["items.0", "items.5", "items.x"])");
+    auto out = h.run({items});
+    REQUIRE(out.size() == 1);
+    CHECK(record_of(out[0]) == R"({"items":[{"sku":"B"},{"sku":"C"}]})");
+  }
+  {
+    Harness h("map", R"(rename: {"items.1": second, "items.0.sku": "first_sku"})");
+    auto out = h.run({items});
+    REQUIRE(out.size() == 1);
+    CHECK(record_of(out[0]) == R"({"items":[{},{"sku":"C"}],"second":{"sku":"B"},"first_sku":"A"})");
+  }
+  {
+    // On an object, the same segment names a member.
+    Harness h("map", R"(set: {"m.0": "'x'"})");
+    auto out = h.run({R"({"m": {"0": "a", "1": "b"}})", "{}"});
+    REQUIRE(out.size() == 2);
+    CHECK(record_of(out[0]) == R"({"m":{"0":"x","1":"b"}})");
+    CHECK(record_of(out[1]) == R"({"m":{"0":"x"}})");
+  }
+}
+
+TEST_CASE("map: a path through a scalar or past an array's end dead-letters, replacing nothing") {
+  Harness h("map", R"(set: {"n.x": "1"})");
+  auto out = h.run({R"({"n": 5})", R"({"n": "s"})", R"({"n": null})", R"({"n": [1]})"});
+  REQUIRE(out.size() == 1);
+  CHECK(record_of(out[0]) == R"({"n":{"x":1}})");  // null is as good as missing
+  REQUIRE(h.rejections.size() == 3);
+  CHECK(contains(h.rejections[0],
+                 "map: set 'n.x': 'n' (integer) is not an object or array: it has no field 'x'"));
+  CHECK(contains(h.rejections[1], "'n' (string) is not an object or array"));
+  CHECK(contains(h.rejections[2], "'n' is an array and 'x' is not an index"));
+
+  Harness past("map", R"(set: {"items.2.sku": "'Z'"})");
+  CHECK(past.run({R"({"items": [{"sku": "A"}, {"sku": "B"}]})"}).empty());
+  REQUIRE(past.rejections.size() == 1);
+  CHECK(contains(past.rejections[0], "index 2 is past the end of 'items' (2 elements)"));
+
+  Harness rename("map", R"(rename: {a: "n.x"})");
+  CHECK(rename.run({R"({"a": 1, "n": 5})"}).empty());
+  REQUIRE(rename.rejections.size() == 1);
+  CHECK(contains(rename.rejections[0], "map: rename 'a' -> 'n.x': 'n' (integer) is not an object or array"));
 }
 
 TEST_CASE("map: rejections are logged rate-limited, then summarised") {
@@ -203,6 +257,40 @@ TEST_CASE("map: configuration errors are located and name the column") {
   CHECK(contains(config_error("map", "set: {a: \"lower(\"}"), "expected an expression"));
   CHECK(contains(config_error("map", "set: {a: \"nope(1)\"}"), "unknown function 'nope'"));
   CHECK(contains(config_error("map", "remove: ['.']"), "does not name a field"));
+}
+
+TEST_CASE("an error in a hostile, deeply nested expression is located and stays short") {
+  std::string deep(30000, '(');
+  auto msg = config_error("filter", "where: \"" + deep + "1\"");
+  CHECK(contains(msg, "nested deeper than 256 levels at column 256 of ...\"((("));
+  CHECK(msg.size() < 300);
+  // A short expression is quoted whole.
+  CHECK(contains(config_error("filter", "where: \"(1\""), "of \"(1\""));
+}
+
+TEST_CASE("map and reduce report every bad expression of the stage at once") {
+  try {
+    configure_stage("map", "set:\n  a: \"1 +\"\n  ok: \"2\"\n  b: \"(\"\n  c: \"nope()\"\n");
+    FAIL("configure accepted bad expressions");
+  } catch (const ConfigErrors& e) {
+    REQUIRE(e.all().size() == 3);
+    CHECK(e.all()[0].mark().line == 1);
+    CHECK(contains(e.all()[0].what(), "set 'a'"));
+    CHECK(e.all()[1].mark().line == 3);
+    CHECK(contains(e.all()[1].what(), "set 'b'"));
+    CHECK(e.all()[2].mark().line == 4);
+    CHECK(contains(e.all()[2].what(), "unknown function 'nope'"));
+  }
+  try {
+    configure_stage("reduce",
+                    "group_by: [\"a b\"]\naggregates:\n  x: \"median(v)\"\n  y: \"sum(+)\"\n  n: count\n");
+    FAIL("configure accepted bad aggregates");
+  } catch (const ConfigErrors& e) {
+    REQUIRE(e.all().size() == 3);
+    CHECK(contains(e.all()[0].what(), "group_by"));
+    CHECK(contains(e.all()[1].what(), "unknown aggregate 'median'"));
+    CHECK(contains(e.all()[2].what(), "aggregates 'y'"));
+  }
 }
 
 // ---- filter -------------------------------------------------------------------------------------
@@ -447,6 +535,18 @@ TEST_CASE("reduce: integer sums past 64 bits continue as reals; empty sums are n
   CHECK(out[0].record().find("s")->kind() == Value::Kind::real);
   CHECK(out[0].record().find("e")->is_null());
   CHECK(out[0].record().find("a")->is_null());
+}
+
+TEST_CASE("reduce: a sum that would overflow a double dead-letters the event, keeping the sum") {
+  Harness h("reduce", R"y(aggregates: {s: "sum(v)", a: "avg(v)", n: count})y");
+  auto out = h.run({R"({"v": 1e308})", R"({"v": 1e308})", R"({"v": 1})"});
+  CHECK(out.empty());
+  REQUIRE(h.rejections.size() == 1);
+  CHECK(contains(h.rejections[0], "sum(v) for 's': adding 1e+308 overflows a double"));
+  auto result = h.finish();
+  REQUIRE(result.size() == 1);
+  CHECK(result[0].record().find("s")->as_double() == 1e308 + 1);
+  CHECK(result[0].record().find("n")->as_int() == 2);
 }
 
 TEST_CASE("reduce: no input, no output") {
