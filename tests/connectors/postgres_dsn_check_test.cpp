@@ -38,11 +38,11 @@ TEST_CASE("check_dsn: the DSNs of the issue are refused without quoting them, lo
   const Case cases[] = {
       {"postgresql://app:Sup3r%zzSecret@db.internal:5432/prod", "zzSecret",
        "cannot be parsed by libpq: the password in the URI has a '%' not followed by two hex digits, at "
-       "character 24"},
+       "character 23"},
       {"postgresql://app:pw-Tail-0815@[fd00::1/prod", "pw-Tail-0815",
        "cannot be parsed by libpq: the IPv6 host address opened with '[' at character 31 has no closing ']'"},
       {"host=db user=app password=first-half second-half dbname=prod", "second-half",
-       "cannot be parsed by libpq: the value of 'password' ends at the space before character 39, and the "
+       "cannot be parsed by libpq: the value of 'password' ends at the space before character 38, and the "
        "word there has no '='"},
       {"host=db password='never-closed dbname=prod", "never-closed",
        "cannot be parsed by libpq: the quoted value opened at character 18 has no closing quote"},
@@ -59,7 +59,7 @@ TEST_CASE("check_dsn: the DSNs of the issue are refused without quoting them, lo
       // libpq parses these, but would connect to a host or port made of the password's tail and quote it.
       {"postgresql://app:p@ss-word-99@db/prod", "ss-word-99",
        "the URI has more than one '@' before the host"},
-      {"postgresql://app:pa/ss-word-99@db/prod", "pa", "the port is not a number"},
+      {"postgresql://app:pw-head-55/ss-word-99@db/prod", "pw-head-55", "the port is not a number"},
       {"postgresql://app:12/ss-word-99@db/prod", "ss-word-99", "the URI has an '@' after the first '/'"},
   };
   for (const auto& c : cases) {
