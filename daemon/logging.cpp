@@ -176,14 +176,16 @@ std::shared_ptr<spdlog::sinks::sink> make_rate_limited_sink(std::shared_ptr<spdl
   return std::make_shared<RateLimitedSink>(std::move(inner), window, max_keys);
 }
 
-std::unique_ptr<spdlog::formatter> make_log_formatter(const std::string& format, const std::string& pipeline) {
+std::unique_ptr<spdlog::formatter> make_log_formatter(const std::string& format,
+                                                      const std::string& pipeline) {
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   if (format == "json") {
     formatter->add_flag<SafeTextFlag<Escaping::json, true>>('j');
     formatter->add_flag<SafeTextFlag<Escaping::json, false>>('J');
-    formatter->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","pipeline":")" +
-                           pattern_literal(printable(redact_secrets(pipeline), std::string::npos, Escaping::json)) +
-                           R"(","stage":"%J","msg":"%j"})");
+    formatter->set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","pipeline":")" +
+        pattern_literal(printable(redact_secrets(pipeline), std::string::npos, Escaping::json)) +
+        R"(","stage":"%J","msg":"%j"})");
   } else if (format == "text") {
     formatter->add_flag<SafeTextFlag<Escaping::text, true>>('q');
     formatter->add_flag<SafeTextFlag<Escaping::text, false>>('Q');

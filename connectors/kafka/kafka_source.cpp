@@ -1372,10 +1372,11 @@ void check_property(rd_kafka_conf_t* conf, const std::string& key, const std::st
                     const YAML::Mark& mark) {
   char err[512];
   if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
-    throw ConfigError(mark,
-                      "librdkafka property '" + key + "': " +
-                          (is_secret_setting(key) ? std::string("librdkafka rejects its value") : std::string(err)),
-                      "see librdkafka's CONFIGURATION.md for the consumer properties");
+    throw ConfigError(
+        mark,
+        "librdkafka property '" + key +
+            "': " + (is_secret_setting(key) ? std::string("librdkafka rejects its value") : std::string(err)),
+        "see librdkafka's CONFIGURATION.md for the consumer properties");
 }
 
 std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineConfig& pipeline) {

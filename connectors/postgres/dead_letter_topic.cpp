@@ -76,7 +76,7 @@ void DeadLetterProducer::open() {
   auto set = [&](const std::string& k, const std::string& v) {
     if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
       throw std::runtime_error(is_secret_setting(k) ? "librdkafka rejects the value of '" + k + "'"
-                                            : std::string(err));
+                                                    : std::string(err));
   };
   set("message.timeout.ms", "10000");
   set("client.id", "etld-" + pipeline_ + "-" + stage_ + "-dead-letters");

@@ -115,7 +115,8 @@ TEST_CASE("expand_vars: ${file:...} refuses what is not a regular file, and file
 }
 
 TEST_CASE("expand_vars: a ${file:...} secret is remembered and masked by redact_secrets") {
-  auto path = (std::filesystem::temp_directory_path() / ("etld_secret_r_" + std::to_string(::getpid()))).string();
+  auto path =
+      (std::filesystem::temp_directory_path() / ("etld_secret_r_" + std::to_string(::getpid()))).string();
   {
     std::ofstream out(path);
     out << "file-secret-0451\n";

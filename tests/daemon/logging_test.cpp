@@ -119,7 +119,8 @@ TEST_CASE("the log level changes at runtime for the default logger and every liv
 namespace {
 
 // The lines `formatter` makes of the messages logged through a logger named `logger_name`.
-std::vector<std::string> formatted(std::unique_ptr<spdlog::formatter> formatter, const std::string& logger_name,
+std::vector<std::string> formatted(std::unique_ptr<spdlog::formatter> formatter,
+                                   const std::string& logger_name,
                                    const std::function<void(spdlog::logger&)>& log_some) {
   std::ostringstream out;
   auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
@@ -148,7 +149,8 @@ TEST_CASE("text log lines: a record's newline or terminal escape cannot forge a 
   CHECK(lines[1].ends_with("[db\\nFAKE] cannot connect: password *** refused"));
 }
 
-TEST_CASE("JSON log lines: every field is escaped, the pipeline name too; secrets are masked; long ones cut") {
+TEST_CASE(
+    "JSON log lines: every field is escaped, the pipeline name too; secrets are masked; long ones cut") {
   remember_secret("log-secret-7782");
   auto lines =
       formatted(make_log_formatter("json", "pipe \"quoted\" 100%d\\"), "st\"age", [](spdlog::logger& log) {
