@@ -5,6 +5,8 @@
 #include <limits>
 #include <tuple>
 
+#include "config/secrets.hpp"
+
 namespace etld {
 
 std::string Diagnostic::format() const {
@@ -15,7 +17,7 @@ std::string Diagnostic::format() const {
   out += ": error: ";
   out += message;
   if (!hint.empty()) out += " (" + hint + ")";
-  return out;
+  return redact_secrets(out);  // a library's message inside may quote a secret
 }
 
 ConfigError::ConfigError(const YAML::Mark& mark, std::string message, std::string hint)

@@ -17,7 +17,7 @@ struct Diagnostic {
   int column = 0;  // 1-based
   std::string message;
   std::string hint;            // "did you mean 'topics'?" or how to fix it; may be empty
-  std::string format() const;  // "file:line:col: error: message (hint)"
+  std::string format() const;  // "file:line:col: error: message (hint)", remembered secrets masked
 };
 
 // Thrown by option accessors and stage factories; carries the YAML position of the culprit.

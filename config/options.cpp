@@ -1,14 +1,17 @@
 #include "config/options.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "config/diagnostics.hpp"
+#include "config/secrets.hpp"
 
 namespace etld {
 
@@ -59,18 +62,51 @@ bool valid_var_name(std::string_view name) {
   return true;
 }
 
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+// The contents of a ${file:} secret, remembered as a secret (config/secrets.hpp). Only a regular
+// file of at most kMaxSecretFileBytes is read: /dev/zero or a FIFO would never end, and a message
+// never shows what was read.
 std::string read_secret_file(const std::string& path, const YAML::Mark& mark) {
   if (path.empty()) throw ConfigError(mark, "empty path in '${file:}'", "write ${file:/path/to/secret}");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    int err = errno;
-    throw ConfigError(mark, "cannot read secret file '" + path + "': " + std::strerror(err));
+  auto fail = [&](const std::string& why, std::string hint = {}) {
+    return ConfigError(mark, "cannot read secret file '" + path + "': " + why, std::move(hint));
+  };
+  // O_NONBLOCK: opening a FIFO must not wait for a writer before fstat can refuse it.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) throw fail(std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw fail(std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    throw fail(std::string("it is ") + file_kind(st.st_mode) + ", not a regular file",
+               "point ${file:...} at a file that holds the secret");
+  const std::string too_big = "it is larger than " + std::to_string(kMaxSecretFileBytes) + " bytes";
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxSecretFileBytes)
+    throw fail(too_big, "a ${file:...} secret is read whole into the configuration");
+  std::string text;
+  char buf[8192];
+  for (;;) {  // st_size may lie (a file that grows, procfs): the bound holds on what is read
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw fail(std::strerror(errno));
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    if (text.size() > kMaxSecretFileBytes)
+      throw fail(too_big, "a ${file:...} secret is read whole into the configuration");
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw ConfigError(mark, "cannot read secret file '" + path + "'");
-  std::string text = ss.str();
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  remember_secret(text);
   return text;
 }
 

@@ -13,6 +13,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "config/printable.hpp"
+#include "config/secrets.hpp"
 #include "stages/loggers.hpp"
 
 namespace etld {
@@ -23,30 +25,33 @@ constexpr std::chrono::seconds kRepeatWindow{10};
 
 std::atomic<spdlog::level::level_enum> g_configured{spdlog::level::info};
 
-// %j: the message, escaped for a JSON string (spdlog's %v is raw).
-class JsonMessageFlag : public spdlog::custom_flag_formatter {
+// Every log line's message and logger (stage) name go through these flags: a remembered secret is
+// masked (config/secrets.hpp), control characters are escaped so that a record's newline cannot
+// forge a line (JSON: escaped for a JSON string), and a message is bounded.
+constexpr std::size_t kMaxLogMessageBytes = 16 * 1024;
+
+template <Escaping escaping, bool message>
+class SafeTextFlag : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
-    for (char c : msg.payload) {
-      switch (c) {
-        case '"': dest.append(std::string_view("\\\"")); break;
-        case '\\': dest.append(std::string_view("\\\\")); break;
-        case '\n': dest.append(std::string_view("\\n")); break;
-        case '\t': dest.append(std::string_view("\\t")); break;
-        case '\r': dest.append(std::string_view("\\r")); break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            fmt::format_to(std::back_inserter(dest), "\\u{:04x}", static_cast<int>(c));
-          } else {
-            dest.push_back(c);
-          }
-      }
-    }
+    std::string_view raw = message ? std::string_view(msg.payload.data(), msg.payload.size())
+                                   : std::string_view(msg.logger_name.data(), msg.logger_name.size());
+    std::string out;
+    append_printable(out, redact_secrets(raw), escaping, kMaxLogMessageBytes);
+    dest.append(out.data(), out.data() + out.size());
   }
-  std::unique_ptr<custom_flag_formatter> clone() const override {
-    return std::make_unique<JsonMessageFlag>();
-  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<SafeTextFlag>(); }
 };
+
+// `text` for a spdlog pattern: a literal, with '%' doubled.
+std::string pattern_literal(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    out += c;
+    if (c == '%') out += '%';
+  }
+  return out;
+}
 
 // The shape of a message: numbers masked, so "retrying in 200 ms" and "retrying in 400 ms" match.
 // Only the first kShapeChars count, which bounds the memory a shape takes.
@@ -171,20 +176,30 @@ std::shared_ptr<spdlog::sinks::sink> make_rate_limited_sink(std::shared_ptr<spdl
   return std::make_shared<RateLimitedSink>(std::move(inner), window, max_keys);
 }
 
-void setup_logging(const std::string& level, const std::string& format, const std::string& pipeline) {
-  auto lvl = parse_log_level(level);
-  auto stderr_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+std::unique_ptr<spdlog::formatter> make_log_formatter(const std::string& format,
+                                                      const std::string& pipeline) {
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
   if (format == "json") {
-    auto formatter = std::make_unique<spdlog::pattern_formatter>();
-    formatter->add_flag<JsonMessageFlag>('j').set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","pipeline":")" + pipeline +
-        R"(","stage":"%n","msg":"%j"})");
-    stderr_sink->set_formatter(std::move(formatter));
+    formatter->add_flag<SafeTextFlag<Escaping::json, true>>('j');
+    formatter->add_flag<SafeTextFlag<Escaping::json, false>>('J');
+    formatter->set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","pipeline":")" +
+        pattern_literal(printable(redact_secrets(pipeline), std::string::npos, Escaping::json)) +
+        R"(","stage":"%J","msg":"%j"})");
   } else if (format == "text") {
-    stderr_sink->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v");
+    formatter->add_flag<SafeTextFlag<Escaping::text, true>>('q');
+    formatter->add_flag<SafeTextFlag<Escaping::text, false>>('Q');
+    formatter->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%Q] %q");
   } else {
     throw std::invalid_argument("unknown log format '" + format + "' (text, json)");
   }
+  return formatter;
+}
+
+void setup_logging(const std::string& level, const std::string& format, const std::string& pipeline) {
+  auto lvl = parse_log_level(level);
+  auto stderr_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  stderr_sink->set_formatter(make_log_formatter(format, pipeline));
   auto logger = std::make_shared<spdlog::logger>("etld", make_rate_limited_sink(stderr_sink, kRepeatWindow));
   logger->set_level(lvl);
   g_configured = lvl;

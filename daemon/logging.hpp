@@ -8,12 +8,19 @@
 #include <string>
 
 #include <spdlog/common.h>
+#include <spdlog/formatter.h>
 #include <spdlog/sinks/sink.h>
 
 namespace etld {
 
 // Throws std::invalid_argument for an unknown level or format.
 void setup_logging(const std::string& level, const std::string& format, const std::string& pipeline);
+
+// The formatter of setup_logging's lines: "text" or "json" (one object per line). In both, the
+// message and the stage name are scrubbed of remembered secrets (config/secrets.hpp), their control
+// characters escaped (a record's newline cannot forge a line) and a message is cut at 16 KiB; in
+// JSON every field is escaped, the pipeline name too. Throws std::invalid_argument for another format.
+std::unique_ptr<spdlog::formatter> make_log_formatter(const std::string& format, const std::string& pipeline);
 
 // "trace" ... "off" -> level; throws std::invalid_argument naming the valid ones.
 spdlog::level::level_enum parse_log_level(const std::string& name);

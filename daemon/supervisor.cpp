@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "config/secrets.hpp"
 #include "daemon/admin_server.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/notify.hpp"
@@ -367,6 +368,9 @@ ReloadOutcome Supervisor::State::reload_here() {
       outcome.error = result.error;
     }
   }
+  // Stored for GET /reload and answered to POST /reload: a message from a library (libpq,
+  // librdkafka) inside it must not carry a secret out.
+  outcome.error = redact_secrets(outcome.error);
   if (outcome.ok)
     spdlog::info("reload: generation {} (config {}) running; {}{}", outcome.generation, outcome.config_hash,
                  outcome.restarted_stages.empty() ? std::string("no stage restarted")

@@ -45,8 +45,4 @@ inline PartitionList copy_partition_list(const rd_kafka_topic_partition_list_t* 
 // "orders[0,1,2] payments[3]": a partition list for log lines (offsets left out).
 std::string describe_partitions(const rd_kafka_topic_partition_list_t* list);
 
-// Whether a librdkafka property holds a secret (password, secret, key material): such values are
-// never logged.
-bool is_secret_property(const std::string& name);
-
 }  // namespace etld::kafka

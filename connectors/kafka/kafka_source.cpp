@@ -57,6 +57,7 @@
 
 #include "config/diagnostics.hpp"
 #include "config/pipeline.hpp"
+#include "config/secrets.hpp"
 #include "connectors/kafka/kafka_handles.hpp"
 #include "stages/offset_store.hpp"
 #include "stages/registry.hpp"
@@ -78,14 +79,6 @@ std::string describe_partitions(const rd_kafka_topic_partition_list_t* list) {
     out += ']';
   }
   return out;
-}
-
-bool is_secret_property(const std::string& name) {
-  std::string lower;
-  for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return lower.find("password") != std::string::npos || lower.find("secret") != std::string::npos ||
-         lower.find("key") != std::string::npos || lower.find("token") != std::string::npos ||
-         lower.find("jaas") != std::string::npos;
 }
 
 }  // namespace kafka
@@ -439,7 +432,8 @@ class KafkaSource final : public Source {
     ConfHandle conf(rd_kafka_conf_new());
     for (const auto& [k, v] : s_.properties)
       if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
-        throw std::runtime_error("kafka: librdkafka property '" + k + "': " + err);
+        throw std::runtime_error("kafka: librdkafka property '" + k + "': " +
+                                 (is_secret_setting(k) ? std::string("librdkafka rejects its value") : err));
     if (rd_kafka_conf_set(conf.get(), "log.queue", "true", err, sizeof err) != RD_KAFKA_CONF_OK)
       throw std::runtime_error(std::string("kafka: log.queue: ") + err);
     rd_kafka_conf_set_opaque(conf.get(), this);
@@ -1378,8 +1372,11 @@ void check_property(rd_kafka_conf_t* conf, const std::string& key, const std::st
                     const YAML::Mark& mark) {
   char err[512];
   if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
-    throw ConfigError(mark, "librdkafka property '" + key + "': " + err,
-                      "see librdkafka's CONFIGURATION.md for the consumer properties");
+    throw ConfigError(
+        mark,
+        "librdkafka property '" + key +
+            "': " + (is_secret_setting(key) ? std::string("librdkafka rejects its value") : std::string(err)),
+        "see librdkafka's CONFIGURATION.md for the consumer properties");
 }
 
 std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineConfig& pipeline) {
@@ -1471,10 +1468,11 @@ std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineCo
     if (auto it = reserved_properties().find(k); it != reserved_properties().end())
       throw ConfigError(mark, "librdkafka property '" + k + "' is set by the kafka source itself",
                         it->second);
+    if (is_secret_setting(k)) remember_secret(v);
     check_property(conf.get(), k, v, mark);
     s.properties.emplace_back(k, v);
     if (!s.overrides_text.empty()) s.overrides_text += ", ";
-    s.overrides_text += k + "=" + (is_secret_property(k) ? std::string("***") : v);
+    s.overrides_text += k + "=" + (is_secret_setting(k) ? std::string("***") : v);
   }
   // The group's rebalance timeout is max.poll.interval.ms: a revoke that drains longer than that
   // gets this member thrown out of the group, and its partitions replayed elsewhere.

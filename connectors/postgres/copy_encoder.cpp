@@ -11,6 +11,8 @@
 
 #include <simdjson.h>
 
+#include "config/printable.hpp"
+
 namespace etld::pg {
 
 namespace {
@@ -139,10 +141,11 @@ Field field_of(const Value& v) {
   return f;
 }
 
+// A value for an error message, which goes to the log and the dead-letter reason: escaped (a
+// newline in a record must not forge a log line) and short.
 std::string describe(const Field& v) {
-  std::string text = v.kind == Value::Kind::string ? "'" + std::string(v.s) + "'" : v.json();
-  if (text.size() > 60) text = text.substr(0, 57) + "...";
-  return text;
+  if (v.kind == Value::Kind::string) return "'" + printable(v.s, 60) + "'";
+  return printable(v.json(), 60);
 }
 
 bool fail(std::string& error, const ColumnSpec& col, const std::string& detail) {

@@ -7,16 +7,11 @@
 #include <stdexcept>
 #include <thread>
 
+#include "config/secrets.hpp"
+
 namespace etld::pg {
 
 namespace {
-
-// librdkafka properties whose values are secrets: their values never appear in messages.
-bool is_secret(const std::string& name) {
-  for (const char* s : {"password", "secret", "key", "jaas", "token"})
-    if (name.find(s) != std::string::npos) return true;
-  return false;
-}
 
 void dr_cb(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   static_cast<DeadLetterProducer*>(opaque)->delivered(reinterpret_cast<std::uintptr_t>(m->_private), m->err,
@@ -57,7 +52,7 @@ std::string check_librdkafka_property(const std::string& name, const std::string
   char err[512];
   if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), err, sizeof err) == RD_KAFKA_CONF_OK)
     return "";
-  if (is_secret(name)) return "librdkafka rejects the value of '" + name + "'";
+  if (is_secret_setting(name)) return "librdkafka rejects the value of '" + name + "'";
   return err;
 }
 
@@ -80,8 +75,8 @@ void DeadLetterProducer::open() {
   char err[512];
   auto set = [&](const std::string& k, const std::string& v) {
     if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
-      throw std::runtime_error(is_secret(k) ? "librdkafka rejects the value of '" + k + "'"
-                                            : std::string(err));
+      throw std::runtime_error(is_secret_setting(k) ? "librdkafka rejects the value of '" + k + "'"
+                                                    : std::string(err));
   };
   set("message.timeout.ms", "10000");
   set("client.id", "etld-" + pipeline_ + "-" + stage_ + "-dead-letters");

@@ -9,8 +9,10 @@
 #include <set>
 
 #include "config/diagnostics.hpp"
+#include "config/secrets.hpp"
 #include "connectors/postgres/copy_encoder.hpp"
 #include "connectors/postgres/dead_letter_topic.hpp"
+#include "connectors/postgres/dsn_check.hpp"
 
 namespace etld::pg {
 
@@ -550,18 +552,9 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
   c.dsn = o.get_string("dsn");
   if (c.dsn.empty())
     throw ConfigError(o.mark("dsn"), "option 'dsn' is empty", "write a libpq connection string or URI");
-  {
-    char* err = nullptr;
-    PQconninfoOption* opts = PQconninfoParse(c.dsn.c_str(), &err);
-    if (!opts) {
-      std::string msg = err ? err : "cannot parse";
-      if (err) PQfreemem(err);
-      while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-      throw ConfigError(o.mark("dsn"), "option 'dsn': " + msg,
-                        "write key=value pairs (host=... dbname=...) or a postgresql:// URI");
-    }
-    PQconninfoFree(opts);
-  }
+  remember_dsn_secrets(c.dsn);
+  if (auto problem = check_dsn(c.dsn))
+    throw ConfigError(o.mark("dsn"), "option 'dsn': " + problem->message, problem->hint);
   c.dsn_redacted = redact_dsn(c.dsn);
 
   const std::string table_text = o.get_string("table");
@@ -691,6 +684,7 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
           if (!it->second.IsScalar())
             throw ConfigError(it->second.Mark(), "dead_letter.librdkafka." + name + " must be a scalar");
           std::string value = scalar_string(it->second);
+          if (is_secret_setting(name)) remember_secret(value);
           if (std::string why = check_librdkafka_property(name, value); !why.empty())
             throw ConfigError(it->second.Mark(), "dead_letter.librdkafka." + name + ": " + why);
           c.dead_letter_librdkafka.emplace_back(name, std::move(value));

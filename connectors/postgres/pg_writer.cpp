@@ -9,9 +9,17 @@
 
 #include <fmt/format.h>
 
+#include "config/printable.hpp"
+#include "config/secrets.hpp"
+
 namespace etld::pg {
 
 namespace {
+
+// A dead letter's reason as written to the table or topic: remembered secrets masked (a server
+// message may quote what it was given), control characters escaped and at most 1 KiB, whatever
+// the record held (the record itself is kept whole in the value).
+std::string dead_letter_reason(const std::string& error) { return printable(redact_secrets(error), 1024); }
 
 // Bisection came down to one row that PostgreSQL refuses: it is poison, with the reason.
 void mark_poison(Row& r, const PgError& e) {
@@ -261,7 +269,8 @@ void Writer::write_dead_letters(WorkBatch& b) {
 void Writer::send_dead_letter_topic(WorkBatch& b) {
   std::vector<DeadLetter> letters;
   for (std::size_t i = 0; i < b.rows.size(); ++i)
-    if (b.rows[i].op == RowOp::poison) letters.push_back({&b.events[i], b.rows[i].error, b.rows[i].sqlstate});
+    if (b.rows[i].op == RowOp::poison)
+      letters.push_back({&b.events[i], dead_letter_reason(b.rows[i].error), b.rows[i].sqlstate});
   for (;;) {
     if (stopping()) throw Stopped{};
     std::optional<std::string> error;
@@ -327,7 +336,7 @@ void Writer::insert_dead_letters(WorkBatch& b) {
         cfg_->insert_dead_letter_sql,
         {cfg_->pipeline, cfg_->stage, opt(!e.topic.empty(), sanitize_utf8(e.topic.str())),
          opt(e.partition >= 0, std::to_string(e.partition)), opt(e.offset >= 0, std::to_string(e.offset)),
-         opt(e.has_key, e.key), opt(e.has_value, e.value), headers, sanitize_utf8(r.error),
+         opt(e.has_key, e.key), opt(e.has_value, e.value), headers, dead_letter_reason(r.error),
          opt(!r.sqlstate.empty(), r.sqlstate)},
         {false, false, false, false, false, true, true, false, false, false});
   }

@@ -32,6 +32,7 @@
 #include <thread>
 
 #include "config/diagnostics.hpp"
+#include "config/printable.hpp"
 #include "connectors/postgres/pg_offset_store.hpp"
 #include "connectors/postgres/pg_writer.hpp"
 #include "stages/registry.hpp"
@@ -195,7 +196,8 @@ class PostgresSink final : public Sink {
         if (logged < 10) {
           ++logged;
           const char* what = r.status == AckStatus::dead_lettered ? "dead-lettered" : "rejected";
-          ctx_->log().warn("{} record {}/{}@{}: {}{}", what, e.topic.str(), e.partition, e.offset, r.error,
+          ctx_->log().warn("{} record {}/{}@{}: {}{}", what, e.topic.str(), e.partition, e.offset,
+                           printable(r.error, 1024),  // a server's message may quote the whole row
                            r.sqlstate.empty() ? "" : " (SQLSTATE " + r.sqlstate + ")");
         }
       }

@@ -20,6 +20,7 @@
 
 #include "config/diagnostics.hpp"
 #include "config/pipeline.hpp"
+#include "config/printable.hpp"
 #include "stages/registry.hpp"
 
 namespace etld {
@@ -356,9 +357,12 @@ std::vector<Piece> template_option(const Options& o, const std::string& name, bo
     try {
       parse_json(sample);
     } catch (const JsonError& e) {
+      // The template as written, never as rendered: a ${file:...} in it is named, not shown.
       throw ConfigError(o.mark(name),
-                        "template does not render valid JSON (" + std::string(e.what()) + "): " + sample,
-                        "put string placeholders such as {{choice(a,b)}} and {{uuid}} inside double quotes");
+                        "template does not render valid JSON (" + std::string(e.what()) +
+                            "); as written: " + printable(o.node(name).Scalar(), 200),
+                        "put string placeholders such as {{choice(a,b)}} and {{uuid}} inside double quotes; "
+                        "the rendered text is not shown, as it may hold a ${file:...} secret");
     }
   }
   return pieces;

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "config/diagnostics.hpp"
+#include "config/secrets.hpp"
 
 using namespace etld;
 
@@ -69,4 +70,11 @@ TEST_CASE("did_you_mean") {
   CHECK(did_you_mean("zzzzzz", keys).empty());
   CHECK(did_you_mean("x", {"y"}).empty());
   CHECK(did_you_mean("anything", {}).empty());
+}
+
+TEST_CASE("Diagnostic::format masks remembered secrets, e.g. in a library's message it passes on") {
+  remember_secret("diag-secret-3141");
+  Diagnostics diags("pipe.yaml");
+  diags.error(mark_at(0, 0), "cannot connect: server said diag-secret-3141 is wrong", "not diag-secret-3141");
+  CHECK(diags.format() == "pipe.yaml:1:1: error: cannot connect: server said *** is wrong (not ***)\n");
 }

@@ -6,10 +6,12 @@
 #include <fstream>
 #include <string>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config/diagnostics.hpp"
 #include "config/options.hpp"
+#include "config/secrets.hpp"
 
 namespace {
 
@@ -82,6 +84,47 @@ TEST_CASE("expand_vars: ${file:...} reads a secret and strips the trailing newli
   auto e = error_of([&] { expand_vars("${file:" + path + "}", mark_at(1, 1)); });
   CHECK(std::string(e.what()) == "cannot read secret file '" + path + "': No such file or directory");
   CHECK(e.mark().line == 1);
+}
+
+TEST_CASE("expand_vars: ${file:...} refuses what is not a regular file, and files over 1 MiB") {
+  auto dir = std::filesystem::temp_directory_path() / ("etld_secret_dir_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto fifo = (dir / "fifo").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  auto big = (dir / "big").string();
+  {
+    std::ofstream out(big);
+    out << std::string(kMaxSecretFileBytes, 'x') << "TAIL-OF-THE-SECRET";
+  }
+  struct Case {
+    std::string path, why;
+  };
+  for (const auto& [path, why] : {Case{"/dev/zero", "it is a character device, not a regular file"},
+                                  Case{fifo, "it is a FIFO, not a regular file"},  // no writer: must not hang
+                                  Case{dir.string(), "it is a directory, not a regular file"},
+                                  Case{big, "it is larger than 1048576 bytes"}}) {
+    INFO(path);
+    auto e = error_of([&] { expand_vars("${file:" + path + "}", mark_at(3, 7)); });
+    CHECK(std::string(e.what()) == "cannot read secret file '" + path + "': " + why);
+    CHECK(e.mark().line == 3);
+  }
+  // At the limit it is read whole.
+  std::filesystem::resize_file(big, kMaxSecretFileBytes);
+  CHECK(expand_vars("${file:" + big + "}", mark_at(0, 0)).size() == kMaxSecretFileBytes);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("expand_vars: a ${file:...} secret is remembered and masked by redact_secrets") {
+  auto path =
+      (std::filesystem::temp_directory_path() / ("etld_secret_r_" + std::to_string(::getpid()))).string();
+  {
+    std::ofstream out(path);
+    out << "file-secret-0451\n";
+  }
+  CHECK(redact_secrets("pw is file-secret-0451") == "pw is file-secret-0451");  // not read yet
+  CHECK(expand_vars("${file:" + path + "}", mark_at(0, 0)) == "file-secret-0451");
+  CHECK(redact_secrets("pw is file-secret-0451.") == "pw is ***.");
+  std::filesystem::remove(path);
 }
 
 TEST_CASE("parse_duration") {

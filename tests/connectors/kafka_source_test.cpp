@@ -21,6 +21,7 @@
 
 #include "config/diagnostics.hpp"
 #include "config/pipeline.hpp"
+#include "config/secrets.hpp"
 #include "connectors/kafka/kafka_handles.hpp"
 #include "connectors/kafka/kafka_source.hpp"
 #include "connectors/kafka/kafka_version.hpp"
@@ -298,10 +299,10 @@ TEST_CASE("kafka: options are validated at configure time") {
   CHECK_NOTHROW(configure_stage("kafka",
                                 "{brokers: 'h:1', group: g, topics: [a], revoke_timeout: 5s, "
                                 "librdkafka: {max.poll.interval.ms: '15000'}}"));
-  CHECK(kafka::is_secret_property("sasl.password"));
-  CHECK(kafka::is_secret_property("ssl.key.password"));
-  CHECK(kafka::is_secret_property("sasl.oauthbearer.client.secret"));
-  CHECK_FALSE(kafka::is_secret_property("sasl.mechanism"));
+  CHECK(is_secret_setting("sasl.password"));
+  CHECK(is_secret_setting("ssl.key.password"));
+  CHECK(is_secret_setting("sasl.oauthbearer.client.secret"));
+  CHECK_FALSE(is_secret_setting("sasl.mechanism"));
 }
 
 TEST_CASE("kafka: every record arrives once with key, value, headers and metadata; offsets are committed") {

@@ -292,6 +292,18 @@ TEST_SUITE("postgres copy encoder") {
         CHECK(bad.error ==
               "column doc (jsonb): a string holds the character \\u0000 (NUL), which jsonb cannot store");
       }
+
+  TEST_CASE("a bad value in the reason is escaped and short: a record's newline cannot forge a log line") {
+    auto cfg = config();
+    const std::string forged =
+        "x\\n2026-01-01 00:00:00.000 error [db] forged\\u001b[2J" + std::string(200, 'y');
+    for (bool decode_first : {false, true}) {
+      CAPTURE(decode_first);
+      auto r = encode(cfg, "{\"id\": \"" + forged + "\"}", decode_first);
+      CHECK(r.op == RowOp::poison);
+      CHECK(r.error ==
+            "column id (bigint): 'x\\n2026-01-01 00:00:00.000 error [db] forged\\x1b[2Jyyyyyyyyy...(191 more "
+            "bytes)' is not an integer");
     }
   }
 

@@ -4,14 +4,19 @@
 
 #include <doctest/doctest.h>
 
+#include <functional>
 #include <mutex>
+#include <sstream>
 #include <thread>
 #include <vector>
 
 #include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "config/secrets.hpp"
 #include "stages/loggers.hpp"
+#include "stages/value.hpp"
 
 using namespace etld;
 using namespace std::chrono_literals;
@@ -109,4 +114,54 @@ TEST_CASE("the log level changes at runtime for the default logger and every liv
   CHECK_THROWS_WITH_AS(parse_log_level("loud"), doctest::Contains("trace, debug, info"),
                        std::invalid_argument);
   CHECK(parse_log_level("off") == spdlog::level::off);
+}
+
+namespace {
+
+// The lines `formatter` makes of the messages logged through a logger named `logger_name`.
+std::vector<std::string> formatted(std::unique_ptr<spdlog::formatter> formatter,
+                                   const std::string& logger_name,
+                                   const std::function<void(spdlog::logger&)>& log_some) {
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  sink->set_formatter(std::move(formatter));
+  spdlog::logger log(logger_name, sink);
+  log.set_level(spdlog::level::trace);
+  log_some(log);
+  log.flush();
+  std::vector<std::string> lines;
+  std::istringstream in(out.str());
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("text log lines: a record's newline or terminal escape cannot forge a line, secrets are masked") {
+  remember_secret("log-secret-7781");
+  auto lines = formatted(make_log_formatter("text", "p"), "db\nFAKE", [](spdlog::logger& log) {
+    log.warn("rejected: column name (text): 'x\n2026-01-01 00:00:00.000 error [db] forged\x1b[2J'");
+    log.error("cannot connect: password log-secret-7781 refused");
+  });
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].find(" [db\\nFAKE] rejected: column name (text): 'x\\n2026-01-01 00:00:00.000 error [db] "
+                      "forged\\x1b[2J'") != std::string::npos);
+  CHECK(lines[1].ends_with("[db\\nFAKE] cannot connect: password *** refused"));
+}
+
+TEST_CASE(
+    "JSON log lines: every field is escaped, the pipeline name too; secrets are masked; long ones cut") {
+  remember_secret("log-secret-7782");
+  auto lines =
+      formatted(make_log_formatter("json", "pipe \"quoted\" 100%d\\"), "st\"age", [](spdlog::logger& log) {
+        log.info("value 'a\nb\x1b[31m' with log-secret-7782 and \xff");
+        log.info("{}", std::string(20000, 'x'));
+      });
+  REQUIRE(lines.size() == 2);
+  Value v = parse_json(lines[0]);  // throws if the line is not one JSON object
+  CHECK(v.find("pipeline")->as_string() == "pipe \"quoted\" 100%d\\");
+  CHECK(v.find("stage")->as_string() == "st\"age");
+  CHECK(v.find("msg")->as_string() == "value 'a\nb\x1b[31m' with *** and \\xff");
+  Value long_one = parse_json(lines[1]);
+  CHECK(long_one.find("msg")->as_string() == std::string(16 * 1024, 'x') + "...(3616 more bytes)");
 }

@@ -299,6 +299,23 @@ TEST_CASE("generate rejects bad templates and options at configure time") {
   CHECK_NOTHROW(configure_stage("generate", "{template: '{\"a\": \"{{ choice( x , y ) }}\"}'}"));
 }
 
+TEST_CASE("generate: a template that does not render JSON is named as written, never shown rendered") {
+  auto path = std::filesystem::temp_directory_path() / ("etld_gen_secret_" + std::to_string(::getpid()));
+  std::ofstream(path) << "gen-secret-4242";
+  try {
+    configure_stage("generate", "{template: '{\"pw\": ${file:" + path.string() + "}}'}");
+    FAIL("no error");
+  } catch (const ConfigError& e) {
+    std::string what = e.what();
+    INFO(what);
+    CHECK(what.find("template does not render valid JSON (") == 0);
+    CHECK(what.find("as written: {\"pw\": ${file:" + path.string() + "}}") != std::string::npos);
+    CHECK(what.find("gen-secret-4242") == std::string::npos);
+    CHECK(e.hint().find("gen-secret-4242") == std::string::npos);
+  }
+  std::filesystem::remove(path);
+}
+
 TEST_CASE("generate paces with rate and still honours demand") {
   SourceRig rig("generate", "{rate: 200, count: 8}");
   rig.grant(5);
