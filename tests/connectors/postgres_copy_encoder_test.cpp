@@ -229,8 +229,11 @@ TEST_SUITE("postgres copy encoder") {
     etld::Event tomb;
     tomb.key = "{\x80";  // looks like JSON, is not: still the raw bytes
     tomb.has_key = true;
+    tomb.has_value = false;
     std::string out;
+    error.clear();
     CHECK(etld::pg::encode_event(cfg, tomb, 3, out, error) == RowOp::del);
+    INFO(error);
     CHECK(out == "3\tt\t\\\\x7b80\t\\N\n");
     cfg.columns[0].type = PgType::text;
     out.clear();

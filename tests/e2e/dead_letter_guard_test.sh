@@ -43,6 +43,8 @@ ${2:+    on_dead_letter_ratio: $2}
 YAML
 }
 dead() { psql_q "select count(*) from $dlq" 2>/dev/null || echo 0; }
+rows_are() { test "$(rows)" = "$1"; }
+dead_are() { test "$(dead)" = "$1"; }
 alive() { kill -0 "$pid" 2>/dev/null; }
 stop_etld() {  # SIGTERM, wait, and check exit 0
   kill -TERM "$pid"
@@ -50,17 +52,17 @@ stop_etld() {  # SIGTERM, wait, and check exit 0
   pid=
   check "$1: SIGTERM drains and exits 0" test "$rc" = 0
 }
-# run_until_exit LOG SECONDS: runs etld and waits up to SECONDS for it to exit; echoes the status
-# (or "running").
+# run_until_exit LOG SECONDS: runs etld and waits up to SECONDS for it to exit; sets outcome to
+# its exit status, or to "running" (then $pid still runs).
+outcome=
 run_until_exit() {
   "$etld" run "$tmp/p.yaml" 2>"$1" &
   pid=$!
   local deadline=$(($(date +%s) + $2))
   while alive && (($(date +%s) < deadline)); do sleep 0.2; done
-  if alive; then echo running; return; fi
-  local rc=0; wait "$pid" || rc=$?
+  if alive; then outcome=running; return; fi
+  outcome=0; wait "$pid" || outcome=$?
   pid=
-  echo "$rc"
 }
 
 # 1. pause, the default.
@@ -70,7 +72,7 @@ pid=$!
 port=$(admin_port "$tmp/pause1.log")
 tripped() { grep -q "more than max_dead_letter_ratio 0.5.*on_dead_letter_ratio: pause" "$tmp/pause1.log"; }
 check "pause: the guard trips and says so" wait_for 30 tripped
-check "pause: the good records are written" wait_for 10 test "$(rows)" = 50
+check "pause: the good records are written" wait_for 10 rows_are 50
 check "pause: the partition is held at the first bad record (offset 1)" \
   grep -q "kafka: the event at $topic\[0\] offset 1 failed" "$tmp/pause1.log"
 sleep 1
@@ -83,7 +85,8 @@ check "pause: nothing dead-lettered" test "$(dead)" = 0
 check "pause: etld keeps running" alive
 stop_etld "pause"
 
-check "pause, restarted: still running after 8 s (no crash loop)" test "$(run_until_exit "$tmp/pause2.log" 8)" = running
+run_until_exit "$tmp/pause2.log" 8
+check "pause, restarted: still running after 8 s (no crash loop)" test "$outcome" = running
 check "pause, restarted: the held records came again and were held again" \
   grep -q "on_dead_letter_ratio: pause" "$tmp/pause2.log"
 stop_etld "pause, restarted"
@@ -91,15 +94,17 @@ check "pause: still nothing dead-lettered, nothing lost" test "$(dead)/$(rows)" 
 
 # 2. stop: exit 1, and a restart meets the same records and stops again.
 pipeline "$tmp/p.yaml" stop
-check "stop: etld exits 1" test "$(run_until_exit "$tmp/stop1.log" 30)" = 1
+run_until_exit "$tmp/stop1.log" 30
+check "stop: etld exits 1" test "$outcome" = 1
 check "stop: saying why" grep -q "max_dead_letter_ratio.*on_dead_letter_ratio: stop" "$tmp/stop1.log"
-check "stop, restarted: stops again on the same records" test "$(run_until_exit "$tmp/stop2.log" 30)" = 1
+run_until_exit "$tmp/stop2.log" 30
+check "stop, restarted: stops again on the same records" test "$outcome" = 1
 
 # 3. The way out for data that is really bad: one run with alert.
 pipeline "$tmp/p.yaml" alert
 "$etld" run "$tmp/p.yaml" 2>"$tmp/alert.log" &
 pid=$!
-check "alert: the 150 bad records are dead-lettered" wait_for 30 test "$(dead)" = 150
+check "alert: the 150 bad records are dead-lettered" wait_for 30 dead_are 150
 check "alert: ... with their reason and coordinates" test "$(psql_q "select count(*) from $dlq where topic = '$topic' and \"partition\" = 0 and \"offset\" % 4 <> 0 and error like '%out of range%'")" = 150
 check "alert: the guard logged an error all the same" grep -q "on_dead_letter_ratio: alert" "$tmp/alert.log"
 sleep 1  # a commit interval
@@ -109,7 +114,7 @@ pipeline "$tmp/p.yaml" stop
 "$etld" run "$tmp/p.yaml" 2>"$tmp/after.log" &
 pid=$!
 printf '{"id": 1000, "qty": 5}\n{"id": 1001, "qty": 6}\n' | "$src/scripts/dev-env" produce "$topic"
-check "after the way out: stop runs on and new records flow" wait_for 30 test "$(rows)" = 52
+check "after the way out: stop runs on and new records flow" wait_for 30 rows_are 52
 check "after the way out: etld is still running" alive
 check "after the way out: no record was dead-lettered twice" test "$(dead)" = 150
 stop_etld "after the way out"
