@@ -106,7 +106,7 @@ class RateLimitedSink final : public spdlog::sinks::base_sink<std::mutex> {
     }
     order_.push_back(Entry{key, std::string(msg.logger_name.data(), msg.logger_name.size()), msg.level,
                            std::string(msg.payload.data(), std::min(msg.payload.size(), kShapeChars)), now,
-                           0, {}});
+                           0});
     index_[key] = std::prev(order_.end());
     inner_->log(msg);
   }
@@ -127,7 +127,7 @@ class RateLimitedSink final : public spdlog::sinks::base_sink<std::mutex> {
     std::string text;
     Clock::time_point since;
     std::uint64_t repeats = 0;
-    std::string last;  // the latest of the repeats
+    std::string last = {};  // the latest of the repeats
   };
 
   // Entries are in order of their window's start: the expired ones are at the front.
@@ -142,7 +142,8 @@ class RateLimitedSink final : public spdlog::sinks::base_sink<std::mutex> {
   void report(const Entry& e, Clock::time_point now) {
     if (e.repeats == 0) return;
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - e.since).count();
-    auto text = fmt::format("{} ... repeated {} times in the last {}s", e.text, e.repeats, std::max<long>(1, secs));
+    auto text =
+        fmt::format("{} ... repeated {} times in the last {}s", e.text, e.repeats, std::max<long>(1, secs));
     if (e.last != e.text) text += fmt::format("; the last: {}", e.last);
     spdlog::details::log_msg msg(e.logger, e.level, text);
     inner_->log(msg);

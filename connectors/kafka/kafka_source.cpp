@@ -344,7 +344,7 @@ constexpr std::chrono::milliseconds kTick{100};  // safety-net poll interval
 // How often a partition held at a failed record is logged again: a held partition is silent
 // otherwise, and one error line at the start scrolls out of sight.
 constexpr std::chrono::seconds kHeldReminder{30};
-constexpr std::chrono::seconds kLogEvery{10};    // rate limit for repeated warnings
+constexpr std::chrono::seconds kLogEvery{10};  // rate limit for repeated warnings
 
 class KafkaSource final : public Source {
  public:

@@ -486,7 +486,8 @@ bool encode_field(const Field& v, const ColumnSpec& col, std::string& out, std::
     case PgType::bytea: {
       // Raw bytes (a Kafka key, or a string's bytes) as hex, the backslash escaped for COPY text.
       if (v.kind != Value::Kind::string)
-        return fail(error, col, "expected bytes (a string or the Kafka key), got " + std::string(kind_name(v.kind)));
+        return fail(error, col,
+                    "expected bytes (a string or the Kafka key), got " + std::string(kind_name(v.kind)));
       append_bytea_hex(out, v.s);
       return true;
     }
@@ -551,7 +552,8 @@ Value metadata_value(const Event& e, const ColumnSpec& col) {
 bool key_is_storable(const Event& e, const ColumnSpec& col, std::string& error) {
   if (!e.has_key || col.type == PgType::bytea || simdjson::validate_utf8(e.key.data(), e.key.size()))
     return true;
-  error = "column " + col.name + " (" + type_name(col.type) + "): the Kafka key (" + std::to_string(e.key.size()) +
+  error = "column " + col.name + " (" + type_name(col.type) + "): the Kafka key (" +
+          std::to_string(e.key.size()) +
           " bytes) is not valid UTF-8; map it with `type: bytea` to store binary keys as they are";
   return false;
 }

@@ -38,7 +38,8 @@ std::string pipeline_yaml(const std::string& topic, const std::string& table, co
   return "pipeline: binkeys\nstages:\n  in:\n    type: kafka\n    brokers: ${KAFKA_BROKERS}\n    topics: [" +
          topic + "]\n    group: " + etld::test::unique_name("g-binkeys") +
          "\n  out:\n    type: postgres\n    inputs: [in]\n    dsn: ${PG_DSN}\n    table: " + table +
-         "\n    create_table: true\n    mode: upsert\n    key: [k]\n    batch: {max_rows: 100, max_wait: 20ms}\n"
+         "\n    create_table: true\n    mode: upsert\n    key: [k]\n    batch: {max_rows: 100, max_wait: "
+         "20ms}\n"
          "    columns: {k: {from: _key, type: " +
          key_type + "}, v: {from: v, type: text}}\n";
 }
@@ -63,7 +64,8 @@ TEST_SUITE("kafka to postgres: binary keys") {
     {
       etld::Pipeline p(etld::test::config_from(pipeline_yaml(topic, table + "_b", "bytea")));
       p.start();
-      const std::string rows = "SELECT string_agg(encode(k, 'hex') || '=' || v, ',' ORDER BY k) FROM " + table + "_b";
+      const std::string rows =
+          "SELECT string_agg(encode(k, 'hex') || '=' || v, ',' ORDER BY k) FROM " + table + "_b";
       CHECK(eventually([&] {
         try {
           return scalar(db, rows) == "00000000000000ff=b";
@@ -80,9 +82,10 @@ TEST_SUITE("kafka to postgres: binary keys") {
       // The same records into a text _key: each binary key (and the tombstone) is a dead letter.
       etld::Pipeline p(etld::test::config_from(pipeline_yaml(topic, table + "_t", "text")));
       p.start();
-      const std::string dead = "SELECT string_agg(\"offset\" || ':' || encode(key, 'hex'), ',' ORDER BY \"offset\") FROM " +
-                               table + "_t_dead_letters WHERE topic = '" + topic +
-                               "' AND \"partition\" = 0 AND error LIKE '%is not valid UTF-8%'";
+      const std::string dead =
+          "SELECT string_agg(\"offset\" || ':' || encode(key, 'hex'), ',' ORDER BY \"offset\") FROM " +
+          table + "_t_dead_letters WHERE topic = '" + topic +
+          "' AND \"partition\" = 0 AND error LIKE '%is not valid UTF-8%'";
       CHECK(eventually([&] {
         try {
           return scalar(db, dead) == "0:0000000000000080,1:00000000000000ff,2:0000000000000080";

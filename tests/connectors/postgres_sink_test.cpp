@@ -773,7 +773,8 @@ batch: {max_rows: 1000, max_wait: 10ms}
     h.send(std::move(del));
     REQUIRE(h.wait_done(3));
     CHECK(h.acks->settled_once(2, AckStatus::done));
-    CHECK(db.scalar("SELECT string_agg(encode(k, 'hex') || '=' || v, ',') FROM " + t) == "00000000000000ff=b");
+    CHECK(db.scalar("SELECT string_agg(encode(k, 'hex') || '=' || v, ',') FROM " + t) ==
+          "00000000000000ff=b");
     db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
   }
 
@@ -796,14 +797,17 @@ batch: {max_rows: 1000, max_wait: 10ms}
     h.send(std::move(b));
     REQUIRE(h.wait_done(4));
     CHECK(db.scalar("SELECT string_agg(k || '=' || v, ',') FROM " + t) == "plain=c");
-    CHECK(db.scalar("SELECT string_agg(\"offset\" || ':' || encode(key, 'hex'), ',' ORDER BY \"offset\") FROM " +
-                    t + "_dead_letters WHERE topic = 'orders' AND \"partition\" = 0 AND error LIKE "
-                        "'%column k (text): the Kafka key (8 bytes) is not valid UTF-8%bytea%'") ==
+    CHECK(db.scalar(
+              "SELECT string_agg(\"offset\" || ':' || encode(key, 'hex'), ',' ORDER BY \"offset\") FROM " +
+              t +
+              "_dead_letters WHERE topic = 'orders' AND \"partition\" = 0 AND error LIKE "
+              "'%column k (text): the Kafka key (8 bytes) is not valid UTF-8%bytea%'") ==
           "0:0000000000000080,1:00000000000000ff,3:00000000000000ff");
     db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
   }
 
-  TEST_CASE("the default dead-letter table's name fits PostgreSQL's 63 bytes; a longer explicit one is refused") {
+  TEST_CASE(
+      "the default dead-letter table's name fits PostgreSQL's 63 bytes; a longer explicit one is refused") {
     auto parse = [](const std::string& yaml) {
       etld::StageConfig cfg;
       cfg.name = "to_pg";
@@ -821,8 +825,8 @@ batch: {max_rows: 1000, max_wait: 10ms}
     CHECK(parse("dsn: 'host=localhost'\ntable: orders\ncolumns: {id: bigint}\n").dead_letter_display ==
           "orders_dead_letters");
     try {
-      parse("dsn: 'host=localhost'\ntable: t\ncolumns: {id: bigint}\ndead_letter: {table: " + std::string(64, 'd') +
-            "}\n");
+      parse("dsn: 'host=localhost'\ntable: t\ncolumns: {id: bigint}\ndead_letter: {table: " +
+            std::string(64, 'd') + "}\n");
       FAIL("a 64-byte dead_letter.table was accepted");
     } catch (const etld::ConfigError& e) {
       CHECK(std::string(e.what()).find("longer than PostgreSQL's 63 bytes") != std::string::npos);

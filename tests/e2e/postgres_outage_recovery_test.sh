@@ -49,12 +49,14 @@ took=$(($(date +%s) - back))
 echo "written $took s after PostgreSQL was back" >&2
 check "within 8 s of its return (max_backoff 5 s)" test "$took" -lt 8
 
-delays=$(grep -oE "retrying [^;]*in [0-9]+ ms" "$tmp/run.log" | grep -oE "[0-9]+ ms" | sort -un | tr '\n' ' ')
+# libpq's messages span lines (a tab starts the continuation): one log entry per line.
+sed -e ':a' -e 'N' -e '$!ba' -e 's/\n\t/ /g' "$tmp/run.log" >"$tmp/entries.log"
+delays=$(grep -oE "retrying [^;]*in [0-9]+ ms" "$tmp/entries.log" | grep -oE "[0-9]+ ms" | sort -un | tr '\n' ' ')
 echo "retry delays logged: $delays" >&2
-check "the retry warnings say the grown delays, up to the 5000 ms cap" grep -qE "retrying [^;]*in 5000 ms" "$tmp/run.log"
+check "the retry warnings say the grown delays, up to the 5000 ms cap" grep -qE "retrying [^;]*in 5000 ms" "$tmp/entries.log"
 check "a summary of repeated retries ends with the last delay" \
-  grep -qE "repeated [0-9]+ times in the last [0-9]+s; the last: .*retrying [^;]*in [0-9]+ ms" "$tmp/run.log"
-check "no delay above the cap is announced" bash -c "! grep -qE 'retrying [^;]*in ([6-9][0-9]{3}|[0-9]{5,}) ms' '$tmp/run.log'"
+  grep -qE "repeated [0-9]+ times in the last [0-9]+s; the last: .*retrying [^;]*in [0-9]+ ms" "$tmp/entries.log"
+check "no delay above the cap is announced" bash -c "! grep -qE 'retrying [^;]*in ([6-9][0-9]{3}|[0-9]{5,}) ms' '$tmp/entries.log'"
 
 kill -TERM "$pid"
 rc=0; wait "$pid" || rc=$?
