@@ -750,59 +750,51 @@ batch: {max_rows: 1000, max_wait: 10ms}
     db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
   }
 
-  TEST_CASE("binary Kafka keys as bytea: distinct rows, and a tombstone deletes the row its key wrote") {
+  TEST_CASE("binary Kafka keys: as bytea 128 and 255 stay two rows; as text they are dead letters") {
     Db db;
-    const std::string t = unique_name("binkey");
-    db.exec("CREATE TABLE " + t + " (k bytea PRIMARY KEY, v text)");
-    Harness h(yaml_dsn() + "table: " + t + R"(
-mode: upsert
-key: [k]
-columns: {k: {from: _key, type: bytea}, v: {from: v, type: text}}
-batch: {max_rows: 1000, max_wait: 10ms}
-)");
     const std::string k128("\0\0\0\0\0\0\0\x80", 8), k255("\0\0\0\0\0\0\0\xff", 8);
-    Batch b;
-    b.push_back(h.event(R"({"v":"a"})", k128));
-    b.push_back(h.event(R"({"v":"b"})", k255));
-    h.send(std::move(b));
-    REQUIRE(h.wait_done(2));
-    CHECK(db.scalar("SELECT string_agg(encode(k, 'hex') || '=' || v, ',' ORDER BY k) FROM " + t) ==
-          "0000000000000080=a,00000000000000ff=b");
-    Batch del;
-    del.push_back(h.event(std::nullopt, k128));
-    h.send(std::move(del));
-    REQUIRE(h.wait_done(3));
-    CHECK(h.acks->settled_once(2, AckStatus::done));
-    CHECK(db.scalar("SELECT string_agg(encode(k, 'hex') || '=' || v, ',') FROM " + t) ==
-          "00000000000000ff=b");
-    db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
-  }
-
-  TEST_CASE("a key that is not UTF-8 mapped as text is a dead letter with its reason and coordinates") {
-    Db db;
-    const std::string t = unique_name("textkey");
-    db.exec("CREATE TABLE " + t + " (k text PRIMARY KEY, v text)");
-    Harness h(yaml_dsn() + "table: " + t + R"(
-mode: upsert
-key: [k]
-columns: {k: {from: _key, type: text}, v: {from: v, type: text}}
-batch: {max_rows: 1000, max_wait: 10ms}
-)");
-    const std::string k128("\0\0\0\0\0\0\0\x80", 8), k255("\0\0\0\0\0\0\0\xff", 8);
-    Batch b;
-    b.push_back(h.event(R"({"v":"a"})", k128));
-    b.push_back(h.event(R"({"v":"b"})", k255));
-    b.push_back(h.event(R"({"v":"c"})", "plain"));
-    b.push_back(h.event(std::nullopt, k255));  // a tombstone of a binary key: the same reason
-    h.send(std::move(b));
-    REQUIRE(h.wait_done(4));
-    CHECK(db.scalar("SELECT string_agg(k || '=' || v, ',') FROM " + t) == "plain=c");
-    CHECK(db.scalar(
-              "SELECT string_agg(\"offset\" || ':' || encode(key, 'hex'), ',' ORDER BY \"offset\") FROM " +
-              t +
-              "_dead_letters WHERE topic = 'orders' AND \"partition\" = 0 AND error LIKE "
-              "'%column k (text): the Kafka key (8 bytes) is not valid UTF-8%bytea%'") ==
-          "0:0000000000000080,1:00000000000000ff,3:00000000000000ff");
+    std::string t;
+    auto keyed_by = [&](const std::string& type) {
+      t = unique_name("key_" + type);
+      db.exec("CREATE TABLE " + t + " (k " + type + " PRIMARY KEY, v text)");
+      return std::make_unique<Harness>(
+          yaml_dsn() + "table: " + t + "\nmode: upsert\nkey: [k]\ncolumns: {k: {from: _key, type: " + type +
+          "}, v: {from: v, type: text}}\nbatch: {max_rows: 1000, max_wait: 10ms}\n");
+    };
+    SUBCASE("bytea: two rows, and a tombstone deletes the row its key wrote") {
+      auto h = keyed_by("bytea");
+      Batch b;
+      b.push_back(h->event(R"({"v":"a"})", k128));
+      b.push_back(h->event(R"({"v":"b"})", k255));
+      h->send(std::move(b));
+      REQUIRE(h->wait_done(2));
+      CHECK(db.scalar("SELECT string_agg(encode(k, 'hex') || '=' || v, ',' ORDER BY k) FROM " + t) ==
+            "0000000000000080=a,00000000000000ff=b");
+      Batch del;
+      del.push_back(h->event(std::nullopt, k128));
+      h->send(std::move(del));
+      REQUIRE(h->wait_done(3));
+      CHECK(h->acks->settled_once(2, AckStatus::done));
+      CHECK(db.scalar("SELECT string_agg(encode(k, 'hex') || '=' || v, ',') FROM " + t) ==
+            "00000000000000ff=b");
+    }
+    SUBCASE("text: a key that is not UTF-8 is a dead letter with its reason and coordinates") {
+      auto h = keyed_by("text");
+      Batch b;
+      b.push_back(h->event(R"({"v":"a"})", k128));
+      b.push_back(h->event(R"({"v":"b"})", k255));
+      b.push_back(h->event(R"({"v":"c"})", "plain"));
+      b.push_back(h->event(std::nullopt, k255));  // a tombstone of a binary key: the same reason
+      h->send(std::move(b));
+      REQUIRE(h->wait_done(4));
+      CHECK(db.scalar("SELECT string_agg(k || '=' || v, ',') FROM " + t) == "plain=c");
+      CHECK(db.scalar(
+                "SELECT string_agg(\"offset\" || ':' || encode(key, 'hex'), ',' ORDER BY \"offset\") FROM " +
+                t +
+                "_dead_letters WHERE topic = 'orders' AND \"partition\" = 0 AND error LIKE "
+                "'%column k (text): the Kafka key (8 bytes) is not valid UTF-8%bytea%'") ==
+            "0:0000000000000080,1:00000000000000ff,3:00000000000000ff");
+    }
     db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
   }
 
