@@ -17,7 +17,7 @@ std::vector<std::string> pipeline_warnings(const PipelineConfig& config) {
       at += ":" + std::to_string(stage.mark.line + 1) + ":" + std::to_string(stage.mark.column + 1);
     out.push_back(at + ": warning: stage '" + stage.name + "' (" + stage.type +
                   ") has no dead-letter destination: records rejected on their way to it are counted as "
-                  "dead-lettered and committed, so they are dropped (only logged) (to keep them, send them "
+                  "dead-lettered and committed, so they are dropped, only logged (to keep them, send them "
                   "to a postgres sink with a dead_letter table or topic, or set on_poison: pause_partition)");
   }
   return out;
