@@ -10,6 +10,7 @@
 
 #include "config/pipeline.hpp"
 #include "config/reference.hpp"
+#include "config/warnings.hpp"
 #include "daemon/graph.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/supervisor.hpp"
@@ -103,6 +104,7 @@ int cmd_validate(const Args& args) {
       return 1;
     }
   }
+  for (const auto& w : pipeline_warnings(*config)) std::cerr << w << "\n";
   std::cerr << args.file << ": ok (" << config->stages.size() << " stages)\n";
   return 0;
 }
@@ -123,6 +125,7 @@ int cmd_run(const Args& args) {
   } catch (const std::exception& e) {
     return usage_error(e.what());
   }
+  for (const auto& w : pipeline_warnings(*config)) spdlog::warn("{}", w);
   auto admin_address = args.admin_address.empty() ? config->admin_address : args.admin_address;
   Supervisor supervisor(args.file, std::move(config), admin_address);
   return supervisor.run();

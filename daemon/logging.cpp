@@ -95,6 +95,9 @@ class RateLimitedSink final : public spdlog::sinks::base_sink<std::mutex> {
       Entry& e = *it->second;
       if (now - e.since < window_) {
         ++e.repeats;
+        // Numbers are masked in the shape, not in what they say: the summary shows the last
+        // message too (a retry's delay grows from one message to the next).
+        e.last.assign(msg.payload.data(), std::min(msg.payload.size(), kShapeChars));
         return;
       }
       report(e, now);
@@ -129,6 +132,7 @@ class RateLimitedSink final : public spdlog::sinks::base_sink<std::mutex> {
     std::string text;
     Clock::time_point since;
     std::uint64_t repeats = 0;
+    std::string last = {};  // the latest of the repeats
   };
 
   // Entries are in order of their window's start: the expired ones are at the front.
@@ -145,6 +149,7 @@ class RateLimitedSink final : public spdlog::sinks::base_sink<std::mutex> {
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - e.since).count();
     auto text =
         fmt::format("{} ... repeated {} times in the last {}s", e.text, e.repeats, std::max<long>(1, secs));
+    if (e.last != e.text) text += fmt::format("; the last: {}", e.last);
     spdlog::details::log_msg msg(e.logger, e.level, text);
     inner_->log(msg);
   }

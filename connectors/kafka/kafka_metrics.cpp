@@ -31,6 +31,9 @@ void collect_kafka(metrics::Exposition& out) {
   out.family("etld_kafka_partition_committed_offset", "gauge",
              "Last offset committed for the partition (the next to read), -1 before the first commit.");
   out.family("etld_kafka_partition_paused", "gauge", "1 while the partition is paused.");
+  out.family("etld_kafka_partition_held", "gauge",
+             "1 while the partition is held at a record that was neither written nor dead-lettered "
+             "(on_poison: pause_partition, or the postgres dead-letter guard's pause).");
   out.family("etld_kafka_partition_fetched_offset", "gauge",
              "One past the last record fetched from the partition, -1 before the first.");
   out.family("etld_kafka_partition_written_offset", "gauge",
@@ -58,6 +61,7 @@ void collect_kafka(metrics::Exposition& out) {
       out.sample("etld_kafka_partition_buffered", pl, static_cast<double>(p.buffered));
       out.sample("etld_kafka_partition_committed_offset", pl, static_cast<double>(p.committed_offset));
       out.sample("etld_kafka_partition_paused", pl, p.paused ? 1 : 0);
+      out.sample("etld_kafka_partition_held", pl, p.poisoned_offset >= 0 ? 1 : 0);
       out.sample("etld_kafka_partition_fetched_offset", pl, static_cast<double>(p.fetched_offset));
       out.sample("etld_kafka_partition_written_offset", pl, static_cast<double>(p.written_offset));
       out.sample("etld_kafka_partition_duplicate_exposure", pl, static_cast<double>(p.duplicate_exposure));

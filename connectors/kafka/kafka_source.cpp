@@ -59,6 +59,7 @@
 #include "config/pipeline.hpp"
 #include "config/secrets.hpp"
 #include "connectors/kafka/kafka_handles.hpp"
+#include "connectors/kafka/static_membership.hpp"
 #include "stages/offset_store.hpp"
 #include "stages/registry.hpp"
 
@@ -103,6 +104,10 @@ struct KafkaSettings {
   std::chrono::milliseconds commit_interval{1000};
   std::chrono::milliseconds revoke_timeout{10000};
   PoisonPolicy on_poison = PoisonPolicy::dead_letter;
+  // group.instance.id from the user's map: "" = etld's default (static_membership.hpp);
+  // `member_id_off` when the user set it to "" (a dynamic member).
+  std::string member_id;
+  bool member_id_off = false;
 };
 
 // Properties the stage owns: setting them in `librdkafka:` would break its guarantees.
@@ -329,7 +334,10 @@ constexpr std::size_t kLocalBufferEvents = 8192;  // fetched, undemanded events 
 // paused (dropping that prefetch) so that rebalances and other events behind them get served.
 constexpr std::chrono::milliseconds kHoldGrace{500};
 constexpr std::chrono::milliseconds kTick{100};  // safety-net poll interval
-constexpr std::chrono::seconds kLogEvery{10};    // rate limit for repeated warnings
+// How often a partition held at a failed record is logged again: a held partition is silent
+// otherwise, and one error line at the start scrolls out of sight.
+constexpr std::chrono::seconds kHeldReminder{30};
+constexpr std::chrono::seconds kLogEvery{10};  // rate limit for repeated warnings
 
 class KafkaSource final : public Source {
  public:
@@ -365,8 +373,9 @@ class KafkaSource final : public Source {
                            : "topics " + join(s_.topics);
     ctx.log().info(
         "kafka: consuming {} as group '{}' (librdkafka {}, max_in_flight_per_partition {}, commit every {} "
-        "ms){}{}",
+        "ms, {}){}{}",
         what, s_.group, rd_kafka_version_str(), s_.max_in_flight, s_.commit_interval.count(),
+        member_id_.empty() ? std::string("dynamic member") : "group.instance.id " + member_id_,
         s_.overrides_text.empty() ? "" : "; librdkafka overrides: " + s_.overrides_text,
         store_ ? "; exactly once: positions from " + store_->description() : "");
     last_commit_ = Clock::now();
@@ -411,6 +420,7 @@ class KafkaSource final : public Source {
     std::int64_t lag = -1;             // from the last statistics
     std::int64_t fetched_offset = -1;  // one past the last record taken
     std::int64_t first_offset = -1;    // the first record taken in this assignment
+    Clock::time_point held_logged{};   // poisoned: when it was last logged
   };
   using Key = std::pair<std::string, std::int32_t>;
 
@@ -436,6 +446,19 @@ class KafkaSource final : public Source {
                                  (is_secret_setting(k) ? std::string("librdkafka rejects its value") : err));
     if (rd_kafka_conf_set(conf.get(), "log.queue", "true", err, sizeof err) != RD_KAFKA_CONF_OK)
       throw std::runtime_error(std::string("kafka: log.queue: ") + err);
+    if (!s_.member_id_off) {
+      // Several instances of the stage (concurrency) in one process each need their own id.
+      const std::string id = !s_.member_id.empty()
+                                 ? s_.member_id + (instance_ > 0 ? "." + std::to_string(instance_) : "")
+                                 : member_.acquire(s_.pipeline, s_.stage, instance_);
+      if (id.empty())
+        ctx_->log().warn("kafka: no default group.instance.id ({}): joining as a dynamic member",
+                         member_.problem());
+      else if (rd_kafka_conf_set(conf.get(), "group.instance.id", id.c_str(), err, sizeof err) !=
+               RD_KAFKA_CONF_OK)
+        throw std::runtime_error("kafka: group.instance.id: " + std::string(err));
+      member_id_ = id;
+    }
     rd_kafka_conf_set_opaque(conf.get(), this);
     rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(conf.get(), &KafkaSource::commit_cb);
@@ -494,6 +517,7 @@ class KafkaSource final : public Source {
         log_warn("close", "kafka: closing the consumer: {}", rd_kafka_err2str(e));
       rk_.reset();
     }
+    member_.release();  // after the close: the id may be taken again (a reload's new source)
     for (auto& [key, p] : parts_) {
       p->acks->detach();
       if (store_) store_->release(p->topic.str(), p->partition, p->acks.get());
@@ -538,6 +562,7 @@ class KafkaSource final : public Source {
     tick_->async_wait([this, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
       if (alive.expired() || ec || closed_) return;
       pump();
+      remind_held();
       publish_stats();
       arm_tick();
     });
@@ -846,6 +871,7 @@ class KafkaSource final : public Source {
       auto failed = p.acks->failed_offset();
       if (failed < 0) continue;
       p.poisoned = true;
+      p.held_logged = Clock::now();
       clear_buffer(p);
       if (!p.paused) set_paused(p, true);
       const char* policy = s_.on_poison == PoisonPolicy::stop              ? "stop"
@@ -862,6 +888,20 @@ class KafkaSource final : public Source {
             "kafka: poison event at " + p.topic.str() + "[" + std::to_string(p.partition) + "] offset " +
             std::to_string(failed) + " could not be written; stopping (on_poison: stop)")));
       }
+    }
+  }
+
+  void remind_held() {
+    const auto now = Clock::now();
+    for (auto& [key, ptr] : parts_) {
+      Part& p = *ptr;
+      if (!p.poisoned || p.revoking || now - p.held_logged < kHeldReminder) continue;
+      p.held_logged = now;
+      ctx_->log().error(
+          "kafka: partition {}[{}] is still held at offset {}, a record that was neither written nor "
+          "dead-lettered; it stays held until a restart or rebalance (docs/operations.md, \"The dead-letter "
+          "guard tripped\")",
+          p.topic.str(), p.partition, p.acks->failed_offset());
     }
   }
 
@@ -1331,6 +1371,8 @@ class KafkaSource final : public Source {
   std::optional<boost::asio::posix::stream_descriptor> fd_;
   std::optional<boost::asio::steady_timer> tick_;
   std::shared_ptr<Waker> waker_ = std::make_shared<Waker>();
+  kafka::StaticMemberId member_;  // the default group.instance.id's lock
+  std::string member_id_;         // group.instance.id in use, "" for a dynamic member
   std::map<Key, std::unique_ptr<Part>> parts_;
   Key rr_;  // the partition served last
   std::vector<PendingRevoke> revokes_;
@@ -1470,7 +1512,12 @@ std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineCo
                         it->second);
     if (is_secret_setting(k)) remember_secret(v);
     check_property(conf.get(), k, v, mark);
-    s.properties.emplace_back(k, v);
+    if (k == "group.instance.id") {  // set per instance by create_consumer
+      s.member_id = v;
+      s.member_id_off = v.empty();
+    } else {
+      s.properties.emplace_back(k, v);
+    }
     if (!s.overrides_text.empty()) s.overrides_text += ", ";
     s.overrides_text += k + "=" + (is_secret_setting(k) ? std::string("***") : v);
   }

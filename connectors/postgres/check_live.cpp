@@ -40,6 +40,7 @@ std::vector<CatalogColumn> read_columns(PgConnection& conn, const std::string& o
 // Whether a column of PostgreSQL type `typname` can take values mapped as `t`.
 bool compatible(PgType t, const std::string& typname) {
   static const std::set<std::string> text_like = {"text", "varchar", "bpchar", "name", "citext"};
+  if (t == PgType::bytea || typname == "bytea") return t == PgType::bytea && typname == "bytea";
   if (text_like.count(typname)) return true;
   auto in = [&](std::initializer_list<PgType> ok) { return std::find(ok.begin(), ok.end(), t) != ok.end(); };
   using P = PgType;

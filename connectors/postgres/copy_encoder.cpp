@@ -535,6 +535,15 @@ bool has_nul_escape(std::string_view json) {
   return false;
 }
 
+void append_bytea_hex(std::string& out, std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += "\\\\x";
+  for (unsigned char c : bytes) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 0xf]);
+  }
+}
+
 bool encode_field(const Field& v, const ColumnSpec& col, std::string& out, std::string& error) {
   switch (col.type) {
     case PgType::smallint:
@@ -550,6 +559,14 @@ bool encode_field(const Field& v, const ColumnSpec& col, std::string& out, std::
       bool ok =
           v.kind == Value::Kind::string ? append_copy_escaped(out, v.s) : append_copy_escaped(out, v.json());
       if (!ok) return fail(error, col, "contains a NUL byte, which PostgreSQL text cannot store");
+      return true;
+    }
+    case PgType::bytea: {
+      // Raw bytes (a Kafka key, or a string's bytes) as hex, the backslash escaped for COPY text.
+      if (v.kind != Value::Kind::string)
+        return fail(error, col,
+                    "expected bytes (a string or the Kafka key), got " + std::string(kind_name(v.kind)));
+      append_bytea_hex(out, v.s);
       return true;
     }
     case PgType::uuid: {
@@ -595,16 +612,28 @@ Value metadata_value(const Event& e, const ColumnSpec& col) {
     case ColumnSource::timestamp: return Value(std::int64_t{e.timestamp_ms});
     case ColumnSource::key:
       if (!e.has_key) return Value();
+      if (col.type == PgType::bytea) return Value(e.key);
       if (col.type == PgType::jsonb) {
         try {
           return parse_json(e.key);
         } catch (const std::exception&) {
         }
       }
-      return Value(sanitize_utf8(e.key));
+      return Value(e.key);  // checked by key_is_storable
     case ColumnSource::headers: return headers_value(e);
     default: return Value();
   }
+}
+
+// A key that is not UTF-8 is refused for every type but bytea: replacing its bad bytes by U+FFFD
+// would make distinct binary keys (8-byte 128 and 255) one text, merging their rows.
+bool key_is_storable(const Event& e, const ColumnSpec& col, std::string& error) {
+  if (!e.has_key || col.type == PgType::bytea || simdjson::validate_utf8(e.key.data(), e.key.size()))
+    return true;
+  error = "column " + col.name + " (" + type_name(col.type) + "): the Kafka key (" +
+          std::to_string(e.key.size()) +
+          " bytes) is not valid UTF-8; map it with `type: bytea` to store binary keys as they are";
+  return false;
 }
 
 void append_stage_prefix(std::string& out, std::uint64_t seq, bool del) {
@@ -646,7 +675,12 @@ RowOp encode_delete(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq, 
     }
     const Value* v = nullptr;
     Value bytes;
-    if (have_json) {
+    if (col.source == ColumnSource::key) {
+      // The value the insert wrote for this column, so that the delete finds that row.
+      if (!key_is_storable(e, col, error)) return RowOp::poison;
+      bytes = metadata_value(e, col);
+      v = &bytes;
+    } else if (have_json) {
       v = json_key.find(col.name);
       if (!v && col.source == ColumnSource::field) v = json_key.at_path(col.path);
       if ((!v || v->is_null())) {
@@ -654,6 +688,7 @@ RowOp encode_delete(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq, 
         return RowOp::poison;
       }
     } else {
+      if (!key_is_storable(e, col, error)) return RowOp::poison;
       bytes = Value(e.key);
       v = &bytes;
     }
@@ -690,6 +725,7 @@ RowOp encode_columns(const PostgresSinkConfig& cfg, const Event& e, std::uint64_
       found = lookup(col, f);
       if (found == Lookup::unsupported) return RowOp::skip;
     } else {
+      if (col.source == ColumnSource::key && !key_is_storable(e, col, error)) return RowOp::poison;
       meta = metadata_value(e, col);
       if (!meta.is_null()) {
         f = field_of(meta);

@@ -35,6 +35,7 @@ constexpr TypeName kTypes[] = {
     {"date", PgType::date},
     {"uuid", PgType::uuid},
     {"jsonb", PgType::jsonb},
+    {"bytea", PgType::bytea},
 };
 // Accepted spellings besides the canonical ones.
 constexpr TypeName kAliases[] = {
@@ -95,11 +96,22 @@ const std::vector<Metadata>& metadata_sources() {
        {PgType::timestamptz, PgType::date, PgType::bigint, PgType::numeric, PgType::text}},
       {"_key",
        ColumnSource::key,
-       {PgType::text, PgType::jsonb, PgType::uuid, PgType::smallint, PgType::integer, PgType::bigint,
-        PgType::numeric}},
+       {PgType::text, PgType::bytea, PgType::jsonb, PgType::uuid, PgType::smallint, PgType::integer,
+        PgType::bigint, PgType::numeric}},
       {"_headers", ColumnSource::headers, {PgType::jsonb, PgType::text}},
   };
   return m;
+}
+
+constexpr std::size_t kMaxIdentifierBytes = 63;  // NAMEDATALEN - 1
+
+// "<table>_dead_letters", the table's part shortened (at a UTF-8 character boundary) so that the
+// whole fits in an identifier.
+std::string default_dead_letter_table(const std::string& table) {
+  static const std::string suffix = "_dead_letters";
+  std::size_t keep = std::min(table.size(), kMaxIdentifierBytes - suffix.size());
+  while (keep > 0 && keep < table.size() && (static_cast<unsigned char>(table[keep]) & 0xc0) == 0x80) --keep;
+  return table.substr(0, keep) + suffix;
 }
 
 ColumnSpec parse_column(const YAML::Node& key_node, const YAML::Node& value) {
@@ -377,6 +389,15 @@ void check_exactly_once(PostgresSinkConfig& c, const StageConfig& stage, const P
 
 }  // namespace
 
+const char* guard_action_name(GuardAction a) {
+  switch (a) {
+    case GuardAction::pause: return "pause";
+    case GuardAction::stop: return "stop";
+    case GuardAction::alert: return "alert";
+  }
+  return "?";
+}
+
 const char* type_name(PgType t) {
   for (const auto& n : kTypes)
     if (n.type == t) return n.name;
@@ -507,7 +528,7 @@ const std::vector<OptionSpec>& option_specs() {
        OptionKind::mapping,
        "{initial_backoff, max_backoff}: reconnect backoff while PostgreSQL is down",
        false,
-       "{initial_backoff: 100ms, max_backoff: 30s}",
+       "{initial_backoff: 100ms, max_backoff: 5s}",
        {}},
       {"delivery",
        OptionKind::choice,
@@ -533,11 +554,18 @@ const std::vector<OptionSpec>& option_specs() {
        {}},
       {"max_dead_letter_ratio",
        OptionKind::number,
-       "stop the pipeline when more than this share of the last 1000 records (or of a batch of >= 100) was "
-       "dead-lettered",
+       "the guard trips when more than this share of the last 1000 records (or of a batch of >= 100) "
+       "would be dead-lettered; 1 disables it",
        false,
        "0.5",
        {}},
+      {"on_dead_letter_ratio",
+       OptionKind::choice,
+       "what the tripped guard does: pause (hold the records' partitions at them, logged every 30s), stop "
+       "(stop the pipeline) or alert (log and count, dead-letter them)",
+       false,
+       "pause",
+       {"pause", "stop", "alert"}},
   };
   return specs;
 }
@@ -635,8 +663,10 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
     c.delete_on_tombstone = !c.key.empty();
   }
 
-  // dead_letter
-  std::string dl_schema = c.schema, dl_table = c.table + "_dead_letters";
+  // dead_letter. PostgreSQL cuts identifiers at 63 bytes: the default name keeps its suffix by
+  // shortening the table's part (a 63-byte table's "<table>_dead_letters" cut back to 63 bytes
+  // was the table itself).
+  std::string dl_schema = c.schema, dl_table = default_dead_letter_table(c.table);
   if (o.has("dead_letter")) {
     YAML::Node d = o.node("dead_letter");
     require_map(d, "option 'dead_letter'", "{table: orders_dead_letters}");
@@ -653,6 +683,10 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
       std::tie(dl_schema, dl_table) = split_table(text, d["table"].Mark());
       if (dl_schema == c.schema && dl_table == c.table)
         throw ConfigError(d["table"].Mark(), "the dead-letter table cannot be the target table");
+      if (dl_table.size() > kMaxIdentifierBytes)
+        throw ConfigError(d["table"].Mark(),
+                          "dead_letter.table '" + dl_table + "' is longer than PostgreSQL's 63 bytes",
+                          "PostgreSQL would cut it; choose a shorter name");
     }
     if (has_topic) {
       const YAML::Node t = d["topic"];
@@ -696,13 +730,17 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
                         "add topic: <name>");
     }
   }
+  if (c.dead_letter_table && dl_schema == c.schema && dl_table == c.table)
+    throw ConfigError(o.mark(o.has("dead_letter") ? "dead_letter" : "table"),
+                      "the dead-letter table would be the target table '" + c.table + "'",
+                      "set dead_letter: {table: <another name>}");
   c.dead_letter_qualified = (dl_schema.empty() ? "" : quote_ident(dl_schema) + ".") + quote_ident(dl_table);
   c.dead_letter_display = (dl_schema.empty() ? "" : dl_schema + ".") + dl_table;
 
   // retry
   if (o.has("retry")) {
     YAML::Node r = o.node("retry");
-    require_map(r, "option 'retry'", "{initial_backoff: 100ms, max_backoff: 30s}");
+    require_map(r, "option 'retry'", "{initial_backoff: 100ms, max_backoff: 5s}");
     check_keys(r, {"initial_backoff", "max_backoff"}, "'retry'");
     if (r["initial_backoff"].IsDefined()) c.initial_backoff = parse_duration(r["initial_backoff"]);
     if (r["max_backoff"].IsDefined()) c.max_backoff = parse_duration(r["max_backoff"]);
@@ -718,6 +756,13 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
     if (!(c.max_dead_letter_ratio > 0 && c.max_dead_letter_ratio <= 1))
       throw ConfigError(o.mark("max_dead_letter_ratio"), "max_dead_letter_ratio must be in (0, 1]",
                         "1 disables the guard");
+  }
+
+  if (o.has("on_dead_letter_ratio")) {
+    const std::string action = o.get_string("on_dead_letter_ratio");
+    c.on_dead_letter_ratio = action == "stop"    ? GuardAction::stop
+                             : action == "alert" ? GuardAction::alert
+                                                 : GuardAction::pause;
   }
 
   if (o.has("guard")) {

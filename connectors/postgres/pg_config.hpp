@@ -29,7 +29,8 @@ enum class PgType {
   timestamptz,
   date,
   uuid,
-  jsonb
+  jsonb,
+  bytea
 };
 const char* type_name(PgType t);  // as written in SQL: "double precision"
 std::optional<PgType> parse_type(const std::string& name);
@@ -52,6 +53,12 @@ struct ColumnSpec {
 };
 
 enum class Mode { insert, upsert, insert_ignore };
+
+// What the dead-letter guard does when a batch trips max_dead_letter_ratio (docs/connectors/postgres.md).
+// pause: the batch's bad records stay failed, so the kafka source holds their partitions at them;
+// stop: the pipeline stops (a restart meets the same records); alert: they are dead-lettered.
+enum class GuardAction { pause, stop, alert };
+const char* guard_action_name(GuardAction a);
 
 struct PostgresSinkConfig {
   std::string dsn;           // secret: never logged
@@ -78,8 +85,9 @@ struct PostgresSinkConfig {
   // librdkafka properties for the dead-letter producer; values may be secrets: never logged.
   std::vector<std::pair<std::string, std::string>> dead_letter_librdkafka;
   std::chrono::milliseconds initial_backoff{100};
-  std::chrono::milliseconds max_backoff{30'000};
+  std::chrono::milliseconds max_backoff{5000};
   double max_dead_letter_ratio = 0.5;
+  GuardAction on_dead_letter_ratio = GuardAction::pause;
   std::string pipeline = "etld";
   std::string stage;
   PoisonPolicy on_poison = PoisonPolicy::dead_letter;

@@ -26,6 +26,11 @@ SinkMetrics::SinkMetrics(const std::string& pipeline, const std::string& stage, 
   dead_letters = r.counter("etld_postgres_dead_letters_total",
                            "Records written to the dead-letter table or topic instead of the table.", kLabels)
                      .with(v);
+  guard_trips = r.counter("etld_postgres_dead_letter_guard_trips_total",
+                          "Batches in which more than max_dead_letter_ratio of the records were bad (the "
+                          "guard tripped and did what on_dead_letter_ratio says).",
+                          kLabels)
+                    .with(v);
   batch_rows =
       r.histogram("etld_postgres_batch_rows", "Rows per batch.", kLabels, metrics::size_buckets()).with(v);
   batch_seconds = r.histogram("etld_postgres_batch_seconds",

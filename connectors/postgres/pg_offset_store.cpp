@@ -84,16 +84,18 @@ void PgOffsetStore::fenced(const std::string& topic, std::int32_t partition, std
 // All partitions of one assignment in one transaction: either every epoch moved or none did.
 std::vector<PartitionClaim> PgOffsetStore::claim_now(const std::vector<PartitionClaimRequest>& partitions) {
   auto& conn = conn_;
-  if (!conn || !conn->ok()) {
-    conn.reset();
-    conn = std::make_unique<PgConnection>(cfg_->dsn);
-    conn->exec("BEGIN");
-    conn->exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", {cfg_->offsets_lock_key});
-    conn->exec(cfg_->create_offsets_sql);
-    conn->exec("COMMIT");
-  }
   std::vector<PartitionClaim> out;
   try {
+    // Inside the try: a DDL failure must not leave an aborted transaction on a connection that
+    // looks healthy (every later claim would fail with 25P02).
+    if (!conn || !conn->ok()) {
+      conn.reset();
+      conn = std::make_unique<PgConnection>(cfg_->dsn);
+      conn->exec("BEGIN");
+      conn->exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", {cfg_->offsets_lock_key});
+      conn->exec(cfg_->create_offsets_sql);
+      conn->exec("COMMIT");
+    }
     conn->exec("BEGIN");
     for (const auto& p : partitions) {
       Result r =

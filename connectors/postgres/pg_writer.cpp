@@ -370,10 +370,7 @@ void Writer::write(WorkBatch& b) {
     return;
   }
 
-  if (std::string why = dead_letter_ratio_exceeded(b); !why.empty()) {
-    b.fatal = why;
-    return;
-  }
+  if (std::string why = dead_letter_ratio_exceeded(b); !why.empty() && !guard_lets_through(b, why)) return;
   if (std::none_of(b.rows.begin(), b.rows.end(), [](const Row& r) { return r.op == RowOp::poison; }) ||
       cfg_->on_poison != PoisonPolicy::dead_letter)
     return;  // poison rows stay failed: the source pauses the partition or stops
@@ -420,9 +417,29 @@ std::string Writer::dead_letter_ratio_exceeded(const WorkBatch& b) {
     return fmt::format(
         "{} of {} records in a batch ({} of the last {}) could not be written to {}, more than "
         "max_dead_letter_ratio "
-        "{}: the configuration is probably wrong; first error: {}",
+        "{}: the configuration is probably wrong, or a producer sends bad records; first error: {}",
         dead, b.rows.size(), wd, wt, cfg_->display, ratio, first_error ? *first_error : "");
   return {};
+}
+
+// The tripped guard's action: whether the batch's bad records are dead-lettered all the same
+// (alert). stop sets `fatal`; pause leaves them failed, and the kafka source holds each of their
+// partitions at the first of them.
+bool Writer::guard_lets_through(WorkBatch& b, const std::string& why) {
+  if (metrics_) metrics_->guard_trips->inc();
+  switch (cfg_->on_dead_letter_ratio) {
+    case GuardAction::stop: b.fatal = why + " (on_dead_letter_ratio: stop)"; return false;
+    case GuardAction::pause:
+      log_.error(
+          "{} (on_dead_letter_ratio: pause): not dead-lettering them; their partitions are held at the first "
+          "of them until a restart (see docs/operations.md, \"The dead-letter guard tripped\")",
+          why);
+      return false;
+    case GuardAction::alert:
+      log_.error("{} (on_dead_letter_ratio: alert): dead-lettering them all the same", why);
+      return true;
+  }
+  return false;
 }
 
 // Bisection inside the open transaction: each slice under a savepoint, so a rejected slice rolls
@@ -553,9 +570,10 @@ void Writer::write_exactly_once(WorkBatch& b) {
         b.fatal = "a record could not be written (on_poison: stop); nothing of its batch was committed";
         return;
       }
-      if (std::string why = dead_letter_ratio_exceeded(b); !why.empty()) {
+      if (std::string why = dead_letter_ratio_exceeded(b); !why.empty() && !guard_lets_through(b, why)) {
+        // pause holds the whole batch (every row stays failed): its rows and offsets are one
+        // transaction, so the good rows cannot commit without the bad ones' offsets.
         rollback_quietly();
-        b.fatal = why;
         return;
       }
       if (poisoned && cfg_->on_poison == PoisonPolicy::dead_letter && cfg_->dead_letter_table)

@@ -86,6 +86,7 @@ class Writer {
   void bisect_in_transaction(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo,
                              std::size_t hi);
   std::string dead_letter_ratio_exceeded(const WorkBatch& b);
+  bool guard_lets_through(WorkBatch& b, const std::string& why);
   void write_dead_letters(WorkBatch& b);
   void write_dead_letter_table(WorkBatch& b);
   void insert_dead_letters(WorkBatch& b);

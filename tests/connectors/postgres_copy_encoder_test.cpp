@@ -315,4 +315,55 @@ TEST_SUITE("postgres copy encoder") {
     CHECK(dom.row.rfind("prefix|7\tf\t5\t", 0) == 0);
     CHECK(dom.row == tree.row);
   }
+
+  TEST_CASE("Kafka keys: bytea keeps the bytes; a key that is not UTF-8 is never replaced in text") {
+    etld::pg::PostgresSinkConfig cfg;
+    cfg.columns = {column("k", PgType::bytea, "_key", ColumnSource::key), column("id", PgType::bigint)};
+    auto encode_key = [&](const std::string& key, std::string& error) {
+      etld::Event e;
+      e.value = R"({"id": 1})";
+      e.has_value = true;
+      e.key = key;
+      e.has_key = true;
+      std::string out;
+      RowOp op = etld::pg::encode_event(cfg, e, 0, out, error);
+      return std::make_pair(op, out);
+    };
+    std::string error;
+    // 8-byte big-endian 128 and 255: two distinct values, written as hex (the backslash of \x
+    // escaped for COPY text).
+    const std::string k128("\0\0\0\0\0\0\0\x80", 8), k255("\0\0\0\0\0\0\0\xff", 8);
+    CHECK(encode_key(k128, error) == std::make_pair(RowOp::write, std::string("\\\\x0000000000000080\t1\n")));
+    CHECK(encode_key(k255, error) == std::make_pair(RowOp::write, std::string("\\\\x00000000000000ff\t1\n")));
+
+    cfg.columns[0].type = PgType::text;
+    error.clear();
+    auto [op, row] = encode_key(k128, error);
+    CHECK(op == RowOp::poison);
+    CHECK(row.empty());
+    CHECK(error.find("column k (text): the Kafka key (8 bytes) is not valid UTF-8") != std::string::npos);
+    CHECK(error.find("bytea") != std::string::npos);
+    error.clear();
+    CHECK(encode_key("caf\xc3\xa9", error) == std::make_pair(RowOp::write, std::string("caf\xc3\xa9\t1\n")));
+
+    // A tombstone deletes by the value the insert wrote: the raw bytes for bytea.
+    cfg.columns[0].type = PgType::bytea;
+    cfg.columns[0].is_key = true;
+    cfg.key = {"k"};
+    cfg.mode = etld::pg::Mode::upsert;
+    cfg.delete_on_tombstone = true;
+    etld::Event tomb;
+    tomb.key = "{\x80";  // looks like JSON, is not: still the raw bytes
+    tomb.has_key = true;
+    tomb.has_value = false;
+    std::string out;
+    error.clear();
+    CHECK(etld::pg::encode_event(cfg, tomb, 3, out, error) == RowOp::del);
+    INFO(error);
+    CHECK(out == "3\tt\t\\\\x7b80\t\\N\n");
+    cfg.columns[0].type = PgType::text;
+    out.clear();
+    CHECK(etld::pg::encode_event(cfg, tomb, 3, out, error) == RowOp::poison);
+    CHECK(error.find("not valid UTF-8") != std::string::npos);
+  }
 }

@@ -291,6 +291,38 @@ TEST_SUITE("postgres exactly once") {
     CHECK(target->count(AckStatus::dead_lettered) == 1);
   }
 
+  TEST_CASE("a transient failure of the offsets table's DDL does not poison the claim's connection") {
+    Rig rig;
+    etld::pg::PgConnection holder(etld::test::services().pg_dsn);
+    const std::string key = "etld:" + rig.table + "_offsets";
+    holder.exec_params("SELECT pg_advisory_lock(hashtext($1))", {key});
+    auto target = std::make_shared<TestPartition>();
+    std::promise<std::pair<std::vector<etld::PartitionClaim>, std::string>> done;
+    rig.store->claim({{"orders", 0, target}}, [&](std::vector<etld::PartitionClaim> c, std::string e) {
+      done.set_value({std::move(c), std::move(e)});
+    });
+    // The claim's DDL waits for the lock we hold; cancelling it (57014: transient) aborts its
+    // transaction on a connection that stays open. The retry must not run in that transaction.
+    const std::string cancel_waiters =
+        "SELECT count(pg_cancel_backend(w.pid)) FROM pg_locks w JOIN pg_locks h ON h.locktype = 'advisory' "
+        "AND h.granted AND h.pid = pg_backend_pid() AND w.classid = h.classid AND w.objid = h.objid AND "
+        "w.objsubid = h.objsubid JOIN pg_stat_activity a ON a.pid = w.pid WHERE w.locktype = 'advisory' AND "
+        "NOT w.granted AND a.application_name NOT LIKE 'etld/%'";  // the store's, not the sink's
+    int cancelled = 0;
+    for (int i = 0; i < 200 && cancelled == 0; ++i) {
+      cancelled = std::stoi(scalar(holder, cancel_waiters));
+      if (cancelled == 0) std::this_thread::sleep_for(50ms);
+    }
+    CHECK(cancelled >= 1);
+    holder.exec_params("SELECT pg_advisory_unlock(hashtext($1))", {key});
+    auto result = done.get_future();
+    REQUIRE(result.wait_for(30s) == std::future_status::ready);
+    auto [claims, error] = result.get();
+    CHECK_MESSAGE(error.empty(), error);
+    REQUIRE(claims.size() == 1);
+    CHECK(claims[0].epoch == 1);
+  }
+
   TEST_CASE("a zombie whose partition was claimed elsewhere cannot commit its batch") {
     Rig rig;
     etld::pg::PgConnection db(etld::test::services().pg_dsn);

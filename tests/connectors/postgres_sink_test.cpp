@@ -701,26 +701,132 @@ batch: {max_rows: 1000, max_wait: 10ms}
     db.exec("DROP TABLE " + t);
   }
 
-  TEST_CASE("the dead-letter guard stops the pipeline when most records are bad") {
+  TEST_CASE("the dead-letter guard: pause (default) holds the bad records, stop stops, alert dead-letters") {
     Db db;
     const std::string t = unique_name("guard");
     db.exec("CREATE TABLE " + t + " (id bigint, qty smallint)");
-    Harness h(yaml_dsn() + "table: " + t + R"(
-columns: {id: {from: id, type: bigint}, qty: {from: qty, type: smallint}}
-batch: {max_rows: 1000, max_wait: 10ms}
-)");
-    std::vector<std::string> values;
+    std::vector<std::string> values;  // 150 of 200 out of range for smallint
     for (int i = 0; i < 200; ++i)
       values.push_back(R"({"id":)" + std::to_string(i) + R"(,"qty":)" + (i % 4 == 0 ? "1" : "100000") + "}");
-    h.send_values(values);
-    REQUIRE(etld::test::run_until(
-        h.io, [&] { return h.ctx.error != nullptr; }, 20s));
-    CHECK(h.ctx.failure_text().find("max_dead_letter_ratio") != std::string::npos);
-    CHECK(h.ctx.failure_text().find("out of range") != std::string::npos);
-    CHECK(h.acks->count(AckStatus::done) == 50);
-    CHECK(h.acks->count(AckStatus::failed) == 150);  // not dead-lettered: a fixed config replays them
-    CHECK(h.acks->count(AckStatus::dead_lettered) == 0);
+    const std::string options = yaml_dsn() + "table: " + t + R"(
+columns: {id: {from: id, type: bigint}, qty: {from: qty, type: smallint}}
+batch: {max_rows: 1000, max_wait: 10ms}
+)";
+    SUBCASE("pause, the default: the pipeline goes on, the bad records stay failed, nothing dead-lettered") {
+      Harness h(options);
+      h.send_values(values);
+      REQUIRE(h.wait_done(200));
+      CHECK(h.ctx.error == nullptr);
+      CHECK(h.acks->count(AckStatus::done) == 50);
+      CHECK(h.acks->count(AckStatus::failed) == 150);  // the kafka source holds their partition
+      CHECK(h.acks->count(AckStatus::dead_lettered) == 0);
+      CHECK(db.scalar("SELECT count(*) FROM " + t + "_dead_letters") == "0");
+      h.send_values({R"({"id":1000,"qty":2})"});  // and the sink still writes
+      REQUIRE(h.wait_done(201));
+      CHECK(db.count(t) == 51);
+    }
+    SUBCASE("stop") {
+      Harness h(options + "on_dead_letter_ratio: stop\n");
+      h.send_values(values);
+      REQUIRE(etld::test::run_until(
+          h.io, [&] { return h.ctx.error != nullptr; }, 20s));
+      CHECK(h.ctx.failure_text().find("max_dead_letter_ratio") != std::string::npos);
+      CHECK(h.ctx.failure_text().find("out of range") != std::string::npos);
+      CHECK(h.ctx.failure_text().find("on_dead_letter_ratio: stop") != std::string::npos);
+      CHECK(h.acks->count(AckStatus::done) == 50);
+      CHECK(h.acks->count(AckStatus::failed) == 150);  // not dead-lettered: a fixed config replays them
+      CHECK(h.acks->count(AckStatus::dead_lettered) == 0);
+    }
+    SUBCASE("alert: logged and counted, and dead-lettered like any bad record") {
+      Harness h(options + "on_dead_letter_ratio: alert\n");
+      h.send_values(values);
+      REQUIRE(h.wait_done(200));
+      CHECK(h.ctx.error == nullptr);
+      CHECK(h.acks->count(AckStatus::done) == 50);
+      CHECK(h.acks->count(AckStatus::dead_lettered) == 150);
+      CHECK(db.scalar("SELECT count(*) FROM " + t + "_dead_letters WHERE error LIKE '%out of range%'") ==
+            "150");
+    }
     db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
+  }
+
+  TEST_CASE("binary Kafka keys: as bytea 128 and 255 stay two rows; as text they are dead letters") {
+    Db db;
+    const std::string k128("\0\0\0\0\0\0\0\x80", 8), k255("\0\0\0\0\0\0\0\xff", 8);
+    std::string t;
+    auto keyed_by = [&](const std::string& type) {
+      t = unique_name("key_" + type);
+      db.exec("CREATE TABLE " + t + " (k " + type + " PRIMARY KEY, v text)");
+      return std::make_unique<Harness>(
+          yaml_dsn() + "table: " + t + "\nmode: upsert\nkey: [k]\ncolumns: {k: {from: _key, type: " + type +
+          "}, v: {from: v, type: text}}\nbatch: {max_rows: 1000, max_wait: 10ms}\n");
+    };
+    SUBCASE("bytea: two rows, and a tombstone deletes the row its key wrote") {
+      auto h = keyed_by("bytea");
+      Batch b;
+      b.push_back(h->event(R"({"v":"a"})", k128));
+      b.push_back(h->event(R"({"v":"b"})", k255));
+      h->send(std::move(b));
+      REQUIRE(h->wait_done(2));
+      CHECK(db.scalar("SELECT string_agg(encode(k, 'hex') || '=' || v, ',' ORDER BY k) FROM " + t) ==
+            "0000000000000080=a,00000000000000ff=b");
+      Batch del;
+      del.push_back(h->event(std::nullopt, k128));
+      h->send(std::move(del));
+      REQUIRE(h->wait_done(3));
+      CHECK(h->acks->settled_once(2, AckStatus::done));
+      CHECK(db.scalar("SELECT string_agg(encode(k, 'hex') || '=' || v, ',') FROM " + t) ==
+            "00000000000000ff=b");
+    }
+    SUBCASE("text: a key that is not UTF-8 is a dead letter with its reason and coordinates") {
+      auto h = keyed_by("text");
+      Batch b;
+      b.push_back(h->event(R"({"v":"a"})", k128));
+      b.push_back(h->event(R"({"v":"b"})", k255));
+      b.push_back(h->event(R"({"v":"c"})", "plain"));
+      b.push_back(h->event(std::nullopt, k255));  // a tombstone of a binary key: the same reason
+      h->send(std::move(b));
+      REQUIRE(h->wait_done(4));
+      CHECK(db.scalar("SELECT string_agg(k || '=' || v, ',') FROM " + t) == "plain=c");
+      CHECK(db.scalar(
+                "SELECT string_agg(\"offset\" || ':' || encode(key, 'hex'), ',' ORDER BY \"offset\") FROM " +
+                t +
+                "_dead_letters WHERE topic = 'orders' AND \"partition\" = 0 AND error LIKE "
+                "'%column k (text): the Kafka key (8 bytes) is not valid UTF-8%bytea%'") ==
+            "0:0000000000000080,1:00000000000000ff,3:00000000000000ff");
+    }
+    db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
+  }
+
+  TEST_CASE(
+      "the default dead-letter table's name fits PostgreSQL's 63 bytes; a longer explicit one is refused") {
+    auto parse = [](const std::string& yaml) {
+      etld::StageConfig cfg;
+      cfg.name = "to_pg";
+      cfg.type = "postgres";
+      cfg.node = YAML::Load(yaml);
+      cfg.options = etld::Options(cfg.node, &etld::find_stage_type("postgres")->options);
+      etld::PipelineConfig pipeline;
+      return etld::pg::parse_config(cfg, pipeline);
+    };
+    const std::string name63(63, 'a');
+    auto c = parse("dsn: 'host=localhost'\ntable: " + name63 + "\ncolumns: {id: bigint}\n");
+    CHECK(c.dead_letter_display == std::string(50, 'a') + "_dead_letters");
+    CHECK(c.dead_letter_display.size() == 63);
+    CHECK(c.dead_letter_display != c.display);
+    CHECK(parse("dsn: 'host=localhost'\ntable: orders\ncolumns: {id: bigint}\n").dead_letter_display ==
+          "orders_dead_letters");
+    try {
+      parse("dsn: 'host=localhost'\ntable: t\ncolumns: {id: bigint}\ndead_letter: {table: " +
+            std::string(64, 'd') + "}\n");
+      FAIL("a 64-byte dead_letter.table was accepted");
+    } catch (const etld::ConfigError& e) {
+      CHECK(std::string(e.what()).find("longer than PostgreSQL's 63 bytes") != std::string::npos);
+    }
+    // A table named like its own default dead-letter table: refused, not silently shared.
+    const std::string self = std::string(50, 'b') + "_dead_letters";
+    CHECK_THROWS_AS(parse("dsn: 'host=localhost'\ntable: " + self + "\ncolumns: {id: bigint}\n"),
+                    etld::ConfigError);
   }
 
   TEST_CASE("a slow table holds back done() and credits without blocking the strand's thread") {

@@ -79,6 +79,8 @@ TEST_CASE("a pending count is reported at the next flush once its window ends, a
   auto lines = capture->lines();
   REQUIRE(lines.size() == 2);
   CHECK(lines[1].starts_with("pg warning PostgreSQL unavailable: retrying in 100 ms ... repeated 1 times"));
+  // The delay grew: the summary says what the last message said, not only the first.
+  CHECK(lines[1].ends_with("; the last: PostgreSQL unavailable: retrying in 200 ms"));
 }
 
 TEST_CASE("the same text from two stages is two shapes; the table of shapes is bounded") {
