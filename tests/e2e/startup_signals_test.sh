@@ -14,6 +14,7 @@ wait_for 3 ignoring || echo "etld does not ignore SIGHUP/SIGUSR1/SIGUSR2 at star
 for sig in HUP USR1 USR2; do kill -s "$sig" "$pid" 2>/dev/null || true; done
 sleep 0.3
 check "etld survives SIGHUP, SIGUSR1 and SIGUSR2 before it runs" kill -0 "$pid"
+kill -0 "$pid" 2>/dev/null || { pid=; finish; exit 1; }  # no reader: writing the FIFO would block
 
 cat >"$tmp/p.yaml" <<'YAML'
 pipeline: signals_e2e
