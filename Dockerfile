@@ -4,7 +4,8 @@
 #   scripts/container build     podman, on a Debian base made locally (docs/operations.md)
 #   docker build -t etld .      where Docker Hub and the npm registry are reachable
 # Run: the pipeline is /etc/etld/pipeline.yaml (a volume: mount your own directory there);
-# the admin endpoint listens on $ETLD_ADMIN_ADDRESS and HEALTHCHECK asks its /healthz.
+# the admin endpoint listens on $ETLD_ADMIN_ADDRESS (read-only unless a token file is mounted
+# at $ETLD_ADMIN_TOKEN_FILE) and HEALTHCHECK asks its /healthz.
 ARG BASE_IMAGE=debian:bookworm-slim
 
 FROM ${BASE_IMAGE} AS build
@@ -34,7 +35,11 @@ COPY --from=build /etld.deb /tmp/etld.deb
 # The postinst creates the system user etld.
 RUN dpkg -i /tmp/etld.deb && rm /tmp/etld.deb
 COPY packaging/container-entrypoint /usr/local/bin/etld-entrypoint
-ENV ETLD_ADMIN_ADDRESS=0.0.0.0:9090
+# The admin endpoint on every interface, for the HEALTHCHECK and Prometheus: /metrics, /healthz,
+# /readyz, /pipeline and GET /reload answer anyone who reaches the port; POST /reload and PUT
+# /log_level are off (403) unless a token file is mounted at ETLD_ADMIN_TOKEN_FILE
+# (docs/operations.md, "Run in Docker").
+ENV ETLD_ADMIN_ADDRESS=0.0.0.0:9090 ETLD_ADMIN_TOKEN_FILE=/run/secrets/etld_admin_token
 EXPOSE 9090
 USER etld
 VOLUME /etc/etld

@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "config/admin_token.hpp"
 #include "config/diagnostics.hpp"
 #include "config/options.hpp"
 #include "config/pipeline.hpp"
@@ -127,8 +128,9 @@ const std::vector<OptionSpec>& top_level_options() {
       {"admin",
        OptionKind::mapping,
        "The admin HTTP endpoint (/metrics, /healthz, /readyz, /pipeline, /reload, /log_level): "
-       "address: HOST:PORT. Off when absent. It has no authentication: an address other than loopback "
-       "exposes it to the network.",
+       "address: HOST:PORT; token_file: a file (mode 0600) whose bearer token POST /reload and PUT "
+       "/log_level need, off without it; allowed_hosts: Host names accepted besides IP addresses and "
+       "localhost. Off when absent.",
        false,
        "",
        {}},
@@ -611,21 +613,52 @@ std::vector<std::size_t> topological_order(const std::vector<StageDraft>& drafts
   return order;
 }
 
-// `admin: {address: HOST:PORT}`: HOST a name or IP ([::1] for IPv6), PORT 0-65535 (0 = any free).
+// `admin: {address: HOST:PORT, token_file: PATH, allowed_hosts: [NAME...]}`: HOST a name or IP
+// ([::1] for IPv6), PORT 0-65535 (0 = any free); the token file is checked as `run` will read it.
 void read_admin(const YAML::Node& node, PipelineConfig& p, Reporter& r) {
-  static const std::vector<std::string> keys{"address"};
+  static const std::vector<std::string> keys{"address", "token_file", "allowed_hosts"};
   if (!node.IsMap()) {
     r.error(node.Mark(), "option 'admin' must be a map", "e.g. admin: {address: 127.0.0.1:9187}");
     return;
   }
   for (const auto& e : map_entries(node, r, "'admin'")) {
-    if (e.key != "address") {
+    if (std::find(keys.begin(), keys.end(), e.key) == keys.end()) {
       std::string hint = did_you_mean(e.key, keys);
       r.error(e.key_node.Mark(), "unknown key '" + e.key + "' in 'admin'",
-              hint.empty() ? "the only key is address" : hint);
+              hint.empty() ? "the keys are " + join(keys) : hint);
       continue;
     }
     try {
+      if (e.key == "token_file") {
+        if (!e.value.IsScalar()) throw ConfigError(e.value.Mark(), "admin token_file must be a path");
+        p.admin_token_file = scalar_string(e.value);
+        try {
+          (void)read_admin_token(p.admin_token_file);
+        } catch (const ConfigError& bad) {
+          throw ConfigError(e.value.Mark(), bad.what(), bad.hint());
+        }
+        continue;
+      }
+      if (e.key == "allowed_hosts") {
+        if (!e.value.IsSequence() && !e.value.IsScalar())
+          throw ConfigError(e.value.Mark(), "admin allowed_hosts must be a list of host names",
+                            "e.g. allowed_hosts: [etld.internal]");
+        std::vector<YAML::Node> items;  // a single name is a list of one
+        if (e.value.IsSequence())
+          for (const auto& h : e.value) items.push_back(h);
+        else
+          items.push_back(e.value);
+        p.admin_allowed_hosts.clear();
+        for (const auto& h : items) {
+          std::string host = scalar_string(h);
+          if (host.empty() || host.find_first_of(" :/[]") != std::string::npos)
+            throw ConfigError(
+                h.Mark(), "admin allowed_hosts: '" + host + "' is not a host name",
+                "write the name alone, without scheme or port; IP addresses are always accepted");
+          p.admin_allowed_hosts.push_back(host);
+        }
+        continue;
+      }
       if (!e.value.IsScalar()) throw ConfigError(e.value.Mark(), "admin address must be HOST:PORT");
       std::string address = scalar_string(e.value);
       auto colon = address.rfind(':');

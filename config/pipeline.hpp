@@ -51,6 +51,9 @@ struct PipelineConfig {
   PoisonPolicy on_poison = PoisonPolicy::dead_letter;  // top-level `on_poison:`
   std::string admin_address;  // `admin: {address: HOST:PORT}`; "" = no admin endpoint
   YAML::Mark admin_mark = YAML::Mark::null_mark();
+  std::string admin_token_file;  // `admin.token_file`; "" = no mutations through it
+  std::vector<std::string>
+      admin_allowed_hosts;          // `admin.allowed_hosts`: Host names besides IPs and localhost
   std::vector<StageConfig> stages;  // in topological order (inputs first)
   std::string text;                 // the file as read (for hashing on reload)
 

@@ -3,25 +3,19 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include <fmt/chrono.h>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <thread>
+#include <vector>
 
 #include <spdlog/spdlog.h>
-
-#include "daemon/logging.hpp"
-#include "stages/dispatcher.hpp"
-#include "stages/metrics.hpp"
-#include "stages/readiness.hpp"
-#include "stages/registry.hpp"
-#include "stages/value.hpp"
 
 namespace etld {
 
@@ -29,127 +23,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-using Labels = std::vector<std::pair<std::string, std::string>>;
-
-namespace {
-
-std::string time_text(std::chrono::system_clock::time_point t) {
-  if (t == std::chrono::system_clock::time_point{}) return "";
-  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::chrono::system_clock::to_time_t(t)));
-}
-
-Value u64(std::uint64_t v) { return Value(static_cast<std::int64_t>(v)); }
-
-}  // namespace
-
-std::string render_reload_json(const ReloadOutcome& o) {
-  Array restarted;
-  for (const auto& s : o.restarted_stages) restarted.emplace_back(s);
-  Object obj{{"generation", u64(o.generation)},
-             {"config_hash", Value(o.config_hash)},
-             {"ok", Value(o.ok)},
-             {"error", o.ok && o.error.empty() ? Value() : Value(o.error)},
-             {"restarted_stages", Value(std::move(restarted))},
-             {"at", Value(time_text(o.at))}};
-  return Value(std::move(obj)).to_json() + "\n";
-}
-
-std::string render_pipeline_json(const AdminHooks& hooks) {
-  auto config = hooks.config ? hooks.config() : nullptr;
-  auto stats = hooks.stage_stats ? hooks.stage_stats() : std::vector<StageStats>{};
-  Array stages;
-  if (config) {
-    for (const auto& sc : config->stages) {
-      Array inputs, instances;
-      for (const auto& in : sc.inputs) inputs.emplace_back(in);
-      for (const auto& s : stats) {
-        if (s.name != sc.name) continue;
-        instances.emplace_back(Object{{"instance", Value(s.instance)},
-                                      {"events_in", u64(s.events_in)},
-                                      {"events_out", u64(s.events_out)},
-                                      {"batches_in", u64(s.batches_in)},
-                                      {"acked", u64(s.acked)},
-                                      {"dead_lettered", u64(s.dead_lettered)},
-                                      {"failed", u64(s.failed)},
-                                      {"buffered", u64(s.buffered)},
-                                      {"outstanding_demand", u64(s.outstanding_demand)},
-                                      {"restarts", u64(s.restarts)}});
-      }
-      const auto* type = find_stage_type(sc.type);
-      stages.emplace_back(Object{{"name", Value(sc.name)},
-                                 {"type", Value(sc.type)},
-                                 {"role", Value(type ? role_name(type->role) : "unknown")},
-                                 {"inputs", Value(std::move(inputs))},
-                                 {"concurrency", Value(sc.concurrency)},
-                                 {"instances", Value(std::move(instances))}});
-    }
-  }
-  Object root{{"pipeline", Value(config ? config->name : "")},
-              {"file", Value(config ? config->file : "")},
-              {"ready", Value(hooks.ready ? hooks.ready() : false)}};
-  if (hooks.last_reload) root.emplace_back("generation", u64(hooks.last_reload().generation));
-  root.emplace_back("stages", Value(std::move(stages)));
-  return Value(std::move(root)).to_json() + "\n";
-}
-
-std::string render_metrics(const AdminHooks& hooks) {
-  metrics::Exposition out;
-  auto config = hooks.config ? hooks.config() : nullptr;
-  std::string pipeline = config ? config->name : "";
-  struct StageMetric {
-    const char* name;
-    const char* type;
-    const char* help;
-    std::uint64_t StageStats::*field;
-  };
-  static const StageMetric stage_metrics[] = {
-      {"etld_stage_events_in_total", "counter", "Events received by the stage instance.",
-       &StageStats::events_in},
-      {"etld_stage_events_out_total", "counter", "Events sent downstream by the stage instance.",
-       &StageStats::events_out},
-      {"etld_stage_batches_in_total", "counter", "Batches received by the stage instance.",
-       &StageStats::batches_in},
-      {"etld_stage_events_acked_total", "counter",
-       "Sinks: events reported fully handled (written and settled).", &StageStats::acked},
-      {"etld_stage_events_dead_lettered_total", "counter",
-       "Transforms: events rejected to the dead-letter path; sinks without a dead-letter destination: "
-       "rejected "
-       "events settled dead_lettered.",
-       &StageStats::dead_lettered},
-      {"etld_stage_events_failed_total", "counter",
-       "Events dropped by a failing instance and settled failed (never committed).", &StageStats::failed},
-      {"etld_stage_restarts_total", "counter", "Restarts of the stage instance after failures.",
-       &StageStats::restarts},
-      {"etld_stage_buffered_events", "gauge", "Events the instance holds for downstream, waiting for demand.",
-       &StageStats::buffered},
-      {"etld_stage_outstanding_demand", "gauge",
-       "Events downstream asked the instance for and has not received.", &StageStats::outstanding_demand},
-  };
-  for (const auto& m : stage_metrics) out.family(m.name, m.type, m.help);
-  out.family("etld_stage_batch_processing_seconds", "histogram",
-             "Time a transform spent in process() or a sink in consume(), per input batch.");
-  if (hooks.stage_stats) {
-    for (const auto& s : hooks.stage_stats()) {
-      Labels labels{{"pipeline", pipeline}, {"stage", s.name}, {"instance", std::to_string(s.instance)}};
-      for (const auto& m : stage_metrics) out.sample(m.name, labels, static_cast<double>(s.*(m.field)));
-      if (s.processing_seconds.count > 0 || s.batches_in > 0)
-        out.histogram("etld_stage_batch_processing_seconds", labels, s.processing_seconds);
-    }
-  }
-  out.family("etld_pipeline_ready", "gauge", "1 when the pipeline runs and its sinks are connected.");
-  out.sample("etld_pipeline_ready", {{"pipeline", pipeline}}, hooks.ready && hooks.ready() ? 1 : 0);
-  if (hooks.last_reload) {
-    auto last = hooks.last_reload();
-    out.family("etld_config_generation", "gauge", "Generation of the running configuration (1 at start-up).");
-    out.sample("etld_config_generation", {{"pipeline", pipeline}}, static_cast<double>(last.generation));
-    out.family("etld_last_reload_success", "gauge", "1 when the last reload attempt succeeded.");
-    out.sample("etld_last_reload_success", {{"pipeline", pipeline}}, last.ok ? 1 : 0);
-  }
-  metrics::registry().collect(out);
-  return out.render();
-}
-
-// ---- the server ---------------------------------------------------------------------------------
 
 class Session;
 
@@ -157,45 +30,41 @@ struct AdminServer::State {
   AdminHooks hooks;
   AdminLimits limits;
   std::optional<tcp::acceptor> acceptor;
-  std::atomic<std::size_t> connections{0}, rejected{0};
   std::atomic<bool> reloading{false}, stopped{false};
-  std::mutex mu;  // guards sessions and reload_thread
-  std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> sessions;
+  std::mutex mu;  // guards sessions, access and reload_thread
+  std::vector<std::weak_ptr<Session>> sessions;
+  std::shared_ptr<const AdminAccess> access;
   std::thread reload_thread;
+
+  std::shared_ptr<const AdminAccess> current_access() {
+    std::lock_guard lock(mu);
+    return access;
+  }
 };
 
 namespace {
 
-using Request = http::request<http::string_body>;
-using Response = http::response<http::string_body>;
-
-Response make_response(http::status status, unsigned version, std::string body,
-                       const char* content_type = "text/plain; charset=utf-8") {
-  Response res{status, version};
-  res.set(http::field::server, "etld");
-  res.set(http::field::content_type, content_type);
-  res.body() = std::move(body);
-  res.prepare_payload();
-  return res;
-}
+std::int64_t steady_now() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
 
 }  // namespace
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<AdminServer::State> state, bool over_limit)
+  Session(tcp::socket socket, std::shared_ptr<AdminServer::State> state, AdminPeer peer)
       : stream_(std::move(socket)),
         state_(std::move(state)),
-        buffer_(state_->limits.header_limit + state_->limits.body_limit + 1024),
-        over_limit_(over_limit) {}
-
-  ~Session() { (over_limit_ ? state_->rejected : state_->connections).fetch_sub(1); }
+        peer_(std::move(peer)),
+        buffer_(state_->limits.header_limit + state_->limits.body_limit + 1024) {}
 
   void run() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
   }
 
+  const AdminPeer& peer() const { return peer_; }
   bool awaiting_reload() const { return awaiting_reload_; }
+  // Since when it waits on its client, for a request or to take an answer; 0 while it waits for
+  // a reload (then it is never the one closed to make room).
+  std::int64_t waiting_since() const { return awaiting_reload_ ? 0 : since_.load(); }
 
   void close() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
@@ -208,6 +77,7 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void read() {
     if (state_->stopped) return;
+    since_ = steady_now();
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(state_->limits.header_limit));
     parser_->body_limit(state_->limits.body_limit);
@@ -224,115 +94,23 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     if (ec) {
-      if (ec.category() != http::make_error_code(http::error::end_of_stream).category() &&
-          ec != beast::http::error::buffer_overflow)
-        return;  // the connection broke: nothing to answer
-      http::status status = http::status::bad_request;
-      std::string why = "malformed request: " + ec.message() + "\n";
-      if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-        status = http::status::request_header_fields_too_large;
-        why = "request header larger than " + std::to_string(state_->limits.header_limit) + " bytes\n";
-      } else if (ec == http::error::body_limit) {
-        status = http::status::payload_too_large;
-        why = "request body larger than " + std::to_string(state_->limits.body_limit) + " bytes\n";
-      }
-      send(make_response(status, 11, std::move(why)), /*close=*/true);
+      if (auto answer = parse_error_answer(ec, state_->limits)) send(std::move(*answer), /*close=*/true);
       return;
     }
-    Request req = parser_->release();
-    if (over_limit_) {
-      send(make_response(http::status::service_unavailable, req.version(),
-                         "too many admin connections (at most " +
-                             std::to_string(state_->limits.max_connections) + ")\n"),
-           true);
-      return;
-    }
-    handle(std::move(req));
-  }
-
-  void handle(Request req) {
-    const auto target = std::string(req.target());
-    const auto path = target.substr(0, target.find('?'));
-    const auto method = req.method();
-    const unsigned v = req.version();
-    const bool close = !req.keep_alive();
-    auto& hooks = state_->hooks;
-    auto only = [&](std::initializer_list<http::verb> allowed, const char* allow_text) {
-      for (auto m : allowed)
-        if (m == method) return true;
-      auto res = make_response(http::status::method_not_allowed, v,
-                               "method " + std::string(req.method_string()) + " not allowed on " + path +
-                                   " (allowed: " + allow_text + ")\n");
-      res.set(http::field::allow, allow_text);
-      send(std::move(res), close);
-      return false;
-    };
-
-    if (path == "/metrics") {
-      if (!only({http::verb::get}, "GET")) return;
-      send(make_response(http::status::ok, v, render_metrics(hooks),
-                         "text/plain; version=0.0.4; charset=utf-8"),
-           close);
-    } else if (path == "/healthz") {
-      if (!only({http::verb::get}, "GET")) return;
-      send(make_response(http::status::ok, v, "ok\n"), close);
-    } else if (path == "/readyz") {
-      if (!only({http::verb::get}, "GET")) return;
-      if (hooks.ready && hooks.ready()) {
-        send(make_response(http::status::ok, v, "ready\n"), close);
-      } else {
-        std::string why = hooks.unready_reason ? hooks.unready_reason() : "";
-        if (why.empty()) why = "the pipeline is not running";
-        send(make_response(http::status::service_unavailable, v, "not ready: " + why + "\n"), close);
-      }
-    } else if (path == "/pipeline") {
-      if (!only({http::verb::get}, "GET")) return;
-      send(make_response(http::status::ok, v, render_pipeline_json(hooks), "application/json"), close);
-    } else if (path == "/reload") {
-      if (!only({http::verb::get, http::verb::post}, "GET, POST")) return;
-      if (method == http::verb::get) {
-        if (!hooks.last_reload) {
-          send(make_response(http::status::not_found, v, "no reload information\n"), close);
-          return;
-        }
-        send(make_response(http::status::ok, v, render_reload_json(hooks.last_reload()), "application/json"),
-             close);
-      } else {
-        post_reload(v, close);
-      }
-    } else if (path == "/log_level") {
-      if (!only({http::verb::get, http::verb::put}, "GET, PUT")) return;
-      if (method == http::verb::put) {
-        std::string name = req.body();
-        while (!name.empty() && std::isspace(static_cast<unsigned char>(name.back()))) name.pop_back();
-        try {
-          auto level = parse_log_level(name);
-          set_log_level(level);
-          spdlog::warn("admin endpoint: log level set to {}", spdlog::level::to_string_view(level));
-        } catch (const std::invalid_argument& e) {
-          send(make_response(http::status::bad_request, v, std::string(e.what()) + "\n"), close);
-          return;
-        }
-      }
-      auto body = fmt::format("{}\n", spdlog::level::to_string_view(current_log_level()));
-      send(make_response(http::status::ok, v, std::move(body)), close);
-    } else {
-      send(make_response(http::status::not_found, v,
-                         "no such path " + path +
-                             " (try /metrics, /healthz, /readyz, /pipeline, /reload, /log_level)\n"),
-           close);
-    }
+    AdminRequest req = parser_->release();
+    auto access = state_->current_access();
+    auto routing = route_admin_request(req, peer_, *access, state_->hooks);
+    if (routing.reload)
+      post_reload(req.version(), !req.keep_alive());
+    else
+      send(std::move(*routing.response), !req.keep_alive());
   }
 
   // The reload hook may take long (it builds and swaps a pipeline): it runs on a thread of its
   // own, and the answer is posted back to this connection's strand.
   void post_reload(unsigned v, bool close) {
-    if (!state_->hooks.reload) {
-      send(make_response(http::status::not_implemented, v, "reload is not available\n"), close);
-      return;
-    }
     if (state_->reloading.exchange(true)) {
-      send(make_response(http::status::conflict, v, "a reload is already running\n"), close);
+      send(admin_answer(http::status::conflict, v, "a reload is already running\n"), close);
       return;
     }
     std::lock_guard lock(state_->mu);
@@ -349,22 +127,15 @@ class Session : public std::enable_shared_from_this<Session> {
       self->state_->reloading = false;
       asio::post(self->stream_.get_executor(), [self, v, close, outcome, failure] {
         self->awaiting_reload_ = false;
-        if (!failure.empty()) {
-          self->send(
-              make_response(http::status::internal_server_error, v, "reload failed: " + failure + "\n"),
-              close);
-          return;
-        }
-        self->send(make_response(outcome.ok ? http::status::ok : http::status::unprocessable_entity, v,
-                                 render_reload_json(outcome), "application/json"),
-                   close);
+        self->send(reload_answer(v, outcome, failure), close);
       });
     });
   }
 
-  void send(Response res, bool close) {
+  void send(AdminResponse res, bool close) {
     res.keep_alive(!close);
     res_ = std::move(res);
+    since_ = steady_now();
     stream_.expires_after(state_->limits.request_timeout);
     http::async_write(stream_, res_, [self = shared_from_this(), close](beast::error_code ec, std::size_t) {
       if (ec) return;
@@ -379,42 +150,93 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   std::shared_ptr<AdminServer::State> state_;
+  const AdminPeer peer_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  Response res_;
+  AdminResponse res_;
   std::atomic<bool> awaiting_reload_{false};  // its answer comes when the reload hook returns
-  bool over_limit_;
+  std::atomic<std::int64_t> since_{0};
 };
 
 namespace {
+
+// The session to close for a new one: of those from `peer` (or from anyone when null), the one
+// that has waited longest on its client. Requires state.mu.
+std::shared_ptr<Session> longest_waiting(const std::vector<std::shared_ptr<Session>>& live,
+                                         const asio::ip::address* peer) {
+  std::shared_ptr<Session> victim;
+  std::int64_t oldest = 0;
+  for (const auto& s : live) {
+    if (peer && s->peer().address != *peer) continue;
+    auto since = s->waiting_since();
+    if (since != 0 && (!victim || since < oldest)) victim = s, oldest = since;
+  }
+  return victim;
+}
+
+// Registers the connection, closing another to stay within the limits. A client that opens
+// connections and sends nothing (or dribbles) thus only ever pushes out its own oldest ones, and
+// whoever else connects, a health check included, is served. Refused (closed) only when every
+// open connection is waiting for a reload.
+void admit(const std::shared_ptr<AdminServer::State>& state, tcp::socket socket) {
+  beast::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (ec) return;  // already gone
+  AdminPeer peer{remote.address(), remote.port()};
+  std::shared_ptr<Session> victim;
+  std::string why;
+  bool refuse = false;
+  auto session = std::make_shared<Session>(std::move(socket), state, peer);
+  {
+    std::lock_guard lock(state->mu);
+    std::vector<std::shared_ptr<Session>> live;
+    std::map<asio::ip::address, std::size_t> per_peer;
+    for (const auto& w : state->sessions)
+      if (auto s = w.lock()) live.push_back(s), ++per_peer[s->peer().address];
+    const auto& limits = state->limits;
+    if (per_peer[peer.address] >= limits.max_connections_per_peer) {
+      victim = longest_waiting(live, &peer.address);
+      why = fmt::format("{} has {} connections open (at most {} per address)", peer.address.to_string(),
+                        per_peer[peer.address], limits.max_connections_per_peer);
+      refuse = !victim;
+    } else if (live.size() >= limits.max_connections) {
+      auto busiest = std::max_element(per_peer.begin(), per_peer.end(),
+                                      [](const auto& a, const auto& b) { return a.second < b.second; });
+      victim = longest_waiting(live, &busiest->first);
+      if (!victim) victim = longest_waiting(live, nullptr);
+      why = fmt::format("{} connections are open (at most {})", live.size(), limits.max_connections);
+      refuse = !victim;
+    }
+    state->sessions.clear();
+    for (auto& s : live)
+      if (s != victim) state->sessions.push_back(s);
+    if (!refuse) state->sessions.push_back(session);
+  }
+  if (refuse) {
+    spdlog::warn("admin endpoint: {} and each waits for a reload: refused {}", why, peer.text());
+    return;  // the session closes its socket as it goes
+  }
+  if (victim) {
+    spdlog::warn("admin endpoint: {}: closed the one that waited longest on its client", why);
+    victim->close();
+  }
+  session->run();
+}
 
 void accept_next(const std::shared_ptr<AdminServer::State>& state, asio::any_io_executor ex) {
   if (state->stopped) return;
   state->acceptor->async_accept(asio::make_strand(ex), [state, ex](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || state->stopped) return;
     if (!ec) {
-      bool over = state->connections.fetch_add(1) >= state->limits.max_connections;
-      if (over) {
-        state->connections.fetch_sub(1);
-        if (state->rejected.fetch_add(1) >= state->limits.max_connections) {
-          state->rejected.fetch_sub(1);
-          beast::error_code ignored;
-          socket.close(ignored);  // far over the limit: not even a 503
-          accept_next(state, ex);
-          return;
-        }
-      }
-      auto session = std::make_shared<Session>(std::move(socket), state, over);
-      {
-        std::lock_guard lock(state->mu);
-        std::erase_if(state->sessions, [](const auto& w) { return w.expired(); });
-        state->sessions.insert(session);
-      }
-      session->run();
-    } else {
-      spdlog::warn("admin endpoint: accept failed: {}", ec.message());
+      admit(state, std::move(socket));
+      accept_next(state, ex);
+      return;
     }
-    accept_next(state, ex);
+    // Out of descriptors, most likely: try again shortly rather than spin.
+    spdlog::warn("admin endpoint: accept failed: {}", ec.message());
+    auto timer =
+        std::make_shared<asio::steady_timer>(state->acceptor->get_executor(), std::chrono::milliseconds(100));
+    timer->async_wait([state, ex, timer](beast::error_code) { accept_next(state, ex); });
   });
 }
 
@@ -445,10 +267,12 @@ tcp::endpoint resolve(const std::string& address, asio::any_io_executor ex) {
 
 }  // namespace
 
-AdminServer::AdminServer(asio::any_io_executor executor, AdminHooks hooks, AdminLimits limits)
+AdminServer::AdminServer(asio::any_io_executor executor, AdminHooks hooks, AdminAccess access,
+                         AdminLimits limits)
     : state_(std::make_shared<State>()) {
   state_->hooks = std::move(hooks);
   state_->limits = limits;
+  state_->access = std::make_shared<const AdminAccess>(std::move(access));
   state_->acceptor.emplace(asio::make_strand(executor));
 }
 
@@ -475,6 +299,12 @@ void AdminServer::start(const std::string& address) {
 tcp::endpoint AdminServer::local_endpoint() const {
   beast::error_code ec;
   return state_->acceptor->local_endpoint(ec);
+}
+
+void AdminServer::set_access(AdminAccess access) {
+  auto fresh = std::make_shared<const AdminAccess>(std::move(access));
+  std::lock_guard lock(state_->mu);
+  state_->access = std::move(fresh);
 }
 
 void AdminServer::retire() {

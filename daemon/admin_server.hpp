@@ -5,34 +5,29 @@
 //   GET /pipeline     the stage graph as JSON with live counters per instance
 //   GET /reload       the last reload outcome as JSON; POST /reload reloads now
 //   GET /log_level    the level in force; PUT /log_level with a level name changes it
-// Bounded: request header and body sizes, concurrent connections and the time a request may take
-// to arrive are limited. Handlers never block a pool thread: POST /reload runs the reload hook on
-// a thread of its own (one reload at a time) and answers when it is done.
+// Who may do what (a bearer token for the two changes, Host and Origin checks) is in
+// admin_request.hpp. Bounded: request header and body sizes, connections in all and per client
+// address, and the time a request may take to arrive (AdminLimits). Handlers never block a pool
+// thread: POST /reload runs the reload hook on a thread of its own (one reload at a time) and
+// answers when it is done.
 // Threading: start/stop from one control thread; the server must be stopped (or destroyed)
-// before the executor's pool goes away.
+// before the executor's pool goes away. set_access() may be called from any thread.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <chrono>
-#include <cstddef>
 #include <memory>
 #include <string>
 
+#include "daemon/admin_request.hpp"
 #include "daemon/control.hpp"
 
 namespace etld {
 
-struct AdminLimits {
-  std::size_t max_connections = 64;  // beyond this, up to as many more are answered 503
-  std::size_t header_limit = 8 * 1024;
-  std::size_t body_limit = 4 * 1024;
-  std::chrono::milliseconds request_timeout{10'000};  // to receive one whole request
-};
-
 class AdminServer {
  public:
-  AdminServer(boost::asio::any_io_executor executor, AdminHooks hooks, AdminLimits limits = {});
+  AdminServer(boost::asio::any_io_executor executor, AdminHooks hooks, AdminAccess access = {},
+              AdminLimits limits = {});
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -40,6 +35,8 @@ class AdminServer {
   // Listens on "HOST:PORT" (port 0 picks a free one). Throws std::runtime_error saying why not.
   void start(const std::string& address);
   boost::asio::ip::tcp::endpoint local_endpoint() const;
+  // For the requests that come next (a reload read a new token file).
+  void set_access(AdminAccess access);
   // Stops accepting, closes every connection and waits for a running reload hook to return.
   void stop();
   // Stops accepting and closes every connection but one waiting for a reload, which gets its
@@ -51,11 +48,5 @@ class AdminServer {
  private:
   std::shared_ptr<State> state_;
 };
-
-// The /metrics body: stage metrics from the hooks plus everything in metrics::registry().
-std::string render_metrics(const AdminHooks& hooks);
-// The /pipeline body.
-std::string render_pipeline_json(const AdminHooks& hooks);
-std::string render_reload_json(const ReloadOutcome& outcome);
 
 }  // namespace etld

@@ -42,7 +42,11 @@ Options:
   --admin-address HOST:PORT
                        (run) serve the admin HTTP endpoint there (overrides the file's
                        admin.address): /metrics, /healthz, /readyz, /pipeline, /reload,
-                       /log_level. No authentication: keep it on loopback.
+                       /log_level. Reading is open to whoever reaches it; POST /reload and
+                       PUT /log_level need a bearer token, and are off without one.
+  --admin-token-file PATH
+                       (run) the file holding that token (overrides admin.token_file); it
+                       must be readable by etld's user only (chmod 600)
   --against-db         (validate) also check stages against the live systems they use:
                        tables, columns and types in PostgreSQL
 
@@ -52,7 +56,8 @@ once with status 130. SIGHUP reloads FILE: if it is invalid, the errors are logg
 file:line:column and the running pipeline goes on; if valid, only the stages whose settings
 changed are rebuilt, without losing events (adding or removing stages, or changing inputs,
 concurrency, partitioning or threads, drains and rebuilds the whole pipeline). SIGUSR1 raises
-the log level one step (info, debug, trace); SIGUSR2 restores the configured one.
+the log level one step (info, debug, trace); SIGUSR2 restores the configured one. Before
+the pipeline is built and once it has finished, SIGHUP, SIGUSR1 and SIGUSR2 are ignored.
 
 systemd: under Type=notify (NOTIFY_SOCKET set) etld sends READY=1, RELOADING=1, STOPPING=1,
 STATUS= with events/s in and out, and WATCHDOG=1 while no stage is wedged (WatchdogSec=).
@@ -64,7 +69,7 @@ docs/configuration.md, docs/stages.md (every stage type and option), docs/expres
 )";
 
 struct Args {
-  std::string command, file, log_level, log_format, admin_address;
+  std::string command, file, log_level, log_format, admin_address, admin_token_file;
   bool against_db = false;
 };
 
@@ -127,7 +132,7 @@ int cmd_run(const Args& args) {
   }
   for (const auto& w : pipeline_warnings(*config)) spdlog::warn("{}", w);
   auto admin_address = args.admin_address.empty() ? config->admin_address : args.admin_address;
-  Supervisor supervisor(args.file, std::move(config), admin_address);
+  Supervisor supervisor(args.file, std::move(config), admin_address, args.admin_token_file);
   return supervisor.run();
 }
 
@@ -166,6 +171,8 @@ int cli_main(int argc, char** argv) {
         args.log_format = value("--log-format");
       } else if (a == "--admin-address") {
         args.admin_address = value("--admin-address");
+      } else if (a == "--admin-token-file") {
+        args.admin_token_file = value("--admin-token-file");
       } else if (a == "--against-db") {
         args.against_db = true;
       } else if (!a.empty() && a[0] == '-') {

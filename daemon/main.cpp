@@ -1,4 +1,5 @@
 #include "daemon/cli.hpp"
+#include "daemon/signals.hpp"
 
 #ifdef ETLD_JEMALLOC
 // One jemalloc arena instead of one per thread and core. Events and librdkafka's messages are
@@ -11,4 +12,7 @@ const char* malloc_conf = "narenas:1";  // NOLINT: the name jemalloc reads
 }
 #endif
 
-int main(int argc, char** argv) { return etld::cli_main(argc, argv); }
+int main(int argc, char** argv) {
+  etld::ignore_control_signals();  // before anything that takes time: loading, building the pipeline
+  return etld::cli_main(argc, argv);
+}

@@ -17,10 +17,12 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "config/admin_token.hpp"
 #include "config/secrets.hpp"
 #include "daemon/admin_server.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/notify.hpp"
+#include "daemon/signals.hpp"
 #include "stages/dispatcher.hpp"
 #include "stages/progress.hpp"
 #include "stages/readiness.hpp"
@@ -55,9 +57,11 @@ std::string join(const std::vector<std::string>& items) {
 
 class Supervisor::State {
  public:
-  State(std::string file, std::shared_ptr<const PipelineConfig> config, std::string admin_address)
+  State(std::string file, std::shared_ptr<const PipelineConfig> config, std::string admin_address,
+        std::string admin_token_file)
       : file_(std::move(file)),
         admin_address_(std::move(admin_address)),
+        admin_token_file_(std::move(admin_token_file)),
         config_(std::move(config)),
         signals_(io_, SIGINT, SIGTERM, SIGHUP),
         deadline_(io_),
@@ -103,6 +107,7 @@ class Supervisor::State {
   ReloadOutcome reload_here();
   void rebuild(std::shared_ptr<const PipelineConfig> next, ReloadOutcome& outcome);
   void start_admin(const std::string& address);
+  AdminAccess admin_access(const PipelineConfig& config) const;
   void poll_finished();
   void report_status();
   void feed_watchdog();
@@ -110,6 +115,8 @@ class Supervisor::State {
 
   const std::string file_;
   const std::string admin_address_;
+  const std::string admin_token_file_;  // --admin-token-file; "" = the file's admin.token_file
+  AdminAccess admin_access_;            // read at start and at each reload
   std::unique_ptr<AdminServer> admin_;  // on pipeline_'s pool
   // The pipeline a rebuild replaced, kept until the next rebuild or the end: an admin request
   // that was still running on its pool may hold it, and its pool must not be joined from there.
@@ -146,7 +153,11 @@ int Supervisor::State::run() {
   log_level_signals_ = handle_log_level_signals(io_.get_executor());
   if (!admin_address_.empty()) {
     try {
+      admin_access_ = admin_access(*config_);
       start_admin(admin_address_);
+    } catch (const ConfigError& e) {
+      spdlog::error("{}{}", e.what(), e.hint().empty() ? "" : " (" + e.hint() + ")");
+      return 1;
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
       return 1;
@@ -188,6 +199,9 @@ int Supervisor::State::run() {
   }
   io_.restart();
   io_.poll();  // reloads posted meanwhile answer "not running"
+  signals_.remove(SIGHUP);
+  log_level_signals_.reset();
+  ignore_control_signals();  // not handled any more, and their default would kill the process
   admin_.reset();
   retired_admin_.reset();
   auto pipeline = this->pipeline();
@@ -342,10 +356,22 @@ ReloadOutcome Supervisor::State::reload_here() {
   std::shared_ptr<const PipelineConfig> next = load_pipeline(file_, diags);
   outcome.config_hash = config_hash(next ? next->text : read_file(file_));
   auto current = config();
+  std::string refusal;  // why `next` is not taken
+  if (!next) {
+    refusal = diags.format();
+    while (!refusal.empty() && refusal.back() == '\n') refusal.pop_back();
+  } else if (!admin_address_.empty()) {
+    try {  // even for an unchanged file: the token file may have been rotated
+      admin_access_ = admin_access(*next);
+      if (admin_) admin_->set_access(admin_access_);
+    } catch (const ConfigError& e) {
+      refusal = std::string(e.what()) + (e.hint().empty() ? "" : " (" + e.hint() + ")");
+      next = nullptr;
+    }
+  }
   if (!next) {
     outcome.ok = false;
-    outcome.error = diags.format();
-    while (!outcome.error.empty() && outcome.error.back() == '\n') outcome.error.pop_back();
+    outcome.error = refusal;
     spdlog::error("reload refused, generation {} keeps running:\n{}", generation_, outcome.error);
   } else if (next->text == current->text) {
     spdlog::info("reload: {} is unchanged (generation {})", file_, generation_);
@@ -447,7 +473,7 @@ void Supervisor::State::rebuild(std::shared_ptr<const PipelineConfig> next, Relo
 // The old acceptor closes on its own strand, so the port may still be taken for a moment.
 void Supervisor::State::start_admin(const std::string& address) {
   for (int attempt = 1;; ++attempt) {
-    auto server = std::make_unique<AdminServer>(pipeline()->executor(), admin_hooks());
+    auto server = std::make_unique<AdminServer>(pipeline()->executor(), admin_hooks(), admin_access_);
     try {
       server->start(address);
     } catch (const std::exception&) {
@@ -456,10 +482,22 @@ void Supervisor::State::start_admin(const std::string& address) {
       continue;
     }
     auto ep = server->local_endpoint();
-    spdlog::info("admin endpoint listening on {}:{}", ep.address().to_string(), ep.port());
+    spdlog::info("admin endpoint listening on {}:{} ({})", ep.address().to_string(), ep.port(),
+                 admin_access_.token.empty()
+                     ? "read-only: POST /reload and PUT /log_level are off without admin.token_file"
+                     : "POST /reload and PUT /log_level need the bearer token of the token file");
     admin_ = std::move(server);
     return;
   }
+}
+
+// The token file of --admin-token-file, else of admin.token_file; throws ConfigError if it is unfit.
+AdminAccess Supervisor::State::admin_access(const PipelineConfig& config) const {
+  AdminAccess access;
+  access.allowed_hosts = config.admin_allowed_hosts;
+  const auto& file = admin_token_file_.empty() ? config.admin_token_file : admin_token_file_;
+  if (!file.empty()) access.token = read_admin_token(file);
+  return access;
 }
 
 AdminHooks Supervisor::State::admin_hooks() {
@@ -478,8 +516,9 @@ AdminHooks Supervisor::State::admin_hooks() {
 }
 
 Supervisor::Supervisor(std::string file, std::shared_ptr<const PipelineConfig> config,
-                       std::string admin_address)
-    : s_(std::make_unique<State>(std::move(file), std::move(config), std::move(admin_address))) {}
+                       std::string admin_address, std::string admin_token_file)
+    : s_(std::make_unique<State>(std::move(file), std::move(config), std::move(admin_address),
+                                 std::move(admin_token_file))) {}
 Supervisor::~Supervisor() = default;
 int Supervisor::run() { return s_->run(); }
 boost::asio::any_io_executor Supervisor::executor() { return s_->io_.get_executor(); }

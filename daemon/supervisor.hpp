@@ -25,8 +25,11 @@ namespace etld {
 class Supervisor {
  public:
   // A non-empty admin_address ("HOST:PORT") serves the admin endpoint there, on the running
-  // pipeline's thread pool; a rebuild moves it to the new pipeline's pool, same address.
-  Supervisor(std::string file, std::shared_ptr<const PipelineConfig> config, std::string admin_address = {});
+  // pipeline's thread pool; a rebuild moves it to the new pipeline's pool, same address. Its
+  // bearer token comes from admin_token_file if set, else from the file's admin.token_file, read
+  // again at each reload; an unfit token file fails run() and refuses a reload.
+  Supervisor(std::string file, std::shared_ptr<const PipelineConfig> config, std::string admin_address = {},
+             std::string admin_token_file = {});
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;

@@ -16,7 +16,9 @@ file(GLOB ETLD_UNIT_FILES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/packaging/*.serv
 install(FILES ${ETLD_UNIT_FILES} DESTINATION /lib/systemd/system)
 
 file(GLOB ETLD_EXAMPLES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/examples/*.yaml)
-install(FILES ${CMAKE_SOURCE_DIR}/packaging/pipeline.yaml DESTINATION /etc/etld)
+# 0640: a pipeline file may hold secrets; postinst gives it to the group etld.
+install(FILES ${CMAKE_SOURCE_DIR}/packaging/pipeline.yaml DESTINATION /etc/etld
+  PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
 install(FILES ${ETLD_EXAMPLES} DESTINATION /etc/etld/examples)
 # Every file under /etc/etld is a conffile: dpkg keeps the operator's edits on upgrade.
 set(ETLD_CONFFILES "/etc/etld/pipeline.yaml\n")

@@ -24,7 +24,7 @@ for unit in "$src"/packaging/*.service; do
   check "unit $(basename "$unit") in /lib/systemd/system, 0644" has -rw-r--r-- "/lib/systemd/system/$(basename "$unit")"
 done
 check "the unit files are packaged (found $units)" test "$units" -ge 1
-check "/etc/etld/pipeline.yaml, 0644" has -rw-r--r-- /etc/etld/pipeline.yaml
+check "/etc/etld/pipeline.yaml, 0640 (it may hold secrets)" has -rw-r----- /etc/etld/pipeline.yaml
 for example in "$src"/examples/*.yaml; do
   check "example $(basename "$example")" has -rw-r--r-- "/etc/etld/examples/$(basename "$example")"
 done
@@ -70,6 +70,23 @@ for script in postinst prerm postrm; do
   check "$script is valid sh" sh -n "$tmp/control/$script"
 done
 check "postinst creates the etld system user" grep -q 'adduser --system --group .* etld$' "$tmp/control/postinst"
+check "postinst gives the pipeline file to the group etld, 0640, through dpkg-statoverride" \
+  grep -q '^ *dpkg-statoverride --update --add root etld 0640 /etc/etld/pipeline.yaml$' "$tmp/control/postinst"
+check "postrm drops that override on purge" grep -q 'dpkg-statoverride --remove /etc/etld/pipeline.yaml' "$tmp/control/postrm"
+# The scripts as dpkg runs them, against a stand-in dpkg-statoverride and adduser that record
+# their arguments: configure adds the override once, purge removes it.
+mkdir -p "$tmp/fakebin"
+for cmd in dpkg-statoverride adduser getent systemctl; do
+  printf '#!/bin/sh\necho "%s $*" >>"%s/calls"\n[ "%s $1" != "dpkg-statoverride --list" ] || [ -e "%s/override" ]\n' \
+    "$cmd" "$tmp" "$cmd" "$tmp" >"$tmp/fakebin/$cmd"
+  chmod +x "$tmp/fakebin/$cmd"
+done
+PATH="$tmp/fakebin:$PATH" sh "$tmp/control/postinst" configure
+touch "$tmp/override"  # now listed: a second configure (an upgrade) leaves it alone
+PATH="$tmp/fakebin:$PATH" sh "$tmp/control/postinst" configure 0.0.1
+PATH="$tmp/fakebin:$PATH" sh "$tmp/control/postrm" purge
+check "configure adds the override once, purge removes it" test "$(grep '^dpkg-statoverride --[ur]' "$tmp/calls")" = \
+  "$(printf 'dpkg-statoverride --update --add root etld 0640 /etc/etld/pipeline.yaml\ndpkg-statoverride --remove /etc/etld/pipeline.yaml')"
 grep -E '^/etc/' <(awk '$1 ~ /^-/ {print $3}' "$tmp/files") | sort >"$tmp/etc-files"
 check "every file under /etc is a conffile" diff "$tmp/etc-files" <(sort "$tmp/control/conffiles")
 

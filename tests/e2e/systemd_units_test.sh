@@ -23,12 +23,12 @@ for name in etld.service etld@orders.service; do
 done
 
 # What the units promise: notify, reload = validate then SIGHUP, watchdog, restart, a
-# dedicated user and the sandbox.
+# dedicated user, the sandbox and ceilings on memory and tasks.
 for unit in etld.service etld@.service; do
   for line in 'Type=notify' 'ExecReload=/usr/bin/etld validate /etc/etld/' 'ExecReload=/bin/kill -HUP $MAINPID' \
     'ExecStartPre=/usr/bin/etld validate /etc/etld/' 'WatchdogSec=' 'Restart=on-failure' 'User=etld' \
     'ProtectSystem=strict' 'ProtectHome=yes' 'NoNewPrivileges=yes' 'PrivateTmp=yes' 'PrivateDevices=yes' \
-    'RestrictAddressFamilies=' 'LimitNOFILE='; do
+    'RestrictAddressFamilies=' 'LimitNOFILE=' 'MemoryMax=' 'TasksMax='; do
     check "$unit has $line" grep -qF -- "$line" "$src/packaging/$unit"
   done
 done
