@@ -1,0 +1,68 @@
+// libFuzzer target: the pipeline loader (config/loader.cpp) on any YAML text, with ${VAR},
+// ${VAR:-default} and ${file:...} interpolation, and every stage type's own option checks.
+// The target runs in a directory of its own holding a secret file (`secret`, also reachable as
+// `./secret` and by its absolute path) and sets two secret environment variables.
+// Checks: load_pipeline_text throws nothing (it reports through Diagnostics); it returns a
+// pipeline exactly when there is no diagnostic; no diagnostic (message or hint) shows a secret's
+// value unless the input itself holds it.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <string_view>
+
+#include <spdlog/spdlog.h>
+
+#include "config/diagnostics.hpp"
+#include "config/pipeline.hpp"
+
+using namespace etld;
+
+namespace {
+
+constexpr std::string_view kFileSecret = "fuzz-file-secret-Qw7Zp";
+constexpr std::string_view kEnvSecret = "fuzz-env-secret-Lk4Vr";
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "config_fuzz: %s\n", what.c_str());
+  std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  char dir[] = "/tmp/etld-config-fuzz-XXXXXX";
+  if (!::mkdtemp(dir) || ::chdir(dir) != 0) fail("cannot make a working directory");
+  std::ofstream(std::string(dir) + "/secret") << kFileSecret << "\n";
+  ::chmod((std::string(dir) + "/secret").c_str(), 0600);
+  ::setenv("ETLD_FUZZ_PASSWORD", std::string(kEnvSecret).c_str(), 1);
+  ::setenv("ETLD_FUZZ_EMPTY", "", 1);
+  ::setenv("ETLD_FUZZ_SECRET_FILE", (std::string(dir) + "/secret").c_str(), 1);
+  spdlog::set_level(spdlog::level::off);
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string text(reinterpret_cast<const char*>(data), size);
+  Diagnostics diags("fuzz.yaml");
+  std::unique_ptr<PipelineConfig> p;
+  try {
+    p = load_pipeline_text(text, "fuzz.yaml", diags);
+  } catch (const std::exception& e) {
+    fail(std::string("load_pipeline_text threw: ") + e.what());
+  }
+  if ((p != nullptr) != diags.ok()) fail("a pipeline returned together with diagnostics, or neither");
+  for (const auto& d : diags.items()) {
+    for (auto secret : {kFileSecret, kEnvSecret}) {
+      if (text.find(secret) != std::string::npos) continue;
+      if (d.message.find(secret) != std::string::npos || d.hint.find(secret) != std::string::npos)
+        fail("a diagnostic shows a secret: " + d.format());
+    }
+  }
+  return 0;
+}
