@@ -1,7 +1,7 @@
 // libFuzzer target: the pipeline loader (config/loader.cpp) on any YAML text, with ${VAR},
 // ${VAR:-default} and ${file:...} interpolation, and every stage type's own option checks.
-// The target runs in a directory of its own holding a secret file (`secret`, also reachable as
-// `./secret` and by its absolute path) and sets two secret environment variables.
+// A secret file is set up at kSecretFile (a fixed absolute path, which the corpus names; the working
+// directory must stay where libFuzzer was started) and two secret environment variables.
 // Checks: load_pipeline_text throws nothing (it reports through Diagnostics); it returns a
 // pipeline exactly when there is no diagnostic; no diagnostic (message or hint) shows a secret's
 // value unless the input itself holds it.
@@ -27,6 +27,8 @@ namespace {
 
 constexpr std::string_view kFileSecret = "fuzz-file-secret-Qw7Zp";
 constexpr std::string_view kEnvSecret = "fuzz-env-secret-Lk4Vr";
+constexpr const char* kSecretDir = "/tmp/etld-config-fuzz";
+constexpr const char* kSecretFile = "/tmp/etld-config-fuzz/secret";
 
 [[noreturn]] void fail(const std::string& what) {
   std::fprintf(stderr, "config_fuzz: %s\n", what.c_str());
@@ -36,13 +38,12 @@ constexpr std::string_view kEnvSecret = "fuzz-env-secret-Lk4Vr";
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  char dir[] = "/tmp/etld-config-fuzz-XXXXXX";
-  if (!::mkdtemp(dir) || ::chdir(dir) != 0) fail("cannot make a working directory");
-  std::ofstream(std::string(dir) + "/secret") << kFileSecret << "\n";
-  ::chmod((std::string(dir) + "/secret").c_str(), 0600);
+  ::mkdir(kSecretDir, 0700);
+  std::ofstream(kSecretFile) << kFileSecret << "\n";
+  if (::chmod(kSecretFile, 0600) != 0) fail(std::string("cannot write ") + kSecretFile);
   ::setenv("ETLD_FUZZ_PASSWORD", std::string(kEnvSecret).c_str(), 1);
   ::setenv("ETLD_FUZZ_EMPTY", "", 1);
-  ::setenv("ETLD_FUZZ_SECRET_FILE", (std::string(dir) + "/secret").c_str(), 1);
+  ::setenv("ETLD_FUZZ_SECRET_FILE", kSecretFile, 1);
   spdlog::set_level(spdlog::level::off);
   return 0;
 }
