@@ -77,6 +77,7 @@ std::string exchange(const std::string& raw) {
   asio::io_context io;
   tcp::socket socket(io);
   socket.connect({asio::ip::make_address("127.0.0.1"), server->port});
+  socket.set_option(tcp::no_delay(true));
   timeval tv{5, 0};  // the server's own deadline is 10 s, but a half-closed request ends at once
   ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   boost::system::error_code ec;

@@ -4,7 +4,8 @@
 // directory must stay where libFuzzer was started) and two secret environment variables.
 // Checks: load_pipeline_text throws nothing (it reports through Diagnostics); it returns a
 // pipeline exactly when there is no diagnostic; no diagnostic (message or hint) shows a secret's
-// value unless the input itself holds it.
+// value unless the input itself holds it (ETLD_FUZZ_CONFIG_SECRETS=ignore skips this check only:
+// see docs/fuzzing.md, "Known crashes").
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@ constexpr std::string_view kFileSecret = "fuzz-file-secret-Qw7Zp";
 constexpr std::string_view kEnvSecret = "fuzz-env-secret-Lk4Vr";
 constexpr const char* kSecretDir = "/tmp/etld-config-fuzz";
 constexpr const char* kSecretFile = "/tmp/etld-config-fuzz/secret";
+bool check_secrets = true;
 
 [[noreturn]] void fail(const std::string& what) {
   std::fprintf(stderr, "config_fuzz: %s\n", what.c_str());
@@ -44,6 +46,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   ::setenv("ETLD_FUZZ_PASSWORD", std::string(kEnvSecret).c_str(), 1);
   ::setenv("ETLD_FUZZ_EMPTY", "", 1);
   ::setenv("ETLD_FUZZ_SECRET_FILE", kSecretFile, 1);
+  const char* secrets = std::getenv("ETLD_FUZZ_CONFIG_SECRETS");
+  check_secrets = secrets == nullptr || std::string_view(secrets) != "ignore";
   spdlog::set_level(spdlog::level::off);
   return 0;
 }
@@ -58,6 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     fail(std::string("load_pipeline_text threw: ") + e.what());
   }
   if ((p != nullptr) != diags.ok()) fail("a pipeline returned together with diagnostics, or neither");
+  if (!check_secrets) return 0;
   for (const auto& d : diags.items()) {
     for (auto secret : {kFileSecret, kEnvSecret}) {
       if (text.find(secret) != std::string::npos) continue;
