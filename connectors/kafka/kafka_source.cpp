@@ -59,6 +59,7 @@
 #include "config/pipeline.hpp"
 #include "config/secrets.hpp"
 #include "connectors/kafka/kafka_handles.hpp"
+#include "connectors/kafka/kafka_message.hpp"
 #include "connectors/kafka/static_membership.hpp"
 #include "stages/offset_store.hpp"
 #include "stages/registry.hpp"
@@ -652,32 +653,12 @@ class KafkaSource final : public Source {
     if (stopped_ || closing_) return;
     Part* p = find_part(m.rkt, m.partition);
     if (!p || p->revoking || p->poisoned) return;  // stale: fetched before a revoke or poison pause
-    Event e;
-    if (m.payload) {
-      e.value.assign(static_cast<const char*>(m.payload), m.len);
-    } else {
-      e.has_value = false;  // tombstone
-    }
-    if (m.key) {
-      e.key.assign(static_cast<const char*>(m.key), m.key_len);
-      e.has_key = true;
-    }
     rd_kafka_headers_t* hdrs = nullptr;
-    if (rd_kafka_message_headers(&m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
-      const char* name;
-      const void* val;
-      std::size_t size;
-      for (std::size_t i = 0;
-           rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
-        e.headers.push_back(
-            Header{name, val ? std::string(static_cast<const char*>(val), size) : std::string()});
-    }
+    if (rd_kafka_message_headers(&m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) hdrs = nullptr;
     rd_kafka_timestamp_type_t tstype;
-    auto ts = rd_kafka_message_timestamp(&m, &tstype);
-    e.timestamp_ms = ts >= 0 ? ts : 0;
+    Event e = kafka::message_to_event(m, hdrs, rd_kafka_message_timestamp(&m, &tstype));
     e.topic = p->topic;
     e.partition = p->partition;
-    e.offset = m.offset;
     auto bytes = e.value.size() + e.key.size();
     p->buffered_bytes += bytes;
     total_buffered_bytes_ += bytes;
