@@ -339,8 +339,11 @@ std::string_view raw_token(od::document& doc) {
 
 // `V` is an ondemand document (the root) or value: both read the same way. Every value is
 // visited, so that simdjson's On Demand parser checks all of the document, as the DOM would.
+// On Demand reports nesting past its bound only once it gets there; `depth` stops the recursion
+// here first, so that hostile nesting cannot exhaust the stack.
 template <class V>
-Value from_ondemand(V& v) {
+Value from_ondemand(V& v, std::size_t depth = 1) {
+  if (depth > kMaxJsonDepth) check(simdjson::DEPTH_ERROR);
   od::json_type type{};
   check(v.type().get(type));
   switch (type) {
@@ -354,7 +357,7 @@ Value from_ondemand(V& v) {
         std::string_view key;
         check(field.unescaped_key().get(key));
         std::string name(key);
-        o.emplace_back(std::move(name), from_ondemand(field.value()));
+        o.emplace_back(std::move(name), from_ondemand(field.value(), depth + 1));
       }
       return Value(std::move(o));
     }
@@ -365,7 +368,7 @@ Value from_ondemand(V& v) {
       for (auto result : items) {
         od::value item;
         check(std::move(result).get(item));
-        a.push_back(from_ondemand(item));
+        a.push_back(from_ondemand(item, depth + 1));
       }
       return Value(std::move(a));
     }

@@ -89,8 +89,9 @@ TEST_CASE("refusals are logged without the request's text, and at most 20 a minu
   auto lines = std::count(text.begin(), text.end(), '\n');
   CHECK(lines <= 20);
   CHECK(lines >= 1);
-  CHECK(text.find("warning admin endpoint: refused POST /reload from 192.0.2.7:40000: wrong bearer token\n") !=
-        std::string::npos);
+  CHECK(
+      text.find("warning admin endpoint: refused POST /reload from 192.0.2.7:40000: wrong bearer token\n") !=
+      std::string::npos);
   CHECK(text.find("guess") == std::string::npos);
   CHECK(text.find("warning admin endpoint: refused GET /metrics from 192.0.2.7:40000: Host not accepted\n") !=
         std::string::npos);
@@ -134,7 +135,8 @@ TEST_CASE("read-only endpoints answer without a token; the two changes need it")
                  hooks)
               .status == 200);  // scheme and header names are case-insensitive
     CapturedLog log(spdlog::level::info);
-    CHECK(answer(req("PUT", "/log_level", kLocal + kBearer, "warn\n"), kWithToken).body == "warning\n");  // spdlog's name
+    CHECK(answer(req("PUT", "/log_level", kLocal + kBearer, "warn\n"), kWithToken).body ==
+          "warning\n");  // spdlog's name
     CHECK(current_log_level() == spdlog::level::warn);
   }
 }
