@@ -220,7 +220,7 @@ struct StageDraft {
   StageConfig config;
   const StageType* type = nullptr;
   bool ok = true;                       // no problem found in this stage so far
-  std::vector<YAML::Mark> input_marks;  // parallel to config.inputs
+  std::vector<YAML::Node> input_nodes;  // parallel to config.inputs: where, and as written
   std::size_t index = 0;                // position in the file
 };
 
@@ -243,7 +243,7 @@ void read_common(StageDraft& d, const YAML::Node& node, const std::set<std::stri
     c.inputs = common.get_string_list("inputs");
     YAML::Node inputs = common.node("inputs");
     for (std::size_t i = 0; i < c.inputs.size(); ++i)
-      d.input_marks.push_back(inputs.IsSequence() ? inputs[i].Mark() : inputs.Mark());
+      d.input_nodes.push_back(inputs.IsSequence() ? inputs[i] : inputs);
   });
   guard({"concurrency"}, [&] {
     auto v = common.get_int("concurrency", 1);
@@ -376,7 +376,7 @@ StageDraft read_stage(const Entry& e, std::size_t index, Reporter& r) {
         for (const auto* t : all_stage_types()) names.push_back(t->name);
         std::string hint = did_you_mean(c.type, names);
         if (hint.empty()) hint = "known types: " + join(names);
-        r.error(type_entry->value.Mark(), "unknown stage type '" + c.type + "'", hint);
+        r.error(type_entry->value.Mark(), "unknown stage type " + shown(type_entry->value, c.type), hint);
       }
     } catch (const ConfigError& err) {
       r.error(err, c.mark);
@@ -468,7 +468,7 @@ void check_inputs(std::vector<StageDraft>& drafts, Reporter& r) {
       std::set<std::string> seen;
       for (std::size_t i = 0; i < c.inputs.size(); ++i) {
         const std::string& in = c.inputs[i];
-        const YAML::Mark& mark = d.input_marks[i];
+        const YAML::Mark mark = d.input_nodes[i].Mark();
         if (!seen.insert(in).second) {
           r.error(mark, "stage '" + c.name + "' lists input '" + in + "' twice", "please delete one");
           continue;
@@ -483,7 +483,9 @@ void check_inputs(std::vector<StageDraft>& drafts, Reporter& r) {
           std::vector<std::string> others;
           for (const auto& n : names)
             if (n != c.name) others.push_back(n);
-          r.error(mark, "input '" + in + "' of stage '" + c.name + "' is not a stage in this pipeline",
+          r.error(mark,
+                  "input " + shown(d.input_nodes[i], in) + " of stage '" + c.name +
+                      "' is not a stage in this pipeline",
                   did_you_mean(in, others));
           continue;
         }

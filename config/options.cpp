@@ -47,13 +47,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-// A value for "got ..." in messages: as written when it had no ${...}; otherwise named by what was
-// written, so that an expanded secret never lands in an error message or a log.
-std::string shown(const YAML::Node& node, const std::string& text) {
-  if (node.Scalar() == text) return "'" + text + "'";
-  return "the expansion of '" + node.Scalar() + "'";
-}
-
 bool valid_var_name(std::string_view name) {
   if (name.empty()) return false;
   if (!(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
@@ -149,6 +142,11 @@ bool parse_bool(const std::string& text, bool& out) {
 
 }  // namespace
 
+std::string shown(const YAML::Node& node, const std::string& text) {
+  if (node.Scalar() == text) return "'" + text + "'";
+  return "the expansion of '" + node.Scalar() + "'";
+}
+
 std::string expand_vars(const std::string& text, const YAML::Mark& mark) {
   std::string out;
   out.reserve(text.size());
@@ -183,6 +181,8 @@ std::string expand_vars(const std::string& text, const YAML::Mark& mark) {
                         "use ${NAME}, ${NAME:-default} or ${file:/path}; write $${ for a literal ${");
     const char* value = std::getenv(name.c_str());
     if (value != nullptr && (*value != '\0' || !fallback)) {
+      // A variable named like a secret (DB_PASSWORD, API_TOKEN) is one, as a ${file:} is.
+      if (is_secret_setting(name)) remember_secret(value);
       out += value;
     } else if (fallback) {
       out += *fallback;

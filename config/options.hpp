@@ -72,6 +72,11 @@ inline constexpr std::size_t kMaxSecretFileBytes = 1024 * 1024;
 // (config/secrets.hpp) and never shown in a message.
 std::string expand_vars(const std::string& text, const YAML::Mark& mark);
 
+// A scalar for a message: 'text' as written when it had no ${...}; otherwise named by what was
+// written ("the expansion of '${file:/x}'"), so that an expanded secret never lands in an error
+// message or a log. `text` is the node's expanded value.
+std::string shown(const YAML::Node& node, const std::string& text);
+
 // Scalar conversions shared by Options and stages that validate nested maps themselves.
 std::chrono::milliseconds parse_duration(const YAML::Node& node);  // throws ConfigError
 std::string scalar_string(const YAML::Node& node);                 // expanded; throws ConfigError

@@ -710,3 +710,29 @@ TEST_CASE("admin: every mistake at its line and column") {
   CHECK_ERROR(load("admin: 127.0.0.1:9187\n" + stages), 1, 8, "admin");
   CHECK_ERROR(load("admin:\n  address: [a, b]\n" + stages), 2, 12, "HOST:PORT");
 }
+
+TEST_CASE("an expanded value in an error is named by what was written, and a secret variable is masked") {
+  ::setenv("ETLD_TEST_STAGE_TYPE", "no-such-type-from-env", 1);
+  ::setenv("ETLD_TEST_INPUT", "no-such-input-from-env", 1);
+  ::setenv("ETLD_TEST_DB_PASSWORD", "pw-from-env-Xq81", 1);
+  auto l = load(
+      "stages:\n"
+      "  in: {type: \"${ETLD_TEST_STAGE_TYPE}\"}\n"
+      "  out: {type: stdout, inputs: [\"${ETLD_TEST_INPUT}\"]}\n");
+  std::string shown = l->diags.format();
+  INFO(shown);
+  CHECK(shown.find("unknown stage type the expansion of '${ETLD_TEST_STAGE_TYPE}'") != std::string::npos);
+  CHECK(shown.find("input the expansion of '${ETLD_TEST_INPUT}' of stage 'out'") != std::string::npos);
+  CHECK(shown.find("no-such-type-from-env") == std::string::npos);
+  CHECK(shown.find("no-such-input-from-env") == std::string::npos);
+
+  auto e = load(
+      "stages:\n"
+      "  in: {type: test_config_source}\n"
+      "  f: {type: filter, inputs: [in], where: \"${ETLD_TEST_DB_PASSWORD} +\"}\n"
+      "  out: {type: stdout, inputs: [f]}\n");
+  shown = e->diags.format();
+  INFO(shown);
+  CHECK(shown.find("invalid expression") != std::string::npos);
+  CHECK(shown.find("pw-from-env-Xq81") == std::string::npos);
+}

@@ -3,9 +3,9 @@
 // A secret file is set up at kSecretFile (a fixed absolute path, which the corpus names; the working
 // directory must stay where libFuzzer was started) and two secret environment variables.
 // Checks: load_pipeline_text throws nothing (it reports through Diagnostics); it returns a
-// pipeline exactly when there is no diagnostic; no diagnostic (message or hint) shows a secret's
-// value unless the input itself holds it (ETLD_FUZZ_CONFIG_SECRETS=ignore skips this check only:
-// see docs/fuzzing.md, "Known crashes").
+// pipeline exactly when there is no diagnostic; no diagnostic as shown (format(): message and
+// hint, secrets masked) holds a secret's value unless the input itself holds it
+// (ETLD_FUZZ_CONFIG_SECRETS=ignore skips this check only).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,8 +66,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto& d : diags.items()) {
     for (auto secret : {kFileSecret, kEnvSecret}) {
       if (text.find(secret) != std::string::npos) continue;
-      if (d.message.find(secret) != std::string::npos || d.hint.find(secret) != std::string::npos)
-        fail("a diagnostic shows a secret: " + d.format());
+      // format() is what validate, run and reload show (message, hint, masked).
+      if (d.format().find(secret) != std::string::npos) fail("a diagnostic shows a secret: " + d.format());
     }
   }
   return 0;
