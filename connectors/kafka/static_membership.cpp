@@ -55,10 +55,18 @@ const std::string& StaticMemberId::acquire(const std::string& pipeline, const st
     problem_ = "cannot create " + dir + ": " + std::strerror(errno);
     return id_;
   }
+  // In /tmp another local user may have made the directory first, or a link in its place: use it
+  // only if it is a real directory of ours that nobody else may write into.
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid() ||
+      (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    problem_ = dir + " is not a directory owned by this user and writable by it alone";
+    return id_;
+  }
   for (int slot = 0; slot < 64; ++slot) {
     const std::string id = slot == 0 ? base : base + ".s" + std::to_string(slot);
     const std::string path = dir + "/" + id + ".lock";
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
       problem_ = "cannot open " + path + ": " + std::strerror(errno);
       return id_;

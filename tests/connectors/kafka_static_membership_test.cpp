@@ -2,10 +2,12 @@
 // live consumers on one host (the lock files arbitrate), legal for Kafka whatever the names hold.
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "connectors/kafka/static_membership.hpp"
@@ -70,4 +72,25 @@ TEST_SUITE("kafka static membership") {
     CHECK(with.ends_with(".orders"));
     CHECK(with != StaticMemberId::base_id("p", "in", 0));
   }
+}
+
+TEST_CASE("kafka static membership: a lock directory that is not ours alone is not used") {
+  const std::string dir = "/tmp/etld-sm-test-" + std::to_string(::getpid());
+  ::setenv("RUNTIME_DIRECTORY", dir.c_str(), 1);
+  ::mkdir(dir.c_str(), 0700);
+  const std::string locks = dir + "/etld-members";
+  // Another user could have made it writable by all (or planted a link to elsewhere).
+  REQUIRE(::mkdir(locks.c_str(), 0777) == 0);
+  REQUIRE(::chmod(locks.c_str(), 0777) == 0);
+  StaticMemberId m;
+  CHECK(m.acquire("p", "in", 0).empty());
+  CHECK(m.problem().find("not a directory owned by this user") != std::string::npos);
+  ::rmdir(locks.c_str());
+  REQUIRE(::symlink("/tmp", locks.c_str()) == 0);
+  CHECK(m.acquire("p", "in", 0).empty());
+  ::unlink(locks.c_str());
+  CHECK(m.acquire("p", "in", 0) == StaticMemberId::base_id("p", "in", 0));  // made afresh: ours
+  m.release();
+  ::unsetenv("RUNTIME_DIRECTORY");
+  std::filesystem::remove_all(dir);
 }
