@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <new>
 
 namespace etld {
 
@@ -420,7 +421,14 @@ Value parse_json(std::string_view text) {
   // beyond 64 bits or double's range are read, and every number keeps its digits. One parser and
   // one padded copy of the text per thread, reused: steady-state parsing allocates only the Value
   // tree itself.
-  thread_local od::parser parser;
+  // from_ondemand enforces kMaxJsonDepth itself; the parser's own bound sits a little above it,
+  // so that simdjson never meets a depth past its bookkeeping (an assertion in its development
+  // checks) before from_ondemand has refused the record.
+  thread_local od::parser parser = [] {
+    od::parser p;
+    if (p.allocate(4096, kMaxJsonDepth + 8) != simdjson::SUCCESS) throw std::bad_alloc();
+    return p;
+  }();
   thread_local std::string padded;
   if (padded.size() < text.size() + simdjson::SIMDJSON_PADDING)
     padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
