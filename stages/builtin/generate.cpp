@@ -197,7 +197,6 @@ class GenerateSource : public Source {
   GenerateSource(std::shared_ptr<const GenerateSettings> settings, int instance)
       : settings_(std::move(settings)),
         s_(*settings_),
-        instance_(instance),
         rng_(s_.seed ? *s_.seed + static_cast<std::uint64_t>(instance) : std::random_device{}()) {
     auto n = static_cast<std::uint64_t>(s_.concurrency), k = static_cast<std::uint64_t>(instance);
     if (s_.count) limit_ = *s_.count / n + (k < *s_.count % n ? 1 : 0);
@@ -316,7 +315,6 @@ class GenerateSource : public Source {
 
   std::shared_ptr<const GenerateSettings> settings_;  // shared with the factory
   const GenerateSettings& s_;
-  int instance_;
   std::mt19937_64 rng_;
   std::int64_t first_ = 0;              // this instance's first sequence number
   std::optional<std::uint64_t> limit_;  // this instance's share of `count`, within int64
