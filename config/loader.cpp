@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "config/admin_token.hpp"
+#include "config/delivery_check.hpp"
 #include "config/diagnostics.hpp"
 #include "config/options.hpp"
 #include "config/pipeline.hpp"
@@ -98,6 +99,12 @@ const std::vector<OptionSpec>& common_stage_options() {
 }
 
 namespace {
+
+StageConfig& stage_named(PipelineConfig& p, const std::string& name) {
+  for (auto& s : p.stages)
+    if (s.name == name) return s;
+  throw std::logic_error("no stage '" + name + "'");
+}
 
 const std::vector<OptionSpec>& top_level_options() {
   static const std::vector<OptionSpec> specs = {
@@ -815,13 +822,14 @@ std::unique_ptr<PipelineConfig> load_pipeline_text(const std::string& text, cons
       for (std::size_t i = 0; i < drafts.size(); ++i) order.push_back(i);
     }
     for (auto i : order) p->stages.push_back(drafts[i].config);
-    // Each stage type's own checks, for stages that passed the generic ones.
+    // Each stage type's own checks, for stages that passed the generic ones. The factory made
+    // here is the one a start or a reload of this configuration uses.
     for (auto i : order) {
       const StageDraft& d = drafts[i];
       if (!d.ok || d.type == nullptr || !d.type->configure) continue;
-      const StageConfig& c = *p->find(d.config.name);
+      StageConfig& c = stage_named(*p, d.config.name);
       try {
-        d.type->configure(c, *p);
+        c.factory = d.type->configure(c, *p);
       } catch (const ConfigErrors& e) {
         for (const auto& one : e.all()) r.error(one, c.mark);
       } catch (const ConfigError& e) {
@@ -833,6 +841,16 @@ std::unique_ptr<PipelineConfig> load_pipeline_text(const std::string& text, cons
       }
     }
   }
+
+  // What the stages promise each other about delivery, once every factory is made.
+  if (r.count == 0)
+    for (const auto& c : p->stages) {
+      try {
+        check_position_binding(c, *p);
+      } catch (const ConfigError& e) {
+        r.error(e, c.mark);
+      }
+    }
 
   if (r.count > 0) return nullptr;
   return p;

@@ -14,6 +14,8 @@
 
 namespace etld {
 
+class StageFactory;
+
 enum class RestartPolicy { permanent, transient, temporary };
 enum class DispatchMode { broadcast, demand };
 // What a sink does with a record it cannot write (bad data, constraint violation):
@@ -39,6 +41,9 @@ struct StageConfig {
   Options options;                                  // the type-specific options
   YAML::Mark mark = YAML::Mark::null_mark();        // of the stage's key
   YAML::Node node;                                  // the stage's map, for diagnostics
+  // What the stage type's `configure` made of it when the file was loaded: the one factory a
+  // start or a reload of this configuration uses (null only in configurations built by hand).
+  std::shared_ptr<StageFactory> factory;
 };
 
 struct PipelineConfig {

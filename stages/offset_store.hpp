@@ -1,9 +1,11 @@
 // The rendezvous of exactly-once delivery: a sink that commits its source's positions in the same
-// transaction as its rows (the postgres sink with `delivery: exactly_once`) registers an
-// OffsetStore under the source's consumer group; the source (kafka) finds it by that group, claims
-// each partition it is assigned through it (fencing the previous owner), seeks to the position
-// the store returns, and binds the partition's ack target to the claim. The sink then writes only
-// events of a live claim, under its epoch.
+// transaction as its rows (the postgres sink with `delivery: exactly_once`) offers an OffsetStore
+// through its factory (StageFactory::offset_store); the pipeline binds it to the source feeding
+// the sink when it builds the graph (SourceContext::offset_store), after validation checked the
+// shape between them (config/delivery_check.hpp). The source (kafka) claims each partition it is
+// assigned through the store (fencing the previous owner), seeks to the position the store
+// returns, and binds the partition's ack target to the claim. The sink then writes only events of
+// a live claim, under its epoch.
 // Threading: every OffsetStore method is thread-safe; claim() never blocks the caller.
 #pragma once
 
@@ -31,6 +33,7 @@ struct PartitionClaimRequest {
   std::string topic;
   std::int32_t partition = 0;
   std::shared_ptr<TrackedPartition> target;  // the events of this assignment settle here
+  std::string owner;                         // whose positions these are: the source's consumer group
 };
 
 struct PartitionClaim {
@@ -59,11 +62,5 @@ class OffsetStore {
   virtual std::int64_t written(const std::string& topic, std::int32_t partition) const = 0;
   virtual std::int64_t epoch(const std::string& topic, std::int32_t partition) const = 0;
 };
-
-// The process-wide registry, keyed by consumer group. Registering replaces the group's store;
-// unregistering removes it only if it is still `store`.
-void register_offset_store(const std::string& group, const std::shared_ptr<OffsetStore>& store);
-void unregister_offset_store(const std::string& group, const OffsetStore* store);
-std::shared_ptr<OffsetStore> find_offset_store(const std::string& group);
 
 }  // namespace etld

@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -20,7 +21,9 @@
 #include "stages/dispatcher.hpp"
 #include "stages/expr.hpp"
 #include "stages/loggers.hpp"
+#include "stages/offset_store.hpp"
 #include "stages/registry.hpp"
+#include "stages/restart_policy.hpp"
 
 namespace etld {
 
@@ -51,6 +54,9 @@ struct StageGroup {
   const StageConfig* config = nullptr;
   const StageType* type = nullptr;
   std::shared_ptr<StageFactory> factory;
+  // Sources: the offset store of the sink they feed, when it keeps their positions (bound by
+  // bind_offset_stores when the graph is built or reconfigured).
+  std::shared_ptr<OffsetStore> offset_store;
   std::vector<std::unique_ptr<Runner>> instances;
   std::vector<StageGroup*> consumers;  // downstream stages, in file order
   std::optional<Expr> partition_key;   // this stage's partition_by, compiled
@@ -70,6 +76,10 @@ class Pipeline::Impl {
   bool wait_quiet(std::chrono::steady_clock::time_point deadline) const;
   bool quiet() const;
   std::vector<Runner*> runners() const;
+  // The source groups feeding each sink whose factory (factories[i] for groups_[i]) keeps its
+  // source's positions, with that store. Validation made sure each such sink has one source.
+  std::map<StageGroup*, std::shared_ptr<OffsetStore>> offset_store_bindings(
+      const std::vector<std::shared_ptr<StageFactory>>& factories) const;
 
   std::shared_ptr<const PipelineConfig> config_;  // guarded by mu_ once started
   // Configurations replaced by reconfigure(): unchanged stages' factories may still refer to them.
@@ -100,7 +110,8 @@ class Runner {
         name_(group.config->name),
         config_(group.config),
         type_(group.type),
-        factory_(group.factory) {
+        factory_(group.factory),
+        offset_store_(group.offset_store) {
     auto label = group.config->concurrency > 1 ? name_ + "#" + std::to_string(instance) : name_;
     log_ = make_stage_logger(label);
     source_ctx_.r = this;
@@ -295,13 +306,15 @@ class Runner {
     }
   }
 
-  // Takes the new configuration; with `rebuild`, replaces the stage with one from `factory`.
+  // Takes the new configuration; with `rebuild`, replaces the stage with one from `factory`,
+  // bound to `offset_store` (sources).
   void adopt(const StageConfig* config, const StageType* type, std::shared_ptr<StageFactory> factory,
-             bool rebuild) {
+             std::shared_ptr<OffsetStore> offset_store, bool rebuild) {
     config_ = config;
     if (!rebuild) return;
     type_ = type;
     factory_ = std::move(factory);
+    offset_store_ = std::move(offset_store);
     if (restarting_) {  // a restart pending from a failure: the rebuild below replaces it
       restart_timer_.cancel();
       restarting_ = false;
@@ -309,7 +322,7 @@ class Runner {
     teardown();  // a sink that did not drain in time releases the credit of what it held
     replacing_ = retired_ = false;
     source_ended_ = false;
-    restarts_in_window_ = 0;
+    restart_history_ = {};
     create_stage();
     replay_held();
   }
@@ -331,6 +344,7 @@ class Runner {
       return r->stopping_ || r->output_done_ || r->paused_ ? 0 : r->dispatcher_->demand();
     }
     void finish() override { r->source_finished(); }
+    std::shared_ptr<OffsetStore> offset_store() const override { return r->offset_store_; }
   };
   struct SinkCtx : ContextOf<SinkContext> {
     void done(std::size_t n) override {
@@ -614,11 +628,6 @@ class Runner {
   void handle_failure(std::exception_ptr error) {
     auto what = describe(error);
     const auto& cfg = config();
-    auto now = std::chrono::steady_clock::now();
-    if (now - window_start_ > cfg.restart_window) {
-      window_start_ = now;
-      restarts_in_window_ = 0;
-    }
     if (restarting_) return;  // already being replaced
     bool fatal = false;
     try {
@@ -627,24 +636,16 @@ class Runner {
       fatal = true;
     } catch (...) {
     }
-    bool give_up =
-        fatal || cfg.restart == RestartPolicy::temporary || restarts_in_window_ >= cfg.max_restarts;
-    if (give_up) {
+    auto decision = decide_restart(cfg, restart_history_, fatal, std::chrono::steady_clock::now());
+    if (decision.give_up) {
       log_->error("stage failed: {}", what);
-      pipeline_.fail("stage '" + name_ + "' failed" +
-                     (fatal ? std::string(" (not restartable)")
-                      : cfg.restart == RestartPolicy::temporary
-                          ? std::string(" (restart: temporary)")
-                          : " " + std::to_string(restarts_in_window_ + 1) + " times within " +
-                                std::to_string(cfg.restart_window.count()) + "ms") +
-                     ": " + what);
+      pipeline_.fail("stage '" + name_ + "' failed" + decision.why + ": " + what);
       return;
     }
-    auto backoff = cfg.restart_backoff * (1 << std::min(restarts_in_window_, 10));
-    ++restarts_in_window_;
+    auto backoff = decision.backoff;
     ++restarts_total_;
     log_->warn("stage failed, restarting in {}ms (restart {} of {}): {}", backoff.count(),
-               restarts_in_window_, cfg.max_restarts, what);
+               restart_history_.restarts_in_window, cfg.max_restarts, what);
     restarting_ = true;
     // Defer the teardown: we may be inside a method of the stage being destroyed.
     post([this] { teardown(); });
@@ -701,6 +702,7 @@ class Runner {
   const StageConfig* config_;
   const StageType* type_;
   std::shared_ptr<StageFactory> factory_;
+  std::shared_ptr<OffsetStore> offset_store_;  // sources: see StageGroup::offset_store
   std::shared_ptr<spdlog::logger> log_;
   SourceCtx source_ctx_;
   SinkCtx sink_ctx_;
@@ -721,8 +723,7 @@ class Runner {
   bool restarting_ = false;
   bool paused_ = false, replacing_ = false;
   std::deque<std::pair<std::size_t, std::optional<Batch>>> held_;  // arrivals while restarting
-  int restarts_in_window_ = 0;
-  std::chrono::steady_clock::time_point window_start_{};
+  RestartHistory restart_history_;
 
   // Written on the strand, read by stats() from any thread: relaxed atomics.
   std::atomic<std::uint64_t> events_in_{0}, events_out_{0}, batches_in_{0}, restarts_total_{0},
@@ -749,7 +750,7 @@ Pipeline::Impl::Impl(std::shared_ptr<const PipelineConfig> config)
     group->config = &sc;
     group->type = find_stage_type(sc.type);
     if (!group->type) throw std::runtime_error("unknown stage type '" + sc.type + "'");
-    group->factory = group->type->configure(sc, *config_);
+    group->factory = sc.factory ? sc.factory : group->type->configure(sc, *config_);
     group->settings = canonical(sc.node);
     if (!sc.partition_by.empty()) group->partition_key.emplace(Expr::compile(sc.partition_by));
     by_name[sc.name] = group.get();
@@ -757,6 +758,9 @@ Pipeline::Impl::Impl(std::shared_ptr<const PipelineConfig> config)
   }
   for (auto& g : groups_)
     for (const auto& input : g->config->inputs) by_name.at(input)->consumers.push_back(g.get());
+  std::vector<std::shared_ptr<StageFactory>> factories;
+  for (auto& g : groups_) factories.push_back(g->factory);
+  for (auto& [group, store] : offset_store_bindings(factories)) group->offset_store = store;
   for (auto& g : groups_)
     for (int i = 0; i < g->config->concurrency; ++i)
       g->instances.push_back(std::make_unique<Runner>(*this, *g, i));
@@ -976,6 +980,27 @@ bool Pipeline::Impl::wait_quiet(std::chrono::steady_clock::time_point deadline) 
   return true;
 }
 
+std::map<StageGroup*, std::shared_ptr<OffsetStore>> Pipeline::Impl::offset_store_bindings(
+    const std::vector<std::shared_ptr<StageFactory>>& factories) const {
+  std::map<std::string, StageGroup*> by_name;
+  for (const auto& g : groups_) by_name[g->config->name] = g.get();
+  std::map<StageGroup*, std::shared_ptr<OffsetStore>> out;
+  for (std::size_t i = 0; i < groups_.size(); ++i) {
+    auto store = factories[i]->offset_store();
+    if (!store) continue;
+    std::set<StageGroup*> seen;
+    std::vector<StageGroup*> todo{groups_[i].get()};
+    while (!todo.empty()) {
+      StageGroup* g = todo.back();
+      todo.pop_back();
+      if (!seen.insert(g).second) continue;
+      if (g->type->role == Role::source) out[g] = store;
+      for (const auto& input : g->config->inputs) todo.push_back(by_name.at(input));
+    }
+  }
+  return out;
+}
+
 Reconfiguration Pipeline::Impl::reconfigure(std::shared_ptr<const PipelineConfig> next,
                                             std::chrono::milliseconds timeout) {
   Reconfiguration result;
@@ -1014,33 +1039,51 @@ Reconfiguration Pipeline::Impl::reconfigure(std::shared_ptr<const PipelineConfig
     const StageType* type;
     std::shared_ptr<StageFactory> factory;  // null: unchanged
     std::string settings;
+    std::shared_ptr<OffsetStore> offset_store;  // sources: the binding under `next`
   };
   std::vector<Change> changes;
   for (auto& g : groups_) {
     const auto* nc = next->find(g->config->name);
-    Change c{g.get(), nc, find_stage_type(nc->type), nullptr, canonical(nc->node)};
+    Change c{g.get(), nc, find_stage_type(nc->type), nullptr, canonical(nc->node), nullptr};
     if (g->settings != c.settings) {
       try {
-        c.factory = c.type->configure(*nc, *next);
+        c.factory = nc->factory ? nc->factory : c.type->configure(*nc, *next);
       } catch (const std::exception& e) {
         result.error = "stage '" + nc->name + "': " + e.what();
         return result;
       }
-      result.restarted.push_back(nc->name);
     }
     changes.push_back(std::move(c));
+  }
+  // A sink rebuilt with a new offset store takes over its source's positions from the old one:
+  // the source is rebuilt too (same settings), so that it claims its partitions again through the
+  // new store instead of writing under claims the new sink never saw. A rebuilt source binds to
+  // the store of the sink it feeds, rebuilt or not.
+  {
+    std::vector<std::shared_ptr<StageFactory>> next_factories;
+    for (auto& c : changes) next_factories.push_back(c.factory ? c.factory : c.group->factory);
+    auto next_stores = offset_store_bindings(next_factories);
+    for (auto& c : changes) {
+      auto it = next_stores.find(c.group);
+      if (it != next_stores.end()) c.offset_store = it->second;
+      if (!c.factory && c.offset_store != c.group->offset_store) c.factory = c.group->factory;
+      if (c.factory) result.restarted.push_back(c.config->name);
+    }
   }
 
   auto adopt_all = [&] {
     for (auto& c : changes) {
       std::vector<Runner*> rs;
       for (auto& r : c.group->instances) rs.push_back(r.get());
-      on_strands(rs, [&c](Runner& r) { r.adopt(c.config, c.type, c.factory, c.factory != nullptr); });
+      on_strands(rs, [&c](Runner& r) {
+        r.adopt(c.config, c.type, c.factory, c.offset_store, c.factory != nullptr);
+      });
       c.group->config = c.config;
       c.group->settings = c.settings;
       if (c.factory) {
         c.group->type = c.type;
         c.group->factory = c.factory;
+        c.group->offset_store = c.offset_store;
       }
     }
     std::lock_guard lock(mu_);

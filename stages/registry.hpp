@@ -14,16 +14,32 @@ namespace etld {
 
 struct StageConfig;
 struct PipelineConfig;
+class OffsetStore;
 
 enum class Role { source, transform, sink };
 const char* role_name(Role role);
 
+// What the engine may assume of a stage type when it checks a delivery guarantee at validation
+// (config/delivery_check.hpp), instead of knowing types by name.
+struct StageTraits {
+  // Transforms: each input becomes at most one output (or is settled), in input order, with its
+  // origin (topic, partition, offset, ack) kept: map, filter.
+  bool one_to_one_in_order = false;
+  // Sources: can claim and resume their read positions from a sink's OffsetStore.
+  bool positions_in_store = false;
+};
+
+// Made by a StageType's `configure` once per load of the pipeline file, without side effects:
+// validation makes it, and a start or a reload uses the same one. Makes cheap instances.
 class StageFactory {
  public:
   virtual ~StageFactory() = default;
   virtual std::unique_ptr<Source> make_source(int instance);
   virtual std::unique_ptr<Transform> make_transform(int instance);
   virtual std::unique_ptr<Sink> make_sink(int instance);
+  // Sinks that commit their source's read positions with their own writes (exactly once): the
+  // store, shared by the stage's instances. The pipeline binds it to the source upstream.
+  virtual std::shared_ptr<OffsetStore> offset_store() const { return nullptr; }
 };
 
 struct StageType {
@@ -43,6 +59,7 @@ struct StageType {
   // from the stage's YAML node (a sink writing in batches wants several batches in flight).
   // Reads leniently: `configure` reports bad options.
   std::function<std::size_t(const YAML::Node&)> default_max_demand;
+  StageTraits traits;
 };
 
 const StageType* find_stage_type(const std::string& name);

@@ -20,6 +20,8 @@
 
 namespace etld {
 
+class OffsetStore;
+
 // A failure no restart can fix (a poison record under `on_poison: stop`, a table that does not
 // exist): passed to StageContext::fail or thrown, it stops the pipeline at once, whatever the
 // stage's restart policy.
@@ -46,6 +48,10 @@ class SourceContext : public StageContext {
   virtual std::size_t demand() const = 0;
   // No more events will come (end of input, or the answer to stop()). Calling it again is a no-op.
   virtual void finish() = 0;
+  // Where this source's read positions are stored and claimed, when the sink it feeds commits
+  // them with its own writes (exactly once): bound by the pipeline when it builds the graph.
+  // nullptr: the source keeps its positions itself. Fixed for the life of the instance.
+  virtual std::shared_ptr<OffsetStore> offset_store() const { return nullptr; }
 };
 
 class Source {

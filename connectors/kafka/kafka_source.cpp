@@ -360,7 +360,7 @@ class KafkaSource final : public Source {
       waker_->rearm();
       pump();
     });
-    store_ = find_offset_store(s_.group);
+    store_ = ctx.offset_store();
     create_consumer();
     board_ = std::make_shared<StatsBoard>();
     {
@@ -1067,7 +1067,7 @@ class KafkaSource final : public Source {
     for (int i = 0; i < list->cnt; ++i) {
       auto it = parts_.find(Key(list->elems[i].topic, list->elems[i].partition));
       if (it != parts_.end())
-        requests.push_back({it->second->topic, it->second->partition, it->second->acks});
+        requests.push_back({it->second->topic, it->second->partition, it->second->acks, s_.group});
     }
     claim_pending_ = std::move(list);
     claim_cooperative_ = cooperative;
@@ -1578,6 +1578,10 @@ const StageRegistration reg{StageType{
          {}},
     },
     configure,
+    /*check_live=*/{},
+    /*takes_rejected=*/false,
+    /*default_max_demand=*/{},
+    StageTraits{.positions_in_store = true},
 }};
 
 }  // namespace

@@ -306,21 +306,13 @@ void derive_sql(PostgresSinkConfig& c) {
   }
 }
 
-// exactly_once holds only when one kafka source feeds this sink alone, through stages that keep
-// each Kafka partition's events in order and one-to-one (map, filter), with each partition's
-// events reaching one sink instance; and when every write of a batch can join its transaction.
-void check_exactly_once(PostgresSinkConfig& c, const StageConfig& stage, const PipelineConfig& pipeline) {
+// What exactly_once needs of the sink itself: every write of a batch must join its transaction.
+// What it needs of the stages upstream (one source that keeps its positions in our store, stages
+// that keep each partition's records one to one and in order) the engine checks for every sink
+// that offers an offset store (config/delivery_check.hpp).
+void check_exactly_once(const PostgresSinkConfig& c, const StageConfig& stage) {
   const Options& o = stage.options;
   const YAML::Mark at = o.mark("delivery");
-  auto in_order = [](const StageConfig& s) { return s.concurrency <= 1 || s.partition_by == "_partition"; };
-  const std::string order_hint =
-      "set concurrency: 1, or partition_by: _partition so that each Kafka partition has one instance";
-  if (!in_order(stage))
-    throw ConfigError(at,
-                      "delivery: exactly_once needs each Kafka partition's records in one sink instance, but "
-                      "stage '" +
-                          stage.name + "' has concurrency " + std::to_string(stage.concurrency),
-                      order_hint);
   if (c.on_poison == PoisonPolicy::pause_partition)
     throw ConfigError(at, "delivery: exactly_once does not support on_poison: pause_partition",
                       "use on_poison: dead_letter (dead letters commit with the rows) or stop");
@@ -329,62 +321,6 @@ void check_exactly_once(PostgresSinkConfig& c, const StageConfig& stage, const P
                       "delivery: exactly_once cannot send dead letters to a Kafka topic: they cannot join "
                       "the PostgreSQL transaction",
                       "use dead_letter: {table: ...} alone");
-  // Walk upstream to the source.
-  std::set<std::string> path;
-  const StageConfig* source = nullptr;
-  std::vector<const StageConfig*> todo{&stage};
-  while (!todo.empty()) {
-    const StageConfig* s = todo.back();
-    todo.pop_back();
-    if (s->inputs.empty()) {
-      if (s->type != "kafka")
-        throw ConfigError(at,
-                          "delivery: exactly_once needs a kafka source, but stage '" + stage.name +
-                              "' is fed by stage '" + s->name + "' of type " + s->type,
-                          "use delivery: at_least_once");
-      if (source && source != s)
-        throw ConfigError(at,
-                          "delivery: exactly_once needs exactly one kafka source upstream; stage '" +
-                              stage.name + "' is fed by '" + source->name + "' and '" + s->name + "'",
-                          "give each source its own sink");
-      source = s;
-    }
-    for (const auto& name : s->inputs) {
-      const StageConfig* in = pipeline.find(name);
-      if (!in || !path.insert(name).second) continue;
-      if (!in->inputs.empty()) {
-        if (in->type != "map" && in->type != "filter")
-          throw ConfigError(at,
-                            "delivery: exactly_once: stage '" + in->name + "' (type " + in->type +
-                                ") between the kafka source and the sink does not keep one output per "
-                                "Kafka record",
-                            "only map and filter may sit between them; use delivery: at_least_once");
-        if (!in_order(*in))
-          throw ConfigError(
-              at,
-              "delivery: exactly_once needs each Kafka partition's records in order, but stage '" + in->name +
-                  "' has concurrency " + std::to_string(in->concurrency),
-              order_hint);
-      }
-      todo.push_back(in);
-    }
-  }
-  if (!source)
-    throw ConfigError(at,
-                      "delivery: exactly_once needs a kafka source upstream of stage '" + stage.name + "'",
-                      "wire the sink to a kafka source through inputs");
-  for (const auto& other : pipeline.stages) {
-    if (other.name == stage.name || path.count(other.name)) continue;
-    for (const auto& name : other.inputs)
-      if (path.count(name))
-        throw ConfigError(at,
-                          "delivery: exactly_once: stage '" + other.name + "' also reads from '" + name +
-                              "'; the kafka source's positions are this sink's, so it must feed nothing else",
-                          "give the other consumer its own kafka source (another group)");
-  }
-  c.group = source->options.get_string("group");
-  if (c.group.empty())
-    throw ConfigError(at, "delivery: exactly_once: the kafka source '" + source->name + "' has no group");
 }
 
 }  // namespace
@@ -786,7 +722,7 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
   if (o.has("offsets_table") && !c.exactly_once)
     throw ConfigError(o.mark("offsets_table"), "option 'offsets_table' needs delivery: exactly_once");
   if (c.exactly_once) {
-    check_exactly_once(c, stage, pipeline);
+    check_exactly_once(c, stage);
     const std::string text = o.get_string("offsets_table", "etld_offsets");
     auto [os, ot] = split_table(text, o.mark("offsets_table"));
     c.offsets_qualified = (os.empty() ? "" : quote_ident(os) + ".") + quote_ident(ot);

@@ -97,7 +97,6 @@ struct PostgresSinkConfig {
   // delivery: exactly_once: the rows and the next offsets of their Kafka partitions commit in one
   // transaction, fenced by a per-partition epoch (see docs/delivery.md).
   bool exactly_once = false;
-  std::string group;  // the consumer group of the kafka source feeding the sink
   std::string offsets_display;
   std::string offsets_qualified;
 

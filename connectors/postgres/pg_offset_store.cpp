@@ -98,8 +98,7 @@ std::vector<PartitionClaim> PgOffsetStore::claim_now(const std::vector<Partition
     }
     conn->exec("BEGIN");
     for (const auto& p : partitions) {
-      Result r =
-          conn->exec_params(cfg_->claim_offset_sql, {cfg_->group, p.topic, std::to_string(p.partition)});
+      Result r = conn->exec_params(cfg_->claim_offset_sql, {p.owner, p.topic, std::to_string(p.partition)});
       PartitionClaim c;
       c.topic = p.topic;
       c.partition = p.partition;
@@ -115,7 +114,7 @@ std::vector<PartitionClaim> PgOffsetStore::claim_now(const std::vector<Partition
   std::lock_guard lock(mu_);
   for (std::size_t i = 0; i < out.size(); ++i)
     claims_[Key(out[i].topic, out[i].partition)] =
-        Live{out[i].epoch, out[i].next_offset, partitions[i].target};
+        Live{out[i].epoch, out[i].next_offset, partitions[i].target, partitions[i].owner};
   return out;
 }
 

@@ -39,6 +39,7 @@ class PgOffsetStore final : public OffsetStore {
     std::int64_t epoch = 0;
     std::int64_t written = -1;  // the offset row's next_offset as we last committed or read it
     std::shared_ptr<TrackedPartition> target;
+    std::string owner;  // the consumer group whose row in the offsets table this is
   };
   // Our live claim of the partition, if any.
   std::optional<Live> live(const std::string& topic, std::int32_t partition) const;

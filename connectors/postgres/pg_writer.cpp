@@ -581,8 +581,10 @@ void Writer::write_exactly_once(WorkBatch& b) {
       std::vector<std::pair<std::string, std::int32_t>> lost;
       {
         std::vector<std::string> topics, partitions, epochs, nexts, expected;
+        std::string owner;  // one source feeds the sink: every claim has the same group
         for (auto& [key, p] : parts) {
           if (p.rows.empty()) continue;
+          owner = p.claim.owner;
           topics.push_back(p.topic);
           partitions.push_back(std::to_string(p.partition));
           epochs.push_back(std::to_string(p.claim.epoch));
@@ -590,7 +592,7 @@ void Writer::write_exactly_once(WorkBatch& b) {
           expected.push_back(p.claim.written < 0 ? "NULL" : std::to_string(p.claim.written));
         }
         Result r = conn_->exec_params(cfg_->advance_offsets_sql,
-                                      {cfg_->group, array_literal(topics, true), array_literal(partitions),
+                                      {owner, array_literal(topics, true), array_literal(partitions),
                                        array_literal(epochs), array_literal(nexts), array_literal(expected)});
         std::set<std::pair<std::string, std::int32_t>> advanced;
         for (int row = 0; row < PQntuples(r.get()); ++row)
@@ -602,8 +604,8 @@ void Writer::write_exactly_once(WorkBatch& b) {
         rollback_quietly();
         for (const auto& key : lost) {
           Part& p = parts.at(key);
-          Result r =
-              conn_->exec_params(cfg_->read_offset_sql, {cfg_->group, p.topic, std::to_string(p.partition)});
+          Result r = conn_->exec_params(cfg_->read_offset_sql,
+                                        {p.claim.owner, p.topic, std::to_string(p.partition)});
           const bool found = PQntuples(r.get()) == 1;
           const std::int64_t epoch = found ? std::stoll(PQgetvalue(r.get(), 0, 0)) : 0;
           const std::int64_t next =

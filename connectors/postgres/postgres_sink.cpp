@@ -14,8 +14,8 @@
 // Memory is bounded by upstream credit: acks settle and ctx.done() releases credit only after
 // the transaction committed, so the sink never holds more than it was granted.
 //
-// delivery: exactly_once (docs/delivery.md): the factory owns a PgOffsetStore that the kafka
-// source finds by its group and claims its partitions through; the writer commits each batch
+// delivery: exactly_once (docs/delivery.md): the factory owns a PgOffsetStore that the pipeline
+// binds to the kafka source upstream, which claims its partitions through it; the writer commits each batch
 // with its partitions' next offsets under those claims. Rows whose earlier offsets have not
 // reached the sink yet come back from the writer unsettled and wait at the queue's end.
 #include "connectors/postgres/postgres_sink.hpp"
@@ -67,9 +67,8 @@ class PostgresSink final : public Sink {
                    cfg_->mode == Mode::insert   ? "insert"
                    : cfg_->mode == Mode::upsert ? "upsert"
                                                 : "insert_ignore",
-                   cfg_->exactly_once
-                       ? "exactly once, offsets in " + cfg_->offsets_display + " for group " + cfg_->group
-                       : std::string("at least once"),
+                   cfg_->exactly_once ? "exactly once, offsets in " + cfg_->offsets_display
+                                      : std::string("at least once"),
                    cfg_->dsn_redacted);
     thread_ = std::thread([this] { thread_main(); });
   }
@@ -274,21 +273,15 @@ class PostgresSink final : public Sink {
 };
 
 // With delivery: exactly_once the factory owns the stage's offset store, shared by its instances
-// and registered under the consumer group for as long as the factory lives: from configuration
-// on, so that it is there before any source starts. The newest registration wins (a reload
-// builds the new pipeline while the old one still runs).
+// and handed to the engine, which binds it to the source upstream when it builds the graph. The
+// store touches nothing until a source claims through it: making the factory has no side effect.
 class PostgresSinkFactory final : public StageFactory {
  public:
   explicit PostgresSinkFactory(PostgresSinkConfig cfg)
-      : cfg_(std::make_shared<const PostgresSinkConfig>(std::move(cfg))) {
-    if (!cfg_->exactly_once) return;
-    offsets_ = std::make_shared<PgOffsetStore>(cfg_);
-    register_offset_store(cfg_->group, offsets_);
-  }
-  ~PostgresSinkFactory() override {
-    if (offsets_) unregister_offset_store(cfg_->group, offsets_.get());
-  }
+      : cfg_(std::make_shared<const PostgresSinkConfig>(std::move(cfg))),
+        offsets_(cfg_->exactly_once ? std::make_shared<PgOffsetStore>(cfg_) : nullptr) {}
   std::unique_ptr<Sink> make_sink(int) override { return std::make_unique<PostgresSink>(cfg_, offsets_); }
+  std::shared_ptr<OffsetStore> offset_store() const override { return offsets_; }
 
  private:
   std::shared_ptr<const PostgresSinkConfig> cfg_;

@@ -84,7 +84,10 @@ const StageRegistration reg{StageType{
          {}},
     },
     configure,
-    {},
+    /*check_live=*/{},
+    /*takes_rejected=*/false,
+    /*default_max_demand=*/{},
+    StageTraits{.one_to_one_in_order = true},
 }};
 
 }  // namespace

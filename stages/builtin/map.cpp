@@ -146,7 +146,10 @@ const StageRegistration reg{StageType{
         {"remove", OptionKind::string_list, "Field paths to drop, applied last.", false, "", {}},
     },
     configure,
-    {},
+    /*check_live=*/{},
+    /*takes_rejected=*/false,
+    /*default_max_demand=*/{},
+    StageTraits{.one_to_one_in_order = true},
 }};
 
 }  // namespace

@@ -108,7 +108,7 @@ struct Rig {
     sink = factory->make_sink(0);
     ctx.start(*sink);
     etld::test::run_idle(io);
-    store = etld::find_offset_store(group);
+    store = factory->offset_store();
     REQUIRE(store != nullptr);
   }
   ~Rig() {
@@ -121,7 +121,7 @@ struct Rig {
   }
   etld::PartitionClaim claim(const std::shared_ptr<TestPartition>& target) {
     std::promise<std::pair<std::vector<etld::PartitionClaim>, std::string>> done;
-    store->claim({{"orders", 0, target}}, [&](std::vector<etld::PartitionClaim> c, std::string e) {
+    store->claim({{"orders", 0, target, group}}, [&](std::vector<etld::PartitionClaim> c, std::string e) {
       done.set_value({std::move(c), std::move(e)});
     });
     auto result = done.get_future().get();
@@ -298,9 +298,10 @@ TEST_SUITE("postgres exactly once") {
     holder.exec_params("SELECT pg_advisory_lock(hashtext($1))", {key});
     auto target = std::make_shared<TestPartition>();
     std::promise<std::pair<std::vector<etld::PartitionClaim>, std::string>> done;
-    rig.store->claim({{"orders", 0, target}}, [&](std::vector<etld::PartitionClaim> c, std::string e) {
-      done.set_value({std::move(c), std::move(e)});
-    });
+    rig.store->claim({{"orders", 0, target, rig.group}},
+                     [&](std::vector<etld::PartitionClaim> c, std::string e) {
+                       done.set_value({std::move(c), std::move(e)});
+                     });
     // The claim's DDL waits for the lock we hold; cancelling it (57014: transient) aborts its
     // transaction on a connection that stays open. The retry must not run in that transaction.
     const std::string cancel_waiters =
@@ -378,13 +379,13 @@ TEST_SUITE("postgres exactly once") {
     CHECK(err.find("in order") != std::string::npos);
     err =
         config_error(pipeline_yaml(g, "t", "", "  mid: { type: flat_map, inputs: [in], explode: items }\n"));
-    CHECK(err.find("one output per Kafka record") != std::string::npos);
+    CHECK(err.find("does not keep one output per input record") != std::string::npos);
     err = config_error(pipeline_yaml(g, "t", "    dead_letter: { topic: dlq, brokers: 127.0.0.1:1 }\n"));
     CHECK(err.find("cannot join the PostgreSQL transaction") != std::string::npos);
     err = config_error(
         "stages:\n  gen: { type: generate, count: 1 }\n  out:\n    type: postgres\n    inputs: [gen]\n"
         "    dsn: 'host=x'\n    table: t\n    delivery: exactly_once\n    columns: { id: bigint }\n");
-    CHECK(err.find("needs a kafka source") != std::string::npos);
+    CHECK(err.find("needs a source that can keep its positions") != std::string::npos);
     CHECK(err.find("p.yaml:8:") == 0);  // at `delivery`
     err = config_error(pipeline_yaml(
         g, "t", "",

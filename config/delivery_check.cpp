@@ -1,0 +1,90 @@
+#include "config/delivery_check.hpp"
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "stages/registry.hpp"
+
+namespace etld {
+
+namespace {
+
+// Each partition's records reach one instance of the stage, in order.
+bool keeps_partition_order(const StageConfig& s) {
+  return s.concurrency <= 1 || s.partition_by == "_partition";
+}
+
+const char* const kOrderHint =
+    "set concurrency: 1, or partition_by: _partition so that each partition has one instance";
+
+}  // namespace
+
+void check_position_binding(const StageConfig& sink, const PipelineConfig& pipeline) {
+  if (!sink.factory || !sink.factory->offset_store()) return;
+  const YAML::Mark at = sink.options.has("delivery") ? sink.options.mark("delivery") : sink.mark;
+  const std::string promise = "delivery: exactly_once";
+  if (!keeps_partition_order(sink))
+    throw ConfigError(at,
+                      promise + " needs each partition's records in one sink instance, but stage '" +
+                          sink.name + "' has concurrency " + std::to_string(sink.concurrency),
+                      kOrderHint);
+  std::set<std::string> path;  // the stages between the source and the sink, and the source
+  const StageConfig* source = nullptr;
+  std::vector<const StageConfig*> todo{&sink};
+  while (!todo.empty()) {
+    const StageConfig* s = todo.back();
+    todo.pop_back();
+    if (s->inputs.empty()) {
+      const StageType* type = find_stage_type(s->type);
+      if (!type || !type->traits.positions_in_store)
+        throw ConfigError(at,
+                          promise +
+                              " needs a source that can keep its positions in the sink's offset store "
+                              "(kafka), but stage '" +
+                              sink.name + "' is fed by stage '" + s->name + "' of type " + s->type,
+                          "use delivery: at_least_once");
+      if (source && source != s)
+        throw ConfigError(at,
+                          promise + " needs exactly one source upstream; stage '" + sink.name +
+                              "' is fed by '" + source->name + "' and '" + s->name + "'",
+                          "give each source its own sink");
+      source = s;
+    }
+    for (const auto& name : s->inputs) {
+      const StageConfig* in = pipeline.find(name);
+      if (!in || !path.insert(name).second) continue;
+      if (!in->inputs.empty()) {
+        const StageType* type = find_stage_type(in->type);
+        if (!type || !type->traits.one_to_one_in_order)
+          throw ConfigError(at,
+                            promise + ": stage '" + in->name + "' (type " + in->type +
+                                ") between the source and the sink does not keep one output per input record",
+                            "only stages that do (map, filter) may sit between them; use delivery: "
+                            "at_least_once");
+        if (!keeps_partition_order(*in))
+          throw ConfigError(at,
+                            promise + " needs each partition's records in order, but stage '" + in->name +
+                                "' has concurrency " + std::to_string(in->concurrency),
+                            kOrderHint);
+      }
+      todo.push_back(in);
+    }
+  }
+  if (!source)
+    throw ConfigError(at, promise + " needs a source upstream of stage '" + sink.name + "'",
+                      "wire the sink to a kafka source through inputs");
+  for (const auto& other : pipeline.stages) {
+    if (other.name == sink.name || path.count(other.name)) continue;
+    for (const auto& name : other.inputs)
+      if (path.count(name))
+        throw ConfigError(at,
+                          promise + ": stage '" + other.name + "' also reads from '" + name +
+                              "'; the source '" + source->name +
+                              "' stores its positions with this sink's rows, so it must feed "
+                              "nothing else",
+                          "give the other consumer its own source (for kafka, another group)");
+  }
+}
+
+}  // namespace etld
