@@ -10,6 +10,7 @@
 
 #include "config/admin_token.hpp"
 #include "config/diagnostics.hpp"
+#include "config/held_acks_check.hpp"
 #include "config/options.hpp"
 #include "config/pipeline.hpp"
 #include "config/yaml_errors.hpp"
@@ -834,6 +835,7 @@ std::unique_ptr<PipelineConfig> load_pipeline_text(const std::string& text, cons
     }
   }
 
+  if (r.count == 0) r.count += check_held_acks(*p, diags);
   if (r.count > 0) return nullptr;
   return p;
 }

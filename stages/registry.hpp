@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/options.hpp"
+#include "stages/ack_holding.hpp"
 #include "stages/stage.hpp"
 
 namespace etld {
@@ -24,6 +25,10 @@ class StageFactory {
   virtual std::unique_ptr<Source> make_source(int instance);
   virtual std::unique_ptr<Transform> make_transform(int instance);
   virtual std::unique_ptr<Sink> make_sink(int instance);
+  // For the held-acks check (stages/ack_holding.hpp). A source that says nothing is taken as
+  // endless; a transform that says nothing holds no acks.
+  virtual SourceBound source_bound() const { return {}; }
+  virtual AckHolding ack_holding() const { return {}; }
 };
 
 struct StageType {
