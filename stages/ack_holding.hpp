@@ -1,4 +1,4 @@
-// What the pipeline check of held acks (config/holding_check.cpp) learns from stage factories: a
+// What the pipeline check of held acks (config/held_acks_check.cpp) learns from stage factories: a
 // source says whether its input ends and how many of its events may be unsettled at once; a
 // stateful transform says how many inputs' acks it may hold before its outputs settle them.
 // A stage that holds more than its source lets be unsettled stalls the pipeline for good.
