@@ -11,6 +11,7 @@
 #include "config/admin_token.hpp"
 #include "config/delivery_check.hpp"
 #include "config/diagnostics.hpp"
+#include "config/held_acks_check.hpp"
 #include "config/options.hpp"
 #include "config/pipeline.hpp"
 #include "config/yaml_errors.hpp"
@@ -852,6 +853,8 @@ std::unique_ptr<PipelineConfig> load_pipeline_text(const std::string& text, cons
       }
     }
 
+  // Stateful stages must not hold more unsettled events than their sources allow.
+  if (r.count == 0) r.count += check_held_acks(*p, diags);
   if (r.count > 0) return nullptr;
   return p;
 }

@@ -118,6 +118,15 @@ Event Event::clone() const {
   return e;
 }
 
+AckBatch& AckBatch::operator=(AckBatch&& o) noexcept {
+  if (this != &o) {
+    settle(AckStatus::failed);
+    groups_ = std::move(o.groups_);
+    size_ = std::exchange(o.size_, 0);
+  }
+  return *this;
+}
+
 void AckBatch::add(Ack& ack) {
   if (!ack.pending()) return;
   auto token = ack.token();
@@ -131,11 +140,31 @@ void AckBatch::add(Ack& ack) {
   } else {
     groups_.emplace_back(std::move(target), std::vector<std::uint64_t>{token});
   }
+  ++size_;
 }
 
 void AckBatch::settle(AckStatus status) {
   for (auto& [target, tokens] : groups_) target->settle_many(tokens, status);
   groups_.clear();
+  size_ = 0;
+}
+
+namespace {
+// The target of a joined ack: settles the acks it holds when it is settled (once: only the one
+// Ack that refers to it can settle it).
+class JoinedAcks : public AckTarget {
+ public:
+  explicit JoinedAcks(AckBatch held) : held_(std::move(held)) {}
+  void settle(std::uint64_t, AckStatus status) override { held_.settle(status); }
+
+ private:
+  AckBatch held_;
+};
+}  // namespace
+
+Ack AckBatch::join() {
+  if (empty()) return Ack();
+  return Ack(std::make_shared<JoinedAcks>(std::move(*this)), 0);
 }
 
 void settle_all(Batch& batch, AckStatus status) {

@@ -129,15 +129,32 @@ struct Event {
 
 using Batch = std::vector<Event>;
 
-// Settles a run of acks with one call per target: sinks settle whole batches through it.
+// Settles a run of acks with one call per target: sinks settle whole batches through it. A
+// stateful transform (reduce) holds its inputs' acks in one and join()s them into the ack of the
+// event it emits later. Held acks cost a token each (8 bytes), grouped per target: no allocation
+// per ack. Destroyed with acks in it, it settles them `failed`, like an unsettled Ack.
 class AckBatch {
  public:
-  void add(Ack& ack);
-  void settle(AckStatus status);  // settles everything added so far and clears
+  AckBatch() = default;
+  AckBatch(AckBatch&& o) noexcept : groups_(std::move(o.groups_)), size_(std::exchange(o.size_, 0)) {}
+  AckBatch& operator=(AckBatch&& o) noexcept;
+  AckBatch(const AckBatch&) = delete;
+  AckBatch& operator=(const AckBatch&) = delete;
   ~AckBatch() { settle(AckStatus::failed); }
+
+  void add(Ack& ack);             // takes the ack over (it is no longer pending); a settled ack is skipped
+  void settle(AckStatus status);  // settles everything added so far and clears
+  // One ack that, once settled, settles every ack added so far with its status, each exactly
+  // once; the batch is left empty. Split it (Ack::split) when several outputs carry the same
+  // inputs: they settle when the last part does, with the worst status. Empty: a free-standing
+  // ack (nothing to settle upstream).
+  Ack join();
+  std::size_t size() const { return size_; }  // acks held
+  bool empty() const { return size_ == 0; }
 
  private:
   std::vector<std::pair<std::shared_ptr<AckTarget>, std::vector<std::uint64_t>>> groups_;
+  std::size_t size_ = 0;
 };
 void settle_all(Batch& batch, AckStatus status);
 

@@ -39,6 +39,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -92,6 +93,8 @@ using Clock = std::chrono::steady_clock;
 
 // ---- settings -----------------------------------------------------------------------------------
 
+constexpr std::size_t kNoInFlightCap = std::numeric_limits<std::size_t>::max();
+
 struct KafkaSettings {
   std::string pipeline;
   std::string stage;
@@ -99,8 +102,9 @@ struct KafkaSettings {
   std::vector<std::string> topics;  // names, or one "^regex" pattern
   // Final librdkafka configuration in the order applied (ours first, then the user's map).
   std::vector<std::pair<std::string, std::string>> properties;
-  std::string overrides_text;  // the user's map for the log, secrets redacted
-  std::size_t max_in_flight = 10000;
+  std::string overrides_text;         // the user's map for the log, secrets redacted
+  std::size_t max_in_flight = 10000;  // kNoInFlightCap: none (stop_at_end without the option)
+  bool stop_at_end = false;           // finish once every assigned partition is read to its end
   std::size_t prefetch_bytes = 16384 * 1024;
   std::chrono::milliseconds commit_interval{1000};
   std::chrono::milliseconds revoke_timeout{10000};
@@ -121,7 +125,7 @@ const std::map<std::string, std::string>& reserved_properties() {
       {"enable.auto.offset.store", "the source commits only settled offsets itself; remove it"},
       {"auto.commit.enable", "the source commits only settled offsets itself; remove it"},
       {"log.queue", "the source serves librdkafka's logs on its own strand; remove it"},
-      {"enable.partition.eof", "the source does not use partition EOF events; remove it"},
+      {"enable.partition.eof", "the source sets it itself for stop_at_end; remove it"},
   };
   return reserved;
 }
@@ -374,11 +378,14 @@ class KafkaSource final : public Source {
                            : "topics " + join(s_.topics);
     ctx.log().info(
         "kafka: consuming {} as group '{}' (librdkafka {}, max_in_flight_per_partition {}, commit every {} "
-        "ms, {}){}{}",
-        what, s_.group, rd_kafka_version_str(), s_.max_in_flight, s_.commit_interval.count(),
+        "ms, {}){}{}{}",
+        what, s_.group, rd_kafka_version_str(),
+        s_.max_in_flight == kNoInFlightCap ? std::string("none") : std::to_string(s_.max_in_flight),
+        s_.commit_interval.count(),
         member_id_.empty() ? std::string("dynamic member") : "group.instance.id " + member_id_,
         s_.overrides_text.empty() ? "" : "; librdkafka overrides: " + s_.overrides_text,
-        store_ ? "; exactly once: positions from " + store_->description() : "");
+        store_ ? "; exactly once: positions from " + store_->description() : "",
+        s_.stop_at_end ? "; stops at the end of its partitions" : "");
     last_commit_ = Clock::now();
     arm_fd();
     arm_tick();
@@ -415,6 +422,7 @@ class KafkaSource final : public Source {
     std::size_t buffered_bytes = 0;
     bool paused = false, revoking = false, poisoned = false;
     bool idle_paused = false;          // paused because nobody asked for events for kHoldGrace
+    bool at_end = false;               // stop_at_end: read to its end, nothing newer taken since
     std::int64_t committed_sent = -1;  // last offset we asked Kafka to commit
     std::int64_t committed = -1;       // last offset Kafka confirmed
     std::uint64_t fetched = 0, emitted = 0;
@@ -601,6 +609,7 @@ class KafkaSource final : public Source {
       }
       check_hold();
       progress_revokes();
+      if (s_.stop_at_end) check_end_of_input();
       update_pauses();
       if (Clock::now() - last_commit_ >= s_.commit_interval) {
         last_commit_ = Clock::now();
@@ -649,10 +658,15 @@ class KafkaSource final : public Source {
   }
 
   void take_message(const rd_kafka_message_t& m) {
+    if (m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF && s_.stop_at_end) {
+      if (Part* p = find_part(m.rkt, m.partition)) p->at_end = true;
+      return;
+    }
     if (m.err) return consumer_error(m);
     if (stopped_ || closing_) return;
     Part* p = find_part(m.rkt, m.partition);
     if (!p || p->revoking || p->poisoned) return;  // stale: fetched before a revoke or poison pause
+    p->at_end = false;
     rd_kafka_headers_t* hdrs = nullptr;
     if (rd_kafka_message_headers(&m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) hdrs = nullptr;
     rd_kafka_timestamp_type_t tstype;
@@ -733,6 +747,18 @@ class KafkaSource final : public Source {
       ctx_->emit(std::move(batch));
     }
     return total;
+  }
+
+  // stop_at_end: the input ends once every assigned partition was read to its end (librdkafka's
+  // partition EOF, nothing newer taken since) and all of it was emitted. What is still unsettled
+  // is committed as it settles, and on close.
+  void check_end_of_input() {
+    if (stopped_ || parts_.empty() || !revokes_.empty()) return;
+    for (const auto& [key, p] : parts_)
+      if (!p->at_end || !p->buffered.empty()) return;
+    ctx_->log().info("kafka: every assigned partition ({}) is read to its end: input ends (stop_at_end)",
+                     parts_.size());
+    stop();
   }
 
   // ---- pausing ----
@@ -1384,6 +1410,14 @@ class KafkaFactory : public StageFactory {
   std::unique_ptr<Source> make_source(int instance) override {
     return std::make_unique<KafkaSource>(s_, instance);
   }
+  SourceBound source_bound() const override {
+    std::optional<std::size_t> cap;
+    if (s_.max_in_flight != kNoInFlightCap) cap = s_.max_in_flight;
+    return {.ends = s_.stop_at_end,
+            .max_unsettled = cap,
+            .limit = "max_in_flight_per_partition, per partition",
+            .to_end = "set stop_at_end: true"};
+  }
 
  private:
   KafkaSettings s_;
@@ -1446,6 +1480,9 @@ std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineCo
     throw ConfigError(o.mark("max_in_flight_per_partition"),
                       "max_in_flight_per_partition must be at least 1");
   s.max_in_flight = static_cast<std::size_t>(max_in_flight);
+  // A bounded input needs no cap, and a stage holding its acks to the end must not meet one.
+  s.stop_at_end = o.get_bool("stop_at_end", false);
+  if (s.stop_at_end && !o.has("max_in_flight_per_partition")) s.max_in_flight = kNoInFlightCap;
   s.commit_interval = o.get_duration("commit_interval", std::chrono::milliseconds(1000));
   if (s.commit_interval.count() <= 0)
     throw ConfigError(o.mark("commit_interval"), "commit_interval must be positive");
@@ -1479,6 +1516,7 @@ std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineCo
       {"fetch.wait.max.ms", "50"},
       {"statistics.interval.ms", "5000"},  // consumer lag for the metrics
   };
+  if (s.stop_at_end) s.properties.emplace_back("enable.partition.eof", "true");
   ConfHandle conf(rd_kafka_conf_new());
   for (const auto& [k, v] : s.properties) check_property(conf.get(), k, v, o.mark("brokers"));
   auto user = o.get_string_map("librdkafka");
@@ -1555,6 +1593,13 @@ const StageRegistration reg{StageType{
          "Most events of one partition emitted and not yet committable; the partition pauses at this cap.",
          false,
          "10000",
+         {}},
+        {"stop_at_end",
+         OptionKind::boolean,
+         "Finish once every assigned partition is read to its end (a bounded input, as reduce needs), "
+         "committing as the rest settles; max_in_flight_per_partition then caps nothing unless set.",
+         false,
+         "false",
          {}},
         {"commit_interval",
          OptionKind::duration,

@@ -356,6 +356,10 @@ class LineFactory : public StageFactory {
  public:
   explicit LineFactory(LineSettings s) : s_(std::make_shared<const LineSettings>(std::move(s))) {}
   std::unique_ptr<Source> make_source(int) override { return std::make_unique<LineSource>(s_); }
+  // Lines are not read ahead of demand but never wait for settlements.
+  SourceBound source_bound() const override {
+    return {.ends = !s_->follow, .to_end = s_->path.empty() ? "" : "drop follow: true"};
+  }
 
  private:
   std::shared_ptr<const LineSettings> s_;

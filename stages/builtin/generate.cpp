@@ -334,6 +334,8 @@ class GenerateFactory : public StageFactory {
   std::unique_ptr<Source> make_source(int instance) override {
     return std::make_unique<GenerateSource>(s_, instance);
   }
+  // Without a count it runs to the largest 64-bit integer: endless for any purpose.
+  SourceBound source_bound() const override { return {.ends = s_->count.has_value(), .to_end = "set count"}; }
 
  private:
   std::shared_ptr<const GenerateSettings> s_;

@@ -1,7 +1,10 @@
 // reduce: Flow-style aggregation over the whole input of one instance (one partition when the
-// stage has `partition_by`). Events are merged into per-group accumulators and settled done as
-// they are merged; at end of input (finish) one event per group is emitted, groups in first-seen
-// order, holding the group_by values, the aggregates and `partition` (the instance index).
+// stage has `partition_by`). Events are merged into per-group accumulators; at end of input
+// (finish) one event per group is emitted, groups in first-seen order, holding the group_by
+// values, the aggregates and `partition` (the instance index). A merged event's ack is held by
+// its group and joined into the ack of the group's result: an input settles only once its
+// aggregate is written downstream, so a source never commits what lives only in memory here
+// (docs/engine.md, "The delivery contract"). A rejected event is passed on with its own ack.
 // Threading: one instance per strand, owning its accumulators; configuration shared read-only.
 
 #include <cmath>
@@ -56,6 +59,7 @@ struct AggState {
 struct Group {
   std::vector<Value> keys;
   std::vector<AggState> states;
+  AckBatch inputs;  // the acks of the events merged into it, until its result carries them
 };
 
 bool orderable(const Value& a, const Value& b) {
@@ -78,8 +82,6 @@ class Reduce : public Transform {
   void start(StageContext& ctx) override { rejecter_.bind(ctx); }
 
   void process(Batch& in, Batch& out) override {
-    (void)out;
-    AckBatch merged;
     const auto& aggs = spec_->aggregates;
     for (auto& event : in) {
       try {
@@ -103,16 +105,13 @@ class Reduce : public Transform {
           group->states.resize(aggs.size());
         }
         merge(*group);
+        group->inputs.add(event.ack);
       } catch (const ExprError& e) {
         rejecter_.reject(out, event, std::string("reduce: ") + e.what());
-        continue;
       } catch (const JsonError& e) {
         rejecter_.reject(out, event, std::string("reduce: ") + e.what());
-        continue;
       }
-      merged.add(event.ack);
     }
-    merged.settle(AckStatus::done);
     in.clear();
   }
 
@@ -140,6 +139,7 @@ class Reduce : public Transform {
       Event event;
       event.value = record.to_json();
       event.set_record(std::move(record));
+      event.ack = group.inputs.join();
       out.push_back(std::move(event));
     }
     groups_.clear();
@@ -241,6 +241,7 @@ class ReduceFactory : public StageFactory {
   std::unique_ptr<Transform> make_transform(int instance) override {
     return std::make_unique<Reduce>(spec_, instance);
   }
+  AckHolding ack_holding() const override { return {.until_end_of_input = true}; }
 
  private:
   std::shared_ptr<const ReduceSpec> spec_;
@@ -321,7 +322,8 @@ std::unique_ptr<StageFactory> configure(const StageConfig& stage, const Pipeline
 const StageRegistration reg{StageType{
     "reduce",
     Role::transform,
-    "Aggregates the input per group (count, sum, min, max, avg) and emits the results at end of input",
+    "Aggregates the input per group (count, sum, min, max, avg) and emits the results at end of input; "
+    "holds its inputs' acks until their group's result is settled, so it needs a source whose input ends",
     {
         {"group_by",
          OptionKind::string_list,

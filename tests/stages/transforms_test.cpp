@@ -477,15 +477,14 @@ aggregates:
   auto out = h.run({R"({"region": "eu", "amount": 10, "name": "x"})", R"({"region": "us", "amount": 1.5})",
                     R"({"region": "eu", "amount": 20})"});
   CHECK(out.empty());
-  // Merged inputs are settled as soon as they are merged.
-  CHECK(h.acks->exactly_once(3, AckStatus::done));
+  // Merged inputs stay unsettled: their aggregate exists only in memory.
+  CHECK(h.acks->total() == 0);
   out = h.run({R"({"region": "eu", "amount": "bad"})", R"({"amount": 4})", R"({"region": "eu"})", "{"});
   CHECK(out.empty());
+  // Rejected inputs settle right away, through the dead-letter path.
   CHECK(h.acks->settled_once(3, AckStatus::dead_lettered));
-  CHECK(h.acks->settled_once(4, AckStatus::done));
-  CHECK(h.acks->settled_once(5, AckStatus::done));
   CHECK(h.acks->settled_once(6, AckStatus::dead_lettered));
-  CHECK(h.acks->total() == 7);
+  CHECK(h.acks->total() == 2);
 
   out = h.finish();
   REQUIRE(out.size() == 3);
@@ -495,10 +494,42 @@ aggregates:
         R"({"region":"us","n":1,"total":1.5,"lo":1.5,"hi":1.5,"mean":1.5,"named":0,"partition":2})");
   CHECK(record_of(out[2]) ==
         R"({"region":null,"n":1,"total":4,"lo":4,"hi":4,"mean":4.0,"named":0,"partition":2})");
-  CHECK_FALSE(out[0].ack.pending());
+  // Each result carries the acks of its group's inputs: they settle when it does, not before.
+  CHECK(h.acks->total() == 2);
+  out[1].ack.settle(AckStatus::done);  // us: input 1
+  CHECK(h.acks->settled_once(1, AckStatus::done));
+  CHECK(h.acks->total() == 3);
+  out[0].ack.settle(AckStatus::dead_lettered);  // eu: inputs 0, 2, 5 (the result was dead-lettered)
+  CHECK(h.acks->settled_once(0, AckStatus::dead_lettered));
+  CHECK(h.acks->settled_once(2, AckStatus::dead_lettered));
+  CHECK(h.acks->settled_once(5, AckStatus::dead_lettered));
+  CHECK(h.acks->total() == 6);
+  out[2].ack.settle(AckStatus::done);  // null region: input 4
+  CHECK(h.acks->settled_once(4, AckStatus::done));
   CHECK(h.acks->total() == 7);
   // Accumulators are emptied by finish.
   CHECK(h.finish().empty());
+}
+
+TEST_CASE("reduce: a result lost downstream, or the reduce itself, settles its inputs failed") {
+  Harness h("reduce", R"({group_by: [k], aggregates: {n: count}})");
+  h.run({R"({"k": 1})", R"({"k": 2})", R"({"k": 1})"});
+  auto out = h.finish();
+  REQUIRE(out.size() == 2);
+  CHECK(h.acks->total() == 0);
+  out.erase(out.begin());  // a result dropped unsettled (a bug downstream) must not read as done
+  CHECK(h.acks->settled_once(0, AckStatus::failed));
+  CHECK(h.acks->settled_once(2, AckStatus::failed));
+  CHECK(h.acks->total() == 2);
+  settle_outputs(out);
+  CHECK(h.acks->settled_once(1, AckStatus::done));
+
+  // A reduce that goes (a restart) before end of input: its merged inputs were never written.
+  Harness gone("reduce", R"({group_by: [k], aggregates: {n: count}})");
+  gone.run({R"({"k": 1})", R"({"k": 2})"});
+  CHECK(gone.acks->total() == 0);
+  gone.transform.reset();
+  CHECK(gone.acks->exactly_once(2, AckStatus::failed));
 }
 
 TEST_CASE("reduce: without group_by there is one group; nested group paths and metadata") {
@@ -519,12 +550,15 @@ TEST_CASE("reduce: without group_by there is one group; nested group paths and m
 TEST_CASE("reduce: an event merges entirely or not at all") {
   Harness h("reduce", R"y(aggregates: {n: count, lo: "min(v)", s: "sum(w)"})y");
   h.run({R"({"v": 3, "w": 1})", R"({"v": "text", "w": 100})", R"({"v": 1, "w": "x"})"});
-  CHECK(h.acks->settled_once(0, AckStatus::done));
   CHECK(h.acks->settled_once(1, AckStatus::dead_lettered));
   CHECK(h.acks->settled_once(2, AckStatus::dead_lettered));
   auto out = h.finish();
   REQUIRE(out.size() == 1);
   CHECK(record_of(out[0]) == R"({"n":1,"lo":3,"s":1,"partition":0})");
+  CHECK(h.acks->total() == 2);
+  settle_outputs(out);
+  CHECK(h.acks->settled_once(0, AckStatus::done));
+  CHECK(h.acks->total() == 3);
 }
 
 TEST_CASE("reduce: integer sums past 64 bits continue as reals; empty sums are null") {
