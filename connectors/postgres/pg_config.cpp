@@ -11,8 +11,10 @@
 #include "config/diagnostics.hpp"
 #include "config/secrets.hpp"
 #include "connectors/postgres/copy_encoder.hpp"
-#include "connectors/postgres/dead_letter_topic.hpp"
 #include "connectors/postgres/dsn_check.hpp"
+#ifdef ETLD_WITH_KAFKA
+#include "connectors/kafka/dead_letter_topic.hpp"
+#endif
 
 namespace etld::pg {
 
@@ -389,15 +391,6 @@ void check_exactly_once(PostgresSinkConfig& c, const StageConfig& stage, const P
 
 }  // namespace
 
-const char* guard_action_name(GuardAction a) {
-  switch (a) {
-    case GuardAction::pause: return "pause";
-    case GuardAction::stop: return "stop";
-    case GuardAction::alert: return "alert";
-  }
-  return "?";
-}
-
 const char* type_name(PgType t) {
   for (const auto& n : kTypes)
     if (n.type == t) return n.name;
@@ -690,6 +683,10 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
     }
     if (has_topic) {
       const YAML::Node t = d["topic"];
+#ifndef ETLD_WITH_KAFKA
+      throw ConfigError(t.Mark(), "dead_letter.topic needs the kafka connector, left out of this build",
+                        "build etld with -DETLD_WITH_KAFKA=ON, or use dead_letter: {table: ...}");
+#endif
       if (!t.IsScalar()) throw ConfigError(t.Mark(), "dead_letter.topic must be a topic name");
       c.dead_letter_topic = scalar_string(t);
       if (c.dead_letter_topic.empty() || c.dead_letter_topic.size() > 249 || c.dead_letter_topic == "." ||
@@ -719,8 +716,10 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
             throw ConfigError(it->second.Mark(), "dead_letter.librdkafka." + name + " must be a scalar");
           std::string value = scalar_string(it->second);
           if (is_secret_setting(name)) remember_secret(value);
-          if (std::string why = check_librdkafka_property(name, value); !why.empty())
+#ifdef ETLD_WITH_KAFKA
+          if (std::string why = kafka::check_librdkafka_property(name, value); !why.empty())
             throw ConfigError(it->second.Mark(), "dead_letter.librdkafka." + name + ": " + why);
+#endif
           c.dead_letter_librdkafka.emplace_back(name, std::move(value));
         }
       }

@@ -13,6 +13,7 @@
 
 #include "config/options.hpp"
 #include "config/pipeline.hpp"
+#include "stages/sink/ratio_guard.hpp"
 
 namespace etld::pg {
 
@@ -55,10 +56,7 @@ struct ColumnSpec {
 enum class Mode { insert, upsert, insert_ignore };
 
 // What the dead-letter guard does when a batch trips max_dead_letter_ratio (docs/connectors/postgres.md).
-// pause: the batch's bad records stay failed, so the kafka source holds their partitions at them;
-// stop: the pipeline stops (a restart meets the same records); alert: they are dead-lettered.
-enum class GuardAction { pause, stop, alert };
-const char* guard_action_name(GuardAction a);
+using sink::GuardAction;
 
 struct PostgresSinkConfig {
   std::string dsn;           // secret: never logged
