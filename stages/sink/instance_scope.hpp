@@ -52,9 +52,12 @@ class StrandTimer {
   StrandTimer& operator=(const StrandTimer&) = delete;
 
   void start(std::chrono::milliseconds after, std::function<void()> f) {
+    start_at(std::chrono::steady_clock::now() + after, std::move(f));
+  }
+  void start_at(std::chrono::steady_clock::time_point at, std::function<void()> f) {
     const std::uint64_t gen = ++state_->generation;
     state_->armed = true;
-    state_->timer.expires_after(after);
+    state_->timer.expires_at(at);
     state_->timer.async_wait(
         [weak = std::weak_ptr<State>(state_), gen, f = std::move(f)](const boost::system::error_code& ec) {
           auto state = weak.lock();
