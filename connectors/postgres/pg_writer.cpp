@@ -324,7 +324,14 @@ void Writer::write(WorkBatch& b) {
       m->batch_seconds->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
   } observe{metrics_, b.rows.size()};
-  if (offsets_) return write_exactly_once(b);
+  if (offsets_) {
+    try {
+      write_exactly_once(b);
+    } catch (const FatalStageError& f) {  // a reconnect that found the configuration wrong
+      b.fatal = f.what();
+    }
+    return;
+  }
   std::vector<std::size_t> idx;
   idx.reserve(b.rows.size());
   for (std::size_t i = 0; i < b.rows.size(); ++i) {
