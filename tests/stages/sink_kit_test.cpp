@@ -12,6 +12,7 @@
 #include "stages/sink/batcher.hpp"
 #include "stages/sink/bisect.hpp"
 #include "stages/sink/blocking_worker.hpp"
+#include "stages/sink/dead_letter.hpp"
 #include "stages/sink/instance_scope.hpp"
 #include "stages/sink/ratio_guard.hpp"
 #include "stages/sink/retry.hpp"
@@ -282,4 +283,46 @@ TEST_CASE("a sink written with the kit: the tripped guard holds the bad records 
   CHECK(acks->count(AckStatus::done) == 40);
   CHECK(dead->reasons().empty());
   CHECK(ctx.error == nullptr);
+}
+
+TEST_CASE("dead letters go to each destination in order; a retried one does not resend to the others") {
+  struct Destination final : sink::DeadLetterDestination {
+    explicit Destination(std::string name, int failures = 0, bool fatal = false)
+        : name(std::move(name)), failures(failures), fatal(fatal) {}
+    std::string describe() const override { return name; }
+    std::string write(const std::vector<sink::DeadLetter>& letters, const sink::StopSignal&) override {
+      ++calls;
+      if (fatal) throw FatalStageError(name + " is misconfigured");
+      if (failures > 0) return "unavailable " + std::to_string(failures--);
+      for (const auto& l : letters) held.push_back(l.event->value + ": " + l.reason);
+      return {};
+    }
+    std::string name;
+    int failures;
+    bool fatal;
+    int calls = 0;
+    std::vector<std::string> held;
+  };
+  Event a, b;
+  a.value = "a";
+  b.value = "b";
+  const std::vector<sink::DeadLetter> letters{{&a, "too long", ""}, {&b, "not a number", "22P02"}};
+  Destination topic("topic"), table("table", 2);
+  sink::StopSignal stop;
+  sink::Backoff backoff(1ms, 2ms);
+  std::vector<std::string> retried;
+  sink::write_dead_letters({&topic, nullptr, &table}, letters, backoff, stop,
+                           [&](const sink::DeadLetterDestination& d, const std::string& error, auto) {
+                             retried.push_back(d.describe() + ": " + error);
+                           });
+  CHECK(topic.calls == 1);  // not sent again while the table was retried
+  CHECK(topic.held == std::vector<std::string>{"a: too long", "b: not a number"});
+  CHECK(table.calls == 3);
+  CHECK(table.held == topic.held);
+  CHECK(retried == std::vector<std::string>{"table: unavailable 2", "table: unavailable 1"});
+
+  Destination broken("broken", 0, true), after("after");
+  CHECK_THROWS_WITH_AS(sink::write_dead_letters({&broken, &after}, letters, backoff, stop, [](auto&&...) {}),
+                       "broken is misconfigured", FatalStageError);
+  CHECK(after.calls == 0);
 }
