@@ -28,6 +28,7 @@ class MemorySink final : public Sink {
 
   void start(SinkContext& ctx) override {
     ctx_ = &ctx;
+    log_ = &ctx.log();  // for the worker thread (spdlog is thread-safe; the context is strand-bound)
     batcher_.emplace(
         ctx.executor(), o_.limits, [] { return std::make_unique<Work>(); }, [this] { submit(); });
     worker_.emplace(ctx.executor(), stop_, nullptr);
@@ -84,7 +85,7 @@ class MemorySink final : public Sink {
     sink::bisect(0, w.events.size(), slice, on_bad);
     const std::string why =
         guard_.check(w.events.size(), bad.size(), "memory", letters.empty() ? "" : letters[0].reason);
-    auto verdict = why.empty() ? sink::GuardVerdict::dead_letter : guard_.act(why, ctx_->log());
+    auto verdict = why.empty() ? sink::GuardVerdict::dead_letter : guard_.act(why, *log_);
     if (verdict == sink::GuardVerdict::stop) w.fatal = sink::DeadLetterRatioGuard::stop_reason(why);
     if (verdict == sink::GuardVerdict::dead_letter)
       sink::write_dead_letters({dead_.get()}, letters, backoff_, stop_, [](auto&&...) {});
@@ -104,6 +105,7 @@ class MemorySink final : public Sink {
   std::shared_ptr<MemoryTable> table_;
   std::shared_ptr<MemoryDeadLetters> dead_;
   SinkContext* ctx_ = nullptr;
+  spdlog::logger* log_ = nullptr;
   bool draining_ = false, drained_ = false;
   std::optional<sink::Batcher<Work>> batcher_;
   sink::StopSignal stop_;
@@ -117,39 +119,6 @@ class MemorySink final : public Sink {
 std::unique_ptr<Sink> make_memory_sink(MemorySinkOptions options, std::shared_ptr<MemoryTable> table,
                                        std::shared_ptr<MemoryDeadLetters> dead_letters) {
   return std::make_unique<MemorySink>(options, std::move(table), std::move(dead_letters));
-}
-
-void MemoryTable::write(const std::vector<const std::string*>& rows) {
-  std::lock_guard lock(mu_);
-  if (transient_failures > 0) {
-    --transient_failures;
-    throw Rejected("table busy", true);
-  }
-  for (const auto* r : rows)
-    if (r->starts_with("bad")) throw Rejected("refused " + *r, false);
-  for (const auto* r : rows) rows_.push_back(*r);
-  writes_.push_back(rows.size());
-}
-
-std::vector<std::string> MemoryTable::rows() const {
-  std::lock_guard lock(mu_);
-  return rows_;
-}
-
-std::vector<std::size_t> MemoryTable::writes() const {
-  std::lock_guard lock(mu_);
-  return writes_;
-}
-
-std::string MemoryDeadLetters::write(const std::vector<sink::DeadLetter>& letters, const sink::StopSignal&) {
-  std::lock_guard lock(mu_);
-  for (const auto& l : letters) reasons_.push_back(l.event->value + ": " + l.reason);
-  return {};
-}
-
-std::vector<std::string> MemoryDeadLetters::reasons() const {
-  std::lock_guard lock(mu_);
-  return reasons_;
 }
 
 }  // namespace etld::test
