@@ -1,5 +1,6 @@
 // The postgres sink's configuration, parsed and checked once per stage (PostgresSinkConfig), and
-// the SQL text derived from it. Immutable after parsing; shared by every instance of the stage.
+// the SQL text derived from it (pg_sql.hpp). Immutable after parsing; shared by every instance of
+// the stage.
 #pragma once
 
 #include <chrono>
