@@ -1,5 +1,6 @@
 // The postgres sink's configuration, parsed and checked once per stage (PostgresSinkConfig), and
-// the SQL text derived from it. Immutable after parsing; shared by every instance of the stage.
+// the SQL text derived from it (pg_sql.hpp). Immutable after parsing; shared by every instance of
+// the stage.
 #pragma once
 
 #include <chrono>
@@ -13,6 +14,7 @@
 
 #include "config/options.hpp"
 #include "config/pipeline.hpp"
+#include "stages/sink/ratio_guard.hpp"
 
 namespace etld::pg {
 
@@ -55,10 +57,7 @@ struct ColumnSpec {
 enum class Mode { insert, upsert, insert_ignore };
 
 // What the dead-letter guard does when a batch trips max_dead_letter_ratio (docs/connectors/postgres.md).
-// pause: the batch's bad records stay failed, so the kafka source holds their partitions at them;
-// stop: the pipeline stops (a restart meets the same records); alert: they are dead-lettered.
-enum class GuardAction { pause, stop, alert };
-const char* guard_action_name(GuardAction a);
+using sink::GuardAction;
 
 struct PostgresSinkConfig {
   std::string dsn;           // secret: never logged

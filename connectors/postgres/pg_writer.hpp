@@ -1,15 +1,15 @@
 // Writes batches of encoded rows to PostgreSQL in transactions, the blocking half of the postgres
-// sink: COPY for inserts, COPY into a staging table + INSERT ... ON CONFLICT for upserts,
-// staged deletes for tombstones, bisection of batches the server rejects for bad data, the
-// dead-letter table and topic, reconnects with exponential backoff, and the dead-letter-rate guard.
+// sink: COPY for inserts, COPY into a staging table + INSERT ... ON CONFLICT for upserts, staged
+// deletes for tombstones, and the dead-letter table. Retrying, bisecting rejected batches,
+// routing dead letters and the dead-letter ratio guard come from the sink kit (stages/sink/).
 // With delivery: exactly_once a batch, its dead letters and its partitions' next offsets are one
-// transaction, fenced by the epochs of the PgOffsetStore's claims (docs/delivery.md).
-// Threading: write() blocks and runs only on the sink's dedicated connection thread; stop() is
-// thread-safe and interrupts a backoff wait or a running statement.
+// transaction, fenced by the epochs of the PgOffsetStore's claims (docs/delivery.md,
+// pg_writer_exactly_once.cpp).
+// Threading: write() blocks and runs only on the sink's worker thread; interrupt() is
+// thread-safe and cancels a running statement (the StopSignal ends a backoff wait).
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -20,12 +20,14 @@
 #include <spdlog/logger.h>
 
 #include "connectors/postgres/copy_encoder.hpp"
-#include "connectors/postgres/dead_letter_topic.hpp"
 #include "connectors/postgres/pg_config.hpp"
 #include "connectors/postgres/pg_connection.hpp"
 #include "connectors/postgres/pg_metrics.hpp"
 #include "connectors/postgres/pg_offset_store.hpp"
 #include "stages/event.hpp"
+#include "stages/sink/dead_letter.hpp"
+#include "stages/sink/ratio_guard.hpp"
+#include "stages/sink/retry.hpp"
 
 namespace etld::pg {
 
@@ -51,61 +53,56 @@ struct WorkBatch {
   std::string fatal;  // set by the writer: the pipeline must stop (configuration error, guard)
 };
 
-struct Stopped {};  // thrown by the writer when stop() interrupted it
-
 class Writer {
  public:
-  // `metrics` (optional) must outlive the writer; `offsets`: the store of delivery:
-  // exactly_once, else nullptr.
-  Writer(std::shared_ptr<const PostgresSinkConfig> cfg, spdlog::logger& log, SinkMetrics* metrics = nullptr,
-         std::shared_ptr<PgOffsetStore> offsets = nullptr);
+  // `metrics` (optional) and `stop` must outlive the writer; `offsets`: the store of delivery:
+  // exactly_once, else nullptr; `topic`: the dead-letter topic, else nullptr.
+  Writer(std::shared_ptr<const PostgresSinkConfig> cfg, spdlog::logger& log, const sink::StopSignal& stop,
+         SinkMetrics* metrics = nullptr, std::shared_ptr<PgOffsetStore> offsets = nullptr,
+         std::unique_ptr<sink::DeadLetterDestination> topic = nullptr);
   ~Writer();
 
   // Connects (retrying transient failures) and prepares tables. Returns "" or the configuration
-  // error that must stop the pipeline. Throws Stopped.
+  // error that must stop the pipeline. Throws sink::Stopped.
   std::string connect();
   // Writes the batch; afterwards every row's status is done, dead_lettered or failed, and
-  // `fatal` says whether the pipeline must stop. Retries transient errors until they pass or
-  // stop() is called (then throws Stopped, leaving the batch unsettled).
+  // `fatal` says whether the pipeline must stop. Retries transient errors until they pass or a
+  // stop is requested (then throws sink::Stopped, leaving the batch unsettled).
   void write(WorkBatch& b);
-  void stop();
+  // Thread-safe: cancels the running statement, so that a stop need not wait for it.
+  void interrupt();
 
  private:
-  struct Fatal {
-    std::string message;
-  };
+  class DeadLetterTable;  // the dead-letter table as a sink::DeadLetterDestination
+
   void ensure_connected();
+  void connect_once();
   void drop_connection();
-  void backoff_wait();
   void rollback_quietly();
-  void bisect(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo, std::size_t hi);
+  void write_slices(WorkBatch& b, const std::vector<std::size_t>& idx);
   void write_rows(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo, std::size_t hi);
   void write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo, std::size_t hi,
                        bool more_slices = false, bool begin = false);
   void write_exactly_once(WorkBatch& b);
-  void bisect_in_transaction(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo,
-                             std::size_t hi);
-  std::string dead_letter_ratio_exceeded(const WorkBatch& b);
-  bool guard_lets_through(WorkBatch& b, const std::string& why);
+  void bisect_in_transaction(WorkBatch& b, const std::vector<std::size_t>& idx);
+  bool guard_lets_through(WorkBatch& b);
+  std::vector<sink::DeadLetter> poison_letters(const WorkBatch& b) const;
   void write_dead_letters(WorkBatch& b);
-  void write_dead_letter_table(WorkBatch& b);
-  void insert_dead_letters(WorkBatch& b);
-  void send_dead_letter_topic(WorkBatch& b);
+  void insert_dead_letters(const std::vector<sink::DeadLetter>& letters);
   void ddl(const std::string& sql, const std::string& lock_key);
-  bool stopping();
+  void count_transient(const PgError& e);
 
   std::shared_ptr<const PostgresSinkConfig> cfg_;
   spdlog::logger& log_;
+  const sink::StopSignal& stop_;
   std::unique_ptr<PgConnection> conn_;
   SinkMetrics* metrics_;
   std::shared_ptr<PgOffsetStore> offsets_;
-  std::unique_ptr<DeadLetterProducer> dead_letter_producer_;  // created on first use
-  std::mutex mu_;  // guards conn_ (swaps) and stopping_ against stop()
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::chrono::milliseconds backoff_;
-  int failures_ = 0;                                // consecutive transient failures, for log rate limiting
-  std::size_t window_total_ = 0, window_dead_ = 0;  // dead-letter guard
+  std::unique_ptr<sink::DeadLetterDestination> topic_, table_;
+  std::mutex mu_;  // guards conn_ (swaps) against interrupt()
+  sink::Backoff backoff_;
+  sink::DeadLetterRatioGuard guard_;
+  int failures_ = 0;  // consecutive transient failures, for log rate limiting
 };
 
 }  // namespace etld::pg

@@ -2,7 +2,8 @@
 // tombstone deletes, dead letters), registered as stage type `postgres`.
 //
 // Threading. The sink's methods and its completions run on its strand (see stages/stage.hpp).
-// PostgreSQL I/O runs on a dedicated connection thread per sink instance, never on the pool:
+// PostgreSQL I/O runs on a dedicated connection thread per sink instance (the sink kit's
+// BlockingWorker, stages/sink/), never on the pool:
 // libpq's COPY, commit and reconnect calls block, and a slow table (locks, triggers, a server
 // restart) would otherwise park pool threads that every other stage needs. One thread per
 // instance (instances = `concurrency`, each with its own connection) is cheap next to a
@@ -10,7 +11,7 @@
 // (bisect, backoff, reconnect) instead of a callback state machine around libpq's
 // non-blocking API, and costs one hand-off per batch (thousands of rows), not per row. The
 // hand-off is bounded: at most one batch is being written while the next accumulates on the
-// strand; the thread posts each completion back with boost::asio::post(ctx.executor(), ...).
+// strand; the worker posts each completion back to the strand.
 // Memory is bounded by upstream credit: acks settle and ctx.done() releases credit only after
 // the transaction committed, so the sink never holds more than it was granted.
 //
@@ -20,22 +21,22 @@
 // reached the sink yet come back from the writer unsettled and wait at the queue's end.
 #include "connectors/postgres/postgres_sink.hpp"
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include <algorithm>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <stdexcept>
-#include <thread>
 
 #include "config/diagnostics.hpp"
 #include "config/printable.hpp"
 #include "connectors/postgres/pg_offset_store.hpp"
 #include "connectors/postgres/pg_writer.hpp"
 #include "stages/registry.hpp"
+#include "stages/sink/batcher.hpp"
+#include "stages/sink/blocking_worker.hpp"
+#include "stages/sink/stop_signal.hpp"
+#ifdef ETLD_WITH_KAFKA
+#include "connectors/kafka/dead_letter_topic.hpp"
+#endif
 
 namespace etld::pg {
 
@@ -46,23 +47,30 @@ class PostgresSink final : public Sink {
   PostgresSink(std::shared_ptr<const PostgresSinkConfig> cfg, std::shared_ptr<PgOffsetStore> offsets)
       : cfg_(std::move(cfg)), offsets_(std::move(offsets)) {}
 
-  ~PostgresSink() override {
-    alive_.reset();
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    if (writer_) writer_->stop();
-    if (thread_.joinable()) thread_.join();
-  }
-
   void start(SinkContext& ctx) override {
     ctx_ = &ctx;
-    timer_.emplace(ctx.executor());
+    batcher_.emplace(
+        ctx.executor(), sink::BatchLimits{cfg_->max_rows, 0, cfg_->max_wait, cfg_->credit_limit},
+        [this] {
+          // Sized up front: growing by doubling moved every event and row several times per batch.
+          auto w = std::make_unique<WorkBatch>();
+          const std::size_t rows = std::min(cfg_->max_rows, cfg_->credit_limit);
+          w->events.reserve(rows);
+          w->rows.reserve(rows);
+          w->buf.reserve(buf_hint_);
+          return w;
+        },
+        [this] { maybe_submit(); });
     metrics_ =
         std::make_unique<SinkMetrics>(cfg_->pipeline, ctx.stage_name(), ctx.instance(), cfg_->dsn_redacted);
-    writer_ = std::make_unique<Writer>(cfg_, ctx.log(), metrics_.get(), offsets_);
+    std::unique_ptr<sink::DeadLetterDestination> topic;
+#ifdef ETLD_WITH_KAFKA
+    if (!cfg_->dead_letter_topic.empty())
+      topic = kafka::make_dead_letter_topic({cfg_->dead_letter_brokers, cfg_->dead_letter_topic,
+                                             cfg_->dead_letter_librdkafka, cfg_->pipeline, cfg_->stage},
+                                            ctx.log());
+#endif
+    writer_ = std::make_unique<Writer>(cfg_, ctx.log(), stop_, metrics_.get(), offsets_, std::move(topic));
     ctx.log().info("writing to table {} ({}, {}) at {}", cfg_->display,
                    cfg_->mode == Mode::insert   ? "insert"
                    : cfg_->mode == Mode::upsert ? "upsert"
@@ -70,7 +78,11 @@ class PostgresSink final : public Sink {
                    cfg_->exactly_once ? "exactly once, offsets in " + cfg_->offsets_display
                                       : std::string("at least once"),
                    cfg_->dsn_redacted);
-    thread_ = std::thread([this] { thread_main(); });
+    worker_.emplace(ctx.executor(), stop_, [this] { writer_->interrupt(); });
+    worker_->start([this] {
+      if (std::string fatal = writer_->connect(); !fatal.empty())
+        worker_->post([this, fatal] { fail(fatal); });
+    });
   }
 
   void consume(Batch&& batch) override {
@@ -81,92 +93,53 @@ class PostgresSink final : public Sink {
     }
     enqueue(batch);
     maybe_submit();
-    if (!pending_.empty() && !timer_armed_ && !linger_due_) arm_timer();
   }
 
   void drain() override {
     draining_ = true;
+    batcher_->drain();
     maybe_submit();
     maybe_drained();
   }
 
  private:
-  // ---- strand side ----
-
   void enqueue(Batch& batch) {
     for (auto& e : batch) {
-      if (pending_.empty() || pending_.back()->rows.size() >= cfg_->max_rows) {
-        // Sized up front: growing by doubling moved every event and row several times per batch.
-        auto w = std::make_unique<WorkBatch>();
-        const std::size_t rows = std::min(cfg_->max_rows, cfg_->credit_limit);
-        w->events.reserve(rows);
-        w->rows.reserve(rows);
-        w->buf.reserve(buf_hint_);
-        pending_.push_back(std::move(w));
-      }
-      WorkBatch& w = *pending_.back();
+      WorkBatch& w = batcher_->open();
       Row r;
       r.begin = w.buf.size();
       r.op = encode_event(*cfg_, e, seq_++, w.buf, r.error);
       r.end = w.buf.size();
       w.rows.push_back(std::move(r));
       w.events.push_back(std::move(e));
-      ++pending_rows_;
+      batcher_->added(1, w.rows.back().end - w.rows.back().begin);
     }
-  }
-
-  void arm_timer() {
-    timer_armed_ = true;
-    const std::uint64_t gen = ++timer_gen_;
-    timer_->expires_after(cfg_->max_wait);
-    timer_->async_wait([this, alive = std::weak_ptr<int>(alive_), gen](const boost::system::error_code& ec) {
-      if (ec || !alive.lock() || gen != timer_gen_) return;
-      timer_armed_ = false;
-      linger_due_ = true;
-      maybe_submit();
-    });
   }
 
   void maybe_submit() {
-    if (in_flight_ || pending_.empty() || failed_) return;
-    const bool full = pending_.front()->rows.size() >= cfg_->max_rows;
-    const bool credit_exhausted = pending_rows_ >= cfg_->credit_limit;  // nothing more can come
-    if (!full && !linger_due_ && !draining_ && !credit_exhausted) return;
-    std::unique_ptr<WorkBatch> b = std::move(pending_.front());
-    pending_.pop_front();
+    if (worker_->busy() || failed_) return;
+    std::unique_ptr<WorkBatch> b = batcher_->take_ready();
+    if (!b) return;
     buf_hint_ = b->buf.size();
-    pending_rows_ -= b->rows.size();
-    linger_due_ = false;
-    if (timer_armed_) {
-      ++timer_gen_;  // an expired wait already queued must not count for the next batch
-      timer_->cancel();
-      timer_armed_ = false;
-    }
-    if (!pending_.empty()) arm_timer();
-    in_flight_ = true;
-    {
-      std::lock_guard lock(mu_);
-      handoff_ = std::move(b);
-    }
-    cv_.notify_one();
+    auto shared = std::make_shared<std::unique_ptr<WorkBatch>>(std::move(b));
+    worker_->submit([this, shared] { writer_->write(**shared); },
+                    [this, shared] { on_written(std::move(*shared)); });
   }
 
   void maybe_drained() {
-    if (!draining_ || drained_ || in_flight_) return;
+    if (!draining_ || drained_ || worker_->busy()) return;
     if (failed_) fail_pending();
-    if (!pending_.empty()) return;
+    if (!batcher_->empty()) return;
     drained_ = true;
     ctx_->drained();
   }
 
   void fail_pending() {
     std::size_t n = 0;
-    for (auto& w : pending_) {
+    for (auto& w : batcher_->take_all()) {
       settle_all(w->events, AckStatus::failed);
       n += w->events.size();
     }
-    pending_.clear();
-    pending_rows_ = 0;
     if (n > 0) ctx_->done(n);
   }
 
@@ -179,7 +152,6 @@ class PostgresSink final : public Sink {
   }
 
   void on_written(std::unique_ptr<WorkBatch> b) {
-    in_flight_ = false;
     AckBatch done, dead, failed;
     Batch deferred;
     std::size_t logged = 0, poisoned = 0;
@@ -210,66 +182,28 @@ class PostgresSink final : public Sink {
     if (!deferred.empty()) {
       // exactly_once: they wait for earlier offsets of their partitions, now at the queue's end.
       enqueue(deferred);
-      linger_due_ = false;
-      if (!timer_armed_) arm_timer();
+      batcher_->restart_linger();
     }
     if (!b->fatal.empty()) fail(b->fatal);
     maybe_submit();
     maybe_drained();
   }
 
-  // ---- connection thread ----
-
-  void post_to_strand(std::function<void()> f) {
-    boost::asio::post(ctx_->executor(), [alive = std::weak_ptr<int>(alive_), f = std::move(f)] {
-      if (alive.lock()) f();
-    });
-  }
-
-  void thread_main() {
-    try {
-      std::string fatal = writer_->connect();
-      if (!fatal.empty()) post_to_strand([this, fatal] { fail(fatal); });
-      for (;;) {
-        std::unique_ptr<WorkBatch> b;
-        {
-          std::unique_lock lock(mu_);
-          cv_.wait(lock, [&] { return stop_ || handoff_; });
-          if (stop_) return;
-          b = std::move(handoff_);
-        }
-        writer_->write(*b);
-        auto shared = std::make_shared<std::unique_ptr<WorkBatch>>(std::move(b));
-        post_to_strand([this, shared] { on_written(std::move(*shared)); });
-      }
-    } catch (const Stopped&) {
-      // Shutting down: an unfinished batch's acks settle as failed when it is destroyed.
-    }
-  }
-
   std::shared_ptr<const PostgresSinkConfig> cfg_;
   std::shared_ptr<PgOffsetStore> offsets_;  // exactly_once only
   SinkContext* ctx_ = nullptr;
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // completions check it on the strand
 
   // Strand state.
-  std::deque<std::unique_ptr<WorkBatch>> pending_;  // each at most max_rows rows
-  std::size_t pending_rows_ = 0;
+  std::optional<sink::Batcher<WorkBatch>> batcher_;
   std::uint64_t seq_ = 0;
-  std::optional<boost::asio::steady_timer> timer_;
-  std::uint64_t timer_gen_ = 0;
   std::size_t buf_hint_ = 0;  // COPY bytes of the last batch: the next one's reserve
-  bool timer_armed_ = false, linger_due_ = false;
-  bool in_flight_ = false, draining_ = false, drained_ = false, failed_ = false;
+  bool draining_ = false, drained_ = false, failed_ = false;
 
-  // The hand-off to the connection thread (one slot).
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::unique_ptr<WorkBatch> handoff_;
-  bool stop_ = false;
+  // Destroyed in reverse: the worker (stopped and joined) first, then the writer it used.
+  sink::StopSignal stop_;
   std::unique_ptr<SinkMetrics> metrics_;  // before writer_: outlives it
   std::unique_ptr<Writer> writer_;
-  std::thread thread_;
+  std::optional<sink::BlockingWorker> worker_;
 };
 
 // With delivery: exactly_once the factory owns the stage's offset store, shared by its instances

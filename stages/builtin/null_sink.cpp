@@ -2,7 +2,6 @@
 // consumer for backpressure tests and benchmarks: a batch's done() waits for an asio timer.
 // Threading: one instance per strand; timer callbacks run on ctx.executor().
 
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -13,6 +12,7 @@
 #include "config/diagnostics.hpp"
 #include "config/pipeline.hpp"
 #include "stages/registry.hpp"
+#include "stages/sink/instance_scope.hpp"
 
 namespace etld {
 namespace {
@@ -62,9 +62,7 @@ class NullSink : public Sink {
       cost += std::chrono::duration<double>(static_cast<double>(pending_.front().size()) / *s_.rate);
     next_due_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(cost);
     waiting_ = true;
-    timer_->expires_at(next_due_);
-    timer_->async_wait([this, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
-      if (alive.expired() || ec) return;
+    timer_->start_at(next_due_, [this] {
       waiting_ = false;
       Batch batch = std::move(pending_.front());
       pending_.pop_front();
@@ -83,12 +81,11 @@ class NullSink : public Sink {
 
   NullSettings s_;
   SinkContext* ctx_ = nullptr;
-  std::optional<boost::asio::steady_timer> timer_;
-  std::deque<Batch> pending_;  // received, waiting for their delay; bounded by upstream credits
+  std::optional<sink::StrandTimer> timer_;  // its callback never runs once the sink is gone
+  std::deque<Batch> pending_;               // received, waiting for their delay; bounded by upstream credits
   std::chrono::steady_clock::time_point next_due_{};
   std::uint64_t received_ = 0;
   bool waiting_ = false, drain_requested_ = false;
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // callbacks check it before touching this
 };
 
 class NullFactory : public StageFactory {
