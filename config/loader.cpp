@@ -15,6 +15,7 @@
 #include "config/options.hpp"
 #include "config/pipeline.hpp"
 #include "config/yaml_errors.hpp"
+#include "stages/dispatcher.hpp"
 #include "stages/expr.hpp"
 #include "stages/registry.hpp"
 
@@ -264,7 +265,14 @@ void read_common(StageDraft& d, const YAML::Node& node, const std::set<std::stri
     c.partition_by = common.get_string("partition_by");
     if (c.partition_by.empty()) return;
     try {
-      (void)Expr::compile(c.partition_by);
+      c.partition_hash = [key = std::make_shared<const Expr>(Expr::compile(c.partition_by))](Event& e) {
+        try {
+          auto v = key->eval(e);
+          return hash_bytes(v.kind() == Value::Kind::string ? v.as_string() : v.to_json());
+        } catch (const std::exception&) {
+          return std::uint64_t{0};  // unreadable events all go to one instance, whose stage reports them
+        }
+      };
     } catch (const ExprSyntaxError& e) {
       throw ConfigError(common.mark("partition_by"), "option 'partition_by': " + std::string(e.what()) +
                                                          " (column " + std::to_string(e.column + 1) +

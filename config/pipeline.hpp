@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@
 namespace etld {
 
 class StageFactory;
+struct Event;
 
 enum class RestartPolicy { permanent, transient, temporary };
 enum class DispatchMode { broadcast, demand };
@@ -44,6 +47,9 @@ struct StageConfig {
   // What the stage type's `configure` made of it when the file was loaded: the one factory a
   // start or a reload of this configuration uses (null only in configurations built by hand).
   std::shared_ptr<StageFactory> factory;
+  // partition_by compiled by the loader: the hash of an event's key, which picks the instance
+  // it goes to. Never throws. Empty when partition_by is "".
+  std::function<std::uint64_t(Event&)> partition_hash;
 };
 
 struct PipelineConfig {

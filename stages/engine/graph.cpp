@@ -23,7 +23,8 @@ Pipeline::Impl::Impl(std::shared_ptr<const PipelineConfig> config)
     if (!group->type) throw std::runtime_error("unknown stage type '" + sc.type + "'");
     group->factory = sc.factory ? sc.factory : group->type->configure(sc, *config_);
     group->settings = canonical(sc.node);
-    if (!sc.partition_by.empty()) group->partition_key.emplace(Expr::compile(sc.partition_by));
+    if (!sc.partition_by.empty() && !sc.partition_hash)
+      throw std::logic_error("stage '" + sc.name + "': partition_by is compiled by the loader");
     by_name[sc.name] = group.get();
     groups_.push_back(std::move(group));
   }

@@ -22,7 +22,6 @@
 
 #include "stages/credit.hpp"
 #include "stages/dispatcher.hpp"
-#include "stages/expr.hpp"
 #include "stages/metrics.hpp"
 #include "stages/pipeline.hpp"
 #include "stages/registry.hpp"
@@ -48,7 +47,6 @@ struct StageGroup {
   std::shared_ptr<OffsetStore> offset_store;
   std::vector<std::unique_ptr<Runner>> instances;
   std::vector<StageGroup*> consumers;  // downstream stages, in file order
-  std::optional<Expr> partition_key;   // this stage's partition_by, compiled
   std::string settings;                // canonical(config->node), ${...} expanded when built
 };
 

@@ -27,19 +27,9 @@ void Runner::set_outputs(std::vector<std::vector<Output>> outputs, std::size_t b
     const auto* consumer_group = group_.consumers[g];
     int n = static_cast<int>(outputs_[g].size());
     for (int i = 0; i < n; ++i) all.push_back({static_cast<int>(g), i});
-    if (consumer_group->partition_key) {
-      const Expr* key = &*consumer_group->partition_key;
-      children.push_back(make_partition_dispatcher(
-          static_cast<int>(g), n,
-          [key](Event& e) -> std::uint64_t {
-            try {
-              auto v = key->eval(e);
-              return hash_bytes(v.kind() == Value::Kind::string ? v.as_string() : v.to_json());
-            } catch (const std::exception&) {
-              return 0;  // unreadable events all go to one instance, whose stage reports them
-            }
-          },
-          send));
+    if (consumer_group->config->partition_hash) {
+      children.push_back(
+          make_partition_dispatcher(static_cast<int>(g), n, consumer_group->config->partition_hash, send));
     } else {
       children.push_back(make_demand_dispatcher(static_cast<int>(g), n, send));
     }
