@@ -12,7 +12,7 @@
 #include <string_view>
 
 #include "stages/event.hpp"
-#include "stages/expr.hpp"
+#include "stages/expr/expr.hpp"
 #include "stages/value.hpp"
 
 using namespace etld;

@@ -1,7 +1,7 @@
 // The expression language: a lexer, a Pratt parser building a tree of Nodes, and a tree-walking
 // evaluator. Field paths are split once at compile time; evaluation reads the record in place
 // (no copy for field reads or literals) and allocates only for the values it computes.
-#include "stages/expr.hpp"
+#include "stages/expr/expr.hpp"
 
 #include <algorithm>
 #include <array>
