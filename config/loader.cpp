@@ -13,7 +13,7 @@
 #include "config/options.hpp"
 #include "config/pipeline.hpp"
 #include "config/yaml_errors.hpp"
-#include "stages/expr/expr.hpp"
+#include "stages/expr.hpp"
 #include "stages/registry.hpp"
 
 namespace etld {

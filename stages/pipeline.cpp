@@ -18,7 +18,7 @@
 
 #include "stages/credit.hpp"
 #include "stages/dispatcher.hpp"
-#include "stages/expr/expr.hpp"
+#include "stages/expr.hpp"
 #include "stages/loggers.hpp"
 #include "stages/registry.hpp"
 
