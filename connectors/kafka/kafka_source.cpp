@@ -22,6 +22,8 @@
 // - Commits: every commit_interval (async), on revoke (async, before the unassign) and on close
 //   (sync), each partition at its first offset not yet settled (or failed).
 // Threading: every member of KafkaSource runs on its strand (callbacks from librdkafka are served
+// inside our own calls into it); PartitionAcks is thread-safe and may wake the strand.
+//
 // The class is declared in kafka_source_internal.hpp; this file holds its lifecycle (start, stop,
 // close, the consumer's setup and teardown, waiting) and librdkafka's callbacks, and registers the
 // stage. The other parts are one file each: kafka_config, kafka_consume, kafka_pausing,
