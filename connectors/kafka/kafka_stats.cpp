@@ -17,6 +17,7 @@ namespace etld {
 
 namespace kafka {
 
+// One source instance's latest snapshot, published on its strand and read from any thread.
 class StatsBoard {
  public:
   void publish(KafkaSourceStats s) {
