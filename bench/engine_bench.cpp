@@ -27,7 +27,7 @@
 #include "config/pipeline.hpp"
 #include "stages/dispatcher.hpp"
 #include "stages/event.hpp"
-#include "stages/expr.hpp"
+#include "stages/expr/expr.hpp"
 #include "stages/pipeline.hpp"
 #include "stages/registry.hpp"
 

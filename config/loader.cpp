@@ -16,7 +16,7 @@
 #include "config/pipeline.hpp"
 #include "config/yaml_errors.hpp"
 #include "stages/dispatcher.hpp"
-#include "stages/expr.hpp"
+#include "stages/expr/expr.hpp"
 #include "stages/registry.hpp"
 
 namespace etld {

@@ -23,7 +23,7 @@
 #include "config/diagnostics.hpp"
 #include "config/pipeline.hpp"
 #include "stages/builtin/reject.hpp"
-#include "stages/expr.hpp"
+#include "stages/expr/expr.hpp"
 #include "stages/record_path.hpp"
 #include "stages/registry.hpp"
 

@@ -20,7 +20,7 @@
 #include "config/diagnostics.hpp"
 #include "config/pipeline.hpp"
 #include "stages/builtin/reject.hpp"
-#include "stages/expr.hpp"
+#include "stages/expr/expr.hpp"
 #include "stages/registry.hpp"
 
 namespace etld {

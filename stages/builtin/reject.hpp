@@ -18,7 +18,7 @@
 
 #include "config/diagnostics.hpp"
 #include "stages/event.hpp"
-#include "stages/expr.hpp"
+#include "stages/expr/expr.hpp"
 #include "stages/stage.hpp"
 
 namespace etld {

@@ -1,13 +1,12 @@
 // The kafka source against the real broker of scripts/dev-env (started on demand by
 // etld::test::services()): delivery with all metadata, demand and pausing, commits across restarts
-// (never past a failed event), start_from, rebalances between two members, poison policies and
-// option validation.
+// (never past a failed event), start_from, rebalances between two members and poison policies.
+// Option validation needs no broker: kafka_config_test.cpp.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <cstdio>
 #include <deque>
 #include <functional>
 #include <map>
@@ -21,10 +20,8 @@
 
 #include "config/diagnostics.hpp"
 #include "config/pipeline.hpp"
-#include "config/secrets.hpp"
 #include "connectors/kafka/kafka_handles.hpp"
 #include "connectors/kafka/kafka_source.hpp"
-#include "connectors/kafka/kafka_version.hpp"
 #include "stages/pipeline.hpp"
 #include "stages/registry.hpp"
 #include "tests/support/fake_contexts.hpp"
@@ -256,54 +253,6 @@ std::map<std::int32_t, std::vector<std::int64_t>> offsets_by_partition(const std
 }
 
 }  // namespace
-
-TEST_CASE("kafka: librdkafka version is the one built for etld") {
-  std::string v = librdkafka_version();
-  int major = 0, minor = 0;
-  REQUIRE(std::sscanf(v.c_str(), "%d.%d", &major, &minor) == 2);
-  CHECK((major > 2 || (major == 2 && minor >= 8)));
-}
-
-TEST_CASE("kafka: options are validated at configure time") {
-  using test::configure_stage;
-  CHECK_NOTHROW(configure_stage("kafka", "{brokers: 'h:1', group: g, topics: [a, b]}"));
-  CHECK_NOTHROW(configure_stage("kafka", "{brokers: 'h:1', group: g, topic_pattern: 'orders-.*'}"));
-  CHECK_THROWS_AS(configure_stage("kafka", "{brokers: 'h:1', group: g}"), ConfigError);
-  CHECK_THROWS_AS(configure_stage("kafka", "{brokers: 'h:1', group: g, topics: [a], topic_pattern: 'x'}"),
-                  ConfigError);
-  CHECK_THROWS_AS(configure_stage("kafka", "{brokers: 'h:1', group: g, topic_pattern: '(unclosed'}"),
-                  ConfigError);
-  CHECK_THROWS_AS(
-      configure_stage("kafka", "{brokers: 'h:1', group: g, topics: [a], max_in_flight_per_partition: 0}"),
-      ConfigError);
-  // Unknown and reserved librdkafka properties are reported with the property's name.
-  try {
-    configure_stage("kafka", "{brokers: 'h:1', group: g, topics: [a], librdkafka: {sasl.pasword: x}}");
-    FAIL("expected a ConfigError");
-  } catch (const ConfigError& e) {
-    CHECK(std::string(e.what()).find("sasl.pasword") != std::string::npos);
-  }
-  CHECK_THROWS_AS(
-      configure_stage("kafka",
-                      "{brokers: 'h:1', group: g, topics: [a], librdkafka: {enable.auto.commit: 'true'}}"),
-      ConfigError);
-  CHECK_NOTHROW(configure_stage(
-      "kafka",
-      "{brokers: 'h:1', group: g, topics: [a], librdkafka: {security.protocol: sasl_plaintext, "
-      "sasl.mechanism: PLAIN, sasl.username: u, sasl.password: p, partition.assignment.strategy: range}}"));
-  // A revoke must drain within the group's rebalance timeout (max.poll.interval.ms).
-  CHECK_THROWS_AS(configure_stage("kafka",
-                                  "{brokers: 'h:1', group: g, topics: [a], revoke_timeout: 20s, "
-                                  "librdkafka: {max.poll.interval.ms: '15000'}}"),
-                  ConfigError);
-  CHECK_NOTHROW(configure_stage("kafka",
-                                "{brokers: 'h:1', group: g, topics: [a], revoke_timeout: 5s, "
-                                "librdkafka: {max.poll.interval.ms: '15000'}}"));
-  CHECK(is_secret_setting("sasl.password"));
-  CHECK(is_secret_setting("ssl.key.password"));
-  CHECK(is_secret_setting("sasl.oauthbearer.client.secret"));
-  CHECK_FALSE(is_secret_setting("sasl.mechanism"));
-}
 
 TEST_CASE("kafka: every record arrives once with key, value, headers and metadata; offsets are committed") {
   const auto& svc = test::services();

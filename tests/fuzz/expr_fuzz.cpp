@@ -1,4 +1,4 @@
-// libFuzzer target: the expression language (stages/expr.cpp), compiled and evaluated.
+// libFuzzer target: the expression language (stages/expr/), compiled and evaluated.
 // Input: the expression on the first line, the event's JSON record on the rest.
 // Checks: compile() throws nothing but ExprSyntaxError, with a column inside the text; eval() and
 // eval_bool() throw nothing but ExprError and JsonError (what map and filter catch: anything else
@@ -12,7 +12,7 @@
 #include <string_view>
 
 #include "stages/event.hpp"
-#include "stages/expr.hpp"
+#include "stages/expr/expr.hpp"
 #include "stages/value.hpp"
 
 using namespace etld;

@@ -1,6 +1,6 @@
 // The expression language: syntax, precedence, types, functions, missing fields, metadata and
 // the errors (syntax errors with their column, data errors with a clear reason).
-#include "stages/expr.hpp"
+#include "stages/expr/expr.hpp"
 
 #include <doctest/doctest.h>
 

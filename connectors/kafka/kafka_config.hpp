@@ -1,0 +1,47 @@
+// The kafka source's configuration: its settings, read and checked once at configure time (every
+// librdkafka property is tried on a librdkafka configuration, so a bad one is reported at its
+// line, never at start), and its option table, from which docs/stages.md is generated.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/options.hpp"
+#include "config/pipeline.hpp"
+
+namespace etld::kafka {
+
+// max_in_flight when there is no cap (stop_at_end without max_in_flight_per_partition).
+constexpr std::size_t kNoInFlightCap = std::numeric_limits<std::size_t>::max();
+
+struct KafkaSettings {
+  std::string pipeline;
+  std::string stage;
+  std::string group;
+  std::vector<std::string> topics;  // names, or one "^regex" pattern
+  // Final librdkafka configuration in the order applied (ours first, then the user's map).
+  std::vector<std::pair<std::string, std::string>> properties;
+  std::string overrides_text;         // the user's map for the log, secrets redacted
+  std::size_t max_in_flight = 10000;  // kNoInFlightCap: none (stop_at_end without the option)
+  bool stop_at_end = false;           // finish once every assigned partition is read to its end
+  std::size_t prefetch_bytes = 16384 * 1024;
+  std::chrono::milliseconds commit_interval{1000};
+  std::chrono::milliseconds revoke_timeout{10000};
+  PoisonPolicy on_poison = PoisonPolicy::dead_letter;
+  // group.instance.id from the user's map: "" = etld's default (static_membership.hpp);
+  // `member_id_off` when the user set it to "" (a dynamic member).
+  std::string member_id;
+  bool member_id_off = false;
+};
+
+// The settings of the kafka stage `cfg`; throws ConfigError located at the culprit option.
+// Secret librdkafka values are remembered (config/secrets.hpp) so that no log line shows them.
+KafkaSettings read_kafka_settings(const StageConfig& cfg, const PipelineConfig& pipeline);
+
+std::vector<OptionSpec> kafka_source_options();
+
+}  // namespace etld::kafka
