@@ -23,13 +23,14 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "config/diagnostics.hpp"
-#include "config/pipeline.hpp"
-#include "stages/dispatcher.hpp"
-#include "stages/event.hpp"
+#include "config/loader.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/pipeline.hpp"
+#include "stages/engine/dispatcher.hpp"
+#include "stages/engine/event.hpp"
+#include "stages/engine/pipeline.hpp"
+#include "stages/engine/registry.hpp"
 #include "stages/expr/expr.hpp"
-#include "stages/pipeline.hpp"
-#include "stages/registry.hpp"
 
 namespace etld::bench {
 namespace {

@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "config/diagnostics.hpp"
+#include "config/schema/diagnostics.hpp"
 
 namespace etld {
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "stages/registry.hpp"
+#include "stages/engine/registry.hpp"
 
 namespace etld {
 

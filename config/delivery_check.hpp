@@ -3,8 +3,8 @@
 // promise only in one shape of graph, checked here from the stage types' traits.
 #pragma once
 
-#include "config/diagnostics.hpp"
-#include "config/pipeline.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/pipeline.hpp"
 
 namespace etld {
 

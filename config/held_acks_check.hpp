@@ -3,8 +3,8 @@
 // for good (the source waits for settlements that wait for the end of its own input).
 #pragma once
 
-#include "config/diagnostics.hpp"
-#include "config/pipeline.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/pipeline.hpp"
 
 namespace etld {
 

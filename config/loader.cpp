@@ -1,4 +1,4 @@
-// Reads a pipeline file and validates it, collecting every problem (see config/pipeline.hpp).
+// Reads a pipeline file and validates it, collecting every problem (see config/schema/pipeline.hpp).
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -10,14 +10,15 @@
 
 #include "config/admin_token.hpp"
 #include "config/delivery_check.hpp"
-#include "config/diagnostics.hpp"
 #include "config/held_acks_check.hpp"
-#include "config/options.hpp"
-#include "config/pipeline.hpp"
+#include "config/loader.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/options.hpp"
+#include "config/schema/pipeline.hpp"
 #include "config/yaml_errors.hpp"
-#include "stages/dispatcher.hpp"
+#include "stages/engine/dispatcher.hpp"
+#include "stages/engine/registry.hpp"
 #include "stages/expr/expr.hpp"
-#include "stages/registry.hpp"
 
 namespace etld {
 

@@ -2,9 +2,10 @@
 
 #include <vector>
 
-#include "config/options.hpp"
-#include "config/pipeline.hpp"
-#include "stages/registry.hpp"
+#include "config/loader.hpp"
+#include "config/schema/options.hpp"
+#include "config/schema/pipeline.hpp"
+#include "stages/engine/registry.hpp"
 
 namespace etld {
 

@@ -1,6 +1,6 @@
 #include "config/warnings.hpp"
 
-#include "stages/registry.hpp"
+#include "stages/engine/registry.hpp"
 
 namespace etld {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "config/pipeline.hpp"
+#include "config/schema/pipeline.hpp"
 
 namespace etld {
 

@@ -14,10 +14,10 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/logging.hpp"
-#include "stages/dispatcher.hpp"
-#include "stages/metrics.hpp"
-#include "stages/registry.hpp"
-#include "stages/value.hpp"
+#include "stages/engine/dispatcher.hpp"
+#include "stages/engine/metrics.hpp"
+#include "stages/engine/registry.hpp"
+#include "stages/engine/value.hpp"
 
 namespace etld {
 

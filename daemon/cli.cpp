@@ -8,15 +8,16 @@
 
 #include <spdlog/spdlog.h>
 
-#include "config/pipeline.hpp"
+#include "config/loader.hpp"
 #include "config/reference.hpp"
+#include "config/schema/pipeline.hpp"
 #include "config/warnings.hpp"
 #include "daemon/graph.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/supervisor.hpp"
 #include "etld_version.hpp"
-#include "stages/pipeline.hpp"
-#include "stages/registry.hpp"
+#include "stages/engine/pipeline.hpp"
+#include "stages/engine/registry.hpp"
 #ifdef ETLD_WITH_KAFKA
 #include "connectors/kafka/kafka_version.hpp"
 #endif

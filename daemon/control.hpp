@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "stages/pipeline.hpp"
+#include "stages/engine/pipeline.hpp"
 
 namespace etld {
 

@@ -3,7 +3,7 @@
 #include <cctype>
 #include <sstream>
 
-#include "stages/registry.hpp"
+#include "stages/engine/registry.hpp"
 
 namespace etld {
 

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "config/pipeline.hpp"
+#include "config/schema/pipeline.hpp"
 
 namespace etld {
 std::string mermaid_graph(const PipelineConfig& config);

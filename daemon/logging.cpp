@@ -13,9 +13,9 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "config/printable.hpp"
-#include "config/secrets.hpp"
-#include "stages/loggers.hpp"
+#include "config/schema/printable.hpp"
+#include "config/schema/secrets.hpp"
+#include "stages/engine/loggers.hpp"
 
 namespace etld {
 
@@ -26,7 +26,7 @@ constexpr std::chrono::seconds kRepeatWindow{10};
 std::atomic<spdlog::level::level_enum> g_configured{spdlog::level::info};
 
 // Every log line's message and logger (stage) name go through these flags: a remembered secret is
-// masked (config/secrets.hpp), control characters are escaped so that a record's newline cannot
+// masked (config/schema/secrets.hpp), control characters are escaped so that a record's newline cannot
 // forge a line (JSON: escaped for a JSON string), and a message is bounded.
 constexpr std::size_t kMaxLogMessageBytes = 16 * 1024;
 

@@ -17,7 +17,7 @@ namespace etld {
 void setup_logging(const std::string& level, const std::string& format, const std::string& pipeline);
 
 // The formatter of setup_logging's lines: "text" or "json" (one object per line). In both, the
-// message and the stage name are scrubbed of remembered secrets (config/secrets.hpp), their control
+// message and the stage name are scrubbed of remembered secrets (config/schema/secrets.hpp), their control
 // characters escaped (a record's newline cannot forge a line) and a message is cut at 16 KiB; in
 // JSON every field is escaped, the pipeline name too. Throws std::invalid_argument for another format.
 std::unique_ptr<spdlog::formatter> make_log_formatter(const std::string& format, const std::string& pipeline);

@@ -1,4 +1,5 @@
 #include "daemon/supervisor.hpp"
+#include "config/loader.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -18,15 +19,15 @@
 #include <spdlog/spdlog.h>
 
 #include "config/admin_token.hpp"
-#include "config/secrets.hpp"
+#include "config/schema/secrets.hpp"
 #include "daemon/admin_server.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/notify.hpp"
 #include "daemon/signals.hpp"
-#include "stages/dispatcher.hpp"
-#include "stages/progress.hpp"
-#include "stages/readiness.hpp"
-#include "stages/registry.hpp"
+#include "stages/engine/dispatcher.hpp"
+#include "stages/engine/progress.hpp"
+#include "stages/engine/readiness.hpp"
+#include "stages/engine/registry.hpp"
 
 namespace etld {
 

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "config/pipeline.hpp"
+#include "config/schema/pipeline.hpp"
 #include "daemon/control.hpp"
-#include "stages/pipeline.hpp"
+#include "stages/engine/pipeline.hpp"
 
 namespace etld {
 

@@ -7,9 +7,9 @@
 #include <optional>
 #include <stdexcept>
 
-#include "config/secrets.hpp"
+#include "config/schema/secrets.hpp"
 #include "connectors/kafka/kafka_handles.hpp"
-#include "stages/stage.hpp"
+#include "stages/engine/stage.hpp"
 
 namespace etld::kafka {
 

@@ -11,8 +11,8 @@
 #include <librdkafka/rdkafka.h>
 #include <yaml-cpp/yaml.h>
 
-#include "config/diagnostics.hpp"
-#include "config/secrets.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/secrets.hpp"
 #include "connectors/kafka/kafka_handles.hpp"
 
 namespace etld::kafka {

@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "config/options.hpp"
-#include "config/pipeline.hpp"
+#include "config/schema/options.hpp"
+#include "config/schema/pipeline.hpp"
 
 namespace etld::kafka {
 
@@ -39,7 +39,7 @@ struct KafkaSettings {
 };
 
 // The settings of the kafka stage `cfg`; throws ConfigError located at the culprit option.
-// Secret librdkafka values are remembered (config/secrets.hpp) so that no log line shows them.
+// Secret librdkafka values are remembered (config/schema/secrets.hpp) so that no log line shows them.
 KafkaSettings read_kafka_settings(const StageConfig& cfg, const PipelineConfig& pipeline);
 
 std::vector<OptionSpec> kafka_source_options();

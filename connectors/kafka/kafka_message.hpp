@@ -7,7 +7,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "stages/event.hpp"
+#include "stages/engine/event.hpp"
 
 namespace etld::kafka {
 

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "connectors/kafka/kafka_source.hpp"
-#include "stages/metrics.hpp"
+#include "stages/engine/metrics.hpp"
 
 namespace etld {
 

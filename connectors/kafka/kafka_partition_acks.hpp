@@ -15,7 +15,7 @@
 #include <span>
 #include <vector>
 
-#include "stages/offset_store.hpp"
+#include "stages/engine/offset_store.hpp"
 
 namespace etld::kafka {
 

@@ -50,9 +50,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "config/secrets.hpp"
+#include "config/schema/secrets.hpp"
 #include "connectors/kafka/kafka_source_internal.hpp"
-#include "stages/registry.hpp"
+#include "stages/engine/registry.hpp"
 
 namespace etld {
 

@@ -28,8 +28,8 @@
 #include "connectors/kafka/kafka_handles.hpp"
 #include "connectors/kafka/kafka_partition_acks.hpp"
 #include "connectors/kafka/static_membership.hpp"
-#include "stages/offset_store.hpp"
-#include "stages/stage.hpp"
+#include "stages/engine/offset_store.hpp"
+#include "stages/engine/stage.hpp"
 
 namespace etld::kafka {
 

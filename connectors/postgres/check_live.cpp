@@ -2,7 +2,7 @@
 #include <map>
 #include <set>
 
-#include "config/diagnostics.hpp"
+#include "config/schema/diagnostics.hpp"
 #include "connectors/postgres/pg_connection.hpp"
 #include "connectors/postgres/postgres_sink.hpp"
 

@@ -11,7 +11,7 @@
 
 #include <simdjson.h>
 
-#include "config/printable.hpp"
+#include "config/schema/printable.hpp"
 
 namespace etld::pg {
 

@@ -8,8 +8,8 @@
 #include <string_view>
 
 #include "connectors/postgres/pg_config.hpp"
-#include "stages/event.hpp"
-#include "stages/value.hpp"
+#include "stages/engine/event.hpp"
+#include "stages/engine/value.hpp"
 
 namespace etld::pg {
 

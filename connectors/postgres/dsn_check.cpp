@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "config/diagnostics.hpp"
-#include "config/secrets.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/secrets.hpp"
 
 namespace etld::pg {
 

@@ -17,7 +17,7 @@ struct DsnProblem {
 // mangled host or port (an unencoded '@' or '/' in a URI's password), or nullopt when there is none.
 std::optional<DsnProblem> check_dsn(const std::string& dsn);
 
-// Remembers the password-like parts of `dsn` as secrets (config/secrets.hpp): the password and
+// Remembers the password-like parts of `dsn` as secrets (config/schema/secrets.hpp): the password and
 // sslpassword values, as written and decoded, also when the DSN cannot be parsed.
 void remember_dsn_secrets(const std::string& dsn);
 

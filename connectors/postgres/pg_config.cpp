@@ -8,8 +8,8 @@
 #include <memory>
 #include <set>
 
-#include "config/diagnostics.hpp"
-#include "config/secrets.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/secrets.hpp"
 #include "connectors/postgres/copy_encoder.hpp"
 #include "connectors/postgres/dsn_check.hpp"
 #include "connectors/postgres/pg_sql.hpp"

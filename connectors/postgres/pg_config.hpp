@@ -12,8 +12,8 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "config/options.hpp"
-#include "config/pipeline.hpp"
+#include "config/schema/options.hpp"
+#include "config/schema/pipeline.hpp"
 #include "stages/sink/ratio_guard.hpp"
 
 namespace etld::pg {

@@ -5,8 +5,8 @@
 #include <memory>
 #include <string>
 
-#include "stages/metrics.hpp"
-#include "stages/readiness.hpp"
+#include "stages/engine/metrics.hpp"
+#include "stages/engine/readiness.hpp"
 
 namespace etld::pg {
 

@@ -19,7 +19,7 @@
 
 #include "connectors/postgres/pg_config.hpp"
 #include "connectors/postgres/pg_connection.hpp"
-#include "stages/offset_store.hpp"
+#include "stages/engine/offset_store.hpp"
 
 namespace etld::pg {
 

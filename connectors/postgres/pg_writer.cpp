@@ -7,11 +7,11 @@
 
 #include <fmt/format.h>
 
-#include "config/printable.hpp"
-#include "config/secrets.hpp"
+#include "config/schema/printable.hpp"
+#include "config/schema/secrets.hpp"
 #include "connectors/postgres/pg_writer_detail.hpp"
+#include "stages/engine/stage.hpp"
 #include "stages/sink/bisect.hpp"
-#include "stages/stage.hpp"
 
 namespace etld::pg {
 

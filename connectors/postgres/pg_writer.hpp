@@ -24,7 +24,7 @@
 #include "connectors/postgres/pg_connection.hpp"
 #include "connectors/postgres/pg_metrics.hpp"
 #include "connectors/postgres/pg_offset_store.hpp"
-#include "stages/event.hpp"
+#include "stages/engine/event.hpp"
 #include "stages/sink/dead_letter.hpp"
 #include "stages/sink/ratio_guard.hpp"
 #include "stages/sink/retry.hpp"

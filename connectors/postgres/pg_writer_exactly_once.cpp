@@ -9,8 +9,8 @@
 
 #include "connectors/postgres/pg_writer.hpp"
 #include "connectors/postgres/pg_writer_detail.hpp"
+#include "stages/engine/stage.hpp"
 #include "stages/sink/bisect.hpp"
-#include "stages/stage.hpp"
 
 namespace etld::pg {
 
@@ -198,8 +198,8 @@ void Writer::write_exactly_once(WorkBatch& b) {
         rollback_quietly();
         for (const auto& key : lost) {
           Part& p = parts.at(key);
-          Result r =
-              conn_->exec_params(cfg_->read_offset_sql, {p.claim.owner, p.topic, std::to_string(p.partition)});
+          Result r = conn_->exec_params(cfg_->read_offset_sql,
+                                        {p.claim.owner, p.topic, std::to_string(p.partition)});
           const bool found = PQntuples(r.get()) == 1;
           const std::int64_t epoch = found ? std::stoll(PQgetvalue(r.get(), 0, 0)) : 0;
           const std::int64_t next =

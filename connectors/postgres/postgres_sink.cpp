@@ -1,7 +1,7 @@
 // postgres: the sink that writes events to a PostgreSQL table (COPY inserts, staged upserts,
 // tombstone deletes, dead letters), registered as stage type `postgres`.
 //
-// Threading. The sink's methods and its completions run on its strand (see stages/stage.hpp).
+// Threading. The sink's methods and its completions run on its strand (see stages/engine/stage.hpp).
 // PostgreSQL I/O runs on a dedicated connection thread per sink instance (the sink kit's
 // BlockingWorker, stages/sink/), never on the pool:
 // libpq's COPY, commit and reconnect calls block, and a slow table (locks, triggers, a server
@@ -26,11 +26,11 @@
 #include <optional>
 #include <stdexcept>
 
-#include "config/diagnostics.hpp"
-#include "config/printable.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/printable.hpp"
 #include "connectors/postgres/pg_offset_store.hpp"
 #include "connectors/postgres/pg_writer.hpp"
-#include "stages/registry.hpp"
+#include "stages/engine/registry.hpp"
 #include "stages/sink/batcher.hpp"
 #include "stages/sink/blocking_worker.hpp"
 #include "stages/sink/stop_signal.hpp"

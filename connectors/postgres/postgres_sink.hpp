@@ -2,7 +2,7 @@
 // `etld validate --against-db`.
 #pragma once
 
-#include "config/pipeline.hpp"
+#include "config/schema/pipeline.hpp"
 #include "connectors/postgres/pg_config.hpp"
 
 namespace etld::pg {

@@ -27,10 +27,10 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "config/diagnostics.hpp"
-#include "config/pipeline.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/pipeline.hpp"
 #include "stages/builtin/reject.hpp"
-#include "stages/registry.hpp"
+#include "stages/engine/registry.hpp"
 
 namespace etld {
 namespace {

@@ -20,12 +20,12 @@
 #include <utility>
 #include <vector>
 
-#include "config/diagnostics.hpp"
-#include "config/pipeline.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/pipeline.hpp"
 #include "stages/builtin/reject.hpp"
+#include "stages/engine/record_path.hpp"
+#include "stages/engine/registry.hpp"
 #include "stages/expr/expr.hpp"
-#include "stages/record_path.hpp"
-#include "stages/registry.hpp"
 
 namespace etld {
 namespace {

@@ -18,10 +18,10 @@
 #include <string_view>
 #include <vector>
 
-#include "config/diagnostics.hpp"
-#include "config/pipeline.hpp"
-#include "config/printable.hpp"
-#include "stages/registry.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/pipeline.hpp"
+#include "config/schema/printable.hpp"
+#include "stages/engine/registry.hpp"
 
 namespace etld {
 namespace {

@@ -1,6 +1,6 @@
 #include "stages/builtin/line_format.hpp"
 
-#include "config/diagnostics.hpp"
+#include "config/schema/diagnostics.hpp"
 
 namespace etld {
 

@@ -3,8 +3,8 @@
 
 #include <string>
 
-#include "config/options.hpp"
-#include "stages/event.hpp"
+#include "config/schema/options.hpp"
+#include "stages/engine/event.hpp"
 
 namespace etld {
 

@@ -9,9 +9,9 @@
 #include <memory>
 #include <optional>
 
-#include "config/diagnostics.hpp"
-#include "config/pipeline.hpp"
-#include "stages/registry.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/pipeline.hpp"
+#include "stages/engine/registry.hpp"
 #include "stages/sink/instance_scope.hpp"
 
 namespace etld {

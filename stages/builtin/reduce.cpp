@@ -17,11 +17,11 @@
 #include <utility>
 #include <vector>
 
-#include "config/diagnostics.hpp"
-#include "config/pipeline.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/pipeline.hpp"
 #include "stages/builtin/reject.hpp"
+#include "stages/engine/registry.hpp"
 #include "stages/expr/expr.hpp"
-#include "stages/registry.hpp"
 
 namespace etld {
 namespace {

@@ -16,10 +16,10 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
-#include "config/diagnostics.hpp"
-#include "stages/event.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "stages/engine/event.hpp"
+#include "stages/engine/stage.hpp"
 #include "stages/expr/expr.hpp"
-#include "stages/stage.hpp"
 
 namespace etld {
 

@@ -8,10 +8,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "config/diagnostics.hpp"
-#include "config/pipeline.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/pipeline.hpp"
 #include "stages/builtin/line_format.hpp"
-#include "stages/registry.hpp"
+#include "stages/engine/registry.hpp"
 
 namespace etld {
 namespace {

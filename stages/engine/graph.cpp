@@ -7,7 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "stages/offset_store.hpp"
+#include "stages/engine/offset_store.hpp"
 
 namespace etld {
 

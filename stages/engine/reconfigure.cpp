@@ -5,7 +5,7 @@
 #include <latch>
 #include <thread>
 
-#include "stages/offset_store.hpp"
+#include "stages/engine/offset_store.hpp"
 
 namespace etld {
 

@@ -9,7 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "stages/loggers.hpp"
+#include "stages/engine/loggers.hpp"
 
 namespace etld {
 

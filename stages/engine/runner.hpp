@@ -20,12 +20,12 @@
 #include <utility>
 #include <vector>
 
-#include "stages/credit.hpp"
-#include "stages/dispatcher.hpp"
-#include "stages/metrics.hpp"
-#include "stages/pipeline.hpp"
-#include "stages/registry.hpp"
-#include "stages/restart_policy.hpp"
+#include "stages/engine/credit.hpp"
+#include "stages/engine/dispatcher.hpp"
+#include "stages/engine/metrics.hpp"
+#include "stages/engine/pipeline.hpp"
+#include "stages/engine/registry.hpp"
+#include "stages/engine/restart_policy.hpp"
 
 namespace etld {
 

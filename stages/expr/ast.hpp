@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "stages/engine/value.hpp"
 #include "stages/expr/expr.hpp"
-#include "stages/value.hpp"
 
 namespace etld::expr_detail {
 

@@ -6,9 +6,9 @@
 #include <cstddef>
 #include <string>
 
-#include "stages/event.hpp"
+#include "stages/engine/event.hpp"
+#include "stages/engine/value.hpp"
 #include "stages/expr/ast.hpp"
-#include "stages/value.hpp"
 
 namespace etld::expr_detail {
 

@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "stages/event.hpp"
-#include "stages/value.hpp"
+#include "stages/engine/event.hpp"
+#include "stages/engine/value.hpp"
 
 namespace etld {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "stages/event.hpp"
+#include "stages/engine/event.hpp"
 #include "stages/sink/retry.hpp"
 
 namespace etld::sink {

@@ -1,6 +1,6 @@
 // Posts and timers that die with the sink instance that made them: a completion or a timer
 // that fires after the instance is destroyed does nothing, so no hand-made liveness token is
-// needed. Both run their function on the instance's strand (stages/stage.hpp).
+// needed. Both run their function on the instance's strand (stages/engine/stage.hpp).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>

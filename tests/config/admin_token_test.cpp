@@ -11,8 +11,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "config/diagnostics.hpp"
-#include "config/pipeline.hpp"
+#include "config/loader.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/pipeline.hpp"
 
 using namespace etld;
 namespace fs = std::filesystem;

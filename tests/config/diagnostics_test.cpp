@@ -1,8 +1,8 @@
 // Diagnostic formatting, ordering and did-you-mean.
 #include <doctest/doctest.h>
 
-#include "config/diagnostics.hpp"
-#include "config/secrets.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/secrets.hpp"
 
 using namespace etld;
 

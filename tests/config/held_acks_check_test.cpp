@@ -7,9 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "config/diagnostics.hpp"
-#include "config/pipeline.hpp"
-#include "stages/registry.hpp"
+#include "config/loader.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/pipeline.hpp"
+#include "stages/engine/registry.hpp"
 
 namespace etld {
 namespace {

@@ -11,9 +11,10 @@
 
 #include <unistd.h>
 
-#include "config/diagnostics.hpp"
-#include "config/pipeline.hpp"
-#include "stages/registry.hpp"
+#include "config/loader.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/pipeline.hpp"
+#include "stages/engine/registry.hpp"
 
 namespace {
 

@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config/diagnostics.hpp"
-#include "config/options.hpp"
-#include "config/secrets.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/options.hpp"
+#include "config/schema/secrets.hpp"
 
 namespace {
 

@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "config/printable.hpp"
-#include "config/secrets.hpp"
+#include "config/schema/printable.hpp"
+#include "config/schema/secrets.hpp"
 
 using namespace etld;
 

@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <string>
 
-#include "config/diagnostics.hpp"
-#include "config/secrets.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/secrets.hpp"
 #include "connectors/kafka/kafka_version.hpp"
 #include "tests/support/fake_contexts.hpp"
 

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "connectors/postgres/pg_connection.hpp"
-#include "stages/pipeline.hpp"
+#include "stages/engine/pipeline.hpp"
 #include "tests/support/kafka_test_util.hpp"
 #include "tests/support/services.hpp"
 #include "tests/support/test_stages.hpp"

@@ -18,12 +18,13 @@
 #include <thread>
 #include <vector>
 
-#include "config/diagnostics.hpp"
-#include "config/pipeline.hpp"
+#include "config/loader.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/pipeline.hpp"
 #include "connectors/kafka/kafka_handles.hpp"
 #include "connectors/kafka/kafka_source.hpp"
-#include "stages/pipeline.hpp"
-#include "stages/registry.hpp"
+#include "stages/engine/pipeline.hpp"
+#include "stages/engine/registry.hpp"
 #include "tests/support/fake_contexts.hpp"
 #include "tests/support/kafka_test_util.hpp"
 #include "tests/support/services.hpp"

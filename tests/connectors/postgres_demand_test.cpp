@@ -5,8 +5,9 @@
 
 #include <string>
 
-#include "config/diagnostics.hpp"
-#include "config/pipeline.hpp"
+#include "config/loader.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/pipeline.hpp"
 
 namespace {
 

@@ -7,9 +7,10 @@
 
 #include <string>
 
-#include "config/diagnostics.hpp"
-#include "config/pipeline.hpp"
-#include "config/secrets.hpp"
+#include "config/loader.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/pipeline.hpp"
+#include "config/schema/secrets.hpp"
 #include "connectors/postgres/dsn_check.hpp"
 
 using etld::pg::check_dsn;

@@ -16,12 +16,13 @@
 #include <thread>
 #include <vector>
 
-#include "config/pipeline.hpp"
+#include "config/loader.hpp"
+#include "config/schema/pipeline.hpp"
 #include "connectors/kafka/kafka_source.hpp"
 #include "connectors/postgres/pg_connection.hpp"
-#include "stages/offset_store.hpp"
-#include "stages/pipeline.hpp"
-#include "stages/registry.hpp"
+#include "stages/engine/offset_store.hpp"
+#include "stages/engine/pipeline.hpp"
+#include "stages/engine/registry.hpp"
 #include "tests/support/fake_contexts.hpp"
 #include "tests/support/kafka_test_util.hpp"
 #include "tests/support/services.hpp"

@@ -18,11 +18,11 @@
 #include <thread>
 #include <vector>
 
-#include "config/diagnostics.hpp"
+#include "config/schema/diagnostics.hpp"
 #include "connectors/postgres/copy_encoder.hpp"
 #include "connectors/postgres/pg_config.hpp"
 #include "connectors/postgres/pg_connection.hpp"
-#include "stages/pipeline.hpp"
+#include "stages/engine/pipeline.hpp"
 #include "tests/support/fake_contexts.hpp"
 #include "tests/support/kafka_test_util.hpp"
 #include "tests/support/services.hpp"

@@ -14,9 +14,9 @@
 #include <future>
 #include <thread>
 
-#include "stages/pipeline.hpp"
-#include "stages/readiness.hpp"
-#include "stages/value.hpp"
+#include "stages/engine/pipeline.hpp"
+#include "stages/engine/readiness.hpp"
+#include "stages/engine/value.hpp"
 #include "tests/support/test_stages.hpp"
 
 using namespace etld;

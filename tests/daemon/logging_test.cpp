@@ -14,9 +14,9 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "config/secrets.hpp"
-#include "stages/loggers.hpp"
-#include "stages/value.hpp"
+#include "config/schema/secrets.hpp"
+#include "stages/engine/loggers.hpp"
+#include "stages/engine/value.hpp"
 
 using namespace etld;
 using namespace std::chrono_literals;

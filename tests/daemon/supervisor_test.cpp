@@ -2,6 +2,7 @@
 // config, ready, stage_stats), and the systemd watchdog it feeds from the engine's progress
 // check, read from a real notification socket. Signals are real: SIGTERM to this process.
 #include "daemon/supervisor.hpp"
+#include "config/loader.hpp"
 
 #include <doctest/doctest.h>
 #include <sys/socket.h>

@@ -20,8 +20,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "config/diagnostics.hpp"
-#include "config/pipeline.hpp"
+#include "config/loader.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/pipeline.hpp"
 #include "daemon/admin_server.hpp"
 
 using namespace etld;

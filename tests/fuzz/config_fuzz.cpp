@@ -19,8 +19,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "config/diagnostics.hpp"
-#include "config/pipeline.hpp"
+#include "config/loader.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/pipeline.hpp"
 
 using namespace etld;
 

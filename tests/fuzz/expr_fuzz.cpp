@@ -11,9 +11,9 @@
 #include <string>
 #include <string_view>
 
-#include "stages/event.hpp"
+#include "stages/engine/event.hpp"
+#include "stages/engine/value.hpp"
 #include "stages/expr/expr.hpp"
-#include "stages/value.hpp"
 
 using namespace etld;
 

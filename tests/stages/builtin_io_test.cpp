@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config/diagnostics.hpp"
+#include "config/schema/diagnostics.hpp"
 #include "tests/support/fake_contexts.hpp"
 
 using namespace etld;

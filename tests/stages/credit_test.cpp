@@ -1,4 +1,4 @@
-#include "stages/credit.hpp"
+#include "stages/engine/credit.hpp"
 
 #include <doctest/doctest.h>
 

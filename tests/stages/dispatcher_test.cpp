@@ -1,4 +1,4 @@
-#include "stages/dispatcher.hpp"
+#include "stages/engine/dispatcher.hpp"
 
 #include <doctest/doctest.h>
 

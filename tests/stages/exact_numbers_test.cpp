@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "stages/registry.hpp"
-#include "stages/value.hpp"
+#include "stages/engine/registry.hpp"
+#include "stages/engine/value.hpp"
 #include "tests/support/fake_contexts.hpp"
 #include "tests/support/test_context.hpp"
 

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "stages/event.hpp"
+#include "stages/engine/event.hpp"
 
 namespace etld {
 namespace {

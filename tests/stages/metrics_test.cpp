@@ -1,5 +1,5 @@
 // The metrics module: series, histograms and the exact Prometheus text they render to.
-#include "stages/metrics.hpp"
+#include "stages/engine/metrics.hpp"
 
 #include <doctest/doctest.h>
 

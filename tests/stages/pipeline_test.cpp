@@ -1,12 +1,12 @@
 // The engine end to end inside one process: real thread pool, strands, credits, dispatchers.
-#include "stages/pipeline.hpp"
+#include "stages/engine/pipeline.hpp"
 
 #include <doctest/doctest.h>
 
 #include <map>
 #include <thread>
 
-#include "stages/value.hpp"
+#include "stages/engine/value.hpp"
 #include "tests/support/test_stages.hpp"
 
 using namespace etld;

@@ -9,10 +9,11 @@
 #include <thread>
 #include <vector>
 
-#include "config/diagnostics.hpp"
-#include "stages/offset_store.hpp"
-#include "stages/pipeline.hpp"
-#include "stages/registry.hpp"
+#include "config/loader.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "stages/engine/offset_store.hpp"
+#include "stages/engine/pipeline.hpp"
+#include "stages/engine/registry.hpp"
 #include "tests/support/test_stages.hpp"
 
 using namespace etld;

@@ -1,6 +1,6 @@
 // The progress check that feeds the systemd watchdog: a stage instance holding work without
 // progress for a period is wedged; idle stages and stages waiting for demand are not.
-#include "stages/progress.hpp"
+#include "stages/engine/progress.hpp"
 
 #include <doctest/doctest.h>
 

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <thread>
 
-#include "stages/pipeline.hpp"
+#include "stages/engine/pipeline.hpp"
 #include "tests/support/test_stages.hpp"
 
 using namespace etld;

@@ -2,7 +2,7 @@
 // clock.
 #include <doctest/doctest.h>
 
-#include "stages/restart_policy.hpp"
+#include "stages/engine/restart_policy.hpp"
 
 using namespace etld;
 using namespace std::chrono_literals;

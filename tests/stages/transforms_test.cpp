@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "config/diagnostics.hpp"
-#include "stages/registry.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "stages/engine/registry.hpp"
 #include "tests/support/fake_contexts.hpp"
 #include "tests/support/test_context.hpp"
 

@@ -6,7 +6,7 @@
 #include <spdlog/sinks/null_sink.h>
 #include <yaml-cpp/yaml.h>
 
-#include "config/diagnostics.hpp"
+#include "config/schema/diagnostics.hpp"
 
 namespace etld::test {
 

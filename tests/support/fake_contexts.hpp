@@ -19,10 +19,10 @@
 
 #include <spdlog/logger.h>
 
-#include "config/pipeline.hpp"
-#include "stages/event.hpp"
-#include "stages/registry.hpp"
-#include "stages/stage.hpp"
+#include "config/schema/pipeline.hpp"
+#include "stages/engine/event.hpp"
+#include "stages/engine/registry.hpp"
+#include "stages/engine/stage.hpp"
 
 namespace etld::test {
 

@@ -2,7 +2,7 @@
 // each batch on its worker thread into a MemoryTable (retrying its transient failures, bisecting
 // batches it rejects), routes the rejected records to a MemoryDeadLetters destination under the
 // ratio guard, and settles every event done, dead_lettered or failed.
-// Threading: the tables are thread-safe; the sink follows stages/stage.hpp.
+// Threading: the tables are thread-safe; the sink follows stages/engine/stage.hpp.
 #pragma once
 
 #include <chrono>
@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "stages/engine/stage.hpp"
 #include "stages/sink/batcher.hpp"
 #include "stages/sink/dead_letter.hpp"
 #include "stages/sink/ratio_guard.hpp"
-#include "stages/stage.hpp"
 
 namespace etld::test {
 

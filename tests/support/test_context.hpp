@@ -14,7 +14,7 @@
 #include <spdlog/logger.h>
 #include <spdlog/sinks/base_sink.h>
 
-#include "stages/stage.hpp"
+#include "stages/engine/stage.hpp"
 
 namespace etld::test {
 

@@ -1,10 +1,11 @@
 #include "tests/support/test_stages.hpp"
+#include "config/loader.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <stdexcept>
 
-#include "stages/registry.hpp"
+#include "stages/engine/registry.hpp"
 
 namespace etld::test {
 

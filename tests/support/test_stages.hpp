@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "config/pipeline.hpp"
-#include "stages/pipeline.hpp"
+#include "config/schema/pipeline.hpp"
+#include "stages/engine/pipeline.hpp"
 
 namespace etld::test {
 

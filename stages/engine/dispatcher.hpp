@@ -14,7 +14,7 @@
 #include <memory>
 #include <vector>
 
-#include "stages/event.hpp"
+#include "stages/engine/event.hpp"
 
 namespace etld {
 

@@ -1,4 +1,5 @@
-// The validated pipeline definition: what `etld run` builds and `etld graph` draws.
+// The validated pipeline definition: what `etld run` builds and `etld graph` draws. Loading it
+// from a file is config/loader.hpp's.
 #pragma once
 
 #include <chrono>
@@ -11,8 +12,8 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "config/diagnostics.hpp"
-#include "config/options.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/options.hpp"
 
 namespace etld {
 
@@ -70,15 +71,5 @@ struct PipelineConfig {
 
   const StageConfig* find(const std::string& name) const;
 };
-
-// Reads, parses and validates a pipeline file. On failure returns nullptr and fills `diags`
-// with every problem found (YAML syntax, unknown keys, types, stage types, inputs, cycles,
-// and each stage factory's own checks).
-std::unique_ptr<PipelineConfig> load_pipeline(const std::string& path, Diagnostics& diags);
-std::unique_ptr<PipelineConfig> load_pipeline_text(const std::string& text, const std::string& file_label,
-                                                   Diagnostics& diags);
-
-// The keys every stage accepts besides its type's own options (type, inputs, concurrency...).
-const std::vector<OptionSpec>& common_stage_options();
 
 }  // namespace etld

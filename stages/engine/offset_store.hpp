@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "stages/event.hpp"
+#include "stages/engine/event.hpp"
 
 namespace etld {
 

@@ -1,4 +1,4 @@
-#include "stages/loggers.hpp"
+#include "stages/engine/loggers.hpp"
 
 #include <mutex>
 #include <vector>

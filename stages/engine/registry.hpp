@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "config/options.hpp"
-#include "stages/ack_holding.hpp"
-#include "stages/stage.hpp"
+#include "config/schema/options.hpp"
+#include "stages/engine/ack_holding.hpp"
+#include "stages/engine/stage.hpp"
 
 namespace etld {
 
@@ -41,7 +41,7 @@ class StageFactory {
   // Sinks that commit their source's read positions with their own writes (exactly once): the
   // store, shared by the stage's instances. The pipeline binds it to the source upstream.
   virtual std::shared_ptr<OffsetStore> offset_store() const { return nullptr; }
-  // For the held-acks check (stages/ack_holding.hpp). A source that says nothing is taken as
+  // For the held-acks check (stages/engine/ack_holding.hpp). A source that says nothing is taken as
   // endless; a transform that says nothing holds no acks.
   virtual SourceBound source_bound() const { return {}; }
   virtual AckHolding ack_holding() const { return {}; }

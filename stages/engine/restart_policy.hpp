@@ -6,7 +6,7 @@
 #include <chrono>
 #include <string>
 
-#include "config/pipeline.hpp"
+#include "config/schema/pipeline.hpp"
 
 namespace etld {
 

@@ -1,4 +1,4 @@
-#include "stages/registry.hpp"
+#include "stages/engine/registry.hpp"
 
 #include <algorithm>
 #include <map>

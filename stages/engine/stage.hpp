@@ -16,7 +16,7 @@
 
 #include <spdlog/logger.h>
 
-#include "stages/event.hpp"
+#include "stages/engine/event.hpp"
 
 namespace etld {
 

@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "stages/value.hpp"
+#include "stages/engine/value.hpp"
 
 namespace etld {
 

@@ -1,4 +1,4 @@
-#include "stages/restart_policy.hpp"
+#include "stages/engine/restart_policy.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "config/printable.hpp"
+#include "config/schema/printable.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "stages/pipeline.hpp"
+#include "stages/engine/pipeline.hpp"
 
 #include "stages/engine/runner.hpp"
 

@@ -18,8 +18,8 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
-#include "config/pipeline.hpp"
-#include "stages/metrics.hpp"
+#include "config/schema/pipeline.hpp"
+#include "stages/engine/metrics.hpp"
 
 namespace etld {
 

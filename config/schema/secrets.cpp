@@ -1,4 +1,4 @@
-#include "config/secrets.hpp"
+#include "config/schema/secrets.hpp"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "stages/readiness.hpp"
+#include "stages/engine/readiness.hpp"
 
 #include <algorithm>
 #include <mutex>

@@ -1,11 +1,11 @@
-#include "config/diagnostics.hpp"
+#include "config/schema/diagnostics.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <limits>
 #include <tuple>
 
-#include "config/secrets.hpp"
+#include "config/schema/secrets.hpp"
 
 namespace etld {
 

@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "stages/value.hpp"
+#include "stages/engine/value.hpp"
 
 namespace etld {
 

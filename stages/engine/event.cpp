@@ -1,4 +1,4 @@
-#include "stages/event.hpp"
+#include "stages/engine/event.hpp"
 
 #include <algorithm>
 #include <mutex>

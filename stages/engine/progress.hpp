@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "stages/pipeline.hpp"
+#include "stages/engine/pipeline.hpp"
 
 namespace etld {
 

@@ -1,4 +1,4 @@
-#include "config/options.hpp"
+#include "config/schema/options.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,8 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "config/diagnostics.hpp"
-#include "config/secrets.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "config/schema/secrets.hpp"
 
 namespace etld {
 
@@ -64,7 +64,7 @@ const char* file_kind(mode_t mode) {
   return "not a regular file";
 }
 
-// The contents of a ${file:} secret, remembered as a secret (config/secrets.hpp). Only a regular
+// The contents of a ${file:} secret, remembered as a secret (config/schema/secrets.hpp). Only a regular
 // file of at most kMaxSecretFileBytes is read: /dev/zero or a FIFO would never end, and a message
 // never shows what was read.
 std::string read_secret_file(const std::string& path, const YAML::Mark& mark) {

@@ -1,4 +1,4 @@
-#include "stages/progress.hpp"
+#include "stages/engine/progress.hpp"
 
 #include <fmt/format.h>
 

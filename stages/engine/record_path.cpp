@@ -1,4 +1,4 @@
-#include "stages/record_path.hpp"
+#include "stages/engine/record_path.hpp"
 
 #include <charconv>
 #include <string>

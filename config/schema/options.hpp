@@ -69,7 +69,7 @@ inline constexpr std::size_t kMaxSecretFileBytes = 1024 * 1024;
 // Expands ${VAR}, ${VAR:-default} and ${file:/path/to/secret} in one scalar. Throws ConfigError
 // at `mark` for an unset variable without default, or a file that cannot be read, is not a regular
 // file or is larger than kMaxSecretFileBytes. A file's contents are remembered as a secret
-// (config/secrets.hpp) and never shown in a message.
+// (config/schema/secrets.hpp) and never shown in a message.
 std::string expand_vars(const std::string& text, const YAML::Mark& mark);
 
 // A scalar for a message: 'text' as written when it had no ${...}; otherwise named by what was

@@ -1,4 +1,4 @@
-#include "stages/metrics.hpp"
+#include "stages/engine/metrics.hpp"
 
 #include <algorithm>
 #include <cmath>

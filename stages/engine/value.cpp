@@ -1,4 +1,4 @@
-#include "stages/value.hpp"
+#include "stages/engine/value.hpp"
 
 #include <simdjson.h>
 
