@@ -1,3 +1,7 @@
+// The COPY text encoder: one event's record to one row of COPY text, per column type. Over 600
+// lines on purpose: it runs once per row and column, and its per-type writers are small static
+// functions that the compiler (no LTO in this build) inlines into the row loop only while they
+// share its translation unit.
 #include "connectors/postgres/copy_encoder.hpp"
 
 #include <algorithm>

@@ -1,3 +1,8 @@
+// The postgres sink's options: parsing and checking every option (columns and their types, mode
+// and keys, dead letters, delivery, the guard) into PostgresSinkConfig, and the option table
+// `etld reference` prints. Over 600 lines because the option table (about 200 lines of user
+// documentation) lives beside the code that reads each option, so that the two cannot drift;
+// the SQL derived from the options is pg_sql.cpp's.
 #include "connectors/postgres/pg_config.hpp"
 
 #include <libpq-fe.h>
