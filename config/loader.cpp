@@ -12,6 +12,7 @@
 #include "config/delivery_check.hpp"
 #include "config/held_acks_check.hpp"
 #include "config/loader.hpp"
+#include "config/loader_parts.hpp"
 #include "config/schema/diagnostics.hpp"
 #include "config/schema/options.hpp"
 #include "config/schema/pipeline.hpp"
@@ -101,52 +102,12 @@ const std::vector<OptionSpec>& common_stage_options() {
   return specs;
 }
 
-namespace {
+namespace loader_detail {
 
 StageConfig& stage_named(PipelineConfig& p, const std::string& name) {
   for (auto& s : p.stages)
     if (s.name == name) return s;
   throw std::logic_error("no stage '" + name + "'");
-}
-
-const std::vector<OptionSpec>& top_level_options() {
-  static const std::vector<OptionSpec> specs = {
-      {"pipeline", OptionKind::string, "Name of the pipeline, used in logs and metrics.", false, "etld", {}},
-      {"threads", OptionKind::integer, "Worker threads; 0 = hardware concurrency.", false, "0", {}},
-      {"log_level",
-       OptionKind::choice,
-       "Minimum level logged.",
-       false,
-       "info",
-       {"trace", "debug", "info", "warn", "error", "critical", "off"}},
-      {"log_format", OptionKind::choice, "Log line format.", false, "text", {"text", "json"}},
-      {"shutdown_timeout",
-       OptionKind::duration,
-       "How long a drain may take before the rest is abandoned; also how long a reload waits for events in "
-       "flight to settle.",
-       false,
-       "30s",
-       {}},
-      {"on_poison",
-       OptionKind::choice,
-       "What a sink does with a record it cannot write: dead-letter it and go on, pause its partition, or "
-       "stop "
-       "the pipeline.",
-       false,
-       "dead_letter",
-       {"dead_letter", "pause_partition", "stop"}},
-      {"admin",
-       OptionKind::mapping,
-       "The admin HTTP endpoint (/metrics, /healthz, /readyz, /pipeline, /reload, /log_level): "
-       "address: HOST:PORT; token_file: a file (mode 0600) whose bearer token POST /reload and PUT "
-       "/log_level need, off without it; allowed_hosts: Host names accepted besides IP addresses and "
-       "localhost. Off when absent.",
-       false,
-       "",
-       {}},
-      {"stages", OptionKind::mapping, "The stages, by name.", true, "", {}},
-  };
-  return specs;
 }
 
 const OptionSpec* find_spec(const std::vector<OptionSpec>& specs, const std::string& name) {
@@ -161,7 +122,7 @@ std::vector<std::string> spec_names(const std::vector<OptionSpec>& specs) {
   return out;
 }
 
-std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
+std::string join(const std::vector<std::string>& items, const char* sep) {
   std::string out;
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (i > 0) out += sep;
@@ -169,28 +130,6 @@ std::string join(const std::vector<std::string>& items, const char* sep = ", ") 
   }
   return out;
 }
-
-// Counts the problems reported through it, so that one stage's checks can tell whether they passed.
-struct Reporter {
-  Diagnostics& diags;
-  std::string_view text;  // the file, for what only its spelling tells (see spelled_null)
-  int count = 0;
-  void error(const YAML::Mark& mark, std::string message, std::string hint = {}) {
-    ++count;
-    diags.error(mark, std::move(message), std::move(hint));
-  }
-  void error(const ConfigError& e, const YAML::Mark& fallback) {
-    ++count;
-    diags.error(e.has_mark() ? e.mark() : fallback, e.what(), e.hint());
-  }
-};
-
-// Walks a map's keys: reports non-scalar and duplicate keys, returns (key, key node, value) in order.
-struct Entry {
-  std::string key;
-  YAML::Node key_node;
-  YAML::Node value;
-};
 
 std::vector<Entry> map_entries(const YAML::Node& map, Reporter& r, const std::string& what) {
   std::vector<Entry> out;
@@ -224,15 +163,6 @@ bool spelled_null(std::string_view text, const YAML::Node& value) {
       return true;
   return false;
 }
-
-// One stage while it is being checked.
-struct StageDraft {
-  StageConfig config;
-  const StageType* type = nullptr;
-  bool ok = true;                       // no problem found in this stage so far
-  std::vector<YAML::Node> input_nodes;  // parallel to config.inputs: where, and as written
-  std::size_t index = 0;                // position in the file
-};
 
 // Reads the common keys into d.config, skipping `bad_keys` (already reported as the wrong kind).
 void read_common(StageDraft& d, const YAML::Node& node, const std::set<std::string>& bad_keys, Reporter& r) {
@@ -459,287 +389,9 @@ StageDraft read_stage(const Entry& e, std::size_t index, Reporter& r) {
   return d;
 }
 
-// Checks inputs: sources take none, others need one; each names an existing non-sink stage.
-void check_inputs(std::vector<StageDraft>& drafts, Reporter& r) {
-  std::map<std::string, const StageDraft*> by_name;
-  std::vector<std::string> names;
-  for (const auto& d : drafts) {
-    by_name.emplace(d.config.name, &d);
-    names.push_back(d.config.name);
-  }
-  for (auto& d : drafts) {
-    if (d.type == nullptr) continue;
-    const StageConfig& c = d.config;
-    const int before = r.count;
-    const char* role = role_name(d.type->role);
-    if (d.type->role == Role::source) {
-      if (!c.inputs.empty())
-        r.error(c.options.mark("inputs"),
-                "source stage '" + c.name + "' (type " + c.type + ") cannot have inputs",
-                "remove 'inputs'; sources read from outside the pipeline");
-    } else if (c.inputs.empty()) {
-      r.error(c.mark,
-              std::string(role) + " stage '" + c.name + "' (type " + c.type + ") needs at least one input",
-              "add 'inputs: [<stage>]'");
-    } else {
-      std::set<std::string> seen;
-      for (std::size_t i = 0; i < c.inputs.size(); ++i) {
-        const std::string& in = c.inputs[i];
-        const YAML::Mark mark = d.input_nodes[i].Mark();
-        if (!seen.insert(in).second) {
-          r.error(mark, "stage '" + c.name + "' lists input '" + in + "' twice", "please delete one");
-          continue;
-        }
-        if (in == c.name) {
-          r.error(mark, "stage '" + c.name + "' lists itself as an input",
-                  "a stage cannot consume its own events");
-          continue;
-        }
-        auto it = by_name.find(in);
-        if (it == by_name.end()) {
-          std::vector<std::string> others;
-          for (const auto& n : names)
-            if (n != c.name) others.push_back(n);
-          r.error(mark,
-                  "input " + shown(d.input_nodes[i], in) + " of stage '" + c.name +
-                      "' is not a stage in this pipeline",
-                  did_you_mean(in, others));
-          continue;
-        }
-        const StageDraft& source = *it->second;
-        if (source.type != nullptr && source.type->role == Role::sink)
-          r.error(mark,
-                  "input '" + in + "' of stage '" + c.name + "' is a sink (type " + source.type->name + ")",
-                  "sinks produce no events; use a source or transform as input");
-      }
-    }
-    if (r.count != before) d.ok = false;
-  }
-}
+}  // namespace loader_detail
 
-// Finds cycles among valid input edges; reports each once, at its first stage in file order.
-// Returns false when there is a cycle.
-bool check_cycles(std::vector<StageDraft>& drafts, Reporter& r) {
-  std::map<std::string, std::size_t> index;
-  for (std::size_t i = 0; i < drafts.size(); ++i) index.emplace(drafts[i].config.name, i);
-  // consumers[i]: stages that take stage i as input (data flows i -> consumer).
-  std::vector<std::vector<std::size_t>> consumers(drafts.size());
-  for (std::size_t i = 0; i < drafts.size(); ++i)
-    for (const auto& in : drafts[i].config.inputs) {
-      auto it = index.find(in);
-      if (it != index.end() && it->second != i) consumers[it->second].push_back(i);
-    }
-  for (auto& list : consumers) std::sort(list.begin(), list.end());
-
-  // Tarjan's strongly connected components.
-  const std::size_t n = drafts.size();
-  std::vector<int> idx(n, -1), low(n, 0), comp(n, -1);
-  std::vector<bool> on_stack(n, false);
-  std::vector<std::size_t> stack;
-  int counter = 0, ncomp = 0;
-  std::function<void(std::size_t)> strong = [&](std::size_t v) {
-    idx[v] = low[v] = counter++;
-    stack.push_back(v);
-    on_stack[v] = true;
-    for (auto w : consumers[v]) {
-      if (idx[w] < 0) {
-        strong(w);
-        low[v] = std::min(low[v], low[w]);
-      } else if (on_stack[w]) {
-        low[v] = std::min(low[v], idx[w]);
-      }
-    }
-    if (low[v] == idx[v]) {
-      std::size_t w;
-      do {
-        w = stack.back();
-        stack.pop_back();
-        on_stack[w] = false;
-        comp[w] = ncomp;
-      } while (w != v);
-      ++ncomp;
-    }
-  };
-  for (std::size_t v = 0; v < n; ++v)
-    if (idx[v] < 0) strong(v);
-
-  std::vector<std::vector<std::size_t>> members(ncomp);
-  for (std::size_t v = 0; v < n; ++v) members[comp[v]].push_back(v);  // ascending file order
-  bool acyclic = true;
-  for (const auto& m : members) {
-    if (m.size() < 2) continue;
-    acyclic = false;
-    // Shortest cycle through the first stage, by breadth-first search inside the component.
-    const std::size_t start = m.front();
-    std::vector<long> parent(n, -2);
-    std::vector<std::size_t> queue{start};
-    parent[start] = -1;
-    std::size_t last = start;
-    bool closed = false;
-    for (std::size_t q = 0; q < queue.size() && !closed; ++q) {
-      std::size_t v = queue[q];
-      for (auto w : consumers[v]) {
-        if (comp[w] != comp[start]) continue;
-        if (w == start) {
-          last = v;
-          closed = true;
-          break;
-        }
-        if (parent[w] == -2) {
-          parent[w] = static_cast<long>(v);
-          queue.push_back(w);
-        }
-      }
-    }
-    std::vector<std::string> path;
-    for (long v = static_cast<long>(last); v >= 0; v = parent[v]) path.push_back(drafts[v].config.name);
-    std::reverse(path.begin(), path.end());
-    path.push_back(drafts[start].config.name);
-    r.error(drafts[start].config.mark, "stages form a cycle: " + join(path, " -> "),
-            "a pipeline must be acyclic; remove one of these inputs");
-    for (auto v : m) drafts[v].ok = false;
-  }
-  return acyclic;
-}
-
-// Inputs before consumers; otherwise file order.
-std::vector<std::size_t> topological_order(const std::vector<StageDraft>& drafts) {
-  std::map<std::string, std::size_t> index;
-  for (std::size_t i = 0; i < drafts.size(); ++i) index.emplace(drafts[i].config.name, i);
-  std::vector<bool> placed(drafts.size(), false);
-  std::vector<std::size_t> order;
-  while (order.size() < drafts.size()) {
-    bool progress = false;
-    for (std::size_t i = 0; i < drafts.size(); ++i) {
-      if (placed[i]) continue;
-      bool ready = true;
-      for (const auto& in : drafts[i].config.inputs) {
-        auto it = index.find(in);
-        if (it != index.end() && it->second != i && !placed[it->second]) ready = false;
-      }
-      if (ready) {
-        placed[i] = true;
-        order.push_back(i);
-        progress = true;
-        break;  // restart from the top: the earliest ready stage in file order goes next
-      }
-    }
-    if (!progress) {  // a cycle (already reported): keep the rest in file order
-      for (std::size_t i = 0; i < drafts.size(); ++i)
-        if (!placed[i]) order.push_back(i), placed[i] = true;
-    }
-  }
-  return order;
-}
-
-// `admin: {address: HOST:PORT, token_file: PATH, allowed_hosts: [NAME...]}`: HOST a name or IP
-// ([::1] for IPv6), PORT 0-65535 (0 = any free); the token file is checked as `run` will read it.
-void read_admin(const YAML::Node& node, PipelineConfig& p, Reporter& r) {
-  static const std::vector<std::string> keys{"address", "token_file", "allowed_hosts"};
-  if (!node.IsMap()) {
-    r.error(node.Mark(), "option 'admin' must be a map", "e.g. admin: {address: 127.0.0.1:9187}");
-    return;
-  }
-  for (const auto& e : map_entries(node, r, "'admin'")) {
-    if (std::find(keys.begin(), keys.end(), e.key) == keys.end()) {
-      std::string hint = did_you_mean(e.key, keys);
-      r.error(e.key_node.Mark(), "unknown key '" + e.key + "' in 'admin'",
-              hint.empty() ? "the keys are " + join(keys) : hint);
-      continue;
-    }
-    try {
-      if (e.key == "token_file") {
-        if (!e.value.IsScalar()) throw ConfigError(e.value.Mark(), "admin token_file must be a path");
-        p.admin_token_file = scalar_string(e.value);
-        try {
-          (void)read_admin_token(p.admin_token_file);
-        } catch (const ConfigError& bad) {
-          throw ConfigError(e.value.Mark(), bad.what(), bad.hint());
-        }
-        continue;
-      }
-      if (e.key == "allowed_hosts") {
-        if (!e.value.IsSequence() && !e.value.IsScalar())
-          throw ConfigError(e.value.Mark(), "admin allowed_hosts must be a list of host names",
-                            "e.g. allowed_hosts: [etld.internal]");
-        std::vector<YAML::Node> items;  // a single name is a list of one
-        if (e.value.IsSequence())
-          for (const auto& h : e.value) items.push_back(h);
-        else
-          items.push_back(e.value);
-        p.admin_allowed_hosts.clear();
-        for (const auto& h : items) {
-          std::string host = scalar_string(h);
-          if (host.empty() || host.find_first_of(" :/[]") != std::string::npos)
-            throw ConfigError(
-                h.Mark(), "admin allowed_hosts: '" + host + "' is not a host name",
-                "write the name alone, without scheme or port; IP addresses are always accepted");
-          p.admin_allowed_hosts.push_back(host);
-        }
-        continue;
-      }
-      if (!e.value.IsScalar()) throw ConfigError(e.value.Mark(), "admin address must be HOST:PORT");
-      std::string address = scalar_string(e.value);
-      auto colon = address.rfind(':');
-      std::string host = colon == std::string::npos ? "" : address.substr(0, colon);
-      std::string port = colon == std::string::npos ? "" : address.substr(colon + 1);
-      bool digits = !port.empty() && port.size() <= 5 &&
-                    std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
-      if (host.empty() || !digits || std::stoul(port) > 65535)
-        throw ConfigError(e.value.Mark(),
-                          "admin address '" + address + "' is not HOST:PORT with a port 0-65535",
-                          "e.g. 127.0.0.1:9187 (loopback only) or [::1]:9187");
-      if (host.find(':') != std::string::npos && !(host.front() == '[' && host.back() == ']'))
-        throw ConfigError(e.value.Mark(), "admin address '" + address + "': write an IPv6 host in brackets",
-                          "e.g. [::1]:9187");
-      p.admin_address = address;
-      p.admin_mark = e.value.Mark();
-    } catch (const ConfigError& err) {
-      r.error(err, e.key_node.Mark());
-    }
-  }
-  if (p.admin_address.empty() && node.IsMap() && !node["address"])
-    r.error(node.Mark(), "'admin' needs an address", "e.g. admin: {address: 127.0.0.1:9187}");
-}
-
-void read_top_level(const Entry& e, PipelineConfig& p, Reporter& r) {
-  const OptionSpec* spec = find_spec(top_level_options(), e.key);
-  try {
-    check_option(*spec, e.value);
-    if (e.key == "pipeline") {
-      p.name = scalar_string(e.value);
-      if (p.name.empty()) throw ConfigError(e.value.Mark(), "option 'pipeline' must not be empty");
-    } else if (e.key == "threads") {
-      auto v = scalar_int(e.value);
-      if (v < 0 || v > 4096)
-        throw ConfigError(e.value.Mark(),
-                          "option 'threads' must be between 0 and 4096; got " + std::to_string(v),
-                          "0 uses one thread per CPU");
-      p.threads = static_cast<int>(v);
-    } else if (e.key == "log_level") {
-      p.log_level = scalar_string(e.value);
-    } else if (e.key == "log_format") {
-      p.log_format = scalar_string(e.value);
-    } else if (e.key == "shutdown_timeout") {
-      p.shutdown_timeout = parse_duration(e.value);
-    } else if (e.key == "admin") {
-      read_admin(e.value, p, r);
-    } else if (e.key == "on_poison") {
-      std::string v = scalar_string(e.value);
-      p.on_poison = v == "stop"              ? PoisonPolicy::stop
-                    : v == "pause_partition" ? PoisonPolicy::pause_partition
-                                             : PoisonPolicy::dead_letter;
-    }
-  } catch (const ConfigError& err) {
-    if (e.value.IsNull()) {
-      r.error(e.key_node.Mark(), err.what(), err.hint());
-    } else {
-      r.error(err, e.key_node.Mark());
-    }
-  }
-}
-
-}  // namespace
+using namespace loader_detail;
 
 std::unique_ptr<PipelineConfig> load_pipeline(const std::string& path, Diagnostics& diags) {
   std::ifstream in(path, std::ios::binary);
