@@ -1,7 +1,6 @@
 #include "config/held_acks_check.hpp"
 
 #include <map>
-#include <memory>
 #include <set>
 #include <string>
 #include <vector>

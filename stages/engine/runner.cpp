@@ -15,13 +15,21 @@ namespace etld {
 
 namespace {
 
-std::string describe(std::exception_ptr error) {
+// What failed, and whether no restart can fix it (FatalStageError): one look at the exception.
+struct Failure {
+  std::string what;
+  bool fatal = false;
+};
+
+Failure classify(std::exception_ptr error) {
   try {
     std::rethrow_exception(error);
+  } catch (const FatalStageError& e) {
+    return {e.what(), true};
   } catch (const std::exception& e) {
-    return e.what();
+    return {e.what(), false};
   } catch (...) {
-    return "unknown exception";
+    return {"unknown exception", false};
   }
 }
 
@@ -170,16 +178,9 @@ bool Runner::create_stage() {
 }
 
 void Runner::handle_failure(std::exception_ptr error) {
-  auto what = describe(error);
   const auto& cfg = config();
   if (restarting_) return;  // already being replaced
-  bool fatal = false;
-  try {
-    std::rethrow_exception(error);
-  } catch (const FatalStageError&) {
-    fatal = true;
-  } catch (...) {
-  }
+  auto [what, fatal] = classify(error);
   auto decision = decide_restart(cfg, restart_history_, fatal, std::chrono::steady_clock::now());
   if (decision.give_up) {
     log_->error("stage failed: {}", what);

@@ -153,35 +153,42 @@ TEST_CASE("binding: the source gets its sink's store, and keeps it across its re
   CHECK(p.wait_for(10s));
 }
 
-TEST_CASE("binding: a reload that changes the source binds the new source to the running sink's store") {
-  auto config = test::config_from(yaml("source-change", 1, 1));
-  Pipeline p(config);
+namespace {
+
+// Starts yaml(probe, 1, 1), waits for the source, reloads it into yaml(probe, source_setting,
+// sink_setting) and waits for the source's second start.
+struct Reloaded {
+  std::shared_ptr<const PipelineConfig> before, after;
+  Reconfiguration result;
+};
+Reloaded reload(const std::string& probe, int source_setting, int sink_setting) {
+  Reloaded out{
+      test::config_from(yaml(probe, 1, 1)), test::config_from(yaml(probe, source_setting, sink_setting)), {}};
+  Pipeline p(out.before);
   p.start();
-  REQUIRE(wait_starts("source-change", 1));
-  auto next = test::config_from(yaml("source-change", 2, 1));
-  auto r = p.reconfigure(next, 10s);
-  CHECK(r.error == "");
-  CHECK(r.restarted == std::vector<std::string>{"in"});
-  REQUIRE(wait_starts("source-change", 2));
-  CHECK(starts("source-change")[1] == store_of(*config));  // the sink kept its store
+  REQUIRE(wait_starts(probe, 1));
+  out.result = p.reconfigure(out.after, 10s);
+  REQUIRE(wait_starts(probe, 2));
   p.stop();
   CHECK(p.wait_for(10s));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("binding: a reload that changes the source binds the new source to the running sink's store") {
+  auto r = reload("source-change", 2, 1);
+  CHECK(r.result.error == "");
+  CHECK(r.result.restarted == std::vector<std::string>{"in"});
+  CHECK(starts("source-change")[1] == store_of(*r.before));  // the sink kept its store
 }
 
 TEST_CASE("binding: a reload that changes the sink rebuilds its source with the new store") {
-  auto config = test::config_from(yaml("sink-change", 1, 1));
-  Pipeline p(config);
-  p.start();
-  REQUIRE(wait_starts("sink-change", 1));
-  auto next = test::config_from(yaml("sink-change", 1, 2));
-  auto r = p.reconfigure(next, 10s);
-  CHECK(r.error == "");
-  CHECK(r.restarted == std::vector<std::string>{"in", "out"});
-  REQUIRE(wait_starts("sink-change", 2));
-  CHECK(starts("sink-change")[1] == store_of(*next));
-  CHECK(store_of(*next) != store_of(*config));
-  p.stop();
-  CHECK(p.wait_for(10s));
+  auto r = reload("sink-change", 1, 2);
+  CHECK(r.result.error == "");
+  CHECK(r.result.restarted == std::vector<std::string>{"in", "out"});
+  CHECK(starts("sink-change")[1] == store_of(*r.after));
+  CHECK(store_of(*r.after) != store_of(*r.before));
 }
 
 TEST_CASE("binding: validation refuses the shapes under which the store cannot hold the positions") {
