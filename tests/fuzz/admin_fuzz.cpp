@@ -6,11 +6,9 @@
 // HTTP or closes, within a few seconds, and keeps serving the next connection.
 #include <sys/socket.h>
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <boost/asio/write.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -73,24 +71,37 @@ struct Server {
 
 Server* server = nullptr;
 
+bool interrupted(const boost::system::error_code& ec) { return ec == asio::error::interrupted; }
+
 // Sends `raw`, half-closes, returns everything the server sent until it closed.
+// libFuzzer's timeout timer (SIGALRM) interrupts blocking calls, so each one retries on EINTR.
 std::string exchange(const std::string& raw) {
   asio::io_context io;
   tcp::socket socket(io);
-  socket.connect({asio::ip::make_address("127.0.0.1"), server->port});
+  const tcp::endpoint server_at{asio::ip::make_address("127.0.0.1"), server->port};
+  boost::system::error_code ec;
+  do {
+    socket.close(ec);
+    socket.connect(server_at, ec);
+  } while (interrupted(ec));
+  if (ec) fail("cannot connect to the admin server: " + ec.message());
   socket.set_option(tcp::no_delay(true));
   timeval tv{5, 0};  // the server's own deadline is 10 s, but a half-closed request ends at once
   ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  boost::system::error_code ec;
-  asio::write(socket, asio::buffer(raw), ec);  // may fail when the server answered early and closed
+  std::size_t sent = 0;
+  while (sent < raw.size()) {
+    sent += socket.write_some(asio::buffer(raw.data() + sent, raw.size() - sent), ec);
+    if (ec && !interrupted(ec)) break;  // the server may have answered early and closed
+  }
   socket.shutdown(tcp::socket::shutdown_send, ec);
   std::string out;
   char buf[4096];
   for (;;) {
     auto n = socket.read_some(asio::buffer(buf), ec);
+    out.append(buf, n);
+    if (interrupted(ec)) continue;
     if (ec == asio::error::would_block || ec == asio::error::try_again) fail("no answer within 5 s");
     if (ec) break;
-    out.append(buf, n);
   }
   return out;
 }
