@@ -28,21 +28,22 @@ constexpr metrics::Metric kMeteredEvents{"etld_test_metered_events_total", metri
 
 std::atomic<int> lives{0};  // test_metered instances made, for the probes' names
 
-// A sink that counts what it consumes through its scope and holds a readiness probe: set
-// ready at start when `ready` is true; with `fail_first`, its first life throws on its first
-// batch (the restart policy then replaces the instance) before it sets anything.
+// A sink that counts what it consumes through its scope and holds a readiness probe, ready from
+// its start, from its first batch, or never (`ready`); with `fail_first`, its first life throws
+// on its first batch (the restart policy then replaces the instance) before it sets anything.
 class MeteredSink : public Sink {
  public:
-  MeteredSink(bool ready, bool fail) : ready_(ready), fail_(fail) {}
+  enum class Ready { start, first_batch, never };
+  MeteredSink(Ready ready, bool fail) : ready_(ready), fail_(fail) {}
   void start(SinkContext& ctx) override {
     ctx_ = &ctx;
     events_ = ctx.metrics().counter(kMeteredEvents);
     probe_ = ctx.readiness("metered sink '" + ctx.stage_name() + "' life " + std::to_string(++lives));
-    probe_.set(ready_);
+    probe_.set(ready_ == Ready::start);
   }
   void consume(Batch&& batch) override {
     if (fail_) throw std::runtime_error("test_metered: first life fails");
-    probe_.set(true);
+    if (ready_ == Ready::first_batch) probe_.set(true);
     events_->inc(batch.size());
     settle_all(batch, AckStatus::done);
     ctx_->done(batch.size());
@@ -50,14 +51,16 @@ class MeteredSink : public Sink {
   void drain() override { ctx_->drained(); }
 
  private:
-  bool ready_, fail_;
+  Ready ready_;
+  bool fail_;
   SinkContext* ctx_ = nullptr;
   std::shared_ptr<metrics::Counter> events_;
   ReadinessProbe probe_;
 };
 
 struct MeteredFactory : StageFactory {
-  bool ready = true, fail_first = false;
+  MeteredSink::Ready ready = MeteredSink::Ready::start;
+  bool fail_first = false;
   std::atomic<int> made{0};
   std::unique_ptr<Sink> make_sink(int) override {
     return std::make_unique<MeteredSink>(ready, fail_first && made++ == 0);
@@ -68,11 +71,17 @@ const StageRegistration metered_reg{StageType{
     .name = "test_metered",
     .role = Role::sink,
     .summary = "test sink counting through its metrics scope, with a readiness probe",
-    .options = {{.name = "ready", .kind = OptionKind::boolean, .doc = "probe ready at start"},
+    .options = {{.name = "ready",
+                 .kind = OptionKind::choice,
+                 .doc = "when the probe is ready",
+                 .choices = {"start", "first_batch", "never"}},
                 {.name = "fail_first", .kind = OptionKind::boolean, .doc = "first instance throws"}},
     .configure = [](const StageConfig& sc, const PipelineConfig&) -> std::unique_ptr<StageFactory> {
       auto f = std::make_unique<MeteredFactory>();
-      f->ready = sc.options.get_bool("ready", true);
+      auto ready = sc.options.get_string("ready", "start");
+      f->ready = ready == "never"         ? MeteredSink::Ready::never
+                 : ready == "first_batch" ? MeteredSink::Ready::first_batch
+                                          : MeteredSink::Ready::start;
       f->fail_first = sc.options.get_bool("fail_first", false);
       return f;
     }}};
@@ -147,7 +156,7 @@ TEST_CASE("a running stage's scope renders its series with its pipeline, stage a
 }
 
 TEST_CASE("one pipeline's readiness probe does not make another, running or stopped, unready") {
-  Pipeline waiting(test::config_from(yaml("waiting", ", ready: false", ", rate: 1000")));
+  Pipeline waiting(test::config_from(yaml("waiting", ", ready: never", ", rate: 1000")));
   Pipeline ready(test::config_from(yaml("ready", "", ", rate: 1000")));
   waiting.start();
   ready.start();
@@ -186,7 +195,7 @@ TEST_CASE("a destroyed instance's readiness probe stops counting") {
 
   // In a pipeline: the first instance fails before it is ready and is replaced by the restart
   // policy; the replacement becomes ready, and the failed one's probe no longer counts.
-  Pipeline p(test::config_from(yaml("restarts", ", fail_first: true, ready: false", ", rate: 1000")));
+  Pipeline p(test::config_from(yaml("restarts", ", fail_first: true, ready: first_batch", ", rate: 1000")));
   p.start();
   CHECK(wait_until([&] {
     for (const auto& s : p.stats())
