@@ -85,60 +85,75 @@ std::string render_pipeline_json(const AdminHooks& hooks) {
   return Value(std::move(root)).to_json() + "\n";
 }
 
+namespace {
+
+using metrics::Metric;
+using metrics::Type;
+
+struct StageMetric {
+  Metric metric;
+  std::uint64_t StageStats::*field;
+};
+const StageMetric kStageMetrics[] = {
+    {{"etld_stage_events_in_total", Type::counter, "Events received by the stage instance."},
+     &StageStats::events_in},
+    {{"etld_stage_events_out_total", Type::counter, "Events sent downstream by the stage instance."},
+     &StageStats::events_out},
+    {{"etld_stage_batches_in_total", Type::counter, "Batches received by the stage instance."},
+     &StageStats::batches_in},
+    {{"etld_stage_events_acked_total", Type::counter,
+      "Sinks: events reported fully handled (written and settled)."},
+     &StageStats::acked},
+    {{"etld_stage_events_dead_lettered_total", Type::counter,
+      "Transforms: events rejected to the dead-letter path; sinks without a dead-letter destination: "
+      "rejected "
+      "events settled dead_lettered."},
+     &StageStats::dead_lettered},
+    {{"etld_stage_events_failed_total", Type::counter,
+      "Events dropped by a failing instance and settled failed (never committed)."},
+     &StageStats::failed},
+    {{"etld_stage_restarts_total", Type::counter, "Restarts of the stage instance after failures."},
+     &StageStats::restarts},
+    {{"etld_stage_buffered_events", Type::gauge,
+      "Events the instance holds for downstream, waiting for demand."},
+     &StageStats::buffered},
+    {{"etld_stage_outstanding_demand", Type::gauge,
+      "Events downstream asked the instance for and has not received."},
+     &StageStats::outstanding_demand},
+};
+constexpr Metric kBatchProcessingSeconds{
+    "etld_stage_batch_processing_seconds", Type::histogram,
+    "Time a transform spent in process() or a sink in consume(), per input batch."};
+constexpr Metric kPipelineReady{"etld_pipeline_ready", Type::gauge,
+                                "1 when the pipeline runs and its sinks are connected."};
+constexpr Metric kConfigGeneration{"etld_config_generation", Type::gauge,
+                                   "Generation of the running configuration (1 at start-up)."};
+constexpr Metric kLastReloadSuccess{"etld_last_reload_success", Type::gauge,
+                                    "1 when the last reload attempt succeeded."};
+
+}  // namespace
+
 std::string render_metrics(const AdminHooks& hooks) {
   metrics::Exposition out;
   auto config = hooks.config ? hooks.config() : nullptr;
   std::string pipeline = config ? config->name : "";
-  struct StageMetric {
-    const char* name;
-    const char* type;
-    const char* help;
-    std::uint64_t StageStats::*field;
-  };
-  static const StageMetric stage_metrics[] = {
-      {"etld_stage_events_in_total", "counter", "Events received by the stage instance.",
-       &StageStats::events_in},
-      {"etld_stage_events_out_total", "counter", "Events sent downstream by the stage instance.",
-       &StageStats::events_out},
-      {"etld_stage_batches_in_total", "counter", "Batches received by the stage instance.",
-       &StageStats::batches_in},
-      {"etld_stage_events_acked_total", "counter",
-       "Sinks: events reported fully handled (written and settled).", &StageStats::acked},
-      {"etld_stage_events_dead_lettered_total", "counter",
-       "Transforms: events rejected to the dead-letter path; sinks without a dead-letter destination: "
-       "rejected "
-       "events settled dead_lettered.",
-       &StageStats::dead_lettered},
-      {"etld_stage_events_failed_total", "counter",
-       "Events dropped by a failing instance and settled failed (never committed).", &StageStats::failed},
-      {"etld_stage_restarts_total", "counter", "Restarts of the stage instance after failures.",
-       &StageStats::restarts},
-      {"etld_stage_buffered_events", "gauge", "Events the instance holds for downstream, waiting for demand.",
-       &StageStats::buffered},
-      {"etld_stage_outstanding_demand", "gauge",
-       "Events downstream asked the instance for and has not received.", &StageStats::outstanding_demand},
-  };
-  for (const auto& m : stage_metrics) out.family(m.name, m.type, m.help);
-  out.family("etld_stage_batch_processing_seconds", "histogram",
-             "Time a transform spent in process() or a sink in consume(), per input batch.");
+  for (const auto& m : kStageMetrics) out.family(m.metric);
+  out.family(kBatchProcessingSeconds);
   if (hooks.stage_stats) {
     for (const auto& s : hooks.stage_stats()) {
       Labels labels{{"pipeline", pipeline}, {"stage", s.name}, {"instance", std::to_string(s.instance)}};
-      for (const auto& m : stage_metrics) out.sample(m.name, labels, static_cast<double>(s.*(m.field)));
+      for (const auto& m : kStageMetrics) out.sample(m.metric, labels, static_cast<double>(s.*(m.field)));
       if (s.processing_seconds.count > 0 || s.batches_in > 0)
-        out.histogram("etld_stage_batch_processing_seconds", labels, s.processing_seconds);
+        out.histogram(kBatchProcessingSeconds.name, labels, s.processing_seconds);
     }
   }
-  out.family("etld_pipeline_ready", "gauge", "1 when the pipeline runs and its sinks are connected.");
-  out.sample("etld_pipeline_ready", {{"pipeline", pipeline}}, hooks.ready && hooks.ready() ? 1 : 0);
+  out.sample(kPipelineReady, {{"pipeline", pipeline}}, hooks.ready && hooks.ready() ? 1 : 0);
   if (hooks.last_reload) {
     auto last = hooks.last_reload();
-    out.family("etld_config_generation", "gauge", "Generation of the running configuration (1 at start-up).");
-    out.sample("etld_config_generation", {{"pipeline", pipeline}}, static_cast<double>(last.generation));
-    out.family("etld_last_reload_success", "gauge", "1 when the last reload attempt succeeded.");
-    out.sample("etld_last_reload_success", {{"pipeline", pipeline}}, last.ok ? 1 : 0);
+    out.sample(kConfigGeneration, {{"pipeline", pipeline}}, static_cast<double>(last.generation));
+    out.sample(kLastReloadSuccess, {{"pipeline", pipeline}}, last.ok ? 1 : 0);
   }
-  metrics::registry().collect(out);
+  if (hooks.collect_metrics) hooks.collect_metrics(out);
   return out.render();
 }
 

@@ -79,7 +79,7 @@ std::string answer_admin_request(std::string_view raw, const AdminPeer& peer, co
                                  const AdminHooks& hooks, const AdminLimits& limits = {});
 
 // The bodies of /metrics, /pipeline and /reload.
-std::string render_metrics(const AdminHooks& hooks);  // stage metrics + metrics::registry()
+std::string render_metrics(const AdminHooks& hooks);  // stage metrics + hooks.collect_metrics
 std::string render_pipeline_json(const AdminHooks& hooks);
 std::string render_reload_json(const ReloadOutcome& outcome);
 

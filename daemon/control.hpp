@@ -33,6 +33,8 @@ struct AdminHooks {
   std::function<ReloadOutcome()> last_reload;  // GET /reload
   // Optional: why ready() is false, for the answer of /readyz.
   std::function<std::string()> unready_reason;
+  // Optional: writes the stages' own metrics (the registry the pipelines register in).
+  std::function<void(metrics::Exposition&)> collect_metrics;
 };
 
 }  // namespace etld

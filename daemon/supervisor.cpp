@@ -87,11 +87,14 @@ class Supervisor::State {
   bool ready() const { return unready_reason().empty(); }
   std::string unready_reason() const {
     bool running;
+    std::shared_ptr<Pipeline> pipeline;
     {
       std::lock_guard lock(mu_);
       running = running_ && !stopping_ && pipeline_ && !pipeline_->finished();
+      pipeline = pipeline_;
     }
-    return etld::unready_reason(running);
+    return etld::unready_reason(running,
+                                running ? pipeline->unready_components() : std::vector<std::string>{});
   }
   AdminHooks admin_hooks();
   ~State() {  // the admin servers go before the pipelines whose pools they run on
@@ -118,6 +121,8 @@ class Supervisor::State {
   const std::string admin_address_;
   const std::string admin_token_file_;  // --admin-token-file; "" = the file's admin.token_file
   AdminAccess admin_access_;            // read at start and at each reload
+  // Every pipeline this daemon runs registers here, so that counters go on across a rebuild.
+  const std::shared_ptr<metrics::Registry> metrics_ = std::make_shared<metrics::Registry>();
   std::unique_ptr<AdminServer> admin_;  // on pipeline_'s pool
   // The pipeline a rebuild replaced, kept until the next rebuild or the end: an admin request
   // that was still running on its pool may hold it, and its pool must not be joined from there.
@@ -146,7 +151,7 @@ class Supervisor::State {
 
 int Supervisor::State::run() {
   try {
-    pipeline_ = std::make_shared<Pipeline>(config_);
+    pipeline_ = std::make_shared<Pipeline>(config_, metrics_);
   } catch (const std::exception& e) {
     spdlog::error("pipeline '{}' could not be built: {}", config_->name, e.what());
     return 1;
@@ -425,7 +430,7 @@ ReloadOutcome Supervisor::State::reload_here() {
 void Supervisor::State::rebuild(std::shared_ptr<const PipelineConfig> next, ReloadOutcome& outcome) {
   std::shared_ptr<Pipeline> fresh;
   try {
-    fresh = std::make_shared<Pipeline>(next);
+    fresh = std::make_shared<Pipeline>(next, metrics_);
   } catch (const std::exception& e) {
     outcome.ok = false;
     outcome.error = std::string("the new pipeline could not be built: ") + e.what();
@@ -513,6 +518,7 @@ AdminHooks Supervisor::State::admin_hooks() {
       .reload = [this] { return reload(); },
       .last_reload = [this] { return last_reload(); },
       .unready_reason = [this] { return unready_reason(); },
+      .collect_metrics = [this](metrics::Exposition& out) { metrics_->collect(out); },
   };
 }
 

@@ -2,7 +2,7 @@
 // pauses partitions when demand or per-partition in-flight credit runs out, and commits per
 // partition only offsets whose events (and all earlier ones) are settled. See
 // docs/connectors/kafka.md. The stage type registers itself; this header only exposes its live
-// counters for metrics and tests.
+// counters for tests.
 // Threading: kafka_source_stats() is thread-safe; the snapshot is refreshed by each source on its
 // own strand every ~100 ms (and on rebalances), so it lags slightly behind.
 #pragma once
@@ -12,6 +12,10 @@
 #include <vector>
 
 namespace etld {
+
+namespace metrics {
+class Registry;
+}
 
 // Offsets are "next to read" positions (one past the last record they cover), -1 when unknown.
 struct KafkaPartitionStats {
@@ -52,7 +56,8 @@ struct KafkaSourceStats {
   std::vector<KafkaPartitionStats> partitions;
 };
 
-// A snapshot of every live kafka source instance in this process.
-std::vector<KafkaSourceStats> kafka_source_stats();
+// A snapshot of every live kafka source instance registered in `registry` (a pipeline's:
+// Pipeline::metrics()).
+std::vector<KafkaSourceStats> kafka_source_stats(const metrics::Registry& registry);
 
 }  // namespace etld

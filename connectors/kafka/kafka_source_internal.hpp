@@ -33,7 +33,7 @@
 
 namespace etld::kafka {
 
-class StatsBoard;  // kafka_stats.cpp
+class StatsBoard;  // kafka_stats_board.hpp
 
 class KafkaSource final : public Source {
  public:

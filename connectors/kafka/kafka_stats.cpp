@@ -1,7 +1,7 @@
-// What the kafka source publishes about itself: a snapshot of its counters and partitions on a
-// StatsBoard every ~100 ms and at each rebalance (kafka_source_stats() reads them all, for the
-// metrics of kafka_metrics.cpp and the tests), librdkafka's statistics (consumer lag), and one log
-// line of every partition's positions per rebalance.
+// What the kafka source publishes about itself: a snapshot of its counters and partitions on its
+// StatsBoard every ~100 ms and at each rebalance (scraped by kafka_metrics.cpp, read back by
+// kafka_source_stats() for the tests), librdkafka's statistics (consumer lag), and one log line of
+// every partition's positions per rebalance.
 #include "connectors/kafka/kafka_source_internal.hpp"
 
 #include <algorithm>
@@ -12,47 +12,15 @@
 #include <vector>
 
 #include "connectors/kafka/kafka_source.hpp"
+#include "connectors/kafka/kafka_stats_board.hpp"
 
 namespace etld {
 
 namespace kafka {
 
-// One source instance's latest snapshot, published on its strand and read from any thread.
-class StatsBoard {
- public:
-  void publish(KafkaSourceStats s) {
-    std::lock_guard lock(mu_);
-    stats_ = std::move(s);
-  }
-  KafkaSourceStats read() const {
-    std::lock_guard lock(mu_);
-    return stats_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  KafkaSourceStats stats_;
-};
-
-namespace {
-
-std::mutex& boards_mutex() {
-  static std::mutex mu;
-  return mu;
-}
-std::vector<std::weak_ptr<StatsBoard>>& boards() {
-  static std::vector<std::weak_ptr<StatsBoard>> all;
-  return all;
-}
-
-}  // namespace
-
 void KafkaSource::register_board() {
-  board_ = std::make_shared<StatsBoard>();
-  std::lock_guard lock(boards_mutex());
-  auto& all = boards();
-  all.erase(std::remove_if(all.begin(), all.end(), [](auto& w) { return w.expired(); }), all.end());
-  all.push_back(board_);
+  board_ = std::make_shared<StatsBoard>(ctx_->metrics().labels());
+  ctx_->metrics().add(board_);
 }
 
 void KafkaSource::on_statistics(std::string_view json) {
@@ -68,15 +36,7 @@ void KafkaSource::on_statistics(std::string_view json) {
   }
 }
 
-void KafkaSource::unregister_board() {
-  if (!board_) return;
-  std::lock_guard lock(boards_mutex());
-  auto& all = boards();
-  all.erase(
-      std::remove_if(all.begin(), all.end(), [&](auto& w) { return w.expired() || w.lock() == board_; }),
-      all.end());
-  board_.reset();
-}
+void KafkaSource::unregister_board() { board_.reset(); }
 
 void KafkaSource::publish_stats() {
   if (!board_) return;
@@ -140,15 +100,9 @@ void KafkaSource::log_positions(const char* when) {
 
 }  // namespace kafka
 
-std::vector<KafkaSourceStats> kafka_source_stats() {
-  std::vector<std::shared_ptr<kafka::StatsBoard>> live;
-  {
-    std::lock_guard lock(kafka::boards_mutex());
-    for (auto& w : kafka::boards())
-      if (auto b = w.lock()) live.push_back(std::move(b));
-  }
+std::vector<KafkaSourceStats> kafka_source_stats(const metrics::Registry& registry) {
   std::vector<KafkaSourceStats> out;
-  for (auto& b : live) out.push_back(b->read());
+  for (auto& board : registry.collectors_of<kafka::StatsBoard>()) out.push_back(board->read());
   return out;
 }
 

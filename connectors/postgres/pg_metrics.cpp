@@ -1,45 +1,45 @@
 #include "connectors/postgres/pg_metrics.hpp"
 
+#include <utility>
+
 namespace etld::pg {
 
 namespace {
-const std::vector<std::string> kLabels{"pipeline", "stage", "instance"};
-}
 
-SinkMetrics::SinkMetrics(const std::string& pipeline, const std::string& stage, int instance,
-                         const std::string& where)
-    : probe("postgres sink '" + stage + "' (instance " + std::to_string(instance) +
-            "): not connected to PostgreSQL at " + where) {
-  auto& r = metrics::registry();
-  metrics::LabelValues v{pipeline, stage, std::to_string(instance)};
-  rows_written = r.counter("etld_postgres_rows_written_total",
-                           "Rows committed to the table (inserted, upserted or deleted).", kLabels)
-                     .with(v);
-  batches =
-      r.counter("etld_postgres_batches_total", "Batches written (each one or more transactions).", kLabels)
-          .with(v);
-  retries = r.counter("etld_postgres_retries_total",
-                      "Transient failures retried after a backoff (connection lost, serialization, server "
-                      "shutdown, dead-letter topic unavailable).",
-                      kLabels)
-                .with(v);
-  dead_letters = r.counter("etld_postgres_dead_letters_total",
-                           "Records written to the dead-letter table or topic instead of the table.", kLabels)
-                     .with(v);
-  guard_trips = r.counter("etld_postgres_dead_letter_guard_trips_total",
-                          "Batches in which more than max_dead_letter_ratio of the records were bad (the "
-                          "guard tripped and did what on_dead_letter_ratio says).",
-                          kLabels)
-                    .with(v);
-  batch_rows =
-      r.histogram("etld_postgres_batch_rows", "Rows per batch.", kLabels, metrics::size_buckets()).with(v);
-  batch_seconds = r.histogram("etld_postgres_batch_seconds",
-                              "Time to write one batch, retries and dead letters included.", kLabels,
-                              metrics::latency_buckets())
-                      .with(v);
-  connected =
-      r.gauge("etld_postgres_connected", "1 while the sink instance has a working connection.", kLabels)
-          .with(v);
+using metrics::Metric;
+using metrics::Type;
+
+constexpr Metric kRowsWritten{"etld_postgres_rows_written_total", Type::counter,
+                              "Rows committed to the table (inserted, upserted or deleted)."};
+constexpr Metric kBatches{"etld_postgres_batches_total", Type::counter,
+                          "Batches written (each one or more transactions)."};
+constexpr Metric kRetries{
+    "etld_postgres_retries_total", Type::counter,
+    "Transient failures retried after a backoff (connection lost, serialization, server "
+    "shutdown, dead-letter topic unavailable)."};
+constexpr Metric kDeadLetters{"etld_postgres_dead_letters_total", Type::counter,
+                              "Records written to the dead-letter table or topic instead of the table."};
+constexpr Metric kGuardTrips{"etld_postgres_dead_letter_guard_trips_total", Type::counter,
+                             "Batches in which more than max_dead_letter_ratio of the records were bad (the "
+                             "guard tripped and did what on_dead_letter_ratio says)."};
+constexpr Metric kBatchRows{"etld_postgres_batch_rows", Type::histogram, "Rows per batch."};
+constexpr Metric kBatchSeconds{"etld_postgres_batch_seconds", Type::histogram,
+                               "Time to write one batch, retries and dead letters included."};
+constexpr Metric kConnected{"etld_postgres_connected", Type::gauge,
+                            "1 while the sink instance has a working connection."};
+
+}  // namespace
+
+SinkMetrics::SinkMetrics(const metrics::MetricsScope& scope, ReadinessProbe probe)
+    : rows_written(scope.counter(kRowsWritten)),
+      batches(scope.counter(kBatches)),
+      retries(scope.counter(kRetries)),
+      dead_letters(scope.counter(kDeadLetters)),
+      guard_trips(scope.counter(kGuardTrips)),
+      batch_rows(scope.histogram(kBatchRows, metrics::size_buckets())),
+      batch_seconds(scope.histogram(kBatchSeconds, metrics::latency_buckets())),
+      connected(scope.gauge(kConnected)),
+      probe(std::move(probe)) {
   connected->set(0);
 }
 

@@ -1,17 +1,17 @@
-// The postgres sink's metrics and readiness, one set per sink instance.
+// The postgres sink's metrics and readiness, one set per sink instance, from its stage context.
 // Threading: updated from the instance's connection thread; read by the admin endpoint.
 #pragma once
 
 #include <memory>
-#include <string>
 
-#include "stages/engine/metrics.hpp"
+#include "stages/engine/metrics_scope.hpp"
 #include "stages/engine/readiness.hpp"
 
 namespace etld::pg {
 
 struct SinkMetrics {
-  SinkMetrics(const std::string& pipeline, const std::string& stage, int instance, const std::string& where);
+  // `probe`: the context's readiness probe for this instance's connection.
+  SinkMetrics(const metrics::MetricsScope& scope, ReadinessProbe probe);
 
   // Connection state: the gauge and the /readyz probe together.
   void set_connected(bool connected);

@@ -61,8 +61,10 @@ class PostgresSink final : public Sink {
           return w;
         },
         [this] { maybe_submit(); });
-    metrics_ =
-        std::make_unique<SinkMetrics>(cfg_->pipeline, ctx.stage_name(), ctx.instance(), cfg_->dsn_redacted);
+    metrics_ = std::make_unique<SinkMetrics>(
+        ctx.metrics(),
+        ctx.readiness("postgres sink '" + ctx.stage_name() + "' (instance " + std::to_string(ctx.instance()) +
+                      "): not connected to PostgreSQL at " + cfg_->dsn_redacted));
     std::unique_ptr<sink::DeadLetterDestination> topic;
 #ifdef ETLD_WITH_KAFKA
     if (!cfg_->dead_letter_topic.empty())

@@ -11,8 +11,9 @@
 
 namespace etld {
 
-Pipeline::Impl::Impl(std::shared_ptr<const PipelineConfig> config)
+Pipeline::Impl::Impl(std::shared_ptr<const PipelineConfig> config, std::shared_ptr<metrics::Registry> metrics)
     : config_(std::move(config)),
+      metrics_(std::move(metrics)),
       pool_(static_cast<std::size_t>(
           config_->threads > 0 ? config_->threads : std::max(1u, std::thread::hardware_concurrency()))) {
   std::map<std::string, StageGroup*> by_name;

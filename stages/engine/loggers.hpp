@@ -1,5 +1,10 @@
 // Per-stage loggers that follow the process's log level when it changes at runtime (the admin
 // endpoint's /log_level, SIGUSR1/SIGUSR2). Each shares the default logger's sinks.
+//
+// The list of live stage loggers stays process-wide, unlike metrics and readiness (which belong
+// to a pipeline): the log level and the default logger's sinks are process-wide themselves, so
+// a level change must reach every stage of every pipeline alive (a retired one still draining
+// included), and nothing is looked up by name.
 // Threading: thread-safe.
 #pragma once
 

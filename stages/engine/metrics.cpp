@@ -49,8 +49,22 @@ void check_names(const std::string& name, const std::vector<std::string>& labels
     if (!valid_name(l, true)) throw std::invalid_argument("invalid label name '" + l + "' of " + name);
 }
 
-std::vector<std::pair<std::string, std::string>> zip(const std::vector<std::string>& names,
-                                                     const LabelValues& values) {
+const char* type_name(Type type) {
+  switch (type) {
+    case Type::counter: return "counter";
+    case Type::gauge: return "gauge";
+    case Type::histogram: return "histogram";
+  }
+  return "untyped";
+}
+
+void check_type(const Metric& metric, Type want) {
+  if (metric.type != want)
+    throw std::logic_error(
+        fmt::format("metric {} is a {}, not a {}", metric.name, type_name(metric.type), type_name(want)));
+}
+
+Labels zip(const std::vector<std::string>& names, const LabelValues& values) {
   std::vector<std::pair<std::string, std::string>> out;
   for (std::size_t i = 0; i < names.size(); ++i) out.emplace_back(names[i], values[i]);
   return out;
@@ -108,9 +122,14 @@ void Exposition::family(const std::string& name, const char* type, const std::st
   families_.try_emplace(name, Family{type, help, {}});
 }
 
-void Exposition::sample(const std::string& name,
-                        const std::vector<std::pair<std::string, std::string>>& labels, double value,
-                        const char* suffix) {
+void Exposition::family(const Metric& metric) { family(metric.name, type_name(metric.type), metric.help); }
+
+void Exposition::sample(const Metric& metric, const Labels& labels, double value) {
+  family(metric);
+  sample(metric.name, labels, value);
+}
+
+void Exposition::sample(const std::string& name, const Labels& labels, double value, const char* suffix) {
   auto it = families_.find(name);
   if (it == families_.end()) throw std::logic_error("metric family '" + name + "' sampled before declared");
   std::string& out = it->second.lines;
@@ -132,9 +151,7 @@ void Exposition::sample(const std::string& name,
   out += '\n';
 }
 
-void Exposition::histogram(const std::string& name,
-                           const std::vector<std::pair<std::string, std::string>>& labels,
-                           const HistogramSnapshot& h) {
+void Exposition::histogram(const std::string& name, const Labels& labels, const HistogramSnapshot& h) {
   auto with_le = labels;
   with_le.emplace_back("le", "");
   std::uint64_t cumulative = 0;
@@ -222,36 +239,59 @@ Family<Histogram>& Registry::histogram(const std::string& name, const std::strin
   return find_or_add(histograms_, mu_, name, help, std::move(labels), std::move(bounds));
 }
 
-std::shared_ptr<void> Registry::add_collector(Collector collector) {
-  auto handle = std::make_shared<Collector>(std::move(collector));
+Family<Counter>& Registry::counter(const Metric& metric, std::vector<std::string> labels) {
+  check_type(metric, Type::counter);
+  return counter(metric.name, metric.help, std::move(labels));
+}
+Family<Gauge>& Registry::gauge(const Metric& metric, std::vector<std::string> labels) {
+  check_type(metric, Type::gauge);
+  return gauge(metric.name, metric.help, std::move(labels));
+}
+Family<Histogram>& Registry::histogram(const Metric& metric, std::vector<std::string> labels,
+                                       std::vector<double> bounds) {
+  check_type(metric, Type::histogram);
+  return histogram(metric.name, metric.help, std::move(labels), std::move(bounds));
+}
+
+void Registry::add(const std::shared_ptr<const Collector>& collector) {
   std::lock_guard lock(mu_);
   std::erase_if(collectors_, [](const auto& w) { return w.expired(); });
-  collectors_.push_back(handle);
-  return handle;
+  collectors_.push_back(collector);
+}
+
+std::shared_ptr<void> Registry::add_collector(std::function<void(Exposition&)> collect) {
+  struct FunctionCollector : Collector {
+    explicit FunctionCollector(std::function<void(Exposition&)> f) : f(std::move(f)) {}
+    void collect(Exposition& out) const override { f(out); }
+    std::function<void(Exposition&)> f;
+  };
+  auto handle = std::make_shared<const FunctionCollector>(std::move(collect));
+  add(handle);
+  return std::const_pointer_cast<FunctionCollector>(handle);
+}
+
+std::vector<std::shared_ptr<const Collector>> Registry::live_collectors() const {
+  std::vector<std::shared_ptr<const Collector>> out;
+  std::lock_guard lock(mu_);
+  for (auto& w : collectors_)
+    if (auto c = w.lock()) out.push_back(std::move(c));
+  return out;
 }
 
 void Registry::collect(Exposition& out) const {
   std::vector<std::shared_ptr<Family<Counter>>> counters;
   std::vector<std::shared_ptr<Family<Gauge>>> gauges;
   std::vector<std::shared_ptr<Family<Histogram>>> histograms;
-  std::vector<std::shared_ptr<Collector>> collectors;
   {
     std::lock_guard lock(mu_);
     for (auto& [n, f] : counters_) counters.push_back(f);
     for (auto& [n, f] : gauges_) gauges.push_back(f);
     for (auto& [n, f] : histograms_) histograms.push_back(f);
-    for (auto& w : collectors_)
-      if (auto c = w.lock()) collectors.push_back(std::move(c));
   }
   for (auto& f : counters) f->collect(out);
   for (auto& f : gauges) f->collect(out);
   for (auto& f : histograms) f->collect(out);
-  for (auto& c : collectors) (*c)(out);
-}
-
-Registry& registry() {
-  static Registry r;
-  return r;
+  for (auto& c : live_collectors()) c->collect(out);
 }
 
 }  // namespace etld::metrics

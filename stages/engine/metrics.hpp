@@ -1,11 +1,16 @@
 // Metrics: counters, gauges and histograms with labels, rendered in the Prometheus text
 // exposition format 0.0.4 by the admin endpoint's /metrics.
 //
+// Each metric is declared once, as a Metric (name, type, help) that both the series it creates
+// and the samples a collector writes use. A stage reaches its metrics through its context's
+// MetricsScope (stages/engine/metrics_scope.hpp), which adds the pipeline/stage/instance labels;
+// the registry itself belongs to whoever runs pipelines (the daemon keeps one across reloads).
+//
 // Hot path: a component looks its series up once (Family::with, which takes a lock) and keeps
 // the returned shared_ptr; updating it is one relaxed atomic operation, no lock. Series live as
-// long as their family (process lifetime); their number is bounded by the configuration (stages,
-// instances, partitions). State a component already keeps can instead be exposed at scrape time
-// through a collector (Registry::add_collector), which writes samples into an Exposition.
+// long as their registry; their number is bounded by the configuration (stages, instances,
+// partitions). State a component already keeps can instead be exposed at scrape time through a
+// Collector, which writes samples into an Exposition while its owner keeps it.
 // Threading: everything here is thread-safe.
 #pragma once
 
@@ -22,6 +27,16 @@
 namespace etld::metrics {
 
 using LabelValues = std::vector<std::string>;  // in the order of the family's label names
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+enum class Type { counter, gauge, histogram };
+
+// One metric's declaration: the only place its name, type and help are written.
+struct Metric {
+  const char* name;
+  Type type;
+  const char* help;
+};
 
 class Counter {
  public:
@@ -70,11 +85,12 @@ class Exposition {
  public:
   // Declares a family (type: counter, gauge or histogram); a second declaration is ignored.
   void family(const std::string& name, const char* type, const std::string& help);
+  void family(const Metric& metric);
   // One sample of a declared family; `suffix` is "" or _bucket/_sum/_count for histograms.
-  void sample(const std::string& name, const std::vector<std::pair<std::string, std::string>>& labels,
-              double value, const char* suffix = "");
-  void histogram(const std::string& name, const std::vector<std::pair<std::string, std::string>>& labels,
-                 const HistogramSnapshot& h);
+  void sample(const std::string& name, const Labels& labels, double value, const char* suffix = "");
+  // One sample of `metric`, declaring its family first if needed.
+  void sample(const Metric& metric, const Labels& labels, double value);
+  void histogram(const std::string& name, const Labels& labels, const HistogramSnapshot& h);
   std::string render() const;
 
  private:
@@ -107,6 +123,13 @@ class Family {
   std::map<LabelValues, std::shared_ptr<T>> series_;
 };
 
+// Writes samples at scrape time from state its owner keeps.
+class Collector {
+ public:
+  virtual ~Collector() = default;
+  virtual void collect(Exposition& out) const = 0;
+};
+
 class Registry {
  public:
   // Families are created once per name; asking again returns the same one (same type required).
@@ -114,23 +137,36 @@ class Registry {
   Family<Gauge>& gauge(const std::string& name, const std::string& help, std::vector<std::string> labels);
   Family<Histogram>& histogram(const std::string& name, const std::string& help,
                                std::vector<std::string> labels, std::vector<double> bounds);
+  // The same for a declared metric; throws std::logic_error if its type is another.
+  Family<Counter>& counter(const Metric& metric, std::vector<std::string> labels);
+  Family<Gauge>& gauge(const Metric& metric, std::vector<std::string> labels);
+  Family<Histogram>& histogram(const Metric& metric, std::vector<std::string> labels,
+                               std::vector<double> bounds);
 
-  using Collector = std::function<void(Exposition&)>;
+  // Called at every scrape while its owner keeps it.
+  void add(const std::shared_ptr<const Collector>& collector);
   // Called at every scrape until the returned handle is destroyed.
-  std::shared_ptr<void> add_collector(Collector collector);
+  std::shared_ptr<void> add_collector(std::function<void(Exposition&)> collect);
+  // The live collectors of type T (a connector reads its own instances' state back, for tests).
+  template <class T>
+  std::vector<std::shared_ptr<const T>> collectors_of() const {
+    std::vector<std::shared_ptr<const T>> out;
+    for (auto& c : live_collectors())
+      if (auto t = std::dynamic_pointer_cast<const T>(c)) out.push_back(std::move(t));
+    return out;
+  }
 
   void collect(Exposition& out) const;
 
  private:
+  std::vector<std::shared_ptr<const Collector>> live_collectors() const;
+
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Family<Counter>>> counters_;
   std::map<std::string, std::shared_ptr<Family<Gauge>>> gauges_;
   std::map<std::string, std::shared_ptr<Family<Histogram>>> histograms_;
-  std::vector<std::weak_ptr<Collector>> collectors_;
+  std::vector<std::weak_ptr<const Collector>> collectors_;
 };
-
-// The process-wide registry connectors register their metrics in.
-Registry& registry();
 
 // Whether a metric or label name is valid in the Prometheus data model.
 bool valid_name(const std::string& name, bool label);

@@ -4,8 +4,9 @@
 
 namespace etld {
 
-Pipeline::Pipeline(std::shared_ptr<const PipelineConfig> config)
-    : impl_(std::make_unique<Impl>(std::move(config))) {}
+Pipeline::Pipeline(std::shared_ptr<const PipelineConfig> config, std::shared_ptr<metrics::Registry> metrics)
+    : impl_(std::make_unique<Impl>(std::move(config),
+                                   metrics ? std::move(metrics) : std::make_shared<metrics::Registry>())) {}
 Pipeline::~Pipeline() = default;
 void Pipeline::start() { impl_->start(); }
 void Pipeline::stop() { impl_->stop(); }
@@ -36,6 +37,8 @@ std::shared_ptr<const PipelineConfig> Pipeline::config() const {
   std::lock_guard lock(impl_->mu_);
   return impl_->config_;
 }
+metrics::Registry& Pipeline::metrics() const { return *impl_->metrics_; }
+std::vector<std::string> Pipeline::unready_components() const { return impl_->readiness_.unready(); }
 Reconfiguration Pipeline::reconfigure(std::shared_ptr<const PipelineConfig> next,
                                       std::chrono::milliseconds timeout) {
   return impl_->reconfigure(std::move(next), timeout);

@@ -20,6 +20,7 @@
 
 #include "config/schema/pipeline.hpp"
 #include "stages/engine/metrics.hpp"
+#include "stages/engine/readiness.hpp"
 
 namespace etld {
 
@@ -54,7 +55,10 @@ struct Reconfiguration {
 
 class Pipeline {
  public:
-  explicit Pipeline(std::shared_ptr<const PipelineConfig> config);
+  // Stages register their metrics in `metrics` (the daemon passes one registry to every pipeline
+  // it runs, so that counters go on across reloads); nullptr: a registry of the pipeline's own.
+  explicit Pipeline(std::shared_ptr<const PipelineConfig> config,
+                    std::shared_ptr<metrics::Registry> metrics = nullptr);
   ~Pipeline();  // stops the pool and joins it
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -73,6 +77,9 @@ class Pipeline {
   std::optional<std::string> error() const;
   std::vector<StageStats> stats() const;
   std::shared_ptr<const PipelineConfig> config() const;  // the one running now
+  metrics::Registry& metrics() const;                    // what its stages register
+  // What this pipeline's stages wait for (their readiness probes not ready); see readiness.hpp.
+  std::vector<std::string> unready_components() const;
 
   // Applies `next` without stopping: sources hold their output, every event in flight settles,
   // changed sources are stopped and closed (committing), changed transforms finish and changed

@@ -1,44 +1,51 @@
 #include "stages/engine/readiness.hpp"
 
 #include <algorithm>
-#include <mutex>
+#include <utility>
 
 namespace etld {
 
-namespace {
-std::mutex& probes_mutex() {
-  static std::mutex mu;
-  return mu;
-}
-std::vector<std::shared_ptr<ReadinessProbe::State>>& probes() {
-  static std::vector<std::shared_ptr<ReadinessProbe::State>> all;
-  return all;
-}
-}  // namespace
-
-ReadinessProbe::ReadinessProbe(std::string what) : state_(std::make_shared<State>()) {
-  state_->what = std::move(what);
-  std::lock_guard lock(probes_mutex());
-  probes().push_back(state_);
+ReadinessProbe& ReadinessProbe::operator=(ReadinessProbe&& other) noexcept {
+  if (this != &other) {
+    release();
+    board_ = std::move(other.board_);
+    state_ = std::move(other.state_);
+  }
+  return *this;
 }
 
-ReadinessProbe::~ReadinessProbe() {
-  std::lock_guard lock(probes_mutex());
-  std::erase(probes(), state_);
+ReadinessProbe::~ReadinessProbe() { release(); }
+
+void ReadinessProbe::release() {
+  if (!board_ || !state_) return;
+  std::lock_guard lock(board_->mu);
+  std::erase(board_->probes, state_);
+  board_.reset();
+  state_.reset();
 }
 
-std::vector<std::string> unready_components() {
+Readiness::Readiness() : board_(std::make_shared<ReadinessProbe::Board>()) {}
+
+ReadinessProbe Readiness::probe(std::string what) {
+  auto state = std::make_shared<ReadinessProbe::State>();
+  state->what = std::move(what);
+  std::lock_guard lock(board_->mu);
+  board_->probes.push_back(state);
+  return ReadinessProbe(board_, std::move(state));
+}
+
+std::vector<std::string> Readiness::unready() const {
   std::vector<std::string> out;
-  std::lock_guard lock(probes_mutex());
-  for (const auto& p : probes())
+  std::lock_guard lock(board_->mu);
+  for (const auto& p : board_->probes)
     if (!p->ready.load(std::memory_order_relaxed)) out.push_back(p->what);
   return out;
 }
 
-std::string unready_reason(bool pipeline_running) {
+std::string unready_reason(bool pipeline_running, const std::vector<std::string>& unready) {
   if (!pipeline_running) return "the pipeline is not running (starting, draining or stopped)";
   std::string out;
-  for (const auto& what : unready_components()) out += (out.empty() ? "" : "; ") + what;
+  for (const auto& what : unready) out += (out.empty() ? "" : "; ") + what;
   return out;
 }
 

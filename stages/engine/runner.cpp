@@ -45,7 +45,8 @@ Runner::Runner(Pipeline::Impl& pipeline, StageGroup& group, int instance)
       config_(group.config),
       type_(group.type),
       factory_(group.factory),
-      offset_store_(group.offset_store) {
+      offset_store_(group.offset_store),
+      metrics_(*pipeline.metrics_, pipeline.config_->name, name_, instance) {
   auto label = group.config->concurrency > 1 ? name_ + "#" + std::to_string(instance) : name_;
   log_ = make_stage_logger(label);
   source_ctx_.r = this;

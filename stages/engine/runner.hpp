@@ -23,7 +23,9 @@
 #include "stages/engine/credit.hpp"
 #include "stages/engine/dispatcher.hpp"
 #include "stages/engine/metrics.hpp"
+#include "stages/engine/metrics_scope.hpp"
 #include "stages/engine/pipeline.hpp"
+#include "stages/engine/readiness.hpp"
 #include "stages/engine/registry.hpp"
 #include "stages/engine/restart_policy.hpp"
 
@@ -52,7 +54,7 @@ struct StageGroup {
 
 class Pipeline::Impl {
  public:
-  explicit Impl(std::shared_ptr<const PipelineConfig> config);
+  Impl(std::shared_ptr<const PipelineConfig> config, std::shared_ptr<metrics::Registry> metrics);
   ~Impl();
   void start();
   void stop();
@@ -71,6 +73,8 @@ class Pipeline::Impl {
   std::shared_ptr<const PipelineConfig> config_;  // guarded by mu_ once started
   // Configurations replaced by reconfigure(): unchanged stages' factories may still refer to them.
   std::vector<std::shared_ptr<const PipelineConfig>> retired_configs_;
+  std::shared_ptr<metrics::Registry> metrics_;  // before the stages: they keep series of it
+  Readiness readiness_;
   asio::thread_pool pool_;
   std::vector<std::unique_ptr<StageGroup>> groups_;
   std::vector<Runner*> sources_, sinks_;
@@ -151,6 +155,10 @@ class Runner {
     int instance() const override { return r->instance_; }
     asio::any_io_executor executor() const override { return r->strand_; }
     spdlog::logger& log() const override { return *r->log_; }
+    const metrics::MetricsScope& metrics() const override { return r->metrics_; }
+    ReadinessProbe readiness(std::string what) override {
+      return r->pipeline_.readiness_.probe(std::move(what));
+    }
     void fail(std::exception_ptr e) override { r->handle_failure(e); }
   };
   struct SourceCtx : ContextOf<SourceContext> {
@@ -242,6 +250,7 @@ class Runner {
   std::shared_ptr<StageFactory> factory_;
   std::shared_ptr<OffsetStore> offset_store_;  // sources: see StageGroup::offset_store
   std::shared_ptr<spdlog::logger> log_;
+  metrics::MetricsScope metrics_;
   SourceCtx source_ctx_;
   SinkCtx sink_ctx_;
   TransformCtx transform_ctx_;

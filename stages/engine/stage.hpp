@@ -17,6 +17,8 @@
 #include <spdlog/logger.h>
 
 #include "stages/engine/event.hpp"
+#include "stages/engine/metrics_scope.hpp"
+#include "stages/engine/readiness.hpp"
 
 namespace etld {
 
@@ -36,6 +38,11 @@ class StageContext {
   virtual int instance() const = 0;                           // 0..concurrency-1
   virtual boost::asio::any_io_executor executor() const = 0;  // this instance's strand
   virtual spdlog::logger& log() const = 0;
+  // This instance's metrics, already labelled with its pipeline, stage and instance. Any thread.
+  virtual const metrics::MetricsScope& metrics() const = 0;
+  // A condition the running pipeline's /readyz waits for: not ready until set(true), counted
+  // while the probe lives (keep it no longer than the stage instance). Any thread.
+  virtual ReadinessProbe readiness(std::string what) = 0;
   // An asynchronous failure: the instance is torn down and handled by its restart policy.
   virtual void fail(std::exception_ptr error) = 0;
 };

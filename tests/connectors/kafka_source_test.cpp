@@ -9,6 +9,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -207,16 +208,22 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
   return pred();
 }
 
-std::vector<KafkaSourceStats> stats_of(const std::string& group) {
+// The stats of the kafka source instances of `pipelines` in `group`.
+std::vector<KafkaSourceStats> stats_of(std::initializer_list<const Pipeline*> pipelines,
+                                       const std::string& group) {
   std::vector<KafkaSourceStats> out;
-  for (auto& s : kafka_source_stats())
-    if (s.group == group) out.push_back(std::move(s));
+  for (const auto* p : pipelines)
+    for (auto& s : kafka_source_stats(p->metrics()))
+      if (s.group == group) out.push_back(std::move(s));
   return out;
 }
+std::vector<KafkaSourceStats> stats_of(const Pipeline& p, const std::string& group) {
+  return stats_of({&p}, group);
+}
 
-std::size_t assigned_partitions(const std::string& group) {
+std::size_t assigned_partitions(const Pipeline& p, const std::string& group) {
   std::size_t n = 0;
-  for (auto& s : stats_of(group)) n += s.partitions.size();
+  for (auto& s : stats_of(p, group)) n += s.partitions.size();
   return n;
 }
 
@@ -315,7 +322,7 @@ TEST_CASE("kafka: a slow sink bounds what is in flight; partitions pause and not
   std::size_t max_in_flight = 0, max_held = 0;
   bool ok = wait_until(
       [&] {
-        for (auto& s : stats_of(group))
+        for (auto& s : stats_of(p, group))
           for (auto& ps : s.partitions) {
             max_in_flight = std::max<std::size_t>(max_in_flight, ps.in_flight);
             max_held = std::max<std::size_t>(max_held, ps.in_flight + ps.buffered);
@@ -324,7 +331,7 @@ TEST_CASE("kafka: a slow sink bounds what is in flight; partitions pause and not
       },
       120s);
   CHECK(ok);
-  auto stats = stats_of(group);
+  auto stats = stats_of(p, group);
   REQUIRE(stats.size() == 1);
   CHECK(stats[0].pauses > 0);
   CHECK(stats[0].resumes > 0);
@@ -364,7 +371,7 @@ TEST_CASE("kafka: a stalled sink: prefetch waits, then partitions pause idle and
   std::uint64_t pauses = 0;
   CHECK(wait_until(
       [&] {
-        for (auto& st : stats_of(group)) pauses = std::max(pauses, st.pauses);
+        for (auto& st : stats_of(p, group)) pauses = std::max(pauses, st.pauses);
         return out->size() >= kParts * kPer;
       },
       120s));
@@ -400,7 +407,7 @@ TEST_CASE("kafka: commits never pass a failed event; a restart redelivers from i
         60s));
     CHECK(wait_until(
         [&] {
-          for (auto& s : stats_of(group))
+          for (auto& s : stats_of(p, group))
             for (auto& ps : s.partitions)
               if (ps.partition == 0 && ps.poisoned_offset == 37 && ps.paused) return true;
           return false;
@@ -460,7 +467,7 @@ TEST_CASE("kafka: start_from latest skips what was there before the group existe
   produce(topic, 1, 10);
   Pipeline p(load(pipeline_yaml({topic, group, sink, "    start_from: latest\n", "", ""})));
   p.start();
-  REQUIRE(wait_until([&] { return assigned_partitions(group) == 1; }, 30s));
+  REQUIRE(wait_until([&] { return assigned_partitions(p, group) == 1; }, 30s));
   std::this_thread::sleep_for(2s);  // let the consumer resolve the latest offset
   produce(topic, 1, 5, 10);
   auto out = collected(sink);
@@ -493,14 +500,14 @@ void two_members(const std::string& strategy) {
   Pipeline a(load(spec(sink_a, "    max_demand: 400\n    delay: 200ms\n")));
   a.start();
   auto out_a = collected(sink_a), out_b = collected(sink_b);
-  REQUIRE(wait_until([&] { return assigned_partitions(group) == kParts; }, 30s));
+  REQUIRE(wait_until([&] { return assigned_partitions(a, group) == kParts; }, 30s));
   REQUIRE(wait_until([&] { return out_a->size() > 0; }, 30s));
 
   Pipeline b(load(spec(sink_b, "")));
   b.start();
   CHECK(wait_until(
       [&] {
-        auto st = stats_of(group);
+        auto st = stats_of({&a, &b}, group);
         if (st.size() != 2) return false;
         return st[0].partitions.size() == kParts / 2 && st[1].partitions.size() == kParts / 2;
       },
@@ -570,7 +577,7 @@ TEST_CASE("kafka: throughput of kafka -> null (benchmark)" * doctest::skip(true)
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   MESSAGE("kafka -> null: " << (kParts * kPer) / secs / 1e6 << " M events/s (" << secs
                             << " s, incl. group join)");
-  for (auto& st : stats_of(group))
+  for (auto& st : stats_of(p, group))
     MESSAGE("pauses " << st.pauses << ", resumes " << st.resumes << ", commits " << st.commits);
   stop_and_wait(p);
 }

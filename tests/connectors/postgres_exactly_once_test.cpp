@@ -192,7 +192,7 @@ std::vector<etld::KafkaPartitionStats> run_and_observe(
   const auto deadline = std::chrono::steady_clock::now() + 60s;
   while (std::chrono::steady_clock::now() < deadline) {
     parts.clear();
-    for (auto& s : etld::kafka_source_stats())
+    for (auto& s : etld::kafka_source_stats(p.metrics()))
       if (s.group == group) {
         exactly_once = s.exactly_once;
         parts = s.partitions;

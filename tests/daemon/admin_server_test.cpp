@@ -99,8 +99,10 @@ AdminHooks pipeline_hooks(Pipeline& pipeline, std::shared_ptr<const PipelineConf
   AdminHooks hooks;
   hooks.stage_stats = [&pipeline] { return pipeline.stats(); };
   hooks.config = [config] { return config; };
-  hooks.ready = [&pipeline] { return unready_reason(pipeline.running()).empty(); };
-  hooks.unready_reason = [&pipeline] { return unready_reason(pipeline.running()); };
+  auto why = [&pipeline] { return unready_reason(pipeline.running(), pipeline.unready_components()); };
+  hooks.ready = [why] { return why().empty(); };
+  hooks.unready_reason = why;
+  hooks.collect_metrics = [&pipeline](metrics::Exposition& out) { pipeline.metrics().collect(out); };
   return hooks;
 }
 
@@ -164,17 +166,18 @@ stages:
 TEST_CASE("readyz names what is not connected, until it is") {
   asio::thread_pool pool(1);
   AdminHooks hooks;
-  hooks.ready = [] { return unready_components().empty(); };
-  hooks.unready_reason = [] {
+  Readiness readiness;
+  hooks.ready = [&readiness] { return readiness.unready().empty(); };
+  hooks.unready_reason = [&readiness] {
     std::string out;
-    for (const auto& w : unready_components()) out += w;
+    for (const auto& w : readiness.unready()) out += w;
     return out;
   };
   AdminServer server(pool.get_executor(), hooks);
   server.start("127.0.0.1:0");
   auto port = server.local_endpoint().port();
   {
-    ReadinessProbe probe("sink 'db': not connected to PostgreSQL at host=x");
+    auto probe = readiness.probe("sink 'db': not connected to PostgreSQL at host=x");
     auto r = request(port, "GET", "/readyz");
     CHECK(r.status == 503);
     CHECK(r.body == "not ready: sink 'db': not connected to PostgreSQL at host=x\n");

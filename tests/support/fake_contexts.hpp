@@ -21,6 +21,8 @@
 
 #include "config/schema/pipeline.hpp"
 #include "stages/engine/event.hpp"
+#include "stages/engine/metrics_scope.hpp"
+#include "stages/engine/readiness.hpp"
 #include "stages/engine/registry.hpp"
 #include "stages/engine/stage.hpp"
 
@@ -45,6 +47,8 @@ class FakeSourceContext : public SourceContext {
   int instance() const override { return instance_; }
   boost::asio::any_io_executor executor() const override { return strand_; }
   spdlog::logger& log() const override { return null_logger(); }
+  const metrics::MetricsScope& metrics() const override { return scope_; }
+  ReadinessProbe readiness(std::string what) override { return readiness_probes.probe(std::move(what)); }
   void fail(std::exception_ptr error) override;
   void emit(Batch&& events) override;
   std::size_t demand() const override { return demand_; }
@@ -64,6 +68,8 @@ class FakeSourceContext : public SourceContext {
 
   bool finished() const { return finish_calls > 0; }
   std::string failure_text() const;  // the fail() exception's message, "" if none
+  metrics::Registry registry;        // what the stage registered through metrics()
+  Readiness readiness_probes;        // the probes it asked for
 
  private:
   void check_strand(const char* what);
@@ -72,6 +78,7 @@ class FakeSourceContext : public SourceContext {
   std::string name_;
   int instance_;
   std::size_t demand_ = 0;
+  metrics::MetricsScope scope_{registry, "test", name_, instance_};
 };
 
 class FakeSinkContext : public SinkContext {
@@ -82,6 +89,8 @@ class FakeSinkContext : public SinkContext {
   int instance() const override { return instance_; }
   boost::asio::any_io_executor executor() const override { return strand_; }
   spdlog::logger& log() const override { return null_logger(); }
+  const metrics::MetricsScope& metrics() const override { return scope_; }
+  ReadinessProbe readiness(std::string what) override { return readiness_probes.probe(std::move(what)); }
   void fail(std::exception_ptr error) override;
   void done(std::size_t n) override;
   void drained() override;
@@ -98,12 +107,15 @@ class FakeSinkContext : public SinkContext {
   std::string last_violation;
 
   std::string failure_text() const;
+  metrics::Registry registry;  // what the stage registered through metrics()
+  Readiness readiness_probes;  // the probes it asked for
 
  private:
   void check_strand(const char* what);
   Strand strand_;
   std::string name_;
   int instance_;
+  metrics::MetricsScope scope_{registry, "test", name_, instance_};
 };
 
 // An AckTarget that remembers every settlement, to assert "each event settled exactly once".

@@ -44,10 +44,14 @@ class TestStageContext : public StageContext {
   int instance() const override { return instance_; }
   boost::asio::any_io_executor executor() const override { return io_.get_executor(); }
   spdlog::logger& log() const override { return *logger_; }
+  const metrics::MetricsScope& metrics() const override { return scope_; }
+  ReadinessProbe readiness(std::string what) override { return readiness_probes.probe(std::move(what)); }
   void fail(std::exception_ptr error) override { errors.push_back(std::move(error)); }
 
   const std::vector<std::string>& logged() const { return sink_->messages; }
   std::vector<std::exception_ptr> errors;
+  metrics::Registry registry;  // what the stage registered through metrics()
+  Readiness readiness_probes;  // the probes it asked for
 
  private:
   std::string name_;
@@ -55,6 +59,7 @@ class TestStageContext : public StageContext {
   mutable boost::asio::io_context io_;
   std::shared_ptr<CaptureSink> sink_;
   std::shared_ptr<spdlog::logger> logger_;
+  metrics::MetricsScope scope_{registry, "test", name_, instance_};
 };
 
 }  // namespace etld::test
