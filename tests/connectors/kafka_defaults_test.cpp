@@ -7,21 +7,14 @@
 
 #include "config/schema/pipeline.hpp"
 #include "connectors/kafka/kafka_config.hpp"
-#include "stages/engine/registry.hpp"
+#include "tests/support/fake_contexts.hpp"
 
 using namespace etld;
 
 namespace {
 
 kafka::KafkaSettings settings_of(const std::string& options_yaml) {
-  const StageType* type = find_stage_type("kafka");
-  REQUIRE(type != nullptr);
-  StageConfig cfg;
-  cfg.name = "src";
-  cfg.type = "kafka";
-  cfg.node = YAML::Load(options_yaml);
-  cfg.options = Options(cfg.node, &type->options);
-  return kafka::read_kafka_settings(cfg, PipelineConfig{});
+  return kafka::read_kafka_settings(test::stage_config("kafka", options_yaml, "src"), PipelineConfig{});
 }
 
 const std::string kRequired = "brokers: 'h:1', group: g, topics: [a]";

@@ -8,21 +8,15 @@
 
 #include "config/schema/pipeline.hpp"
 #include "connectors/postgres/pg_config.hpp"
-#include "stages/engine/registry.hpp"
+#include "tests/support/fake_contexts.hpp"
 
 using namespace etld;
 
 namespace {
 
 pg::PostgresSinkConfig config_of(const std::string& options_yaml) {
-  const StageType* type = find_stage_type("postgres");
-  REQUIRE(type != nullptr);
-  StageConfig cfg;
-  cfg.name = "out";
-  cfg.type = "postgres";
+  StageConfig cfg = test::stage_config("postgres", options_yaml, "out");
   cfg.inputs = {"in"};
-  cfg.node = YAML::Load(options_yaml);
-  cfg.options = Options(cfg.node, &type->options);
   return pg::parse_config(cfg, PipelineConfig{});
 }
 
