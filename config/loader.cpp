@@ -54,15 +54,17 @@ const std::vector<OptionSpec>& common_stage_options() {
        {}},
       {"max_demand",
        OptionKind::integer,
-       "Most events this stage asks of each input at once.",
+       "Most events this stage asks of each input at once. A stage type may have its own default "
+       "(postgres: 2 x batch.max_rows, at least 20000).",
        false,
-       "1000, or the stage type's own (postgres: 2 x batch.max_rows, at least 20000)",
+       "1000",
        {}},
       {"min_demand",
        OptionKind::integer,
-       "Ask for more once outstanding demand falls to this; must be below max_demand.",
+       "Ask for more once outstanding demand falls to this; must be below max_demand. Default: max_demand / "
+       "2.",
        false,
-       "max_demand / 2",
+       "",
        {}},
       {"buffer_size",
        OptionKind::integer,
@@ -186,13 +188,14 @@ void read_common(StageDraft& d, const YAML::Node& node, const std::set<std::stri
       d.input_nodes.push_back(inputs.IsSequence() ? inputs[i] : inputs);
   });
   guard({"concurrency"}, [&] {
-    auto v = common.get_int("concurrency", 1);
+    auto v = common.get_int("concurrency");
     if (v < 1 || v > 10'000)
       throw ConfigError(common.mark("concurrency"),
                         "option 'concurrency' must be between 1 and 10000; got " + std::to_string(v));
     c.concurrency = static_cast<int>(v);
   });
   guard({"partition_by"}, [&] {
+    if (!common.has("partition_by")) return;
     c.partition_by = common.get_string("partition_by");
     if (c.partition_by.empty()) return;
     try {
@@ -212,13 +215,15 @@ void read_common(StageDraft& d, const YAML::Node& node, const std::set<std::stri
   });
 
   bool demand_ok = true;
+  // A stage type may size its own default (the postgres sink's follows its batch); the spec's
+  // default is the others'.
   const std::int64_t default_demand = d.type && d.type->default_max_demand
                                           ? static_cast<std::int64_t>(d.type->default_max_demand(node))
-                                          : 1000;
+                                          : scalar_int(common.default_node("max_demand"));
   std::int64_t max_demand = default_demand;
   guard({"max_demand"}, [&] {
     demand_ok = false;
-    max_demand = common.get_int("max_demand", default_demand);
+    max_demand = common.has("max_demand") ? common.get_int("max_demand") : default_demand;
     if (max_demand < 1)
       throw ConfigError(common.mark("max_demand"),
                         "option 'max_demand' must be at least 1; got " + std::to_string(max_demand));
@@ -243,32 +248,29 @@ void read_common(StageDraft& d, const YAML::Node& node, const std::set<std::stri
     });
   }
   guard({"buffer_size"}, [&] {
-    auto v = common.get_int("buffer_size", 0);
+    auto v = common.get_int("buffer_size");
     if (v < 0)
       throw ConfigError(common.mark("buffer_size"),
                         "option 'buffer_size' must not be negative; got " + std::to_string(v));
     c.buffer_size = static_cast<std::size_t>(v);
   });
   guard({"restart"}, [&] {
-    std::string v = common.get_string("restart", "transient");
+    std::string v = common.get_string("restart");
     c.restart = v == "permanent"   ? RestartPolicy::permanent
                 : v == "temporary" ? RestartPolicy::temporary
                                    : RestartPolicy::transient;
   });
   guard({"max_restarts"}, [&] {
-    auto v = common.get_int("max_restarts", 3);
+    auto v = common.get_int("max_restarts");
     if (v < 0 || v > 1'000'000)
       throw ConfigError(common.mark("max_restarts"),
                         "option 'max_restarts' must be between 0 and 1000000; got " + std::to_string(v));
     c.max_restarts = static_cast<int>(v);
   });
-  guard({"restart_window"},
-        [&] { c.restart_window = common.get_duration("restart_window", std::chrono::milliseconds(60'000)); });
-  guard({"restart_backoff"},
-        [&] { c.restart_backoff = common.get_duration("restart_backoff", std::chrono::milliseconds(100)); });
+  guard({"restart_window"}, [&] { c.restart_window = common.get_duration("restart_window"); });
+  guard({"restart_backoff"}, [&] { c.restart_backoff = common.get_duration("restart_backoff"); });
   guard({"dispatch"}, [&] {
-    c.dispatch = common.get_string("dispatch", "broadcast") == "demand" ? DispatchMode::demand
-                                                                        : DispatchMode::broadcast;
+    c.dispatch = common.get_string("dispatch") == "demand" ? DispatchMode::demand : DispatchMode::broadcast;
   });
   if (r.count != before) d.ok = false;
 }

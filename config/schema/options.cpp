@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 
 #include "config/schema/diagnostics.hpp"
 #include "config/schema/secrets.hpp"
@@ -340,6 +341,25 @@ void check_option(const OptionSpec& spec, const YAML::Node& value) {
   }
 }
 
+YAML::Node default_value(const OptionSpec& spec) {
+  if (spec.default_text.empty()) return YAML::Node(YAML::NodeType::Null);
+  auto wrong = [&](const std::string& why) {
+    return std::logic_error("option '" + spec.name + "': its default '" + spec.default_text + "' " + why);
+  };
+  YAML::Node node;
+  try {
+    node = YAML::Load(spec.default_text);
+  } catch (const YAML::Exception& e) {
+    throw wrong(std::string("is not YAML: ") + e.what());
+  }
+  try {
+    check_option(spec, node);
+  } catch (const ConfigError& e) {
+    throw wrong(std::string("does not fit its own spec: ") + e.what());
+  }
+  return node;
+}
+
 Options::Options(YAML::Node stage_node, const std::vector<OptionSpec>* specs)
     : node_(std::move(stage_node)), specs_(specs) {}
 
@@ -367,65 +387,89 @@ YAML::Node Options::node(const std::string& name) const {
   return value.IsDefined() ? value : YAML::Node();
 }
 
-std::string Options::get_string(const std::string& name, const std::string& fallback) const {
-  if (!has(name)) return fallback;
+const OptionSpec* Options::spec(const std::string& name) const {
+  if (specs_ == nullptr) return nullptr;
+  for (const auto& s : *specs_)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+YAML::Node Options::default_node(const std::string& name) const {
+  const OptionSpec* s = spec(name);
+  return s == nullptr ? YAML::Node(YAML::NodeType::Null) : default_value(*s);
+}
+
+YAML::Node Options::value(const std::string& name) const {
+  if (has(name)) return node(name);
+  YAML::Node d = default_node(name);
+  if (d.IsNull())
+    throw std::logic_error("option '" + name + "' is absent and " +
+                           (spec(name) == nullptr ? std::string("not declared by the stage type")
+                                                  : std::string("its spec declares no default")) +
+                           ": read it only when has() is true");
+  return d;
+}
+
+std::string Options::get_string(const std::string& name) const {
+  YAML::Node v = value(name);
   try {
-    return scalar_string(node(name));
+    return scalar_string(v);
   } catch (const ConfigError& e) {
     rethrow_named(name, e);
   }
 }
 
-std::int64_t Options::get_int(const std::string& name, std::int64_t fallback) const {
-  if (!has(name)) return fallback;
+std::int64_t Options::get_int(const std::string& name) const {
+  YAML::Node v = value(name);
   try {
-    return scalar_int(node(name));
+    return scalar_int(v);
   } catch (const ConfigError& e) {
     rethrow_named(name, e);
   }
 }
 
-double Options::get_number(const std::string& name, double fallback) const {
-  if (!has(name)) return fallback;
+double Options::get_number(const std::string& name) const {
+  YAML::Node v = value(name);
   try {
-    return scalar_number(node(name));
+    return scalar_number(v);
   } catch (const ConfigError& e) {
     rethrow_named(name, e);
   }
 }
 
-bool Options::get_bool(const std::string& name, bool fallback) const {
-  if (!has(name)) return fallback;
+bool Options::get_bool(const std::string& name) const {
+  YAML::Node v = value(name);
   try {
-    return scalar_bool(node(name));
+    return scalar_bool(v);
   } catch (const ConfigError& e) {
     rethrow_named(name, e);
   }
 }
 
-std::chrono::milliseconds Options::get_duration(const std::string& name,
-                                                std::chrono::milliseconds fallback) const {
-  if (!has(name)) return fallback;
+std::chrono::milliseconds Options::get_duration(const std::string& name) const {
+  YAML::Node v = value(name);
   try {
-    return parse_duration(node(name));
+    return parse_duration(v);
   } catch (const ConfigError& e) {
     rethrow_named(name, e);
   }
 }
 
 std::vector<std::string> Options::get_string_list(const std::string& name) const {
-  if (!has(name)) return {};
+  YAML::Node v = has(name) ? node(name) : default_node(name);
+  if (v.IsNull()) return {};
   try {
-    return string_list(node(name));
+    return string_list(v);
   } catch (const ConfigError& e) {
     rethrow_named(name, e);
   }
 }
 
 std::vector<std::pair<std::string, std::string>> Options::get_string_map(const std::string& name) const {
-  if (!has(name)) return {};
+  YAML::Node v = has(name) ? node(name) : default_node(name);
+  if (v.IsNull()) return {};
   try {
-    return string_map(node(name));
+    return string_map(v);
   } catch (const ConfigError& e) {
     rethrow_named(name, e);
   }

@@ -1,5 +1,6 @@
 // Stage options: each stage type declares its options once (OptionSpec); that declaration
-// drives parsing, validation (unknown keys, types, required) and the generated reference docs.
+// drives parsing, validation (unknown keys, types, required), the value of an absent option (its
+// default) and the generated reference docs.
 #pragma once
 
 #include <chrono>
@@ -32,14 +33,26 @@ struct OptionSpec {
   OptionKind kind = OptionKind::string;
   std::string doc;  // one sentence for the reference
   bool required = false;
-  std::string default_text;          // shown in docs; "" when none
+  // The value of the option when it is absent, written as a user would write it and read by the
+  // same rules (its kind, its choices, ${...}), so that the reference shows the value used. "" =
+  // none: the stage asks has(), or the default depends on other options and `doc` says how.
+  std::string default_text;
   std::vector<std::string> choices;  // for OptionKind::choice
 };
 
 const char* option_kind_name(OptionKind kind);
 
+// The spec's default_text read as if a user had written it, checked by check_option; a Null node
+// when it has none. A default that does not fit its own spec is a programming error:
+// std::logic_error.
+YAML::Node default_value(const OptionSpec& spec);
+
 // A stage's options as written, checked against its specs. Accessors expand ${...} and throw
 // ConfigError located at the offending node. Read-only after validation; safe to share.
+//
+// The scalar getters return the option as written or, when it is absent, its spec's default.
+// Reading an absent option whose spec declares no default (or no spec at all) is a programming
+// error, std::logic_error: ask has() first. The list and map getters return {} instead.
 class Options {
  public:
   Options() = default;
@@ -49,16 +62,23 @@ class Options {
   YAML::Mark mark(const std::string& name) const;  // of the value, or of the stage when absent
   YAML::Node node(const std::string& name) const;  // raw node (Null when absent)
 
-  std::string get_string(const std::string& name, const std::string& fallback = {}) const;
-  std::int64_t get_int(const std::string& name, std::int64_t fallback = 0) const;
-  double get_number(const std::string& name, double fallback = 0) const;
-  bool get_bool(const std::string& name, bool fallback = false) const;
-  std::chrono::milliseconds get_duration(const std::string& name,
-                                         std::chrono::milliseconds fallback = {}) const;
+  // The option's default from its spec (Null when none), e.g. for a mapping whose keys default
+  // one by one.
+  YAML::Node default_node(const std::string& name) const;
+
+  std::string get_string(const std::string& name) const;
+  std::int64_t get_int(const std::string& name) const;
+  double get_number(const std::string& name) const;
+  bool get_bool(const std::string& name) const;
+  std::chrono::milliseconds get_duration(const std::string& name) const;
   std::vector<std::string> get_string_list(const std::string& name) const;
   std::vector<std::pair<std::string, std::string>> get_string_map(const std::string& name) const;
 
  private:
+  const OptionSpec* spec(const std::string& name) const;
+  // The node a getter reads: the option as written, else its default; std::logic_error if neither.
+  YAML::Node value(const std::string& name) const;
+
   YAML::Node node_;
   const std::vector<OptionSpec>* specs_ = nullptr;
 };

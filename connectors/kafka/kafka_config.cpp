@@ -86,25 +86,26 @@ KafkaSettings read_kafka_settings(const StageConfig& cfg, const PipelineConfig& 
     s.topics = {pattern};
   }
 
-  auto max_in_flight = o.get_int("max_in_flight_per_partition", 10000);
+  auto max_in_flight = o.get_int("max_in_flight_per_partition");
   if (max_in_flight < 1)
     throw ConfigError(o.mark("max_in_flight_per_partition"),
                       "max_in_flight_per_partition must be at least 1");
   s.max_in_flight = static_cast<std::size_t>(max_in_flight);
-  // A bounded input needs no cap, and a stage holding its acks to the end must not meet one.
-  s.stop_at_end = o.get_bool("stop_at_end", false);
+  // A default that depends on another option (the spec's doc of stop_at_end says so): a bounded
+  // input needs no cap, and a stage holding its acks to the end must not meet one.
+  s.stop_at_end = o.get_bool("stop_at_end");
   if (s.stop_at_end && !o.has("max_in_flight_per_partition")) s.max_in_flight = kNoInFlightCap;
-  s.commit_interval = o.get_duration("commit_interval", std::chrono::milliseconds(1000));
+  s.commit_interval = o.get_duration("commit_interval");
   if (s.commit_interval.count() <= 0)
     throw ConfigError(o.mark("commit_interval"), "commit_interval must be positive");
-  s.revoke_timeout = o.get_duration("revoke_timeout", std::chrono::milliseconds(10000));
+  s.revoke_timeout = o.get_duration("revoke_timeout");
   if (s.revoke_timeout.count() < 0)
     throw ConfigError(o.mark("revoke_timeout"), "revoke_timeout must not be negative");
-  auto prefetch_kb = o.get_int("prefetch_kbytes", 16384);
+  auto prefetch_kb = o.get_int("prefetch_kbytes");
   if (prefetch_kb < 64 || prefetch_kb > 2097151)
     throw ConfigError(o.mark("prefetch_kbytes"), "prefetch_kbytes must be between 64 and 2097151");
   s.prefetch_bytes = static_cast<std::size_t>(prefetch_kb) * 1024;
-  auto start_from = o.get_string("start_from", "earliest");
+  auto start_from = o.get_string("start_from");
 
   // Ours first; the user's map may override any of them but the reserved few.
   std::int64_t partition_fetch =

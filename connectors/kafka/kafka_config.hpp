@@ -25,12 +25,13 @@ struct KafkaSettings {
   std::vector<std::string> topics;  // names, or one "^regex" pattern
   // Final librdkafka configuration in the order applied (ours first, then the user's map).
   std::vector<std::pair<std::string, std::string>> properties;
-  std::string overrides_text;         // the user's map for the log, secrets redacted
-  std::size_t max_in_flight = 10000;  // kNoInFlightCap: none (stop_at_end without the option)
-  bool stop_at_end = false;           // finish once every assigned partition is read to its end
-  std::size_t prefetch_bytes = 16384 * 1024;
-  std::chrono::milliseconds commit_interval{1000};
-  std::chrono::milliseconds revoke_timeout{10000};
+  std::string overrides_text;  // the user's map for the log, secrets redacted
+  // The options' defaults are their specs' (kafka_source_options()), read by read_kafka_settings.
+  std::size_t max_in_flight{};  // kNoInFlightCap: none (stop_at_end without the option)
+  bool stop_at_end{};           // finish once every assigned partition is read to its end
+  std::size_t prefetch_bytes{};
+  std::chrono::milliseconds commit_interval{};
+  std::chrono::milliseconds revoke_timeout{};
   PoisonPolicy on_poison = PoisonPolicy::dead_letter;
   // group.instance.id from the user's map: "" = etld's default (static_membership.hpp);
   // `member_id_off` when the user set it to "" (a dynamic member).

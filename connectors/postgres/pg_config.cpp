@@ -87,6 +87,31 @@ void require_map(const YAML::Node& node, const std::string& what, const std::str
   if (!node.IsMap()) throw ConfigError(node.Mark(), what + " must be a map", "write it like " + example);
 }
 
+// A key of a mapping option whose keys default one by one (batch, retry): as written, else from
+// the option's default in option_specs(); `mark` is where a message about it points.
+struct MapField {
+  YAML::Node value;
+  YAML::Mark mark;
+};
+MapField map_field(const Options& o, const std::string& option, const std::string& key) {
+  if (o.has(option)) {
+    const YAML::Node written = o.node(option);
+    if (written.IsMap() && written[key].IsDefined()) return {written[key], written[key].Mark()};
+  }
+  const YAML::Node fallback = o.default_node(option);
+  return {fallback[key], o.mark(option)};
+}
+
+// A mapping option as written; its default's text is the example of a message.
+void check_map_option(const Options& o, const std::string& option, const std::vector<std::string>& keys) {
+  if (!o.has(option)) return;
+  std::string example;
+  for (const auto& spec : option_specs())
+    if (spec.name == option) example = spec.default_text;
+  require_map(o.node(option), "option '" + option + "'", example);
+  check_keys(o.node(option), keys, "'" + option + "'");
+}
+
 struct Metadata {
   const char* name;
   ColumnSource source;
@@ -347,18 +372,18 @@ const std::vector<OptionSpec>& option_specs() {
        {}},
       {"delete_on_tombstone",
        OptionKind::boolean,
-       "a tombstone (null value) deletes the row of its Kafka key",
+       "a tombstone (null value) deletes the row of its Kafka key; default: true when key is set",
        false,
-       "true when key is set",
+       "",
        {}},
       {"dead_letter",
        OptionKind::mapping,
        "{table, topic, brokers, librdkafka}: where rejected records go, a table (created if missing), a "
        "Kafka "
        "topic (brokers required; librdkafka: extra producer properties) or both; records are settled only "
-       "once written to every one",
+       "once written to every one; default: {table: <table>_dead_letters}",
        false,
-       "{table: <table>_dead_letters}",
+       "",
        {}},
       {"retry",
        OptionKind::mapping,
@@ -406,6 +431,14 @@ const std::vector<OptionSpec>& option_specs() {
   return specs;
 }
 
+std::size_t batch_max_rows(const Options& o) {
+  const MapField rows = map_field(o, "batch", "max_rows");
+  std::int64_t n = scalar_int(rows.value);
+  if (n < 1 || n > 10'000'000)
+    throw ConfigError(rows.mark, "batch.max_rows must be between 1 and 10000000; got " + std::to_string(n));
+  return static_cast<std::size_t>(n);
+}
+
 PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& pipeline) {
   const Options& o = stage.options;
   PostgresSinkConfig c;
@@ -428,7 +461,7 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
   c.qualified = (schema.empty() ? "" : quote_ident(schema) + ".") + quote_ident(table);
   c.display = table_text;
 
-  const std::string mode = o.get_string("mode", "insert");
+  const std::string mode = o.get_string("mode");
   c.mode = mode == "upsert" ? Mode::upsert : mode == "insert_ignore" ? Mode::insert_ignore : Mode::insert;
 
   // columns
@@ -467,27 +500,14 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
     throw ConfigError(o.mark(o.has("key") ? "key" : "mode"),
                       "mode '" + mode + "' needs 'key' (the conflict target)", "add key: [id]");
 
-  c.create_table = o.get_bool("create_table", false);
+  c.create_table = o.get_bool("create_table");
   c.credit_limit = std::max<std::size_t>(1, stage.max_demand) * std::max<std::size_t>(1, stage.inputs.size());
 
-  // batch
-  if (o.has("batch")) {
-    YAML::Node b = o.node("batch");
-    require_map(b, "option 'batch'", "{max_rows: 10000, max_wait: 100ms}");
-    check_keys(b, {"max_rows", "max_wait"}, "'batch'");
-    if (b["max_rows"].IsDefined()) {
-      std::int64_t n = scalar_int(b["max_rows"]);
-      if (n < 1 || n > 10'000'000)
-        throw ConfigError(b["max_rows"].Mark(),
-                          "batch.max_rows must be between 1 and 10000000; got " + std::to_string(n));
-      c.max_rows = static_cast<std::size_t>(n);
-    }
-    if (b["max_wait"].IsDefined()) {
-      c.max_wait = parse_duration(b["max_wait"]);
-      if (c.max_wait.count() < 0)
-        throw ConfigError(b["max_wait"].Mark(), "batch.max_wait must not be negative");
-    }
-  }
+  check_map_option(o, "batch", {"max_rows", "max_wait"});
+  c.max_rows = batch_max_rows(o);
+  const MapField max_wait = map_field(o, "batch", "max_wait");
+  c.max_wait = parse_duration(max_wait.value);
+  if (c.max_wait.count() < 0) throw ConfigError(max_wait.mark, "batch.max_wait must not be negative");
 
   // delete_on_tombstone
   if (o.has("delete_on_tombstone")) {
@@ -579,33 +599,25 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
   c.dead_letter_qualified = (dl_schema.empty() ? "" : quote_ident(dl_schema) + ".") + quote_ident(dl_table);
   c.dead_letter_display = (dl_schema.empty() ? "" : dl_schema + ".") + dl_table;
 
-  // retry
-  if (o.has("retry")) {
-    YAML::Node r = o.node("retry");
-    require_map(r, "option 'retry'", "{initial_backoff: 100ms, max_backoff: 5s}");
-    check_keys(r, {"initial_backoff", "max_backoff"}, "'retry'");
-    if (r["initial_backoff"].IsDefined()) c.initial_backoff = parse_duration(r["initial_backoff"]);
-    if (r["max_backoff"].IsDefined()) c.max_backoff = parse_duration(r["max_backoff"]);
-    if (c.initial_backoff.count() <= 0)
-      throw ConfigError(r["initial_backoff"].Mark(), "retry.initial_backoff must be positive");
-    if (c.max_backoff < c.initial_backoff)
-      throw ConfigError(r["max_backoff"].IsDefined() ? r["max_backoff"].Mark() : r.Mark(),
-                        "retry.max_backoff must be at least retry.initial_backoff");
-  }
+  check_map_option(o, "retry", {"initial_backoff", "max_backoff"});
+  const MapField initial_backoff = map_field(o, "retry", "initial_backoff");
+  const MapField max_backoff = map_field(o, "retry", "max_backoff");
+  c.initial_backoff = parse_duration(initial_backoff.value);
+  c.max_backoff = parse_duration(max_backoff.value);
+  if (c.initial_backoff.count() <= 0)
+    throw ConfigError(initial_backoff.mark, "retry.initial_backoff must be positive");
+  if (c.max_backoff < c.initial_backoff)
+    throw ConfigError(max_backoff.mark, "retry.max_backoff must be at least retry.initial_backoff");
 
-  if (o.has("max_dead_letter_ratio")) {
-    c.max_dead_letter_ratio = o.get_number("max_dead_letter_ratio");
-    if (!(c.max_dead_letter_ratio > 0 && c.max_dead_letter_ratio <= 1))
-      throw ConfigError(o.mark("max_dead_letter_ratio"), "max_dead_letter_ratio must be in (0, 1]",
-                        "1 disables the guard");
-  }
+  c.max_dead_letter_ratio = o.get_number("max_dead_letter_ratio");
+  if (!(c.max_dead_letter_ratio > 0 && c.max_dead_letter_ratio <= 1))
+    throw ConfigError(o.mark("max_dead_letter_ratio"), "max_dead_letter_ratio must be in (0, 1]",
+                      "1 disables the guard");
 
-  if (o.has("on_dead_letter_ratio")) {
-    const std::string action = o.get_string("on_dead_letter_ratio");
-    c.on_dead_letter_ratio = action == "stop"    ? GuardAction::stop
-                             : action == "alert" ? GuardAction::alert
-                                                 : GuardAction::pause;
-  }
+  const std::string action = o.get_string("on_dead_letter_ratio");
+  c.on_dead_letter_ratio = action == "stop"    ? GuardAction::stop
+                           : action == "alert" ? GuardAction::alert
+                                               : GuardAction::pause;
 
   if (o.has("guard")) {
     c.guard = o.get_string("guard");
@@ -624,12 +636,12 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
     if (it->is_key) throw ConfigError(o.mark("guard"), "guard column '" + c.guard + "' is a key column");
   }
 
-  c.exactly_once = o.get_string("delivery", "at_least_once") == "exactly_once";
+  c.exactly_once = o.get_string("delivery") == "exactly_once";
   if (o.has("offsets_table") && !c.exactly_once)
     throw ConfigError(o.mark("offsets_table"), "option 'offsets_table' needs delivery: exactly_once");
   if (c.exactly_once) {
     check_exactly_once(c, stage);
-    const std::string text = o.get_string("offsets_table", "etld_offsets");
+    const std::string text = o.get_string("offsets_table");
     auto [os, ot] = split_table(text, o.mark("offsets_table"));
     c.offsets_qualified = (os.empty() ? "" : quote_ident(os) + ".") + quote_ident(ot);
     c.offsets_display = text;

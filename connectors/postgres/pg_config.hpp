@@ -66,12 +66,13 @@ struct PostgresSinkConfig {
   std::string table;
   std::string qualified;  // "schema"."table" or "table", quoted
   std::string display;    // schema.table as written
-  Mode mode = Mode::insert;
+  // The options' defaults are their specs' (option_specs()), read by parse_config.
+  Mode mode{};
   std::vector<std::string> key;
   std::vector<ColumnSpec> columns;
-  bool create_table = false;
-  std::size_t max_rows = 10000;
-  std::chrono::milliseconds max_wait{100};
+  bool create_table{};
+  std::size_t max_rows{};
+  std::chrono::milliseconds max_wait{};
   // The most events upstream sends before done() releases credit (max_demand per input): once
   // the sink holds that many, no more can come, so waiting for max_rows or max_wait is pointless.
   std::size_t credit_limit = 1000;
@@ -83,10 +84,10 @@ struct PostgresSinkConfig {
   std::string dead_letter_brokers;  // with dead_letter_topic
   // librdkafka properties for the dead-letter producer; values may be secrets: never logged.
   std::vector<std::pair<std::string, std::string>> dead_letter_librdkafka;
-  std::chrono::milliseconds initial_backoff{100};
-  std::chrono::milliseconds max_backoff{5000};
-  double max_dead_letter_ratio = 0.5;
-  GuardAction on_dead_letter_ratio = GuardAction::pause;
+  std::chrono::milliseconds initial_backoff{};
+  std::chrono::milliseconds max_backoff{};
+  double max_dead_letter_ratio{};
+  GuardAction on_dead_letter_ratio{};
   std::string pipeline = "etld";
   std::string stage;
   PoisonPolicy on_poison = PoisonPolicy::dead_letter;
@@ -95,7 +96,7 @@ struct PostgresSinkConfig {
   std::string guard;
   // delivery: exactly_once: the rows and the next offsets of their Kafka partitions commit in one
   // transaction, fenced by a per-partition epoch (see docs/delivery.md).
-  bool exactly_once = false;
+  bool exactly_once{};
   std::string offsets_display;
   std::string offsets_qualified;
 
@@ -122,6 +123,9 @@ struct PostgresSinkConfig {
 };
 
 const std::vector<OptionSpec>& option_specs();
+
+// batch.max_rows as written, else its default; throws ConfigError when out of range.
+std::size_t batch_max_rows(const Options& options);
 
 // Parses and checks every option; throws ConfigError located at the culprit node.
 PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& pipeline);

@@ -242,12 +242,13 @@ const StageRegistration registration{StageType{
     // on each commit's round trip back to the source (batch 1,000: 3.7..7.9 s for 1M rows
     // against 2.7..2.9 s with 20,000 of credit).
     [](const YAML::Node& node) -> std::size_t {
-      std::size_t rows = PostgresSinkConfig{}.max_rows;
+      const Options options(node, &option_specs());
+      std::size_t rows = 0;
       try {
-        if (node["batch"].IsMap() && node["batch"]["max_rows"].IsScalar())
-          rows = std::clamp<std::size_t>(node["batch"]["max_rows"].as<std::size_t>(), 1, 10'000'000);
-      } catch (const YAML::Exception&) {
-        // A bad max_rows is reported by the option's own check.
+        rows = batch_max_rows(options);
+      } catch (const ConfigError&) {
+        // A bad max_rows is reported by the option's own check: size the demand for the default.
+        rows = static_cast<std::size_t>(scalar_int(options.default_node("batch")["max_rows"]));
       }
       return std::max<std::size_t>(20000, 2 * rows);
     },

@@ -28,8 +28,8 @@ constexpr mode_t kFileMode = 0640;
 
 struct FileOutSettings {
   std::string path;
-  OutFormat format = OutFormat::json;
-  bool append = true;
+  OutFormat format{};  // the options' defaults are their specs'
+  bool append{};
 };
 
 class FileSink : public Sink {
@@ -118,7 +118,7 @@ std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineCo
                       "'" + s.path + "' is a symbolic link; file_out does not write through links",
                       "give the path of the file itself");
   s.format = out_format(o);
-  s.append = o.get_bool("append", true);
+  s.append = o.get_bool("append");
   return std::make_unique<FileSinkFactory>(std::move(s));
 }
 

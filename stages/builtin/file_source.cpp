@@ -37,15 +37,14 @@ namespace {
 
 enum class LineFormat { json, text };
 
-constexpr std::int64_t kDefaultMaxLineBytes = 1024 * 1024;
-
+// The options' defaults are their specs' (below), read by common_settings and configure_file.
 struct LineSettings {
   std::string path;  // "" for stdin
-  LineFormat format = LineFormat::json;
-  bool follow = false;
-  std::chrono::milliseconds poll_interval{250};
-  std::size_t batch = 1000;
-  std::size_t max_line_bytes = kDefaultMaxLineBytes;
+  LineFormat format{};
+  bool follow{};
+  std::chrono::milliseconds poll_interval{};
+  std::size_t batch{};
+  std::size_t max_line_bytes{};
 };
 
 constexpr std::size_t kReadChunk = 64 * 1024;
@@ -367,7 +366,7 @@ class LineFactory : public StageFactory {
 
 LineSettings common_settings(const Options& o) {
   LineSettings s;
-  auto format = o.get_string("format", "json");
+  auto format = o.get_string("format");
   if (format == "json") {
     s.format = LineFormat::json;
   } else if (format == "text") {
@@ -375,10 +374,10 @@ LineSettings common_settings(const Options& o) {
   } else {
     throw ConfigError(o.mark("format"), "format must be json or text, not '" + format + "'");
   }
-  auto batch = o.get_int("batch", 1000);
+  auto batch = o.get_int("batch");
   if (batch < 1) throw ConfigError(o.mark("batch"), "batch must be at least 1");
   s.batch = static_cast<std::size_t>(batch);
-  auto max_line = o.get_int("max_line_bytes", kDefaultMaxLineBytes);
+  auto max_line = o.get_int("max_line_bytes");
   if (max_line < 1) throw ConfigError(o.mark("max_line_bytes"), "max_line_bytes must be at least 1");
   s.max_line_bytes = static_cast<std::size_t>(max_line);
   return s;
@@ -389,8 +388,8 @@ std::unique_ptr<StageFactory> configure_file(const StageConfig& cfg, const Pipel
   LineSettings s = common_settings(o);
   s.path = o.get_string("path");
   if (s.path.empty()) throw ConfigError(o.mark("path"), "path must not be empty");
-  s.follow = o.get_bool("follow", false);
-  s.poll_interval = o.get_duration("poll_interval", std::chrono::milliseconds(250));
+  s.follow = o.get_bool("follow");
+  s.poll_interval = o.get_duration("poll_interval");
   if (s.poll_interval.count() <= 0)
     throw ConfigError(o.mark("poll_interval"), "poll_interval must be positive");
   if (!s.follow) {

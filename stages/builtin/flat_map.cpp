@@ -30,8 +30,6 @@
 namespace etld {
 namespace {
 
-constexpr std::int64_t kDefaultMaxOutputs = 10000;
-
 struct FlatMapSpec {
   Expr explode;
   std::string as;
@@ -179,9 +177,9 @@ std::unique_ptr<StageFactory> configure(const StageConfig& stage, const Pipeline
   if (!options.has("explode"))
     throw ConfigError(options.mark("explode"), "flat_map needs 'explode': an expression yielding an array");
   auto explode = compile_expr_option(options.get_string("explode"), "explode", options.mark("explode"));
-  std::string as = options.get_string("as", "item");
+  std::string as = options.get_string("as");
   if (as.empty()) throw ConfigError(options.mark("as"), "as: must name a field");
-  auto max_outputs = options.get_int("max_outputs", kDefaultMaxOutputs);
+  auto max_outputs = options.get_int("max_outputs");
   if (max_outputs < 1)
     throw ConfigError(options.mark("max_outputs"),
                       "max_outputs: must be at least 1, not " + std::to_string(max_outputs));

@@ -179,10 +179,10 @@ void render(const std::vector<Piece>& pieces, std::int64_t seq, std::int64_t now
 // ---- the stage ----------------------------------------------------------------------------------
 
 struct GenerateSettings {
-  std::int64_t start = 0;
+  std::int64_t start{};                // the options' defaults are their specs'
   std::optional<std::uint64_t> count;  // total across instances; nullopt = infinite
   std::optional<double> rate;          // events per second per instance
-  std::size_t batch = 500;
+  std::size_t batch{};
   std::optional<std::vector<Piece>> value_template;
   std::optional<std::vector<Piece>> key_template;
   std::optional<std::uint64_t> seed;
@@ -371,7 +371,7 @@ std::vector<Piece> template_option(const Options& o, const std::string& name, bo
 std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineConfig&) {
   const Options& o = cfg.options;
   GenerateSettings s;
-  s.start = o.get_int("start", 0);
+  s.start = o.get_int("start");
   s.concurrency = std::max(1, cfg.concurrency);
   if (o.has("count")) {
     auto count = o.get_int("count");
@@ -390,7 +390,7 @@ std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineCo
       throw ConfigError(o.mark("rate"), "rate must be a positive number of events per second");
     s.rate = rate;
   }
-  auto batch = o.get_int("batch", 500);
+  auto batch = o.get_int("batch");
   if (batch < 1) throw ConfigError(o.mark("batch"), "batch must be at least 1");
   s.batch = static_cast<std::size_t>(batch);
   if (o.has("seed")) s.seed = static_cast<std::uint64_t>(o.get_int("seed"));

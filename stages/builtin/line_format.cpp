@@ -15,7 +15,7 @@ OptionSpec out_format_option() {
 }
 
 OutFormat out_format(const Options& options) {
-  auto format = options.get_string("format", "json");
+  auto format = options.get_string("format");
   if (format == "json") return OutFormat::json;
   if (format == "text") return OutFormat::text;
   if (format == "value") return OutFormat::value;

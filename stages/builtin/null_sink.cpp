@@ -18,8 +18,8 @@ namespace etld {
 namespace {
 
 struct NullSettings {
-  std::chrono::milliseconds delay{0};
-  std::optional<double> rate;  // events per second
+  std::chrono::milliseconds delay{};  // the option's default is its spec's
+  std::optional<double> rate;         // events per second
 };
 
 class NullSink : public Sink {
@@ -100,7 +100,7 @@ class NullFactory : public StageFactory {
 std::unique_ptr<StageFactory> configure(const StageConfig& cfg, const PipelineConfig&) {
   const Options& o = cfg.options;
   NullSettings s;
-  s.delay = o.get_duration("delay", std::chrono::milliseconds(0));
+  s.delay = o.get_duration("delay");
   if (s.delay.count() < 0) throw ConfigError(o.mark("delay"), "delay must not be negative");
   if (o.has("rate")) {
     auto rate = o.get_number("rate");

@@ -44,9 +44,8 @@ StageType declared_source() {
       {"ends", OptionKind::boolean, "Its input ends.", false, "false", {}},
       {"max_unsettled", OptionKind::integer, "Unsettled events it allows; 0 = no limit.", false, "0", {}}};
   t.configure = [](const StageConfig& c, const PipelineConfig&) -> std::unique_ptr<StageFactory> {
-    SourceBound b{
-        .ends = c.options.get_bool("ends", false), .limit = "max_unsettled", .to_end = "set ends: true"};
-    if (auto n = c.options.get_int("max_unsettled", 0); n > 0) b.max_unsettled = static_cast<std::size_t>(n);
+    SourceBound b{.ends = c.options.get_bool("ends"), .limit = "max_unsettled", .to_end = "set ends: true"};
+    if (auto n = c.options.get_int("max_unsettled"); n > 0) b.max_unsettled = static_cast<std::size_t>(n);
     return std::make_unique<DeclaredSource>(b);
   };
   return t;

@@ -67,7 +67,7 @@ const StageRegistration sink_reg{
     make_type("test_config_sink", Role::sink, "A sink for the config tests.",
               {{"target", OptionKind::string, "Where to write.", false, "", {}}},
               [](const StageConfig& stage, const PipelineConfig&) -> std::unique_ptr<StageFactory> {
-                if (stage.options.get_string("target") == "unmarked")
+                if (stage.options.has("target") && stage.options.get_string("target") == "unmarked")
                   throw ConfigError("the target is not reachable");
                 return std::make_unique<NullFactory>();
               })};
@@ -185,7 +185,7 @@ stages:
   CHECK(o.get_string("name") == "from-env");
   CHECK(o.get_int("count") == 12);
   CHECK(o.get_number("ratio") == doctest::Approx(0.25));
-  CHECK(o.get_bool("enabled", true) == false);
+  CHECK(o.get_bool("enabled") == false);
   CHECK(o.get_duration("interval") == std::chrono::milliseconds(1500));
   CHECK(o.get_string_list("tags") == std::vector<std::string>{"a", "b"});
   CHECK(o.get_string_map("labels") == std::vector<std::pair<std::string, std::string>>{{"k", "v"}});
@@ -221,7 +221,11 @@ TEST_CASE("defaults apply when keys are absent") {
   CHECK(out->min_demand == 500);
   CHECK(out->restart_window == std::chrono::seconds(60));
   CHECK(out->restart_backoff == std::chrono::milliseconds(100));
-  CHECK(out->options.get_string("target", "dflt") == "dflt");
+  CHECK_FALSE(out->options.has("target"));  // no default: reading it is a programming error
+  CHECK_THROWS_AS(out->options.get_string("target"), std::logic_error);
+  const StageConfig* in = l->config->find("in");
+  REQUIRE(in != nullptr);
+  CHECK(in->options.get_int("rate") == 10);  // the spec's default
 }
 
 TEST_CASE("topological order is stable with respect to file order") {

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 
 #include <sys/stat.h>
@@ -163,7 +164,7 @@ TEST_CASE("scalar_int and scalar_string") {
         "expected a string; got a map");
 }
 
-TEST_CASE("Options accessors: fallbacks, conversions and located errors") {
+TEST_CASE("Options accessors: conversions and located errors") {
   ::setenv("ETLD_OPT_TEST_A", "alpha", 1);
   YAML::Node node = YAML::Load(R"(s: ${ETLD_OPT_TEST_A}
 n: 12
@@ -181,16 +182,11 @@ empty:
   CHECK_FALSE(o.has("absent"));
   CHECK_FALSE(o.has("empty"));
   CHECK(o.get_string("s") == "alpha");
-  CHECK(o.get_string("absent", "fb") == "fb");
   CHECK(o.get_int("n") == 12);
-  CHECK(o.get_int("absent", 7) == 7);
   CHECK(o.get_number("f") == doctest::Approx(2.5));
   CHECK(o.get_number("n") == doctest::Approx(12));
-  CHECK(o.get_number("absent", 1.25) == doctest::Approx(1.25));
   CHECK(o.get_bool("b") == true);
-  CHECK(o.get_bool("absent", true) == true);
   CHECK(o.get_duration("d") == 3s);
-  CHECK(o.get_duration("absent", 9ms) == 9ms);
   CHECK(o.get_string_list("l") == std::vector<std::string>{"x", "alpha"});
   CHECK(o.get_string_list("one") == std::vector<std::string>{"single"});
   CHECK(o.get_string_list("absent").empty());
@@ -218,7 +214,60 @@ empty:
 
   Options none;
   CHECK_FALSE(none.has("x"));
-  CHECK(none.get_int("x", 5) == 5);
+  CHECK(none.get_string_list("x").empty());
+}
+
+TEST_CASE("an absent option is its spec's default, read as if the user had written it") {
+  ::setenv("ETLD_OPT_TEST_A", "alpha", 1);
+  ::unsetenv("ETLD_OPT_TEST_UNSET");
+  const std::vector<OptionSpec> with_defaults = {
+      {"s", OptionKind::string, "", false, "${ETLD_OPT_TEST_A}", {}},
+      {"n", OptionKind::integer, "", false, "${ETLD_OPT_TEST_UNSET:-7}", {}},
+      {"f", OptionKind::number, "", false, "1.25", {}},
+      {"b", OptionKind::boolean, "", false, "yes", {}},
+      {"d", OptionKind::duration, "", false, "2m", {}},
+      {"c", OptionKind::choice, "", false, "slow", {"fast", "slow"}},
+      {"l", OptionKind::string_list, "", false, "[x, y]", {}},
+      {"m", OptionKind::string_map, "", false, "{k: v}", {}},
+      {"batch", OptionKind::mapping, "", false, "{rows: 10, wait: 5ms}", {}},
+  };
+  Options absent(YAML::Load("{}"), &with_defaults);
+  CHECK(absent.get_string("s") == "alpha");
+  CHECK(absent.get_int("n") == 7);
+  CHECK(absent.get_number("f") == doctest::Approx(1.25));
+  CHECK(absent.get_bool("b") == true);
+  CHECK(absent.get_duration("d") == 2min);
+  CHECK(absent.get_string("c") == "slow");
+  CHECK(absent.get_string_list("l") == std::vector<std::string>{"x", "y"});
+  CHECK(absent.get_string_map("m") == std::vector<std::pair<std::string, std::string>>{{"k", "v"}});
+  CHECK(absent.default_node("batch")["wait"].Scalar() == "5ms");
+  CHECK_FALSE(absent.has("n"));  // a default is not a value as written
+  CHECK(absent.node("n").IsNull());
+
+  Options written(YAML::Load("{n: 3, c: fast}"), &with_defaults);
+  CHECK(written.get_int("n") == 3);
+  CHECK(written.get_string("c") == "fast");
+}
+
+TEST_CASE("reading an absent option without a default is a programming error") {
+  Options o(YAML::Load("{s: here}"), &specs);  // s and n declare no default
+  CHECK(o.get_string("s") == "here");
+  CHECK_THROWS_AS(o.get_int("n"), std::logic_error);
+  CHECK_THROWS_AS(o.get_string("undeclared"), std::logic_error);
+  CHECK_THROWS_AS(Options().get_bool("x"), std::logic_error);
+  CHECK(o.get_string_list("n").empty());  // lists and maps are empty instead
+  CHECK(o.default_node("n").IsNull());
+}
+
+TEST_CASE("a default that does not fit its own spec is a programming error") {
+  CHECK_THROWS_AS(default_value({"n", OptionKind::integer, "", false, "ten", {}}), std::logic_error);
+  CHECK_THROWS_AS(default_value({"c", OptionKind::choice, "", false, "medium", {"fast", "slow"}}),
+                  std::logic_error);
+  CHECK_THROWS_AS(default_value({"b", OptionKind::boolean, "", false, "true when key is set", {}}),
+                  std::logic_error);
+  CHECK_THROWS_AS(default_value({"m", OptionKind::mapping, "", false, "{a: [", {}}), std::logic_error);
+  CHECK(default_value({"n", OptionKind::integer, "", false, "", {}}).IsNull());
+  CHECK(default_value({"d", OptionKind::duration, "", false, "250ms", {}}).Scalar() == "250ms");
 }
 
 TEST_CASE("check_option validates kinds and choices") {

@@ -155,7 +155,7 @@ const StageRegistration test_sink_reg{StageType{
         auto colon = f.find(':');
         s.fail.insert({std::stoi(f.substr(0, colon)), std::stoll(f.substr(colon + 1))});
       }
-      s.delay = cfg.options.get_duration("delay", 0ms);
+      s.delay = cfg.options.get_duration("delay");
       return std::make_unique<KafkaTestSinkFactory>(std::move(s));
     },
 }};

@@ -3,6 +3,7 @@
 // flight while a batch was written.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "config/loader.hpp"
@@ -32,6 +33,13 @@ TEST_SUITE("postgres sink demand") {
     CHECK(sink_of("", p).min_demand == 10000);
     CHECK(sink_of("    batch: {max_rows: 1000}\n", p).max_demand == 20000);
     CHECK(sink_of("    batch: {max_rows: 50000, max_wait: 1s}\n", p).max_demand == 100000);
+  }
+
+  TEST_CASE("a max_rows from the environment sizes the default max_demand as written out would") {
+    // The default demand once read max_rows without expanding ${...}: it sized for 10,000 rows.
+    ::setenv("ETLD_DEMAND_TEST_ROWS", "50000", 1);
+    std::unique_ptr<etld::PipelineConfig> p;
+    CHECK(sink_of("    batch: {max_rows: '${ETLD_DEMAND_TEST_ROWS}'}\n", p).max_demand == 100000);
   }
 
   TEST_CASE("what the pipeline sets wins") {

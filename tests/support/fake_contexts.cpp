@@ -195,8 +195,8 @@ bool RecordingAcks::exactly_once(std::uint64_t n, AckStatus status) const {
 
 // ---- helpers ----------------------------------------------------------------------------------
 
-std::unique_ptr<StageFactory> configure_stage(const std::string& type_name, const std::string& options_yaml,
-                                              const std::string& name, int concurrency) {
+StageConfig stage_config(const std::string& type_name, const std::string& options_yaml,
+                         const std::string& name, int concurrency) {
   const StageType* type = find_stage_type(type_name);
   if (!type) throw std::logic_error("no stage type '" + type_name + "'");
   StageConfig cfg;
@@ -205,8 +205,14 @@ std::unique_ptr<StageFactory> configure_stage(const std::string& type_name, cons
   cfg.concurrency = concurrency;
   cfg.node = YAML::Load(options_yaml);
   cfg.options = Options(cfg.node, &type->options);
+  return cfg;
+}
+
+std::unique_ptr<StageFactory> configure_stage(const std::string& type_name, const std::string& options_yaml,
+                                              const std::string& name, int concurrency) {
+  StageConfig cfg = stage_config(type_name, options_yaml, name, concurrency);
   PipelineConfig pipeline;
-  return type->configure(cfg, pipeline);
+  return find_stage_type(type_name)->configure(cfg, pipeline);
 }
 
 Batch make_events(const std::vector<std::string>& values, const std::shared_ptr<AckTarget>& acks,

@@ -134,6 +134,11 @@ class RecordingAcks : public AckTarget {
   std::map<std::uint64_t, std::vector<AckStatus>> seen_;
 };
 
+// A stage of a registered type with its options from YAML text ("{}" for none), as the loader
+// would hand it to the type's configure (without the common options' checks).
+StageConfig stage_config(const std::string& type, const std::string& options_yaml,
+                         const std::string& name = "stage", int concurrency = 1);
+
 // Configures a registered stage type from YAML text holding just its options ("{}" for none).
 // Throws ConfigError like the loader would.
 std::unique_ptr<StageFactory> configure_stage(const std::string& type, const std::string& options_yaml,

@@ -186,17 +186,19 @@ const StageRegistration collect_reg{StageType{
     .name = "test_collect",
     .role = Role::sink,
     .summary = "test sink recording into a bucket",
-    .options = {{.name = "bucket", .kind = OptionKind::string, .doc = "bucket name", .required = true},
-                {.name = "delay", .kind = OptionKind::duration, .doc = "per-batch delay"},
-                {.name = "status",
-                 .kind = OptionKind::choice,
-                 .doc = "settle status",
-                 .choices = {"done", "dead_lettered", "failed"}}},
+    .options =
+        {{.name = "bucket", .kind = OptionKind::string, .doc = "bucket name", .required = true},
+         {.name = "delay", .kind = OptionKind::duration, .doc = "per-batch delay", .default_text = "0"},
+         {.name = "status",
+          .kind = OptionKind::choice,
+          .doc = "settle status",
+          .default_text = "done",
+          .choices = {"done", "dead_lettered", "failed"}}},
     .configure = [](const StageConfig& sc, const PipelineConfig&) -> std::unique_ptr<StageFactory> {
       auto f = std::make_unique<CollectFactory>();
       f->name = sc.options.get_string("bucket");
-      f->delay = sc.options.get_duration("delay", std::chrono::milliseconds(0));
-      auto s = sc.options.get_string("status", "done");
+      f->delay = sc.options.get_duration("delay");
+      auto s = sc.options.get_string("status");
       f->status = s == "failed"          ? AckStatus::failed
                   : s == "dead_lettered" ? AckStatus::dead_lettered
                                          : AckStatus::done;
@@ -211,14 +213,20 @@ const StageRegistration throw_reg{
                            .kind = OptionKind::integer,
                            .doc = "throw at records >= this value",
                            .required = true},
-                          {.name = "times", .kind = OptionKind::integer, .doc = "how many times to throw"},
-                          {.name = "fatal", .kind = OptionKind::boolean, .doc = "throw FatalStageError"}},
+                          {.name = "times",
+                           .kind = OptionKind::integer,
+                           .doc = "how many times to throw",
+                           .default_text = "1"},
+                          {.name = "fatal",
+                           .kind = OptionKind::boolean,
+                           .doc = "throw FatalStageError",
+                           .default_text = "false"}},
               .configure = [](const StageConfig& sc, const PipelineConfig&) -> std::unique_ptr<StageFactory> {
                 auto f = std::make_unique<ThrowFactory>();
                 f->stage = sc.name;
                 f->at = sc.options.get_int("at");
-                f->times = static_cast<int>(sc.options.get_int("times", 1));
-                f->fatal = sc.options.get_bool("fatal", false);
+                f->times = static_cast<int>(sc.options.get_int("times"));
+                f->fatal = sc.options.get_bool("fatal");
                 return f;
               }}};
 
