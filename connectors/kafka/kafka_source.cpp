@@ -35,7 +35,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstdint>
 #include <map>
@@ -100,11 +99,12 @@ KafkaSource::~KafkaSource() {
 
 void KafkaSource::start(SourceContext& ctx) {
   ctx_ = &ctx;
-  waker_->arm(ctx.executor(), [this, alive = std::weak_ptr<int>(alive_)] {
-    if (alive.expired()) return;
+  scope_.emplace(ctx.executor());
+  // The waker is shared with the partitions' acks, which sinks may settle after we are gone.
+  waker_->arm(ctx.executor(), scope_->bind([this] {
     waker_->rearm();
     pump();
-  });
+  }));
   store_ = ctx.offset_store();
   create_consumer();
   register_board();
@@ -245,21 +245,20 @@ void KafkaSource::shutdown_consumer(bool commit) {
 void KafkaSource::arm_fd() {
   if (!fd_ || closed_) return;
   fd_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                  [this, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
-                    if (alive.expired() || ec || closed_) return;
+                  scope_->bind([this](const boost::system::error_code& ec) {
+                    if (ec || closed_) return;
                     char buf[256];
                     while (::read(fd_->native_handle(), buf, sizeof buf) > 0) {
                     }
                     pump();
                     arm_fd();
-                  });
+                  }));
 }
 
 void KafkaSource::arm_tick() {
   if (!tick_ || closed_) return;
-  tick_->expires_after(kTick);
-  tick_->async_wait([this, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
-    if (alive.expired() || ec || closed_) return;
+  tick_->start(kTick, [this] {
+    if (closed_) return;
     pump();
     remind_held();
     publish_stats();
@@ -270,8 +269,7 @@ void KafkaSource::arm_tick() {
 void KafkaSource::schedule_pump() {
   if (continuation_posted_) return;
   continuation_posted_ = true;
-  boost::asio::post(ctx_->executor(), [this, alive = std::weak_ptr<int>(alive_)] {
-    if (alive.expired()) return;
+  scope_->post([this] {
     continuation_posted_ = false;
     pump();
   });
