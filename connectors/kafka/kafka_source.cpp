@@ -86,7 +86,8 @@ std::string join(const std::vector<std::string>& v) {
 
 }  // namespace
 
-KafkaSource::KafkaSource(const KafkaSettings& s, int instance) : s_(s), instance_(instance) {}
+KafkaSource::KafkaSource(const KafkaSettings& s, int instance)
+    : s_(s), instance_(instance), cap_(s.max_in_flight) {}
 
 KafkaSource::~KafkaSource() {
   ctx_log_ok_ = false;  // the context may be gone already

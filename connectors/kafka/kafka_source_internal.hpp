@@ -123,7 +123,6 @@ class KafkaSource final : public Source {
 
   // kafka_pausing.cpp: pausing, and partitions held at a failed record
   std::size_t room() const;  // what may be pulled off librdkafka's queue now
-  std::size_t cap_low() const;
   bool want_fetch(const Part& p) const;
   void check_hold();
   // stop_at_end: the input ends once every assigned partition was read to its end (librdkafka's
@@ -183,6 +182,7 @@ class KafkaSource final : public Source {
 
   const KafkaSettings& s_;
   int instance_;
+  InFlightCap cap_;  // max_in_flight_per_partition
   SourceContext* ctx_ = nullptr;
   KafkaHandle rk_;  // declared before queue_: destroyed after it
   QueueHandle queue_;
