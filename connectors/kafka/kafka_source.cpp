@@ -344,6 +344,13 @@ class KafkaFactory : public StageFactory {
             .limit = "max_in_flight_per_partition, per partition",
             .to_end = "set stop_at_end: true"};
   }
+  // librdkafka's messages may quote them (a SASL or TLS failure), and they go to our log.
+  std::vector<std::string> secrets() const override {
+    std::vector<std::string> out;
+    for (const auto& [name, value] : s_.properties)
+      if (is_secret_setting(name)) out.push_back(value);
+    return out;
+  }
 
  private:
   KafkaSettings s_;
