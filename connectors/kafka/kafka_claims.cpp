@@ -22,13 +22,15 @@ void KafkaSource::claim_then_assign(PartitionList list, bool cooperative) {
   }
   claim_pending_ = std::move(list);
   claim_cooperative_ = cooperative;
-  store_->claim(std::move(requests), [this, alive = std::weak_ptr<int>(alive_), ex = ctx_->executor()](
-                                         std::vector<PartitionClaim> claims, std::string error) {
+  // The store answers on its own thread, maybe after we are gone: the answer is posted to the
+  // strand, where it does nothing once we are.
+  auto claimed = scope_->bind([this](const std::vector<PartitionClaim>& claims, const std::string& error) {
+    on_claimed(claims, error);
+  });
+  store_->claim(std::move(requests), [claimed, ex = ctx_->executor()](std::vector<PartitionClaim> claims,
+                                                                      std::string error) {
     auto shared = std::make_shared<std::vector<PartitionClaim>>(std::move(claims));
-    boost::asio::post(ex, [this, alive, shared, error = std::move(error)] {
-      if (alive.expired()) return;
-      on_claimed(*shared, error);
-    });
+    boost::asio::post(ex, [claimed, shared, error = std::move(error)]() mutable { claimed(*shared, error); });
   });
 }
 

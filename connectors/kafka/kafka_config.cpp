@@ -141,7 +141,6 @@ KafkaSettings read_kafka_settings(const StageConfig& cfg, const PipelineConfig& 
     if (auto it = reserved_properties().find(k); it != reserved_properties().end())
       throw ConfigError(mark, "librdkafka property '" + k + "' is set by the kafka source itself",
                         it->second);
-    if (is_secret_setting(k)) remember_secret(v);
     check_property(conf.get(), k, v, mark);
     if (k == "group.instance.id") {  // set per instance by create_consumer
       s.member_id = v;

@@ -40,7 +40,8 @@ struct KafkaSettings {
 };
 
 // The settings of the kafka stage `cfg`; throws ConfigError located at the culprit option.
-// Secret librdkafka values are remembered (config/schema/secrets.hpp) so that no log line shows them.
+// Without side effects: secret librdkafka values stay in `properties`, from which the stage's
+// factory hands them to the pipeline that runs it (StageFactory::secrets), never to a message.
 KafkaSettings read_kafka_settings(const StageConfig& cfg, const PipelineConfig& pipeline);
 
 std::vector<OptionSpec> kafka_source_options();

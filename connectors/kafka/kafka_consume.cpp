@@ -138,14 +138,14 @@ std::size_t KafkaSource::emit_ready(std::size_t budget) {
     for (std::size_t i = 0, n = parts_.size(); i < n; ++i, ++start) {
       if (start == parts_.end()) start = parts_.begin();
       Part& p = *start->second;
-      if (!p.buffered.empty() && !p.revoking && !p.poisoned && p.acks->window() < s_.max_in_flight)
+      if (!p.buffered.empty() && !p.revoking && !p.poisoned && cap_.room(p.acks->window()) > 0)
         ready.push_back(&p);
     }
     if (ready.empty()) break;
     Batch batch;
     batch.reserve(want);
     std::vector<std::size_t> room(ready.size());
-    for (std::size_t i = 0; i < ready.size(); ++i) room[i] = s_.max_in_flight - ready[i]->acks->window();
+    for (std::size_t i = 0; i < ready.size(); ++i) room[i] = cap_.room(ready[i]->acks->window());
     std::vector<std::vector<std::int64_t>> offsets(ready.size());
     std::size_t quantum = std::max<std::size_t>(1, want / ready.size());
     bool progress = true;

@@ -1,9 +1,11 @@
 // The kafka source's acknowledgements: one commit window per assigned partition, which sinks
-// settle from their strands, and the Waker by which a settlement wakes the source's strand.
-// The source commits a partition only up to its window's first offset not settled (or failed).
-// Threading: both classes are thread-safe.
+// settle from their strands, the Waker by which a settlement wakes the source's strand, and the
+// in-flight cap on a window. The source commits a partition only up to its window's first offset
+// not settled (or failed).
+// Threading: PartitionAcks and Waker are thread-safe; InFlightCap is a value.
 #pragma once
 
+#include <algorithm>
 #include <boost/asio/any_io_executor.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +35,24 @@ class Waker {
   std::optional<boost::asio::any_io_executor> ex_;
   std::function<void()> fn_;
   bool posted_ = false;
+};
+
+// max_in_flight_per_partition: a partition may hold at most `max` events emitted and not yet
+// committable (its window) or fetched and not yet emitted. At the cap it pauses; once paused, it
+// resumes only when they are down to resume_at(), a quarter under, so that it does not flap
+// between paused and fetching one settlement at a time.
+class InFlightCap {
+ public:
+  explicit InFlightCap(std::size_t max) : max_(max) {}
+  std::size_t max() const { return max_; }
+  std::size_t resume_at() const { return max_ - std::max<std::size_t>(1, max_ / 4); }
+  // How many more events may be emitted from a partition whose window holds `window`.
+  std::size_t room(std::size_t window) const { return window < max_ ? max_ - window : 0; }
+  // Whether a partition holding `held` events (window and buffer) should fetch, paused or not now.
+  bool fetches(std::size_t held, bool paused) const { return paused ? held <= resume_at() : held < max_; }
+
+ private:
+  std::size_t max_;
 };
 
 // The ack target of one assigned partition (one per assignment: a partition revoked and assigned

@@ -18,16 +18,11 @@ std::size_t KafkaSource::room() const {
   return kLocalBufferEvents - total_buffered_;
 }
 
-std::size_t KafkaSource::cap_low() const {
-  return s_.max_in_flight - std::max<std::size_t>(1, s_.max_in_flight / 4);
-}
-
 // Whether the partition should be fetching: with hysteresis, so a partition near its limits
 // does not flap between paused and resumed.
 bool KafkaSource::want_fetch(const Part& p) const {
   if (stopped_ || closing_ || p.revoking || p.poisoned) return false;
-  std::size_t buf = p.buffered.size(), win = p.acks->window();
-  if (p.paused ? win + buf > cap_low() : win + buf >= s_.max_in_flight) return false;
+  if (!cap_.fetches(p.acks->window() + p.buffered.size(), p.paused)) return false;
   if (p.idle_paused)
     return total_buffered_ <= kLocalBufferEvents / 2 && total_buffered_bytes_ <= s_.prefetch_bytes / 2;
   return true;
@@ -80,7 +75,8 @@ void KafkaSource::update_pauses() {
     bool want = want_fetch(p);
     if (p.paused == !want) {
       // Cap-limited: ask to be woken when enough settles, rather than waiting for the tick.
-      if (p.paused && !p.revoking && !p.poisoned && p.acks->window() > cap_low()) p.acks->wake_at(cap_low());
+      if (p.paused && !p.revoking && !p.poisoned && p.acks->window() > cap_.resume_at())
+        p.acks->wake_at(cap_.resume_at());
       continue;
     }
     auto* l = want ? to_resume.get() : to_pause.get();

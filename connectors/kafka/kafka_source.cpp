@@ -35,7 +35,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstdint>
 #include <map>
@@ -87,7 +86,8 @@ std::string join(const std::vector<std::string>& v) {
 
 }  // namespace
 
-KafkaSource::KafkaSource(const KafkaSettings& s, int instance) : s_(s), instance_(instance) {}
+KafkaSource::KafkaSource(const KafkaSettings& s, int instance)
+    : s_(s), instance_(instance), cap_(s.max_in_flight) {}
 
 KafkaSource::~KafkaSource() {
   ctx_log_ok_ = false;  // the context may be gone already
@@ -100,11 +100,12 @@ KafkaSource::~KafkaSource() {
 
 void KafkaSource::start(SourceContext& ctx) {
   ctx_ = &ctx;
-  waker_->arm(ctx.executor(), [this, alive = std::weak_ptr<int>(alive_)] {
-    if (alive.expired()) return;
+  scope_.emplace(ctx.executor());
+  // The waker is shared with the partitions' acks, which sinks may settle after we are gone.
+  waker_->arm(ctx.executor(), scope_->bind([this] {
     waker_->rearm();
     pump();
-  });
+  }));
   store_ = ctx.offset_store();
   create_consumer();
   register_board();
@@ -245,21 +246,20 @@ void KafkaSource::shutdown_consumer(bool commit) {
 void KafkaSource::arm_fd() {
   if (!fd_ || closed_) return;
   fd_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                  [this, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
-                    if (alive.expired() || ec || closed_) return;
+                  scope_->bind([this](const boost::system::error_code& ec) {
+                    if (ec || closed_) return;
                     char buf[256];
                     while (::read(fd_->native_handle(), buf, sizeof buf) > 0) {
                     }
                     pump();
                     arm_fd();
-                  });
+                  }));
 }
 
 void KafkaSource::arm_tick() {
   if (!tick_ || closed_) return;
-  tick_->expires_after(kTick);
-  tick_->async_wait([this, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
-    if (alive.expired() || ec || closed_) return;
+  tick_->start(kTick, [this] {
+    if (closed_) return;
     pump();
     remind_held();
     publish_stats();
@@ -270,8 +270,7 @@ void KafkaSource::arm_tick() {
 void KafkaSource::schedule_pump() {
   if (continuation_posted_) return;
   continuation_posted_ = true;
-  boost::asio::post(ctx_->executor(), [this, alive = std::weak_ptr<int>(alive_)] {
-    if (alive.expired()) return;
+  scope_->post([this] {
     continuation_posted_ = false;
     pump();
   });
@@ -344,6 +343,13 @@ class KafkaFactory : public StageFactory {
             .max_unsettled = cap,
             .limit = "max_in_flight_per_partition, per partition",
             .to_end = "set stop_at_end: true"};
+  }
+  // librdkafka's messages may quote them (a SASL or TLS failure), and they go to our log.
+  std::vector<std::string> secrets() const override {
+    std::vector<std::string> out;
+    for (const auto& [name, value] : s_.properties)
+      if (is_secret_setting(name)) out.push_back(value);
+    return out;
   }
 
  private:

@@ -7,7 +7,6 @@
 #pragma once
 
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -28,6 +27,7 @@
 #include "connectors/kafka/kafka_handles.hpp"
 #include "connectors/kafka/kafka_partition_acks.hpp"
 #include "connectors/kafka/static_membership.hpp"
+#include "stages/engine/instance_scope.hpp"
 #include "stages/engine/offset_store.hpp"
 #include "stages/engine/stage.hpp"
 
@@ -123,7 +123,6 @@ class KafkaSource final : public Source {
 
   // kafka_pausing.cpp: pausing, and partitions held at a failed record
   std::size_t room() const;  // what may be pulled off librdkafka's queue now
-  std::size_t cap_low() const;
   bool want_fetch(const Part& p) const;
   void check_hold();
   // stop_at_end: the input ends once every assigned partition was read to its end (librdkafka's
@@ -183,12 +182,13 @@ class KafkaSource final : public Source {
 
   const KafkaSettings& s_;
   int instance_;
+  InFlightCap cap_;  // max_in_flight_per_partition
   SourceContext* ctx_ = nullptr;
   KafkaHandle rk_;  // declared before queue_: destroyed after it
   QueueHandle queue_;
   int pipe_[2] = {-1, -1};
   std::optional<boost::asio::posix::stream_descriptor> fd_;
-  std::optional<boost::asio::steady_timer> tick_;
+  std::optional<StrandTimer> tick_;
   std::shared_ptr<Waker> waker_ = std::make_shared<Waker>();
   kafka::StaticMemberId member_;  // the default group.instance.id's lock
   std::string member_id_;         // group.instance.id in use, "" for a dynamic member
@@ -213,7 +213,7 @@ class KafkaSource final : public Source {
   bool stopped_ = false, finished_ = false, closing_ = false, closed_ = false;
   bool in_pump_ = false, continuation_posted_ = false, failed_pipeline_ = false;
   bool ctx_log_ok_ = true;
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // callbacks check it before touching this
+  std::optional<InstanceScope> scope_;  // posts and completions: nothing runs once we are gone
 };
 
 }  // namespace etld::kafka

@@ -12,8 +12,6 @@
 #include <algorithm>
 #include <array>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -30,6 +28,7 @@
 #include "config/schema/diagnostics.hpp"
 #include "config/schema/pipeline.hpp"
 #include "stages/builtin/reject.hpp"
+#include "stages/engine/instance_scope.hpp"
 #include "stages/engine/registry.hpp"
 
 namespace etld {
@@ -61,6 +60,7 @@ class LineSource : public Source {
   void start(SourceContext& ctx) override {
     ctx_ = &ctx;
     rejecter_.bind(ctx);
+    scope_.emplace(ctx.executor());
     timer_.emplace(ctx.executor());
     if (!s_->path.empty()) {
       if (!open_file() && !s_->follow) return;
@@ -179,9 +179,7 @@ class LineSource : public Source {
 
   void schedule() {
     scheduled_ = true;
-    boost::asio::post(ctx_->executor(), [this, alive = std::weak_ptr<int>(alive_)] {
-      if (!alive.expired()) pump();
-    });
+    scope_->post([this] { pump(); });
   }
 
   bool take_line(Batch& out) {
@@ -297,27 +295,23 @@ class LineSource : public Source {
   void read_async() {
     reading_ = true;
     chunk_.resize(kReadChunk);
-    stream_->async_read_some(
-        boost::asio::buffer(chunk_),
-        [this, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec, std::size_t n) {
-          if (alive.expired()) return;
-          reading_ = false;
-          if (stopped_) return;
-          buf_.append(chunk_.data(), n);
-          if (ec == boost::asio::error::eof) {
-            eof_ = true;
-          } else if (ec) {
-            return fail("read from stdin failed: " + ec.message());
-          }
-          pump();
-        });
+    stream_->async_read_some(boost::asio::buffer(chunk_),
+                             scope_->bind([this](const boost::system::error_code& ec, std::size_t n) {
+                               reading_ = false;
+                               if (stopped_) return;
+                               buf_.append(chunk_.data(), n);
+                               if (ec == boost::asio::error::eof) {
+                                 eof_ = true;
+                               } else if (ec) {
+                                 return fail("read from stdin failed: " + ec.message());
+                               }
+                               pump();
+                             }));
   }
 
   void poll() {
     polling_ = true;
-    timer_->expires_after(s_->poll_interval);
-    timer_->async_wait([this, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
-      if (alive.expired() || ec) return;
+    timer_->start(s_->poll_interval, [this] {
       polling_ = false;
       if (fd_ < 0 && !open_file()) {
         if (ctx_->demand() > 0) poll();
@@ -333,7 +327,7 @@ class LineSource : public Source {
   SourceContext* ctx_ = nullptr;
   int fd_ = -1;                                                  // regular file (sync reads)
   std::optional<boost::asio::posix::stream_descriptor> stream_;  // pipe or tty (async reads)
-  std::optional<boost::asio::steady_timer> timer_;               // follow polling
+  std::optional<StrandTimer> timer_;                             // follow polling
   std::string buf_;                                              // read, not yet split
   std::size_t pos_ = 0;                                          // start of unsplit data
   std::size_t scanned_ = 0;         // buf_ before this holds no newline after pos_: not searched again
@@ -348,7 +342,7 @@ class LineSource : public Source {
   std::shared_ptr<SequenceAcks> acks_ = std::make_shared<SequenceAcks>();
   bool eof_ = false, scheduled_ = false, polling_ = false, reading_ = false;
   bool stopped_ = false, finished_ = false, failed_ = false;
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // callbacks check it before touching this
+  std::optional<InstanceScope> scope_;  // the turns and reads completing after this one
 };
 
 class LineFactory : public StageFactory {

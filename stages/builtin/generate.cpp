@@ -4,8 +4,6 @@
 // Threading: one instance per strand; every callback runs on ctx.executor().
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -21,6 +19,7 @@
 #include "config/schema/diagnostics.hpp"
 #include "config/schema/pipeline.hpp"
 #include "config/schema/printable.hpp"
+#include "stages/engine/instance_scope.hpp"
 #include "stages/engine/registry.hpp"
 
 namespace etld {
@@ -212,6 +211,7 @@ class GenerateSource : public Source {
 
   void start(SourceContext& ctx) override {
     ctx_ = &ctx;
+    scope_.emplace(ctx.executor());
     timer_.emplace(ctx.executor());
     last_refill_ = std::chrono::steady_clock::now();
     if (limit_ && *limit_ == 0) return finish_once();
@@ -219,12 +219,11 @@ class GenerateSource : public Source {
   }
 
   void on_demand() override {
-    if (!scheduled_ && !timer_armed_) pump();
+    if (!scheduled_ && !(timer_ && timer_->armed())) pump();
   }
 
   void stop() override {
-    if (timer_armed_) timer_->cancel();
-    timer_armed_ = false;
+    if (timer_) timer_->cancel();
     stopped_ = true;
     finish_once();
   }
@@ -258,22 +257,16 @@ class GenerateSource : public Source {
     if (ctx_->demand() == 0) return;  // wait for on_demand()
     if (s_.rate && tokens_ < 1.0) {
       auto wait = std::chrono::duration<double>((1.0 - tokens_) / *s_.rate);
-      timer_->expires_after(std::max<std::chrono::steady_clock::duration>(
-          std::chrono::duration_cast<std::chrono::steady_clock::duration>(wait),
-          std::chrono::milliseconds(1)));
-      timer_armed_ = true;
-      timer_->async_wait([this, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
-        if (alive.expired() || ec) return;
-        timer_armed_ = false;
-        pump();
-      });
+      timer_->start_at(std::chrono::steady_clock::now() +
+                           std::max<std::chrono::steady_clock::duration>(
+                               std::chrono::duration_cast<std::chrono::steady_clock::duration>(wait),
+                               std::chrono::milliseconds(1)),
+                       [this] { pump(); });
       return;
     }
     // Demand left but the turn's budget is spent: continue after other work on the pool.
     scheduled_ = true;
-    boost::asio::post(ctx_->executor(), [this, alive = std::weak_ptr<int>(alive_)] {
-      if (!alive.expired()) pump();
-    });
+    scope_->post([this] { pump(); });
   }
 
   // Token bucket for `rate`: at most a tenth of a second's worth (at least one event) can
@@ -321,11 +314,11 @@ class GenerateSource : public Source {
   std::uint64_t index_ = 0;             // events emitted so far = next ack token
   std::shared_ptr<SequenceAcks> acks_ = std::make_shared<SequenceAcks>();
   SourceContext* ctx_ = nullptr;
-  std::optional<boost::asio::steady_timer> timer_;
+  std::optional<StrandTimer> timer_;  // rate: the wait for the next token
   std::chrono::steady_clock::time_point last_refill_;
   double tokens_ = 1;  // the first event goes out at once
-  bool scheduled_ = false, timer_armed_ = false, stopped_ = false, finished_ = false;
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // callbacks check it before touching this
+  bool scheduled_ = false, stopped_ = false, finished_ = false;
+  std::optional<InstanceScope> scope_;  // the turns posted after this one
 };
 
 class GenerateFactory : public StageFactory {

@@ -11,8 +11,8 @@
 
 #include "config/schema/diagnostics.hpp"
 #include "config/schema/pipeline.hpp"
+#include "stages/engine/instance_scope.hpp"
 #include "stages/engine/registry.hpp"
-#include "stages/sink/instance_scope.hpp"
 
 namespace etld {
 namespace {
@@ -81,8 +81,8 @@ class NullSink : public Sink {
 
   NullSettings s_;
   SinkContext* ctx_ = nullptr;
-  std::optional<sink::StrandTimer> timer_;  // its callback never runs once the sink is gone
-  std::deque<Batch> pending_;               // received, waiting for their delay; bounded by upstream credits
+  std::optional<StrandTimer> timer_;  // its callback never runs once the sink is gone
+  std::deque<Batch> pending_;         // received, waiting for their delay; bounded by upstream credits
   std::chrono::steady_clock::time_point next_due_{};
   std::uint64_t received_ = 0;
   bool waiting_ = false, drain_requested_ = false;

@@ -23,6 +23,7 @@ Pipeline::Impl::Impl(std::shared_ptr<const PipelineConfig> config, std::shared_p
     group->type = find_stage_type(sc.type);
     if (!group->type) throw std::runtime_error("unknown stage type '" + sc.type + "'");
     group->factory = sc.factory ? sc.factory : group->type->configure(sc, *config_);
+    remember_secrets(*group->factory);  // this configuration runs now: mask what it holds
     group->settings = canonical(sc.node);
     if (!sc.partition_by.empty() && !sc.partition_hash)
       throw std::logic_error("stage '" + sc.name + "': partition_by is compiled by the loader");

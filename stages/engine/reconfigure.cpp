@@ -164,6 +164,7 @@ Reconfiguration Pipeline::Impl::reconfigure(std::shared_ptr<const PipelineConfig
     if (g->settings != c.settings) {
       try {
         c.factory = nc->factory ? nc->factory : c.type->configure(*nc, *next);
+        remember_secrets(*c.factory);  // before anything of it runs (a rotated password, say)
       } catch (const std::exception& e) {
         result.error = "stage '" + nc->name + "': " + e.what();
         return result;

@@ -4,6 +4,8 @@
 #include <map>
 #include <stdexcept>
 
+#include "config/schema/secrets.hpp"
+
 namespace etld {
 
 namespace {
@@ -25,6 +27,10 @@ const char* role_name(Role role) {
 std::unique_ptr<Source> StageFactory::make_source(int) { throw std::logic_error("not a source"); }
 std::unique_ptr<Transform> StageFactory::make_transform(int) { throw std::logic_error("not a transform"); }
 std::unique_ptr<Sink> StageFactory::make_sink(int) { throw std::logic_error("not a sink"); }
+
+void remember_secrets(const StageFactory& factory) {
+  for (const auto& secret : factory.secrets()) remember_secret(secret);
+}
 
 const StageType* find_stage_type(const std::string& name) {
   auto it = registry().find(name);

@@ -45,7 +45,15 @@ class StageFactory {
   // endless; a transform that says nothing holds no acks.
   virtual SourceBound source_bound() const { return {}; }
   virtual AckHolding ack_holding() const { return {}; }
+  // The secrets its settings hold (passwords, SASL settings). `configure` does not remember them
+  // process-wide (validating a file must not change what the process masks): the pipeline does,
+  // for the factories it runs (remember_secrets), before any instance can log.
+  virtual std::vector<std::string> secrets() const { return {}; }
 };
+
+// Remembers `factory`'s secrets (config/schema/secrets.hpp), so that no log line, library message
+// or admin answer of the running pipeline shows them.
+void remember_secrets(const StageFactory& factory);
 
 struct StageType {
   std::string name;

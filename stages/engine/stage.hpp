@@ -5,6 +5,8 @@
 // pool. Every method below, and every callback a stage posts to ctx.executor(), runs on that
 // strand, so a stage needs no lock for its own state. A stage never blocks its thread: it waits
 // on I/O through the executor. Context methods are strand-bound too, except where noted.
+// A stage posts, waits and times through stages/engine/instance_scope.hpp, so that nothing it
+// started runs once the instance is destroyed (on its strand).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>

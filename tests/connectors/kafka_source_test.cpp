@@ -5,7 +5,6 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -24,6 +23,7 @@
 #include "config/schema/pipeline.hpp"
 #include "connectors/kafka/kafka_handles.hpp"
 #include "connectors/kafka/kafka_source.hpp"
+#include "stages/engine/instance_scope.hpp"
 #include "stages/engine/pipeline.hpp"
 #include "stages/engine/registry.hpp"
 #include "tests/support/fake_contexts.hpp"
@@ -100,9 +100,7 @@ class KafkaTestSink : public Sink {
  private:
   void wait() {
     waiting_ = true;
-    timer_->expires_after(s_.delay);
-    timer_->async_wait([this, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
-      if (alive.expired() || ec) return;
+    timer_->start(s_.delay, [this] {
       waiting_ = false;
       complete_front();
       if (!pending_.empty()) return wait();
@@ -124,10 +122,9 @@ class KafkaTestSink : public Sink {
   const TestSinkSettings& s_;
   std::shared_ptr<Collected> out_;
   SinkContext* ctx_ = nullptr;
-  std::optional<boost::asio::steady_timer> timer_;
+  std::optional<StrandTimer> timer_;  // never fires once the sink is gone
   std::deque<Batch> pending_;
   bool waiting_ = false, drain_ = false;
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
 class KafkaTestSinkFactory : public StageFactory {

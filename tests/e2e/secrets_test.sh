@@ -3,6 +3,8 @@
 # in the file, valid ones that log in and broken ones libpq cannot parse), in a kafka source's
 # librdkafka SASL settings (pointed at the plaintext broker, so librdkafka fails to authenticate
 # and logs about it, with its own debug logging on) and in a generate template through ${file:}.
+# The kafka source's SASL password is another one, written only there: the kafka stage's
+# configure remembers nothing, the pipeline that runs it does (StageFactory::secrets).
 # Then every output of the real binary is searched for it: validate, graph and reference, the log
 # lines of runs in text and JSON at debug level, every admin endpoint, a refused reload, and the
 # dead-letter rows in PostgreSQL. Records with a newline and a terminal escape must not forge a log
@@ -12,6 +14,7 @@ use_services
 
 run_id="sec_$(date +%s%N | tail -c 9)"
 pw="Zq8-sEcReT-$run_id-x7"
+kpw="Kf4-kAfKaPw-$run_id-y9"
 role="r_$run_id" topic="t_$run_id" table="t_$run_id" dlq="dl_$run_id"
 pg_host=$(python3 -c "import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(p.hostname, p.port, p.path.lstrip('/'))" "$PG_DSN")
 read -r host port db <<<"$pg_host"
@@ -51,7 +54,7 @@ stages:
     brokers: \${KAFKA_BROKERS}
     topics: [$topic]
     group: g_sasl_$run_id
-    librdkafka: {sasl.mechanism: PLAIN, sasl.username: u, sasl.password: '$pw', security.protocol: SASL_PLAINTEXT, debug: 'security,broker,conf'}
+    librdkafka: {sasl.mechanism: PLAIN, sasl.username: u, sasl.password: '$kpw', security.protocol: SASL_PLAINTEXT, debug: 'security,broker,conf'}
   parse:
     type: map
     inputs: [in, sasl_in]
@@ -73,6 +76,7 @@ kv_dsn="host=$host port=$port dbname=$db user=$role password='$pw'"
 pipeline "$tmp/uri.yaml" 'sec"ret %d' "$uri_dsn" json a
 pipeline "$tmp/kv.yaml" 'secrets' "$kv_dsn" text b
 check "the password is in the pipeline files (the search below can find it)" grep -q -- "$pw" "$tmp/kv.yaml" "$tmp/pw"
+check "so is the kafka password" grep -q -- "$kpw" "$tmp/kv.yaml"
 
 # ---- validate, graph and reference: valid and broken DSNs -------------------------------------
 n=0
@@ -167,9 +171,9 @@ check "no reason holds a newline or a terminal escape" \
 # ---- the search --------------------------------------------------------------------------------
 outputs=("$tmp"/out.* "$tmp"/admin.* "$tmp/run-json.log" "$tmp/run-text.log" "$tmp/dead-letters")
 # "sEcReT" is a piece of the password alone: a part of it (the tail libpq took for a keyword, the
-# rest after an unencoded '@') counts as a leak too.
-leaks=$(grep -l -F -e "$pw" -e sEcReT "${outputs[@]}" || true)
-check "the password appears in none of ${#outputs[@]} outputs, not even in part" test -z "$leaks"
-for f in $leaks; do echo "--- $f leaks the password:"; grep -F -e "$pw" -e sEcReT "$f" | head -5 | cut -c1-400; done >&2
+# rest after an unencoded '@') counts as a leak too; "kAfKaPw" likewise for the kafka password.
+leaks=$(grep -l -F -e "$pw" -e sEcReT -e "$kpw" -e kAfKaPw "${outputs[@]}" || true)
+check "the passwords appear in none of ${#outputs[@]} outputs, not even in part" test -z "$leaks"
+for f in $leaks; do echo "--- $f leaks a password:"; grep -F -e "$pw" -e sEcReT -e "$kpw" -e kAfKaPw "$f" | head -5 | cut -c1-400; done >&2
 if [ "$fail" != 0 ]; then for f in "$tmp"/out.*; do echo "--- $f"; head -5 "$f"; done; echo "--- json log"; tail -20 "$tmp/run-json.log"; fi >&2
 finish

@@ -13,7 +13,6 @@
 #include "stages/sink/bisect.hpp"
 #include "stages/sink/blocking_worker.hpp"
 #include "stages/sink/dead_letter.hpp"
-#include "stages/sink/instance_scope.hpp"
 #include "stages/sink/ratio_guard.hpp"
 #include "stages/sink/retry.hpp"
 #include "tests/support/fake_contexts.hpp"
@@ -188,33 +187,6 @@ TEST_CASE("the ratio guard trips on a bad batch or a bad window, and its action 
   CHECK(sink::DeadLetterRatioGuard(0.5, sink::GuardAction::stop).act(why, log) == sink::GuardVerdict::stop);
   CHECK(sink::DeadLetterRatioGuard(0.5, sink::GuardAction::alert).act(why, log) ==
         sink::GuardVerdict::dead_letter);
-}
-
-TEST_CASE("timers and posts do nothing once their owner is gone") {
-  boost::asio::io_context io;
-  test::Strand strand = boost::asio::make_strand(io);
-  int ran = 0;
-  {
-    sink::StrandTimer t(strand);
-    t.start(1ms, [&] { ++ran; });
-  }
-  sink::StrandTimer cancelled(strand);
-  cancelled.start(1ms, [&] { ++ran; });
-  std::this_thread::sleep_for(5ms);  // expired: its completion may already be queued
-  cancelled.cancel();
-  {
-    auto scope = std::make_unique<sink::InstanceScope>(strand);
-    std::thread([&] { scope->post([&] { ++ran; }); }).join();
-    scope.reset();
-  }
-  test::run_until(
-      io, [] { return false; }, 50ms);
-  CHECK(ran == 0);
-
-  sink::StrandTimer live(strand);
-  live.start(1ms, [&] { ++ran; });
-  REQUIRE(test::run_until(io, [&] { return ran == 1; }));
-  CHECK_FALSE(live.armed());
 }
 
 TEST_CASE("a worker destroyed mid-job interrupts it and its completion never runs") {
