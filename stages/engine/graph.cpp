@@ -2,12 +2,12 @@
 // offset-store bindings), and its lifecycle: start, stop, failure, the end of sinks and sources.
 #include "stages/engine/runner.hpp"
 
-#include <set>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "stages/engine/offset_store.hpp"
+#include "stages/engine/upstream.hpp"
 
 namespace etld {
 
@@ -152,15 +152,8 @@ std::map<StageGroup*, std::shared_ptr<OffsetStore>> Pipeline::Impl::offset_store
   for (std::size_t i = 0; i < groups_.size(); ++i) {
     auto store = factories[i]->offset_store();
     if (!store) continue;
-    std::set<StageGroup*> seen;
-    std::vector<StageGroup*> todo{groups_[i].get()};
-    while (!todo.empty()) {
-      StageGroup* g = todo.back();
-      todo.pop_back();
-      if (!seen.insert(g).second) continue;
-      if (g->type->role == Role::source) out[g] = store;
-      for (const auto& input : g->config->inputs) todo.push_back(by_name.at(input));
-    }
+    for (const StageConfig* source : sources_upstream_of(*groups_[i]->config, *config_))
+      out[by_name.at(source->name)] = store;
   }
   return out;
 }
