@@ -2,9 +2,9 @@
 
 #include <set>
 #include <string>
-#include <vector>
 
 #include "stages/engine/registry.hpp"
+#include "stages/engine/upstream.hpp"
 
 namespace etld {
 
@@ -31,45 +31,36 @@ void check_position_binding(const StageConfig& sink, const PipelineConfig& pipel
                       kOrderHint);
   std::set<std::string> path;  // the stages between the source and the sink, and the source
   const StageConfig* source = nullptr;
-  std::vector<const StageConfig*> todo{&sink};
-  while (!todo.empty()) {
-    const StageConfig* s = todo.back();
-    todo.pop_back();
-    if (s->inputs.empty()) {
-      const StageType* type = find_stage_type(s->type);
-      if (!type || !type->traits.positions_in_store)
+  for (const StageConfig* s : upstream_of(sink, pipeline)) {
+    path.insert(s->name);
+    const StageType* type = find_stage_type(s->type);
+    if (!s->inputs.empty()) {
+      if (!type || !type->traits.one_to_one_in_order)
         throw ConfigError(at,
-                          promise +
-                              " needs a source that can keep its positions in the sink's offset store "
-                              "(kafka), but stage '" +
-                              sink.name + "' is fed by stage '" + s->name + "' of type " + s->type,
-                          "use delivery: at_least_once");
-      if (source && source != s)
+                          promise + ": stage '" + s->name + "' (type " + s->type +
+                              ") between the source and the sink does not keep one output per input record",
+                          "only stages that do (map, filter) may sit between them; use delivery: "
+                          "at_least_once");
+      if (!keeps_partition_order(*s))
         throw ConfigError(at,
-                          promise + " needs exactly one source upstream; stage '" + sink.name +
-                              "' is fed by '" + source->name + "' and '" + s->name + "'",
-                          "give each source its own sink");
-      source = s;
+                          promise + " needs each partition's records in order, but stage '" + s->name +
+                              "' has concurrency " + std::to_string(s->concurrency),
+                          kOrderHint);
+      continue;
     }
-    for (const auto& name : s->inputs) {
-      const StageConfig* in = pipeline.find(name);
-      if (!in || !path.insert(name).second) continue;
-      if (!in->inputs.empty()) {
-        const StageType* type = find_stage_type(in->type);
-        if (!type || !type->traits.one_to_one_in_order)
-          throw ConfigError(at,
-                            promise + ": stage '" + in->name + "' (type " + in->type +
-                                ") between the source and the sink does not keep one output per input record",
-                            "only stages that do (map, filter) may sit between them; use delivery: "
-                            "at_least_once");
-        if (!keeps_partition_order(*in))
-          throw ConfigError(at,
-                            promise + " needs each partition's records in order, but stage '" + in->name +
-                                "' has concurrency " + std::to_string(in->concurrency),
-                            kOrderHint);
-      }
-      todo.push_back(in);
-    }
+    if (!type || !type->traits.positions_in_store)
+      throw ConfigError(at,
+                        promise +
+                            " needs a source that can keep its positions in the sink's offset store "
+                            "(kafka), but stage '" +
+                            sink.name + "' is fed by stage '" + s->name + "' of type " + s->type,
+                        "use delivery: at_least_once");
+    if (source)
+      throw ConfigError(at,
+                        promise + " needs exactly one source upstream; stage '" + sink.name +
+                            "' is fed by '" + s->name + "' and '" + source->name + "'",
+                        "give each source its own sink");
+    source = s;
   }
   if (!source)
     throw ConfigError(at, promise + " needs a source upstream of stage '" + sink.name + "'",

@@ -1,29 +1,13 @@
 #include "config/held_acks_check.hpp"
 
 #include <map>
-#include <set>
 #include <string>
-#include <vector>
 
 #include "stages/engine/registry.hpp"
+#include "stages/engine/upstream.hpp"
 
 namespace etld {
 namespace {
-
-// The sources whose events reach `stage`, through any transforms.
-void sources_feeding(const StageConfig& stage, const PipelineConfig& pipeline, std::set<std::string>& seen,
-                     std::vector<const StageConfig*>& sources) {
-  for (const auto& input : stage.inputs) {
-    const StageConfig* up = pipeline.find(input);
-    if (up == nullptr || !seen.insert(input).second) continue;
-    const StageType* type = find_stage_type(up->type);
-    if (type != nullptr && type->role == Role::source) {
-      sources.push_back(up);
-    } else {
-      sources_feeding(*up, pipeline, seen, sources);
-    }
-  }
-}
 
 std::string stage_label(const StageConfig& stage) { return "'" + stage.name + "' (" + stage.type + ")"; }
 
@@ -65,10 +49,7 @@ int check_held_acks(const PipelineConfig& pipeline, Diagnostics& diags) {
     if (!stage.factory) continue;
     AckHolding holding = stage.factory->ack_holding();
     if (!holding.holds()) continue;
-    std::set<std::string> seen;
-    std::vector<const StageConfig*> sources;
-    sources_feeding(stage, pipeline, seen, sources);
-    for (const StageConfig* source : sources) {
+    for (const StageConfig* source : sources_upstream_of(stage, pipeline)) {
       auto it = bounds.find(source->name);
       if (it == bounds.end()) {
         it = bounds.emplace(source->name, source->factory ? source->factory->source_bound() : SourceBound{})

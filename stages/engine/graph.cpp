@@ -1,13 +1,16 @@
 // Pipeline::Impl: building the graph of runners from a configuration (subscriptions, dispatchers,
 // offset-store bindings), and its lifecycle: start, stop, failure, the end of sinks and sources.
-#include "stages/engine/runner.hpp"
+#include "stages/engine/pipeline_impl.hpp"
 
-#include <set>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "stages/engine/offset_store.hpp"
+#include "stages/engine/sink_runner.hpp"
+#include "stages/engine/source_runner.hpp"
+#include "stages/engine/transform_runner.hpp"
+#include "stages/engine/upstream.hpp"
 
 namespace etld {
 
@@ -36,8 +39,21 @@ Pipeline::Impl::Impl(std::shared_ptr<const PipelineConfig> config, std::shared_p
   for (auto& g : groups_) factories.push_back(g->factory);
   for (auto& [group, store] : offset_store_bindings(factories)) group->offset_store = store;
   for (auto& g : groups_)
-    for (int i = 0; i < g->config->concurrency; ++i)
-      g->instances.push_back(std::make_unique<Runner>(*this, *g, i));
+    for (int i = 0; i < g->config->concurrency; ++i) {
+      switch (g->type->role) {
+        case Role::source: {
+          auto r = std::make_unique<SourceRunner>(*this, *g, i);
+          sources_.push_back(r.get());
+          g->instances.push_back(std::move(r));
+          break;
+        }
+        case Role::transform: g->instances.push_back(std::make_unique<TransformRunner>(*this, *g, i)); break;
+        case Role::sink:
+          g->instances.push_back(std::make_unique<SinkRunner>(*this, *g, i));
+          sinks_.push_back(g->instances.back().get());
+          break;
+      }
+    }
   // Wire every producer instance to every instance of each consumer stage.
   for (auto& g : groups_) {
     for (auto& producer : g->instances) {
@@ -57,11 +73,6 @@ Pipeline::Impl::Impl(std::shared_ptr<const PipelineConfig> config, std::shared_p
       producer->set_outputs(std::move(outputs), std::max<std::size_t>(bound, 1));
     }
   }
-  for (auto& g : groups_)
-    for (auto& r : g->instances) {
-      if (g->type->role == Role::source) sources_.push_back(r.get());
-      if (g->type->role == Role::sink) sinks_.push_back(r.get());
-    }
   sinks_left_ = sinks_.size();
   sources_left_ = sources_.size();
 }
@@ -154,15 +165,8 @@ std::map<StageGroup*, std::shared_ptr<OffsetStore>> Pipeline::Impl::offset_store
   for (std::size_t i = 0; i < groups_.size(); ++i) {
     auto store = factories[i]->offset_store();
     if (!store) continue;
-    std::set<StageGroup*> seen;
-    std::vector<StageGroup*> todo{groups_[i].get()};
-    while (!todo.empty()) {
-      StageGroup* g = todo.back();
-      todo.pop_back();
-      if (!seen.insert(g).second) continue;
-      if (g->type->role == Role::source) out[g] = store;
-      for (const auto& input : g->config->inputs) todo.push_back(by_name.at(input));
-    }
+    for (const StageConfig* source : sources_upstream_of(*groups_[i]->config, *config_))
+      out[by_name.at(source->name)] = store;
   }
   return out;
 }

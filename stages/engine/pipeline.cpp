@@ -1,6 +1,6 @@
 #include "stages/engine/pipeline.hpp"
 
-#include "stages/engine/runner.hpp"
+#include "stages/engine/pipeline_impl.hpp"
 
 namespace etld {
 

@@ -1,11 +1,12 @@
 // Pipeline::Impl::reconfigure: applying a changed configuration to the running graph, rebuilding
 // only the stages whose settings changed (docs/engine.md, Lifecycle).
-#include "stages/engine/runner.hpp"
+#include "stages/engine/pipeline_impl.hpp"
 
 #include <latch>
 #include <thread>
 
 #include "stages/engine/offset_store.hpp"
+#include "stages/engine/source_runner.hpp"
 
 namespace etld {
 
@@ -78,8 +79,8 @@ std::string rebuild_reason(const PipelineConfig& now, const PipelineConfig& next
 }
 
 // Runs f(runner) on each runner's strand and waits until every one has.
-template <class F>
-void on_strands(const std::vector<Runner*>& runners, F f) {
+template <class R, class F>
+void on_strands(const std::vector<R*>& runners, F f) {
   if (runners.empty()) return;
   std::latch done(static_cast<std::ptrdiff_t>(runners.size()));
   for (auto* r : runners)
@@ -213,9 +214,9 @@ Reconfiguration Pipeline::Impl::reconfigure(std::shared_ptr<const PipelineConfig
   }
 
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  on_strands(sources_, [](Runner& r) { r.set_paused(true); });
+  on_strands(sources_, [](SourceRunner& r) { r.set_paused(true); });
   if (!wait_quiet(deadline)) {
-    on_strands(sources_, [](Runner& r) { r.set_paused(false); });
+    on_strands(sources_, [](SourceRunner& r) { r.set_paused(false); });
     result.error = "events in flight did not settle within " + std::to_string(timeout.count()) +
                    "ms; the running configuration stays";
     result.restarted.clear();
@@ -251,7 +252,7 @@ Reconfiguration Pipeline::Impl::reconfigure(std::shared_ptr<const PipelineConfig
   }
   on_strands(sources, [](Runner& r) { r.retire(); });
   adopt_all();
-  on_strands(sources_, [](Runner& r) { r.set_paused(false); });
+  on_strands(sources_, [](SourceRunner& r) { r.set_paused(false); });
   result.applied = true;
   if (!problems.empty()) result.error = problems.substr(2);
   return result;

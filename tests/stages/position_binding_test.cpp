@@ -205,4 +205,9 @@ TEST_CASE("binding: validation refuses the shapes under which the store cannot h
   err = load_error(
       yaml("shape", 1, 1, "  mid: { type: map, inputs: [in], concurrency: 2, set: { x: '1' } }\n"));
   CHECK(err.find("needs each partition's records in order") != std::string::npos);
+  err = load_error(
+      "stages:\n  a: { type: test_positions, probe: two }\n  b: { type: test_positions, probe: two }\n"
+      "  out: { type: test_store_sink, inputs: [a, b], delivery: exactly_once }\n");
+  CHECK(err.find("needs exactly one source upstream; stage 'out' is fed by 'b' and 'a'") !=
+        std::string::npos);
 }

@@ -1,15 +1,14 @@
-// Runner: a stage instance's lifecycle (start, stop, close), its reconfiguration (retire, adopt)
-// and failures (the restart policy, teardown, replaying what arrived meanwhile).
-#include "stages/engine/runner.hpp"
+// Runner, whatever the role: a stage instance's start, its reconfiguration (adopt) and failures
+// (the restart policy, teardown, replaying what arrived meanwhile), and its stats.
+#include "stages/engine/runner_base.hpp"
 
-#include <algorithm>
-#include <boost/asio/post.hpp>
 #include <string>
 #include <utility>
 
 #include <spdlog/spdlog.h>
 
 #include "stages/engine/loggers.hpp"
+#include "stages/engine/pipeline_impl.hpp"
 
 namespace etld {
 
@@ -40,19 +39,18 @@ Runner::Runner(Pipeline::Impl& pipeline, StageGroup& group, int instance)
       group_(group),
       instance_(instance),
       strand_(asio::make_strand(pipeline.pool_.get_executor())),
-      restart_timer_(strand_),
       name_(group.config->name),
       config_(group.config),
       type_(group.type),
       factory_(group.factory),
       offset_store_(group.offset_store),
-      metrics_(*pipeline.metrics_, pipeline.config_->name, name_, instance) {
+      metrics_(*pipeline.metrics_, pipeline.config_->name, name_, instance),
+      restart_timer_(strand_) {
   auto label = group.config->concurrency > 1 ? name_ + "#" + std::to_string(instance) : name_;
   log_ = make_stage_logger(label);
-  source_ctx_.r = this;
-  sink_ctx_.r = this;
-  transform_ctx_.r = this;
 }
+
+ReadinessProbe Runner::readiness_probe(std::string what) { return pipeline_.readiness_.probe(std::move(what)); }
 
 void Runner::start() {
   post([this] {
@@ -61,25 +59,6 @@ void Runner::start() {
       auto n = inputs_[i].credit.grant_initial();
       ask_upstream(i, n);
     }
-  });
-}
-
-void Runner::stop() {
-  post([this] {
-    if (role() != Role::source || stopping_) return;
-    stopping_ = true;
-    if (restarting_ || !source_ || source_ended_) {
-      finish_output();
-      return;
-    }
-    guard([&] { source_->stop(); });
-  });
-}
-
-void Runner::close() {
-  post([this] {
-    if (source_) guard([&] { source_->close(); });
-    pipeline_.source_closed();
   });
 }
 
@@ -102,39 +81,6 @@ StageStats Runner::stats() const {
   return s;
 }
 
-void Runner::set_paused(bool paused) {
-  paused_ = paused;
-  if (!paused && role() == Role::source && source_ && !restarting_ && !output_done_ && !stopping_ &&
-      dispatcher_->demand() > 0)
-    guard([&] { source_->on_demand(); });
-}
-
-void Runner::retire() {
-  replacing_ = true;
-  switch (role()) {
-    case Role::source:
-      if (source_ && !restarting_) {
-        guard([&] { source_->stop(); });
-        if (source_) guard([&] { source_->close(); });
-      }
-      retired_ = true;
-      break;
-    case Role::transform: {
-      Batch out;
-      if (transform_ && !restarting_ && guard([&] { transform_->finish(out); }))
-        dispatch_output(std::move(out));
-      retired_ = true;
-      break;
-    }
-    case Role::sink:
-      if (sink_ && !restarting_)
-        guard([&] { sink_->drain(); });
-      else
-        retired_ = true;
-      break;
-  }
-}
-
 void Runner::adopt(const StageConfig* config, const StageType* type, std::shared_ptr<StageFactory> factory,
                    std::shared_ptr<OffsetStore> offset_store, bool rebuild) {
   config_ = config;
@@ -148,34 +94,9 @@ void Runner::adopt(const StageConfig* config, const StageType* type, std::shared
   }
   teardown();  // a sink that did not drain in time releases the credit of what it held
   replacing_ = retired_ = false;
-  source_ended_ = false;
   restart_history_ = {};
   create_stage();
   replay_held();
-}
-
-bool Runner::create_stage() {
-  return guard([&] {
-    switch (role()) {
-      case Role::source:
-        source_ended_ = false;
-        source_ = factory_->make_source(instance_);
-        source_->start(source_ctx_);
-        if (stopping_)
-          source_->stop();
-        else if (dispatcher_->demand() > 0)
-          source_->on_demand();
-        break;
-      case Role::transform:
-        transform_ = factory_->make_transform(instance_);
-        transform_->start(transform_ctx_);
-        break;
-      case Role::sink:
-        sink_ = factory_->make_sink(instance_);
-        sink_->start(sink_ctx_);
-        break;
-    }
-  });
 }
 
 void Runner::handle_failure(std::exception_ptr error) {
@@ -202,28 +123,11 @@ void Runner::handle_failure(std::exception_ptr error) {
   });
 }
 
-void Runner::teardown() {
-  if (role() == Role::sink) {
-    // What the old instance held is gone (its acks settled failed): release its credit.
-    std::size_t held = 0;
-    for (auto& [input, count] : arrivals_) held += count;
-    sink_.reset();
-    events_failed_ += held;
-    if (held > 0) log_->error("{} events held by the sink were not written (settled as failed)", held);
-    sink_done(held);
-  }
-  if (transform_ && transform_->held() > 0)
-    log_->error("{} events held by the transform were not handed on (their inputs settle as failed)",
-                transform_->held());
-  transform_.reset();
-  source_.reset();
-}
-
 void Runner::restart() {
   restarting_ = false;
   if (!create_stage()) return;
   replay_held();
-  if (role() == Role::transform && !restarting_) pump();  // credit withheld while the old one held events
+  restarted();
 }
 
 void Runner::replay_held() {
