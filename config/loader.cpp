@@ -30,6 +30,8 @@ const StageConfig* PipelineConfig::find(const std::string& name) const {
 }
 
 const std::vector<OptionSpec>& common_stage_options() {
+  using namespace loader_detail;
+  static const StageConfig d;  // the defaults (see duration_text in loader_parts.hpp)
   static const std::vector<OptionSpec> specs = {
       {"type", OptionKind::string, "The stage type (see below).", true, "", {}},
       {"inputs",
@@ -42,7 +44,7 @@ const std::vector<OptionSpec>& common_stage_options() {
        OptionKind::integer,
        "Number of instances of this stage running in parallel.",
        false,
-       "1",
+       std::to_string(d.concurrency),
        {}},
       {"partition_by",
        OptionKind::string,
@@ -57,7 +59,7 @@ const std::vector<OptionSpec>& common_stage_options() {
        "Most events this stage asks of each input at once. A stage type may have its own default "
        "(postgres: 2 x batch.max_rows, at least 20000).",
        false,
-       "1000",
+       std::to_string(d.max_demand),
        {}},
       {"min_demand",
        OptionKind::integer,
@@ -70,36 +72,35 @@ const std::vector<OptionSpec>& common_stage_options() {
        OptionKind::integer,
        "Events a producer holds for slow consumers; 0 = the max_demand of its widest consumer.",
        false,
-       "0",
+       std::to_string(d.buffer_size),
        {}},
-      {"restart",
-       OptionKind::choice,
+      {"restart", OptionKind::choice,
        "When to restart a failed instance: always (permanent), after abnormal exits (transient), or never "
        "(temporary).",
-       false,
-       "transient",
-       {"permanent", "transient", "temporary"}},
+       false, name_of(d.restart, kRestartPolicyNames), kRestartPolicyNames},
       {"max_restarts",
        OptionKind::integer,
        "Restarts allowed within restart_window before the pipeline stops.",
        false,
-       "3",
+       std::to_string(d.max_restarts),
        {}},
-      {"restart_window", OptionKind::duration, "The window max_restarts counts over.", false, "60s", {}},
+      {"restart_window",
+       OptionKind::duration,
+       "The window max_restarts counts over.",
+       false,
+       duration_text(d.restart_window),
+       {}},
       {"restart_backoff",
        OptionKind::duration,
        "Delay before the first restart; doubles with each restart.",
        false,
-       "100ms",
+       duration_text(d.restart_backoff),
        {}},
-      {"dispatch",
-       OptionKind::choice,
+      {"dispatch", OptionKind::choice,
        "How events reach several downstream stages: every one gets each event (broadcast) or each event goes "
        "to "
        "one of them (demand).",
-       false,
-       "broadcast",
-       {"broadcast", "demand"}},
+       false, name_of(d.dispatch, kDispatchModeNames), kDispatchModeNames},
   };
   return specs;
 }
@@ -254,12 +255,8 @@ void read_common(StageDraft& d, const YAML::Node& node, const std::set<std::stri
                         "option 'buffer_size' must not be negative; got " + std::to_string(v));
     c.buffer_size = static_cast<std::size_t>(v);
   });
-  guard({"restart"}, [&] {
-    std::string v = common.get_string("restart");
-    c.restart = v == "permanent"   ? RestartPolicy::permanent
-                : v == "temporary" ? RestartPolicy::temporary
-                                   : RestartPolicy::transient;
-  });
+  guard({"restart"},
+        [&] { c.restart = value_named<RestartPolicy>(common.get_string("restart"), kRestartPolicyNames); });
   guard({"max_restarts"}, [&] {
     auto v = common.get_int("max_restarts");
     if (v < 0 || v > 1'000'000)
@@ -269,9 +266,8 @@ void read_common(StageDraft& d, const YAML::Node& node, const std::set<std::stri
   });
   guard({"restart_window"}, [&] { c.restart_window = common.get_duration("restart_window"); });
   guard({"restart_backoff"}, [&] { c.restart_backoff = common.get_duration("restart_backoff"); });
-  guard({"dispatch"}, [&] {
-    c.dispatch = common.get_string("dispatch") == "demand" ? DispatchMode::demand : DispatchMode::broadcast;
-  });
+  guard({"dispatch"},
+        [&] { c.dispatch = value_named<DispatchMode>(common.get_string("dispatch"), kDispatchModeNames); });
   if (r.count != before) d.ok = false;
 }
 

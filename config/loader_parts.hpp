@@ -2,6 +2,7 @@
 // top-level keys) and config/loader_graph.cpp (inputs, cycles, order): internal to the loader.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -51,6 +52,27 @@ std::vector<Entry> map_entries(const YAML::Node& map, Reporter& r, const std::st
 const OptionSpec* find_spec(const std::vector<OptionSpec>& specs, const std::string& name);
 std::vector<std::string> spec_names(const std::vector<OptionSpec>& specs);
 std::string join(const std::vector<std::string>& items, const char* sep = ", ");
+
+// The common stage options and the top-level keys take their defaults from StageConfig's and
+// PipelineConfig's own initializers (config/schema/pipeline.hpp), written out as a user would
+// write them, so that a configuration built in code and one loaded from a file agree, and
+// `etld reference` shows the value used.
+std::string duration_text(std::chrono::milliseconds d);  // "60s", "100ms"
+// The names of an enum's values as written in a file, in the enum's order.
+inline const std::vector<std::string> kRestartPolicyNames = {"permanent", "transient", "temporary"};
+inline const std::vector<std::string> kDispatchModeNames = {"broadcast", "demand"};
+inline const std::vector<std::string> kPoisonPolicyNames = {"dead_letter", "pause_partition", "stop"};
+template <class Enum>
+const std::string& name_of(Enum e, const std::vector<std::string>& names) {
+  return names.at(static_cast<std::size_t>(e));
+}
+// The value named `name` (one of `names`: the option's choices were checked before).
+template <class Enum>
+Enum value_named(const std::string& name, const std::vector<std::string>& names) {
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return static_cast<Enum>(i);
+  throw ConfigError("'" + name + "' is not one of " + join(names));
+}
 
 // loader_top_level.cpp
 const std::vector<OptionSpec>& top_level_options();

@@ -94,32 +94,39 @@ void read_admin(const YAML::Node& node, PipelineConfig& p, Reporter& r) {
 }
 }  // namespace
 
+std::string duration_text(std::chrono::milliseconds d) {
+  return d.count() % 1000 == 0 ? std::to_string(d.count() / 1000) + "s" : std::to_string(d.count()) + "ms";
+}
+
 const std::vector<OptionSpec>& top_level_options() {
+  static const PipelineConfig d;  // the defaults (see duration_text in loader_parts.hpp)
   static const std::vector<OptionSpec> specs = {
-      {"pipeline", OptionKind::string, "Name of the pipeline, used in logs and metrics.", false, "etld", {}},
-      {"threads", OptionKind::integer, "Worker threads; 0 = hardware concurrency.", false, "0", {}},
+      {"pipeline", OptionKind::string, "Name of the pipeline, used in logs and metrics.", false, d.name, {}},
+      {"threads",
+       OptionKind::integer,
+       "Worker threads; 0 = hardware concurrency.",
+       false,
+       std::to_string(d.threads),
+       {}},
       {"log_level",
        OptionKind::choice,
        "Minimum level logged.",
        false,
-       "info",
+       d.log_level,
        {"trace", "debug", "info", "warn", "error", "critical", "off"}},
-      {"log_format", OptionKind::choice, "Log line format.", false, "text", {"text", "json"}},
+      {"log_format", OptionKind::choice, "Log line format.", false, d.log_format, {"text", "json"}},
       {"shutdown_timeout",
        OptionKind::duration,
        "How long a drain may take before the rest is abandoned; also how long a reload waits for events in "
        "flight to settle.",
        false,
-       "30s",
+       duration_text(d.shutdown_timeout),
        {}},
-      {"on_poison",
-       OptionKind::choice,
+      {"on_poison", OptionKind::choice,
        "What a sink does with a record it cannot write: dead-letter it and go on, pause its partition, or "
        "stop "
        "the pipeline.",
-       false,
-       "dead_letter",
-       {"dead_letter", "pause_partition", "stop"}},
+       false, name_of(d.on_poison, kPoisonPolicyNames), kPoisonPolicyNames},
       {"admin",
        OptionKind::mapping,
        "The admin HTTP endpoint (/metrics, /healthz, /readyz, /pipeline, /reload, /log_level): "
@@ -157,10 +164,7 @@ void read_top_level(const Entry& e, PipelineConfig& p, Reporter& r) {
     } else if (e.key == "admin") {
       read_admin(e.value, p, r);
     } else if (e.key == "on_poison") {
-      std::string v = scalar_string(e.value);
-      p.on_poison = v == "stop"              ? PoisonPolicy::stop
-                    : v == "pause_partition" ? PoisonPolicy::pause_partition
-                                             : PoisonPolicy::dead_letter;
+      p.on_poison = value_named<PoisonPolicy>(scalar_string(e.value), kPoisonPolicyNames);
     }
   } catch (const ConfigError& err) {
     if (e.value.IsNull()) {
