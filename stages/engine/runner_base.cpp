@@ -50,7 +50,9 @@ Runner::Runner(Pipeline::Impl& pipeline, StageGroup& group, int instance)
   log_ = make_stage_logger(label);
 }
 
-ReadinessProbe Runner::readiness_probe(std::string what) { return pipeline_.readiness_.probe(std::move(what)); }
+ReadinessProbe Runner::readiness_probe(std::string what) {
+  return pipeline_.readiness_.probe(std::move(what));
+}
 
 void Runner::start() {
   post([this] {

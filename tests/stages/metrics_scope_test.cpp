@@ -67,28 +67,28 @@ struct MeteredFactory : StageFactory {
   }
 };
 
-const StageRegistration metered_reg{StageType{
-    .name = "test_metered",
-    .role = Role::sink,
-    .summary = "test sink counting through its metrics scope, with a readiness probe",
-    .options = {{.name = "ready",
-                 .kind = OptionKind::choice,
-                 .doc = "when the probe is ready",
-                 .default_text = "start",
-                 .choices = {"start", "first_batch", "never"}},
-                {.name = "fail_first",
-                 .kind = OptionKind::boolean,
-                 .doc = "first instance throws",
-                 .default_text = "false"}},
-    .configure = [](const StageConfig& sc, const PipelineConfig&) -> std::unique_ptr<StageFactory> {
-      auto f = std::make_unique<MeteredFactory>();
-      auto ready = sc.options.get_string("ready");
-      f->ready = ready == "never"         ? MeteredSink::Ready::never
-                 : ready == "first_batch" ? MeteredSink::Ready::first_batch
-                                          : MeteredSink::Ready::start;
-      f->fail_first = sc.options.get_bool("fail_first");
-      return f;
-    }}};
+const StageRegistration metered_reg{
+    StageType{.name = "test_metered",
+              .role = Role::sink,
+              .summary = "test sink counting through its metrics scope, with a readiness probe",
+              .options = {{.name = "ready",
+                           .kind = OptionKind::choice,
+                           .doc = "when the probe is ready",
+                           .default_text = "start",
+                           .choices = {"start", "first_batch", "never"}},
+                          {.name = "fail_first",
+                           .kind = OptionKind::boolean,
+                           .doc = "first instance throws",
+                           .default_text = "false"}},
+              .configure = [](const StageConfig& sc, const PipelineConfig&) -> std::unique_ptr<StageFactory> {
+                auto f = std::make_unique<MeteredFactory>();
+                auto ready = sc.options.get_string("ready");
+                f->ready = ready == "never"         ? MeteredSink::Ready::never
+                           : ready == "first_batch" ? MeteredSink::Ready::first_batch
+                                                    : MeteredSink::Ready::start;
+                f->fail_first = sc.options.get_bool("fail_first");
+                return f;
+              }}};
 
 std::string scrape(const metrics::Registry& r) {
   metrics::Exposition out;
