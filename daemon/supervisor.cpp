@@ -151,7 +151,9 @@ class Supervisor::State {
 
 int Supervisor::State::run() {
   try {
-    pipeline_ = std::make_shared<Pipeline>(config_, metrics_);
+    auto pipeline = std::make_shared<Pipeline>(config_, metrics_);
+    std::lock_guard lock(mu_);  // /readyz reads it from the admin server's threads
+    pipeline_ = std::move(pipeline);
   } catch (const std::exception& e) {
     spdlog::error("pipeline '{}' could not be built: {}", config_->name, e.what());
     return 1;
@@ -169,9 +171,12 @@ int Supervisor::State::run() {
       return 1;
     }
   }
-  last_.generation = generation_;
-  last_.config_hash = config_hash(config_->text);
-  last_.at = std::chrono::system_clock::now();
+  {
+    std::lock_guard lock(mu_);  // the admin endpoint (started above) reads it
+    last_.generation = generation_;
+    last_.config_hash = config_hash(config_->text);
+    last_.at = std::chrono::system_clock::now();
+  }
   wait_signal();
   spdlog::info(
       "pipeline '{}' starting: {} stages, {} threads (generation 1, config {})", config_->name,
