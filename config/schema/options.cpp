@@ -410,49 +410,27 @@ YAML::Node Options::value(const std::string& name) const {
   return d;
 }
 
-std::string Options::get_string(const std::string& name) const {
+// The option's value, or its spec's default, read by `parse`; errors name the option.
+template <class Parse>
+auto Options::read(const std::string& name, Parse parse) const -> decltype(parse(YAML::Node())) {
   YAML::Node v = value(name);
   try {
-    return scalar_string(v);
+    return parse(v);
   } catch (const ConfigError& e) {
     rethrow_named(name, e);
   }
 }
 
-std::int64_t Options::get_int(const std::string& name) const {
-  YAML::Node v = value(name);
-  try {
-    return scalar_int(v);
-  } catch (const ConfigError& e) {
-    rethrow_named(name, e);
-  }
-}
+std::string Options::get_string(const std::string& name) const { return read(name, scalar_string); }
 
-double Options::get_number(const std::string& name) const {
-  YAML::Node v = value(name);
-  try {
-    return scalar_number(v);
-  } catch (const ConfigError& e) {
-    rethrow_named(name, e);
-  }
-}
+std::int64_t Options::get_int(const std::string& name) const { return read(name, scalar_int); }
 
-bool Options::get_bool(const std::string& name) const {
-  YAML::Node v = value(name);
-  try {
-    return scalar_bool(v);
-  } catch (const ConfigError& e) {
-    rethrow_named(name, e);
-  }
-}
+double Options::get_number(const std::string& name) const { return read(name, scalar_number); }
+
+bool Options::get_bool(const std::string& name) const { return read(name, scalar_bool); }
 
 std::chrono::milliseconds Options::get_duration(const std::string& name) const {
-  YAML::Node v = value(name);
-  try {
-    return parse_duration(v);
-  } catch (const ConfigError& e) {
-    rethrow_named(name, e);
-  }
+  return read(name, parse_duration);
 }
 
 std::vector<std::string> Options::get_string_list(const std::string& name) const {

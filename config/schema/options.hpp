@@ -78,6 +78,8 @@ class Options {
   const OptionSpec* spec(const std::string& name) const;
   // The node a getter reads: the option as written, else its default; std::logic_error if neither.
   YAML::Node value(const std::string& name) const;
+  template <class Parse>
+  auto read(const std::string& name, Parse parse) const -> decltype(parse(YAML::Node()));
 
   YAML::Node node_;
   const std::vector<OptionSpec>* specs_ = nullptr;
