@@ -9,6 +9,7 @@
 
 #include "config/schema/options.hpp"
 #include "stages/engine/ack_holding.hpp"
+#include "stages/engine/output_columns.hpp"
 #include "stages/engine/stage.hpp"
 
 namespace etld {
@@ -49,6 +50,14 @@ class StageFactory {
   // process-wide (validating a file must not change what the process masks): the pipeline does,
   // for the factories it runs (remember_secrets), before any instance can log.
   virtual std::vector<std::string> secrets() const { return {}; }
+  // Transforms whose records have a fixed shape declare it (output_columns.hpp): a sink may
+  // derive its table and its merge rules from the stage upstream. Empty: no fixed shape.
+  virtual std::vector<OutputColumn> output_columns() const { return {}; }
+  // Transforms: each output carries the joined acks of inputs from one source partition only,
+  // with that partition's topic and partition and, as its offset, the largest input offset: a
+  // sink committing offsets with its rows (exactly once) can tell which positions a row covers
+  // (the window stage with `emit: updates`; config/delivery_check.cpp lets it sit between).
+  virtual bool partials_per_partition() const { return false; }
 };
 
 // Remembers `factory`'s secrets (config/schema/secrets.hpp), so that no log line, library message
