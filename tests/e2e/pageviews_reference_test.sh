@@ -4,7 +4,8 @@
 # worked out by hand (half-open minute windows, exact decimal sums, null revenue when no amount,
 # distinct customers, top 3 with its tie-break), `check` accepts a dump equal to it and names
 # each kind of difference in a tampered one, and the generator's records are out of order by at
-# most the asked disorder, keyed over many customers, and the same for the same seed.
+# most the asked disorder, keyed over many customers, and the same for the same seed; dump reads
+# a result table from PostgreSQL (scripts/dev-env) in the form check reads.
 source "$(dirname "$0")/lib.sh"
 pv="$src/scripts/pageviews"
 
@@ -49,6 +50,19 @@ check "an approximate count beyond its bound is found" tamper 2 "s/,0.6,3,3,/,0.
 check "a missing row is found" tamper 1 "d" "in the reference, not in the table"
 check "a row of another window is found" tamper 1 "s/^1796558400000,1796558460000/1796558340000,1796558400000/" "in the table, not in the reference"
 check "a duplicated row is found" tamper 1 "p" "two rows"
+
+# dump: a result table in PostgreSQL (timestamptz bounds, numeric, jsonb, as mode: merge creates
+# them) read back as check expects it.
+use_services
+t="pv_ref_$(date +%s%N | tail -c 9)"
+psql_q "create table $t (window_start timestamptz, window_end timestamptz, page text, views bigint, revenue numeric,
+          customers bigint, approx_customers bigint, top_products jsonb);
+        insert into $t values ('2026-12-06T12:00:00Z', '2026-12-06T12:01:00Z', '/', 1, null, 1, 1, '[{\"value\": \"p9\", \"count\": 1}]'),
+          ('2026-12-06T12:00:00Z', '2026-12-06T12:01:00Z', '/cart', 5, 0.60, 3, 3, '[{\"value\": \"p1\", \"count\": 2}, {\"value\": \"p4\", \"count\": 2}, {\"value\": \"p2\", \"count\": 1}]'),
+          ('2026-12-06T12:01:00Z', '2026-12-06T12:02:00Z', '/cart', 2, 12345678901234.57, 1, 1, '[{\"count\": 2, \"value\": \"p3\"}]')" >/dev/null
+"$pv" dump "$t" >"$tmp/dumped.csv"
+psql_q "drop table $t" >/dev/null
+check "dump reads a result table back as check expects it" "$pv" check "$tmp/records.jsonl" "$tmp/dumped.csv"
 
 # The generator: bounded disorder, many keys, deterministic per seed.
 "$pv" generate 5000 "$tmp/gen.jsonl" --disorder 20 --span 300 >"$tmp/gen.tsv"

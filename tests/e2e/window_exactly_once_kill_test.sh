@@ -73,9 +73,7 @@ check "the producer sent all $n records" test "$(wc -l <"$tmp/records.jsonl")" =
 check "every record's offset was committed with its partial" wait_for 180 all_committed
 check "the table counts every view once: sum(views) = $n" test "$(views_in_table)" = "$n"
 
-"$src/scripts/dev-env" psql -qAtc "copy (select (extract(epoch from window_start::timestamptz) * 1000)::bigint,
-    (extract(epoch from window_end::timestamptz) * 1000)::bigint, page, views, revenue, customers,
-    approx_customers, top_products from $table) to stdout with (format csv)" >"$tmp/table.csv"
+"$src/scripts/pageviews" dump "$table" >"$tmp/table.csv"
 check "the table equals the reference computed from the produced records" \
   "$src/scripts/pageviews" check "$tmp/records.jsonl" "$tmp/table.csv"
 "$src/scripts/pageviews" check "$tmp/records.jsonl" "$tmp/table.csv" | tail -n 20 >&2 || true
