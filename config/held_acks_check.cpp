@@ -19,7 +19,7 @@ std::string stall(const StageConfig& stage, const AckHolding& holding, const Sta
                                           : std::string();
   std::string what = "stage " + stage_label(stage) + " ";
   if (holding.until_window_closes) {
-    if (bound.ends || !bound.max_unsettled) return {};
+    if (!bound.max_unsettled) return {};
     return what +
            "holds each input's ack until its event-time window closes, which needs later events, but "
            "source " +
