@@ -23,11 +23,11 @@
 namespace etld::flow {
 
 enum class AggKind {
-  count,                  // count: every event; count(expr): events where expr is not null
-  sum,                    // exact: integers and decimals keep every digit (no double rounding)
+  count,  // count: every event; count(expr): events where expr is not null
+  sum,    // exact: integers and decimals keep every digit (no double rounding)
   min,
-  max,                    // numbers numerically, strings by bytes; mixing them is a data error
-  avg,                    // sum / count, exact sum
+  max,  // numbers numerically, strings by bytes; mixing them is a data error
+  avg,  // sum / count, exact sum
   first,
   last,                   // the value of the earliest / latest event by event time
   count_distinct,         // exact; at most AggLimits::max_distinct values per state
