@@ -101,6 +101,8 @@ inline std::vector<std::string> texts(std::vector<Event>& events) {
   return out;
 }
 
+inline std::vector<std::string> texts(std::vector<Event>&& events) { return texts(events); }
+
 inline void settle(std::vector<Event>& events, AckStatus status = AckStatus::done) {
   for (auto& e : events) e.ack.settle(status);
 }
