@@ -93,7 +93,8 @@ TEST_CASE("kafka -> window: results by event time are refused (a window can outg
   REQUIRE(diags.items().size() == 1);
   const auto& d = diags.items()[0];
   CHECK(d.line == 3);
-  CHECK(d.message.find("stage 'per_minute' (window) holds each input's ack until its event-time window closes") !=
+  CHECK(d.message.find(
+            "stage 'per_minute' (window) holds each input's ack until its event-time window closes") !=
         std::string::npos);
   CHECK(d.message.find("allows at most 10000 unsettled events") != std::string::npos);
   CHECK(d.hint.find("use emit: updates") != std::string::npos);

@@ -30,16 +30,19 @@ Located first_error(const std::string& options) {
   return {d.line, d.column, d.message, d.hint, diags.format()};
 }
 
-bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+bool contains(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
 
 TEST_CASE("window is registered with every option documented") {
   const StageType* type = find_stage_type("window");
   REQUIRE(type);
   CHECK(type->role == Role::transform);
-  for (const char* name : {"window", "size", "slide", "gap", "event_time", "allowed_lateness", "idle_timeout", "group_by",
-                           "aggregates", "emit", "trigger_every_events", "trigger_every", "max_open_windows",
-                           "max_groups", "on_state_full"}) {
-    auto it = std::find_if(type->options.begin(), type->options.end(), [&](const OptionSpec& o) { return o.name == name; });
+  for (const char* name : {"window", "size", "slide", "gap", "event_time", "allowed_lateness", "idle_timeout",
+                           "group_by", "aggregates", "emit", "trigger_every_events", "trigger_every",
+                           "max_open_windows", "max_groups", "on_state_full"}) {
+    auto it = std::find_if(type->options.begin(), type->options.end(),
+                           [&](const OptionSpec& o) { return o.name == name; });
     REQUIRE_MESSAGE(it != type->options.end(), name);
     CHECK(!it->doc.empty());
   }
@@ -80,7 +83,8 @@ TEST_CASE("bad window options are refused where they are written") {
     CHECK(contains(e.message, "tumbling needs 'size'"));
   }
   SUBCASE("size for a session") {
-    auto e = first_error("    window: session\n    gap: 1m\n    size: 1m\n    aggregates: {n: count}\n    emit: results\n");
+    auto e = first_error(
+        "    window: session\n    gap: 1m\n    size: 1m\n    aggregates: {n: count}\n    emit: results\n");
     CHECK(e.line == 7);
     CHECK(contains(e.message, "only tumbling, sliding and count windows take a size, not session"));
   }
@@ -100,12 +104,14 @@ TEST_CASE("bad window options are refused where they are written") {
     CHECK(contains(e.message, "session needs 'gap'"));
   }
   SUBCASE("allowed_lateness without event_time") {
-    auto e = first_error("    window: tumbling\n    size: 1m\n    allowed_lateness: 5s\n    aggregates: {n: count}\n");
+    auto e = first_error(
+        "    window: tumbling\n    size: 1m\n    allowed_lateness: 5s\n    aggregates: {n: count}\n");
     CHECK(e.line == 7);
     CHECK(contains(e.message, "allowed_lateness: needs event_time"));
   }
   SUBCASE("idle_timeout without event_time") {
-    auto e = first_error("    window: tumbling\n    size: 1m\n    idle_timeout: 5s\n    aggregates: {n: count}\n");
+    auto e =
+        first_error("    window: tumbling\n    size: 1m\n    idle_timeout: 5s\n    aggregates: {n: count}\n");
     CHECK(e.line == 7);
     CHECK(contains(e.message, "idle_timeout: needs event_time"));
   }
@@ -122,7 +128,8 @@ TEST_CASE("bad window options are refused where they are written") {
     CHECK(e.hint == "use emit: results");
   }
   SUBCASE("trigger_every with emit: updates") {
-    auto e = first_error("    window: tumbling\n    size: 1m\n    trigger_every: 5s\n    aggregates: {n: count}\n");
+    auto e = first_error(
+        "    window: tumbling\n    size: 1m\n    trigger_every: 5s\n    aggregates: {n: count}\n");
     CHECK(e.line == 7);
     CHECK(contains(e.message, "trigger_every: only with emit: results"));
   }
@@ -142,7 +149,8 @@ TEST_CASE("bad window options are refused where they are written") {
     CHECK(contains(e.message, "group_by: 'a.n' would be written as 'n'"));
   }
   SUBCASE("a group_by field written under window_start") {
-    auto e = first_error("    window: tumbling\n    size: 1m\n    group_by: [x.window_start]\n    aggregates: {n: count}\n");
+    auto e = first_error(
+        "    window: tumbling\n    size: 1m\n    group_by: [x.window_start]\n    aggregates: {n: count}\n");
     CHECK(e.line == 7);
     CHECK(contains(e.message, "the window writes itself"));
   }

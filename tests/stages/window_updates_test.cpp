@@ -20,13 +20,14 @@ std::string at(std::int64_t ms, const std::string& page) {
 
 std::string shape(Event& e) {
   const Value& r = e.record();
-  return r.find("window_start")->as_string() + " " + r.find("page")->as_string() + " n=" +
-         std::to_string(r.find("n")->as_int()) + " @" + e.topic.str() + "/" + std::to_string(e.partition) + ":" +
-         std::to_string(e.offset);
+  return r.find("window_start")->as_string() + " " + r.find("page")->as_string() +
+         " n=" + std::to_string(r.find("n")->as_int()) + " @" + e.topic.str() + "/" +
+         std::to_string(e.partition) + ":" + std::to_string(e.offset);
 }
 
 TEST_CASE("updates: a partial per (partition, window, group) of the batch, with exactly its inputs' acks") {
-  WindowHarness h(R"({window: tumbling, size: 1m, event_time: ts, group_by: [page], aggregates: {n: count}})");
+  WindowHarness h(
+      R"({window: tumbling, size: 1m, event_time: ts, group_by: [page], aggregates: {n: count}})");
   auto out = h.feed({at(1, "a"), at(2, "b"), at(3, "a"), at(60'000, "a")}, 3);
   REQUIRE(out.size() == 3);
   CHECK(shape(out[0]) == "1970-01-01T00:00:00.000Z a n=2 @t/3:2");
@@ -71,7 +72,8 @@ TEST_CASE("updates: two partitions in one batch make separate partials") {
 }
 
 TEST_CASE("updates: late events are rejected; events within the allowance make a partial for their window") {
-  WindowHarness h(R"({window: tumbling, size: 1m, event_time: ts, allowed_lateness: 10s, group_by: [page], aggregates: {n: count}})");
+  WindowHarness h(
+      R"({window: tumbling, size: 1m, event_time: ts, allowed_lateness: 10s, group_by: [page], aggregates: {n: count}})");
   h.feed({at(69'999, "a")});
   auto out = h.feed({at(59'999, "a"), at(70'000, "a"), at(59'999, "a")});
   REQUIRE(out.size() == 2);
@@ -101,12 +103,15 @@ TEST_CASE("updates: the stage declares its columns and per-partition partials") 
 
   auto global = test::configure_stage("window", R"({window: global, aggregates: {n: count}})");
   CHECK(global->output_columns()[0].name == "n");
-  auto results = test::configure_stage("window", R"({window: global, aggregates: {n: count}, emit: results})");
+  auto results =
+      test::configure_stage("window", R"({window: global, aggregates: {n: count}, emit: results})");
   CHECK_FALSE(results->partials_per_partition());
   CHECK(results->ack_holding().until_end_of_input);
-  auto timed = test::configure_stage("window", R"({window: tumbling, size: 1s, event_time: ts, aggregates: {n: count}, emit: results})");
+  auto timed = test::configure_stage(
+      "window", R"({window: tumbling, size: 1s, event_time: ts, aggregates: {n: count}, emit: results})");
   CHECK(timed->ack_holding().until_window_closes);
-  auto counted = test::configure_stage("window", R"({window: count, size: 3, aggregates: {n: count}, emit: results, max_groups: 10})");
+  auto counted = test::configure_stage(
+      "window", R"({window: count, size: 3, aggregates: {n: count}, emit: results, max_groups: 10})");
   CHECK(counted->ack_holding().max_held == 20);
 }
 

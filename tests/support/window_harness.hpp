@@ -21,8 +21,9 @@ struct WindowHarness {
   explicit WindowHarness(const std::string& yaml, bool system_clocks = false)
       : config(stage_config("window", yaml, "win")), ctx("win") {
     auto spec = std::make_shared<const flow::WindowSpec>(flow::parse_window_spec(config.options));
-    flow::WindowClocks clocks = system_clocks ? flow::WindowClocks::system()
-                                              : flow::WindowClocks{[this] { return wall_ms; }, [this] { return steady; }};
+    flow::WindowClocks clocks =
+        system_clocks ? flow::WindowClocks::system()
+                      : flow::WindowClocks{[this] { return wall_ms; }, [this] { return steady; }};
     stage = std::make_unique<flow::WindowStage>(spec, clocks);
     stage->start(ctx);
   }
@@ -107,6 +108,8 @@ inline void settle(std::vector<Event>& events, AckStatus status = AckStatus::don
   for (auto& e : events) e.ack.settle(status);
 }
 
-inline bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+inline bool contains(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
 
 }  // namespace etld::test
