@@ -94,8 +94,14 @@ std::string format_rfc3339_ms(std::int64_t epoch_ms) {
 }
 
 std::int64_t event_time_of(const Value& v, const std::string& what) {
+  // Years 0000 to 9999, as RFC 3339 writes them: window arithmetic stays far from overflow.
+  constexpr std::int64_t kFirst = -62167219200000, kLast = 253402300799999;
   switch (v.kind()) {
-    case Value::Kind::integer: return v.as_int();
+    case Value::Kind::integer:
+      if (v.as_int() < kFirst || v.as_int() > kLast)
+        throw ExprError("event_time '" + what + "': " + std::to_string(v.as_int()) +
+                        " epoch milliseconds is outside the years 0000 to 9999");
+      return v.as_int();
     case Value::Kind::string:
       if (auto ms = parse_rfc3339_ms(v.as_string())) return *ms;
       throw ExprError("event_time '" + what + "': \"" + v.as_string().substr(0, 64) +

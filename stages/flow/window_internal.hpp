@@ -50,7 +50,11 @@ struct Reading {
   std::string group;          // the group's key text
   std::vector<Value> keys;    // the group_by values
   std::vector<Value> inputs;  // each aggregate's input value
+  SourcePartition from;
 };
+
+// `n` acks that settle `ack` once all of them are settled (itself when n is 1).
+std::vector<Ack> split_ack(Ack& ack, std::size_t n);
 
 // The watermark lag per partition, read by the metrics scrape on another thread.
 class LagBoard : public metrics::Collector {
@@ -120,6 +124,9 @@ struct WindowStage::Impl {
 
   // window_stage.cpp
   void read(Event& event);            // fills `reading`; throws ExprError/JsonError
+  // read(), then the event's time observed for its partition's watermark; false: `event` could not
+  // be read and is rejected into `out`.
+  bool read_observed(Event& event, Clock::time_point now, Batch& out);
   std::int64_t closed_below() const;  // a window ending at e is closed when e + lateness <= this
   Event output(const WindowId* window, Slot& slot, bool partial, Ack ack) const;
   void process_updates(Batch& in, Batch& out);

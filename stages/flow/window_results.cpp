@@ -8,32 +8,11 @@
 #include "stages/flow/window_internal.hpp"
 
 namespace etld::flow {
-namespace {
-
-std::vector<Ack> split_in(Ack& ack, std::size_t n) {
-  if (n != 1) return ack.split(n);
-  std::vector<Ack> one;
-  one.push_back(std::move(ack));
-  return one;
-}
-
-}  // namespace
-
 void WindowStage::Impl::process_results(Batch& in, Batch& out) {
   auto now = clocks.steady();
   if (spec->by_event_time()) watermarks.advance(now);
   for (auto& event : in) {
-    try {
-      read(event);
-    } catch (const ExprError& e) {
-      rejecter.reject(out, event, std::string("window: ") + e.what());
-      continue;
-    } catch (const JsonError& e) {
-      rejecter.reject(out, event, std::string("window: ") + e.what());
-      continue;
-    }
-    SourcePartition from{event.partition >= 0 ? &event.topic.str() : nullptr, event.partition};
-    if (spec->by_event_time()) watermarks.observe(from, reading.time, now);
+    if (!read_observed(event, now, out)) continue;
     switch (spec->type) {
       case WindowType::session: add_to_session(event, out); break;
       case WindowType::count: add_to_count(event, out); break;
@@ -79,7 +58,7 @@ bool WindowStage::Impl::add_to_time_windows(Event& event, Batch& out) {
   }
   if (!room_for(new_windows, fresh, event, out) || !check_inputs(scratch_slots, fresh, event, out))
     return false;
-  auto acks = split_in(event.ack, scratch_windows.size());
+  auto acks = split_ack(event.ack, scratch_windows.size());
   for (std::size_t j = 0; j < scratch_windows.size(); ++j) {
     const WindowId& w = scratch_windows[j];
     auto [wit, opened] = windows.try_emplace(w);

@@ -31,13 +31,6 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
 }
 
-std::vector<Ack> split_ack(Ack& ack, std::size_t n) {
-  if (n != 1) return ack.split(n);
-  std::vector<Ack> one;
-  one.push_back(std::move(ack));
-  return one;
-}
-
 }  // namespace
 
 WindowClocks WindowClocks::system() {
@@ -188,6 +181,30 @@ void WindowStage::Impl::read(Event& event) {
                             : clocks.wall_ms();
 }
 
+bool WindowStage::Impl::read_observed(Event& event, Clock::time_point now, Batch& out) {
+  try {
+    read(event);
+  } catch (const ExprError& e) {
+    rejecter.reject(out, event, std::string("window: ") + e.what());
+    return false;
+  } catch (const JsonError& e) {
+    rejecter.reject(out, event, std::string("window: ") + e.what());
+    return false;
+  }
+  reading.from = {event.partition >= 0 ? &event.topic.str() : nullptr, event.partition};
+  // Observed before the lateness check but advanced only after the event: the watermark an event
+  // is judged by is the one before it.
+  if (spec->by_event_time()) watermarks.observe(reading.from, reading.time, now);
+  return true;
+}
+
+std::vector<Ack> split_ack(Ack& ack, std::size_t n) {
+  if (n != 1) return ack.split(n);
+  std::vector<Ack> one;
+  one.push_back(std::move(ack));
+  return one;
+}
+
 std::int64_t WindowStage::Impl::closed_below() const {
   return spec->by_event_time() ? watermarks.current() : clocks.wall_ms();
 }
@@ -308,19 +325,8 @@ void WindowStage::Impl::process_updates(Batch& in, Batch& out) {
   if (spec->by_event_time()) watermarks.advance(now);
   std::string slot_key;
   for (auto& event : in) {
-    try {
-      read(event);
-    } catch (const ExprError& e) {
-      rejecter.reject(out, event, std::string("window: ") + e.what());
-      continue;
-    } catch (const JsonError& e) {
-      rejecter.reject(out, event, std::string("window: ") + e.what());
-      continue;
-    }
-    SourcePartition from{event.partition >= 0 ? &event.topic.str() : nullptr, event.partition};
-    // Observed before the lateness check but advanced only after the event: the watermark an event
-    // is judged by is the one before it.
-    if (spec->by_event_time()) watermarks.observe(from, reading.time, now);
+    if (!read_observed(event, now, out)) continue;
+    const SourcePartition& from = reading.from;
     scratch_windows.clear();
     windows_containing(*spec, reading.time, scratch_windows);
     if (spec->type != WindowType::global && spec->by_event_time()) {
@@ -338,7 +344,9 @@ void WindowStage::Impl::process_updates(Batch& in, Batch& out) {
     std::size_t fresh = 0;
     std::vector<std::string> keys;
     for (const auto& w : scratch_windows) {
-      slot_key.assign(reinterpret_cast<const char*>(&from), sizeof from);
+      // The partition field by field: the struct's padding is not part of its value.
+      slot_key.assign(reinterpret_cast<const char*>(&from.topic), sizeof from.topic);
+      slot_key.append(reinterpret_cast<const char*>(&from.partition), sizeof from.partition);
       slot_key.append(reinterpret_cast<const char*>(&w), sizeof w);
       slot_key += reading.group;
       auto it = partial_index.find(slot_key);

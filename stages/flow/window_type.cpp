@@ -1,6 +1,7 @@
 // Registers the stage type `window`: its options (window_spec.cpp), its factory, and what it
 // tells the engine: the columns of its records (for a sink's `mode: merge`), that emit: updates
 // makes per-partition partials, and which acks emit: results holds until when.
+#include <limits>
 #include <memory>
 #include <utility>
 
@@ -36,8 +37,12 @@ class WindowFactory : public StageFactory {
   AckHolding ack_holding() const override {
     if (spec_->emit == EmitMode::updates) return {};  // every input settles with its batch's partials
     if (spec_->type == WindowType::global) return {.until_end_of_input = true};
-    if (spec_->type == WindowType::count)  // at most size - 1 inputs per group wait for their window
-      return {.max_held = static_cast<std::size_t>(spec_->count - 1) * spec_->max_groups};
+    if (spec_->type == WindowType::count) {  // at most size - 1 inputs per group wait for their window
+      std::size_t held = 0;
+      if (__builtin_mul_overflow(static_cast<std::size_t>(spec_->count - 1), spec_->max_groups, &held))
+        held = std::numeric_limits<std::size_t>::max();
+      return {.max_held = held};
+    }
     // Processing-time windows close by the clock, which a paused source does not hold back.
     return {.until_window_closes = spec_->by_event_time()};
   }

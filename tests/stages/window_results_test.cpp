@@ -308,7 +308,8 @@ TEST_CASE("an event whose time cannot be read is rejected with why") {
   CHECK(contains(h.rejections[1], "\"yesterday\" is not RFC 3339 text"));
   CHECK(contains(h.rejections[2], "expected epoch milliseconds (an integer) or RFC 3339 text, got boolean"));
   CHECK(contains(h.rejections[3], "is not RFC 3339 text"));
-  CHECK(h.acks->exactly_once(5, AckStatus::dead_lettered));
+  CHECK(contains(h.rejections[5], "outside the years 0000 to 9999"));
+  CHECK(h.acks->exactly_once(6, AckStatus::dead_lettered));
 }
 
 }  // namespace
