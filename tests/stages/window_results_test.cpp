@@ -302,8 +302,8 @@ TEST_CASE("state caps: on_state_full: fail fails the stage and counts it") {
 TEST_CASE("an event whose time cannot be read is rejected with why") {
   WindowHarness h(R"({window: tumbling, size: 1m, event_time: ts, aggregates: {n: count}, emit: results})");
   h.feed({R"({"x": 1})", R"({"ts": "yesterday"})", R"({"ts": true})", R"({"ts": "2026-02-30T00:00:00Z"})",
-          "not json"});
-  REQUIRE(h.rejections.size() == 5);
+          "not json", R"({"ts": 9223372036854775807})"});
+  REQUIRE(h.rejections.size() == 6);
   CHECK(contains(h.rejections[0], "event_time 'ts' is missing"));
   CHECK(contains(h.rejections[1], "\"yesterday\" is not RFC 3339 text"));
   CHECK(contains(h.rejections[2], "expected epoch milliseconds (an integer) or RFC 3339 text, got boolean"));
