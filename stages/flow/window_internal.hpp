@@ -123,7 +123,7 @@ struct WindowStage::Impl {
   std::vector<Slot*> scratch_slots;
 
   // window_stage.cpp
-  void read(Event& event);            // fills `reading`; throws ExprError/JsonError
+  void read(Event& event);  // fills `reading`; throws ExprError/JsonError
   // read(), then the event's time observed for its partition's watermark; false: `event` could not
   // be read and is rejected into `out`.
   bool read_observed(Event& event, Clock::time_point now, Batch& out);

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -14,6 +15,10 @@
 #include "config/schema/options.hpp"
 #include "stages/expr/expr.hpp"
 #include "stages/flow/aggregate.hpp"
+
+namespace etld {
+class StageFactory;
+}
 
 namespace etld::flow {
 
@@ -44,6 +49,9 @@ struct WindowSpec {
   std::size_t max_open_windows = 10000;
   std::size_t max_groups = 100000;
   StateFullPolicy on_state_full = StateFullPolicy::dead_letter;
+  // emit: results read by a departition stage: results carry the hidden state fields too
+  // (AggState::write_partial), so that the instances' results of one window can be merged.
+  bool partial_results = false;
 
   bool by_event_time() const { return event_time.has_value(); }
   // Whether windows close by time (a watermark or the clock), not only at end of input or by count.
@@ -56,5 +64,12 @@ const std::vector<OptionSpec>& window_options();
 
 // Throws ConfigError (ConfigErrors for several) located at the culprit option.
 WindowSpec parse_window_spec(const Options& options);
+
+// The columns of the records a window with `spec` writes (StageFactory::output_columns): the window
+// bounds and group_by fields as keys, then each aggregate's columns.
+std::vector<OutputColumn> window_output_columns(const WindowSpec& spec);
+
+// The spec of a window stage's factory; nullptr for any other factory (departition reads it).
+std::shared_ptr<const WindowSpec> window_spec_of(const StageFactory* factory);
 
 }  // namespace etld::flow

@@ -284,7 +284,7 @@ Event WindowStage::Impl::output(const WindowId* window, Slot& slot, bool partial
   for (std::size_t k = 0; k < spec->group_by.size(); ++k) record.set(spec->group_by[k].output, slot.keys[k]);
   const auto& aggs = spec->aggregates;
   for (std::size_t i = 0; i < aggs.size(); ++i) {
-    if (partial)
+    if (partial || spec->partial_results)
       slot.states[i].write_partial(aggs[i], record);
     else
       record.set(aggs[i].output, slot.states[i].result(aggs[i]));

@@ -1,6 +1,7 @@
 // Registers the stage type `window`: its options (window_spec.cpp), its factory, and what it
 // tells the engine: the columns of its records (for a sink's `mode: merge`), that emit: updates
 // makes per-partition partials, and which acks emit: results holds until when.
+#include <algorithm>
 #include <limits>
 #include <memory>
 #include <utility>
@@ -18,19 +19,7 @@ class WindowFactory : public StageFactory {
 
   std::unique_ptr<Transform> make_transform(int) override { return std::make_unique<WindowStage>(spec_); }
 
-  std::vector<OutputColumn> output_columns() const override {
-    std::vector<OutputColumn> columns;
-    if (spec_->type == WindowType::count) {
-      columns.push_back({"window", "bigint", true, ""});
-    } else if (spec_->type != WindowType::global) {
-      columns.push_back({"window_start", "timestamptz", true, ""});
-      columns.push_back({"window_end", "timestamptz", true, ""});
-    }
-    for (const auto& key : spec_->group_by) columns.push_back({key.output, "text", true, ""});
-    for (const auto& agg : spec_->aggregates)
-      for (auto& column : flow::output_columns(agg)) columns.push_back(std::move(column));
-    return columns;
-  }
+  std::vector<OutputColumn> output_columns() const override { return window_output_columns(*spec_); }
 
   bool partials_per_partition() const override { return spec_->emit == EmitMode::updates; }
 
@@ -47,13 +36,19 @@ class WindowFactory : public StageFactory {
     return {.until_window_closes = spec_->by_event_time()};
   }
 
+  const std::shared_ptr<const WindowSpec>& spec() const { return spec_; }
+
  private:
   std::shared_ptr<const WindowSpec> spec_;
 };
 
-std::unique_ptr<StageFactory> configure(const StageConfig& stage, const PipelineConfig&) {
-  return std::make_unique<WindowFactory>(
-      std::make_shared<const WindowSpec>(parse_window_spec(stage.options)));
+std::unique_ptr<StageFactory> configure(const StageConfig& stage, const PipelineConfig& pipeline) {
+  WindowSpec spec = parse_window_spec(stage.options);
+  for (const auto& other : pipeline.stages)
+    if (other.type == "departition" &&
+        std::find(other.inputs.begin(), other.inputs.end(), stage.name) != other.inputs.end())
+      spec.partial_results = true;
+  return std::make_unique<WindowFactory>(std::make_shared<const WindowSpec>(std::move(spec)));
 }
 
 const StageRegistration reg{StageType{
@@ -68,4 +63,24 @@ const StageRegistration reg{StageType{
 }};
 
 }  // namespace
+
+std::vector<OutputColumn> window_output_columns(const WindowSpec& spec) {
+  std::vector<OutputColumn> columns;
+  if (spec.type == WindowType::count) {
+    columns.push_back({"window", "bigint", true, ""});
+  } else if (spec.type != WindowType::global) {
+    columns.push_back({"window_start", "timestamptz", true, ""});
+    columns.push_back({"window_end", "timestamptz", true, ""});
+  }
+  for (const auto& key : spec.group_by) columns.push_back({key.output, "text", true, ""});
+  for (const auto& agg : spec.aggregates)
+    for (auto& column : flow::output_columns(agg)) columns.push_back(std::move(column));
+  return columns;
+}
+
+std::shared_ptr<const WindowSpec> window_spec_of(const StageFactory* factory) {
+  const auto* window = dynamic_cast<const WindowFactory*>(factory);
+  return window ? window->spec() : nullptr;
+}
+
 }  // namespace etld::flow

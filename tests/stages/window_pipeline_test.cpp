@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "config/loader.hpp"
+#include "config/schema/diagnostics.hpp"
 #include "stages/engine/pipeline.hpp"
 #include "stages/engine/value.hpp"
 #include "tests/support/test_stages.hpp"
@@ -115,6 +117,84 @@ stages:
   std::int64_t total = 0;
   for (auto& r : test::bucket("clock")->snapshot()) total += parse_json(r.text).find("n")->as_int();
   CHECK(total == 3);
+}
+
+}  // namespace
+}  // namespace etld
+
+namespace etld {
+namespace {
+
+// The results of `yaml`'s sink, each without the hidden state fields ("name__...").
+std::vector<std::string> visible_results(const std::string& bucket, const std::string& yaml) {
+  test::reset_bucket(bucket);
+  Pipeline p(test::config_from(yaml));
+  p.start();
+  REQUIRE_MESSAGE(p.wait_for(60s), "pipeline did not finish");
+  CHECK_FALSE(p.error());
+  std::vector<std::string> out;
+  for (auto& r : test::bucket(bucket)->snapshot()) {
+    Value v = parse_json(r.text);
+    Object kept;
+    for (auto& [name, value] : v.as_object())
+      if (name.find("__") == std::string::npos) kept.emplace_back(name, value);
+    out.push_back(Value(std::move(kept)).to_json());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string departition_pipeline(const std::string& bucket, int concurrency, bool departition) {
+  return R"(
+threads: 2
+stages:
+  gen: {type: generate, count: 3000, template: '{"k": {{seq % 3}}, "ts": {{seq}}, "v": {{seq % 11}}, "u": {{seq % 5}}}'}
+  win:
+    type: window
+    inputs: [gen]
+    concurrency: )" +
+         std::to_string(concurrency) + R"(
+    partition_by: v
+    window: tumbling
+    size: 500ms
+    event_time: ts
+    group_by: [k]
+    emit: results
+    aggregates: {n: count, total: sum(v), users: count_distinct(u), mean: avg(v)}
+)" +
+         (departition ? "  merge: {type: departition, inputs: [win]}\n  out: {type: test_collect, inputs: "
+                        "[merge], bucket: " +
+                            bucket + "}\n"
+                      : "  out: {type: test_collect, inputs: [win], bucket: " + bucket + "}\n");
+}
+
+TEST_CASE(
+    "departition merges the parts of each (window, group) that partitioned instances hold into the global "
+    "result") {
+  auto single = visible_results("dep1", departition_pipeline("dep1", 1, false));
+  auto parts = visible_results("dep4parts", departition_pipeline("dep4parts", 4, false));
+  auto merged = visible_results("dep4", departition_pipeline("dep4", 4, true));
+  CHECK(single.size() == 6 * 3);
+  CHECK(parts.size() > single.size());  // partitioned by v, each instance holds a part of every group
+  CHECK(merged == single);
+  const std::string first =
+      R"({"window_start":"1970-01-01T00:00:00.000Z","window_end":"1970-01-01T00:00:00.500Z","k":0,"n":167,"total":828,"users":5,"mean":)";
+  CHECK(std::count_if(single.begin(), single.end(),
+                      [&](const std::string& r) { return r.rfind(first, 0) == 0; }) == 1);
+}
+
+TEST_CASE("departition needs a window with emit: results and no early triggers") {
+  Diagnostics diags("d.yaml");
+  auto config = load_pipeline_text(R"(stages:
+  gen: {type: generate, count: 10}
+  win: {type: window, inputs: [gen], window: global, aggregates: {n: count}}
+  merge: {type: departition, inputs: [win]}
+  out: {type: "null", inputs: [merge]}
+)",
+                                   "d.yaml", diags);
+  CHECK(config == nullptr);
+  CHECK(diags.format().find("d.yaml:4:3: error: departition: window 'win' has emit: updates") !=
+        std::string::npos);
 }
 
 }  // namespace
