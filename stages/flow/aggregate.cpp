@@ -253,8 +253,8 @@ void AggState::check(const AggregateSpec& spec, const Value& v, const AggLimits&
     case AggKind::first:
     case AggKind::last:
       if (!fits_column(spec.sql_type, v))
-        data_error(
-            spec, std::string("a ") + kind_name(v.kind()) + " does not fit its column type " + spec.sql_type);
+        data_error(spec, std::string(kind_name(v.kind())) + " " + v.to_json().substr(0, 100) +
+                             " does not fit its column type " + spec.sql_type);
       break;
     case AggKind::count_distinct:
       if (s.distinct.size() >= limits.max_distinct && !s.distinct.count(v.to_json()))
