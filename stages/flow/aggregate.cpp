@@ -592,11 +592,14 @@ std::vector<OutputColumn> output_columns(const AggregateSpec& spec) {
     }
     case AggKind::count_distinct: {
       std::string set = hidden(spec, "set");
-      std::string elements = "jsonb_array_elements(" + jsonb_or_empty(old_col(set), "[]") + " || " +
-                             jsonb_or_empty(new_col(set), "[]") + ") AS e";
-      return {{out, "bigint", false, "(SELECT count(DISTINCT e) FROM " + elements + ")"},
+      // The elements are the values' JSON texts: compared and ordered as text by bytes, like etld.
+      std::string elements = "jsonb_array_elements_text(" + jsonb_or_empty(old_col(set), "[]") + " || " +
+                             jsonb_or_empty(new_col(set), "[]") + ") AS x";
+      return {{out, "bigint", false, "(SELECT count(DISTINCT x) FROM " + elements + ")"},
               {set, "jsonb", false,
-               "(SELECT COALESCE(jsonb_agg(DISTINCT e ORDER BY e), '[]'::jsonb) FROM " + elements + ")"}};
+               "(SELECT COALESCE(jsonb_agg(x ORDER BY x COLLATE \"C\"), '[]'::jsonb) FROM (SELECT DISTINCT x "
+               "FROM " +
+                   elements + ") AS d)"}};
     }
     case AggKind::approx_count_distinct: {
       std::string hll = hidden(spec, "hll");
