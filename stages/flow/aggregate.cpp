@@ -524,7 +524,10 @@ AggState AggState::read_partial(const AggregateSpec& spec, const Value& record) 
 std::size_t AggState::memory_bytes() const {
   const Impl& s = *impl_;
   std::size_t bytes = sizeof(Impl) + s.hll.memory_bytes();
-  if (!s.value.is_null()) bytes += s.value.to_json().size();
+  if (s.value.kind() == Value::Kind::string)
+    bytes += s.value.as_string().capacity();
+  else if (s.value.kind() == Value::Kind::array || s.value.kind() == Value::Kind::object)
+    bytes += s.value.to_json().size();
   constexpr std::size_t kNode = 48;  // a set or hash node's own overhead, roughly
   for (const auto& t : s.distinct) bytes += kNode + t.capacity();
   for (const auto& [t, n] : s.counts) bytes += kNode + t.capacity();

@@ -3,7 +3,7 @@
 // aggregate (two partitions' partials, departition), and written out as fields of a result
 // record: the visible result under the aggregate's name and, for partial results that a sink
 // folds into stored rows, the hidden state fields the fold needs ("<name>__sum", ...), with the
-// SQL that folds them (output_columns). See docs/windows.md for each function's semantics.
+// SQL that folds them (output_columns). See docs/aggregates.md for each function's semantics.
 // Threading: specs are immutable and shared; a state belongs to one stage instance.
 #pragma once
 
