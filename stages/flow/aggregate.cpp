@@ -235,6 +235,7 @@ void AggState::check(const AggregateSpec& spec, const Value& v, const AggLimits&
     case AggKind::avg: {
       if (!v.is_number()) data_error(spec, std::string("expected a number, got ") + kind_name(v.kind()));
       auto d = ExactDecimal::of(v);
+      if (!d && v.to_json() == "null") data_error(spec, "expected a finite number, got NaN or an infinity");
       if (!d)
         data_error(spec, v.to_json() + " cannot be summed exactly (more than " +
                              std::to_string(ExactDecimal::kMaxDigits) + " digits)");

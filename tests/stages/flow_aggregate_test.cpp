@@ -107,6 +107,10 @@ TEST_CASE("sum and avg: what cannot be exact is a data error, and leaves the sta
   CHECK(throws("1e-100").find("cannot be summed exactly") != std::string::npos);
   CHECK(throws("\"12\"") == "sum(amount) for 'revenue': expected a number, got string");
   CHECK(throws("true").find("expected a number, got boolean") != std::string::npos);
+  s.check(spec, Value(0.5), {});
+  CHECK_THROWS_WITH_AS(s.check(spec, Value(HUGE_VAL), {}),
+                       "sum(amount) for 'revenue': expected a finite number, got NaN or an infinity",
+                       ExprError);
   std::string big(76, '9');  // 76 digits fit; at the state's scale of 1 they need 77
   CHECK(throws(big).find("needs more than 76 digits") != std::string::npos);
   CHECK(s.result(spec).to_json() == "1.5");
