@@ -65,50 +65,45 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// The position of the parenthesis closing the one at `open`, skipping quoted strings; npos if none.
-std::size_t closing_paren(std::string_view t, std::size_t open) {
+// Calls visit(i, c, depth) for each character c at i >= from of `t` outside quoted strings and
+// `backquoted` path segments, with the nesting depth of () and [] after it; returns the first i
+// where visit returns true, or npos.
+template <class Visit>
+std::size_t scan_unquoted(std::string_view t, std::size_t from, Visit visit) {
   int depth = 0;
   char quote = 0;
-  for (std::size_t i = open; i < t.size(); ++i) {
+  for (std::size_t i = from; i < t.size(); ++i) {
     char c = t[i];
     if (quote) {
       if (c == '\\')
         ++i;
       else if (c == quote)
         quote = 0;
-    } else if (c == '\'' || c == '"') {
-      quote = c;
-    } else if (c == '(') {
-      ++depth;
-    } else if (c == ')' && --depth == 0) {
-      return i;
+      continue;
     }
+    if (c == '\'' || c == '"' || c == '`')
+      quote = c;
+    else if (c == '(' || c == '[')
+      ++depth;
+    else if (c == ')' || c == ']')
+      --depth;
+    if (visit(i, c, depth)) return i;
   }
   return std::string_view::npos;
 }
 
+// The position of the parenthesis closing the one at `open`; npos if none.
+std::size_t closing_paren(std::string_view t, std::size_t open) {
+  return scan_unquoted(t, open, [](std::size_t, char c, int depth) { return c == ')' && depth == 0; });
+}
+
 // The last comma of `t` outside parentheses, brackets and strings; npos if none.
 std::size_t last_top_level_comma(std::string_view t) {
-  int depth = 0;
-  char quote = 0;
   std::size_t found = std::string_view::npos;
-  for (std::size_t i = 0; i < t.size(); ++i) {
-    char c = t[i];
-    if (quote) {
-      if (c == '\\')
-        ++i;
-      else if (c == quote)
-        quote = 0;
-    } else if (c == '\'' || c == '"') {
-      quote = c;
-    } else if (c == '(' || c == '[') {
-      ++depth;
-    } else if (c == ')' || c == ']') {
-      --depth;
-    } else if (c == ',' && depth == 0) {
-      found = i;
-    }
-  }
+  scan_unquoted(t, 0, [&](std::size_t i, char c, int depth) {
+    if (c == ',' && depth == 0) found = i;
+    return false;
+  });
   return found;
 }
 

@@ -195,9 +195,9 @@ TEST_CASE("top_k: the k most frequent values, by count descending then JSON text
   CHECK(result_of("top_k(v, 10)", {"1.10", "1.10", "2"}) ==
         R"([{"value":1.10,"count":2},{"value":2,"count":1}])");
   CHECK(result_of("top_k(v, 2)", {"null"}) == "null");
-  auto spec = spec_of("top_k(concat(a, ',', b), 2)");
+  auto spec = spec_of("top_k(concat(a, ',)', b), 2)");
   CHECK(spec.k == 2);
-  CHECK(spec.input->text() == "concat(a, ',', b)");
+  CHECK(spec.input->text() == "concat(a, ',)', b)");
   AggLimits limits{.max_distinct = 1};
   auto s = fold(spec, inputs({"1", "1"}), limits);
   CHECK_THROWS_AS(s.check(spec, json("2"), limits), ExprError);
@@ -330,6 +330,7 @@ TEST_CASE("parse_aggregate: the forms, and located errors that name the aggregat
   CHECK(s.sql_type == "numeric");
   CHECK(s.input->text() == "price");
   CHECK(spec_of("max( a.b )").sql_type == "jsonb");
+  CHECK(spec_of("count_distinct(`odd)name`)").input->text() == "`odd)name`");
   CHECK(spec_of("min(v) as double precision").sql_type == "double precision");
   CHECK(!spec_of(" count ").input);
   CHECK(spec_of("count_distinct(customer)").kind == etld::flow::AggKind::count_distinct);
