@@ -21,6 +21,7 @@
 #include <set>
 #include <string_view>
 #include <unordered_map>
+#include <variant>
 
 #include "config/schema/diagnostics.hpp"
 #include "stages/builtin/reject.hpp"
@@ -205,24 +206,95 @@ AggregateSpec parse_aggregate(const std::string& output, const std::string& text
   return spec;
 }
 
-struct AggState::Impl {
-  std::int64_t count = 0;                                // count; avg's count
-  std::optional<ExactDecimal> sum;                       // sum, avg
-  Value value;                                           // min, max, first, last
-  std::int64_t at = 0;                                   // first, last: the event time of `value`
-  std::set<std::string> distinct;                        // count_distinct: JSON texts
-  std::unordered_map<std::string, std::int64_t> counts;  // top_k: JSON text -> count
-  HyperLogLog hll;                                       // approx_count_distinct
+namespace {
+
+// The state of each family of aggregates; an AggState holds the one of its kind.
+struct Counted {  // count
+  std::int64_t count = 0;
+};
+struct Summed {  // sum, avg
+  std::int64_t count = 0;
+  std::optional<ExactDecimal> sum;
+};
+struct Kept {  // min, max, first, last
+  Value value;
+  std::int64_t at = 0;  // first, last: the event time of `value`
+};
+// JSON texts, with the bytes they hold counted as they are added: memory_bytes() stays O(1).
+constexpr std::size_t kNodeBytes = 64;  // a set or hash node's own overhead, roughly
+struct Distinct {                       // count_distinct
+  std::set<std::string> texts;
+  std::size_t bytes = 0;
+  void insert(std::string text) {
+    std::size_t size = text.size();
+    if (texts.insert(std::move(text)).second) bytes += kNodeBytes + size;
+  }
+};
+struct Counts {  // top_k: JSON text -> count
+  std::unordered_map<std::string, std::int64_t> by_text;
+  std::size_t bytes = 0;
+  void add(std::string text, std::int64_t n) {
+    std::size_t size = text.size();
+    auto [at, added] = by_text.try_emplace(std::move(text), 0);
+    at->second += n;
+    if (added) bytes += kNodeBytes + size;
+  }
 };
 
-AggState::AggState(const AggregateSpec&) : impl_(std::make_unique<Impl>()) {}
+std::size_t new_keys(const std::set<std::string>& mine, const std::set<std::string>& theirs) {
+  std::size_t n = 0;
+  for (const auto& t : theirs) n += mine.count(t) ? 0 : 1;
+  return n;
+}
+std::size_t new_keys(const std::unordered_map<std::string, std::int64_t>& mine,
+                     const std::unordered_map<std::string, std::int64_t>& theirs) {
+  std::size_t n = 0;
+  for (const auto& entry : theirs) n += mine.count(entry.first) ? 0 : 1;
+  return n;
+}
+
+[[noreturn]] void too_many_distinct(const AggregateSpec& spec, const AggLimits& limits) {
+  data_error(spec, "more than " + std::to_string(limits.max_distinct) + " distinct values");
+}
+
+std::string too_many_digits() {
+  return " needs more than " + std::to_string(ExactDecimal::kMaxDigits) + " digits";
+}
+
+}  // namespace
+
+struct AggState::Impl {
+  std::variant<Counted, Summed, Kept, Distinct, Counts, HyperLogLog> state;
+  template <class T>
+  T& as() {
+    return std::get<T>(state);
+  }
+  template <class T>
+  const T& as() const {
+    return std::get<T>(state);
+  }
+};
+
+AggState::AggState(const AggregateSpec& spec) : impl_(std::make_unique<Impl>()) {
+  switch (spec.kind) {
+    case AggKind::count: break;
+    case AggKind::sum:
+    case AggKind::avg: impl_->state.emplace<Summed>(); break;
+    case AggKind::min:
+    case AggKind::max:
+    case AggKind::first:
+    case AggKind::last: impl_->state.emplace<Kept>(); break;
+    case AggKind::count_distinct: impl_->state.emplace<Distinct>(); break;
+    case AggKind::approx_count_distinct: impl_->state.emplace<HyperLogLog>(); break;
+    case AggKind::top_k: impl_->state.emplace<Counts>(); break;
+  }
+}
 AggState::AggState(AggState&&) noexcept = default;
 AggState& AggState::operator=(AggState&&) noexcept = default;
 AggState::~AggState() = default;
 
 void AggState::check(const AggregateSpec& spec, const Value& v, const AggLimits& limits) const {
   if (v.is_null()) return;
-  const Impl& s = *impl_;
   switch (spec.kind) {
     case AggKind::count:
     case AggKind::approx_count_distinct: break;
@@ -234,139 +306,155 @@ void AggState::check(const AggregateSpec& spec, const Value& v, const AggLimits&
       if (!d)
         data_error(spec, v.to_json() + " cannot be summed exactly (more than " +
                              std::to_string(ExactDecimal::kMaxDigits) + " digits)");
-      if (s.sum && !ExactDecimal::add(*s.sum, *d))
-        data_error(spec, "adding " + v.to_json() + " to " + s.sum->text() + " needs more than " +
-                             std::to_string(ExactDecimal::kMaxDigits) + " digits");
+      const auto& sum = impl_->as<Summed>().sum;
+      if (sum && !ExactDecimal::add(*sum, *d))
+        data_error(spec, "adding " + v.to_json() + " to " + sum->text() + too_many_digits());
       break;
     }
     case AggKind::min:
-    case AggKind::max:
-      if (!orderable(v) || (!s.value.is_null() && !same_order_family(v, s.value)))
+    case AggKind::max: {
+      const Value& current = impl_->as<Kept>().value;
+      if (!orderable(v) || (!current.is_null() && !same_order_family(v, current)))
         data_error(spec, std::string("cannot order ") + kind_name(v.kind()) +
-                             (s.value.is_null() ? std::string()
-                                                : std::string(" against ") + kind_name(s.value.kind())));
+                             (current.is_null() ? std::string()
+                                                : std::string(" against ") + kind_name(current.kind())));
       [[fallthrough]];
+    }
     case AggKind::first:
     case AggKind::last:
       if (!fits_column(spec.sql_type, v))
         data_error(spec, std::string(kind_name(v.kind())) + " " + v.to_json().substr(0, 100) +
                              " does not fit its column type " + spec.sql_type);
       break;
-    case AggKind::count_distinct:
-      if (s.distinct.size() >= limits.max_distinct && !s.distinct.count(v.to_json()))
-        data_error(spec, "more than " + std::to_string(limits.max_distinct) + " distinct values");
+    case AggKind::count_distinct: {
+      const auto& texts = impl_->as<Distinct>().texts;
+      if (texts.size() >= limits.max_distinct && !texts.count(v.to_json())) too_many_distinct(spec, limits);
       break;
-    case AggKind::top_k:
-      if (s.counts.size() >= limits.max_distinct && !s.counts.count(v.to_json()))
-        data_error(spec, "more than " + std::to_string(limits.max_distinct) + " distinct values");
+    }
+    case AggKind::top_k: {
+      const auto& by_text = impl_->as<Counts>().by_text;
+      if (by_text.size() >= limits.max_distinct && !by_text.count(v.to_json()))
+        too_many_distinct(spec, limits);
       break;
+    }
   }
 }
 
 void AggState::add(const AggregateSpec& spec, Value v, std::int64_t event_time_ms) {
-  Impl& s = *impl_;
   if (v.is_null()) {
-    if (spec.kind == AggKind::count && !spec.input) ++s.count;
+    if (spec.kind == AggKind::count && !spec.input) ++impl_->as<Counted>().count;
     return;
   }
   switch (spec.kind) {
-    case AggKind::count: ++s.count; break;
-    case AggKind::avg: ++s.count; [[fallthrough]];
-    case AggKind::sum: {
+    case AggKind::count: ++impl_->as<Counted>().count; break;
+    case AggKind::sum:
+    case AggKind::avg: {
+      auto& s = impl_->as<Summed>();
       auto d = ExactDecimal::of(v);
       if (!d) data_error(spec, v.to_json() + " cannot be summed exactly");
       if (s.sum) d = ExactDecimal::add(*s.sum, *d);
-      if (!d) data_error(spec, "adding " + v.to_json() + " overflows");
+      if (!d) data_error(spec, "adding " + v.to_json() + too_many_digits());
       s.sum = d;
+      ++s.count;
       break;
     }
     case AggKind::min:
-      if (s.value.is_null() || compare(v, s.value) < 0) s.value = std::move(v);
-      break;
     case AggKind::max:
-      if (s.value.is_null() || compare(v, s.value) > 0) s.value = std::move(v);
-      break;
     case AggKind::first:
-      if (s.value.is_null() || event_time_ms < s.at) s.value = std::move(v), s.at = event_time_ms;
+    case AggKind::last: {
+      auto& s = impl_->as<Kept>();
+      bool take = s.value.is_null();
+      if (!take && spec.kind == AggKind::min) take = compare(v, s.value) < 0;
+      if (!take && spec.kind == AggKind::max) take = compare(v, s.value) > 0;
+      if (!take && spec.kind == AggKind::first) take = event_time_ms < s.at;
+      if (!take && spec.kind == AggKind::last) take = event_time_ms >= s.at;
+      if (take) s.value = std::move(v), s.at = event_time_ms;
       break;
-    case AggKind::last:
-      if (s.value.is_null() || event_time_ms >= s.at) s.value = std::move(v), s.at = event_time_ms;
-      break;
-    case AggKind::count_distinct: s.distinct.insert(v.to_json()); break;
-    case AggKind::approx_count_distinct: s.hll.add(v.to_json()); break;
-    case AggKind::top_k: ++s.counts[v.to_json()]; break;
+    }
+    case AggKind::count_distinct: impl_->as<Distinct>().insert(v.to_json()); break;
+    case AggKind::approx_count_distinct: impl_->as<HyperLogLog>().add(v.to_json()); break;
+    case AggKind::top_k: impl_->as<Counts>().add(v.to_json(), 1); break;
   }
 }
 
 void AggState::merge(const AggregateSpec& spec, const AggState& other, const AggLimits& limits) {
-  Impl& s = *impl_;
-  const Impl& o = *other.impl_;
   switch (spec.kind) {
-    case AggKind::count: s.count += o.count; break;
+    case AggKind::count: impl_->as<Counted>().count += other.impl_->as<Counted>().count; break;
     case AggKind::sum:
     case AggKind::avg: {
+      auto& s = impl_->as<Summed>();
+      const auto& o = other.impl_->as<Summed>();
       if (!o.sum) break;
       auto merged = s.sum ? ExactDecimal::add(*s.sum, *o.sum) : o.sum;
-      if (!merged)
-        data_error(spec, "adding " + o.sum->text() + " to " + s.sum->text() + " needs more than " +
-                             std::to_string(ExactDecimal::kMaxDigits) + " digits");
+      if (!merged) data_error(spec, "adding " + o.sum->text() + " to " + s.sum->text() + too_many_digits());
       s.sum = merged;
       s.count += o.count;
       break;
     }
     case AggKind::min:
     case AggKind::max:
-      if (o.value.is_null()) break;
-      if (!s.value.is_null() && !same_order_family(o.value, s.value))
-        data_error(spec, std::string("cannot order ") + kind_name(o.value.kind()) + " against " +
-                             kind_name(s.value.kind()));
-      if (s.value.is_null() || compare(o.value, s.value) * (spec.kind == AggKind::min ? -1 : 1) > 0)
-        s.value = o.value;
-      break;
     case AggKind::first:
-      if (!o.value.is_null() && (s.value.is_null() || o.at < s.at)) s.value = o.value, s.at = o.at;
-      break;
-    case AggKind::last:
-      if (!o.value.is_null() && (s.value.is_null() || o.at >= s.at)) s.value = o.value, s.at = o.at;
-      break;
-    case AggKind::count_distinct: {
-      std::size_t added = 0;
-      for (const auto& t : o.distinct) added += s.distinct.count(t) ? 0 : 1;
-      if (s.distinct.size() + added > limits.max_distinct)
-        data_error(spec, "more than " + std::to_string(limits.max_distinct) + " distinct values");
-      s.distinct.insert(o.distinct.begin(), o.distinct.end());
+    case AggKind::last: {
+      auto& s = impl_->as<Kept>();
+      const auto& o = other.impl_->as<Kept>();
+      if (o.value.is_null()) break;
+      bool take = s.value.is_null();
+      if (!take && (spec.kind == AggKind::min || spec.kind == AggKind::max)) {
+        if (!same_order_family(o.value, s.value))
+          data_error(spec, std::string("cannot order ") + kind_name(o.value.kind()) + " against " +
+                               kind_name(s.value.kind()));
+        take = compare(o.value, s.value) * (spec.kind == AggKind::min ? -1 : 1) > 0;
+      }
+      if (!take && spec.kind == AggKind::first) take = o.at < s.at;
+      if (!take && spec.kind == AggKind::last) take = o.at >= s.at;
+      if (take) s.value = o.value, s.at = o.at;
       break;
     }
-    case AggKind::approx_count_distinct: s.hll.merge(o.hll); break;
+    case AggKind::count_distinct: {
+      auto& s = impl_->as<Distinct>();
+      const auto& o = other.impl_->as<Distinct>();
+      if (s.texts.size() + new_keys(s.texts, o.texts) > limits.max_distinct) too_many_distinct(spec, limits);
+      for (const auto& t : o.texts) s.insert(t);
+      break;
+    }
+    case AggKind::approx_count_distinct:
+      impl_->as<HyperLogLog>().merge(other.impl_->as<HyperLogLog>());
+      break;
     case AggKind::top_k: {
-      std::size_t added = 0;
-      for (const auto& [t, n] : o.counts) added += s.counts.count(t) ? 0 : 1;
-      if (s.counts.size() + added > limits.max_distinct)
-        data_error(spec, "more than " + std::to_string(limits.max_distinct) + " distinct values");
-      for (const auto& [t, n] : o.counts) s.counts[t] += n;
+      auto& s = impl_->as<Counts>();
+      const auto& o = other.impl_->as<Counts>();
+      if (s.by_text.size() + new_keys(s.by_text, o.by_text) > limits.max_distinct)
+        too_many_distinct(spec, limits);
+      for (const auto& [t, n] : o.by_text) s.add(t, n);
       break;
     }
   }
 }
 
 Value AggState::result(const AggregateSpec& spec) const {
-  const Impl& s = *impl_;
   switch (spec.kind) {
-    case AggKind::count: return Value(s.count);
-    case AggKind::sum: return s.sum ? s.sum->value() : Value();
-    case AggKind::avg:
+    case AggKind::count: return Value(impl_->as<Counted>().count);
+    case AggKind::sum: {
+      const auto& s = impl_->as<Summed>();
+      return s.sum ? s.sum->value() : Value();
+    }
+    case AggKind::avg: {
+      const auto& s = impl_->as<Summed>();
       return s.sum && s.count > 0 ? Value::from_json_number(s.sum->divided_text(s.count)) : Value();
+    }
     case AggKind::min:
     case AggKind::max:
     case AggKind::first:
-    case AggKind::last: return s.value;
-    case AggKind::count_distinct: return Value(static_cast<std::int64_t>(s.distinct.size()));
-    case AggKind::approx_count_distinct: return Value(static_cast<std::int64_t>(s.hll.estimate()));
+    case AggKind::last: return impl_->as<Kept>().value;
+    case AggKind::count_distinct: return Value(static_cast<std::int64_t>(impl_->as<Distinct>().texts.size()));
+    case AggKind::approx_count_distinct:
+      return Value(static_cast<std::int64_t>(impl_->as<HyperLogLog>().estimate()));
     case AggKind::top_k: {
-      if (s.counts.empty()) return Value();
+      const auto& by_text = impl_->as<Counts>().by_text;
+      if (by_text.empty()) return Value();
       std::vector<const std::pair<const std::string, std::int64_t>*> order;
-      order.reserve(s.counts.size());
-      for (const auto& entry : s.counts) order.push_back(&entry);
+      order.reserve(by_text.size());
+      for (const auto& entry : by_text) order.push_back(&entry);
       auto first = [](const auto* a, const auto* b) {
         return a->second != b->second ? a->second > b->second : a->first < b->first;
       };
@@ -383,31 +471,38 @@ Value AggState::result(const AggregateSpec& spec) const {
 }
 
 void AggState::write_partial(const AggregateSpec& spec, Value& record) const {
-  const Impl& s = *impl_;
   record.set(spec.output, result(spec));
   switch (spec.kind) {
-    case AggKind::avg:
+    case AggKind::avg: {
+      const auto& s = impl_->as<Summed>();
       record.set(hidden(spec, "sum"), s.sum ? s.sum->value() : Value());
       record.set(hidden(spec, "count"), Value(s.count));
       break;
+    }
     case AggKind::first:
-    case AggKind::last: record.set(hidden(spec, "at"), s.value.is_null() ? Value() : Value(s.at)); break;
+    case AggKind::last: {
+      const auto& s = impl_->as<Kept>();
+      record.set(hidden(spec, "at"), s.value.is_null() ? Value() : Value(s.at));
+      break;
+    }
     case AggKind::count_distinct: {
+      const auto& texts = impl_->as<Distinct>().texts;
       Array set;
-      set.reserve(s.distinct.size());
-      for (const auto& t : s.distinct) set.emplace_back(t);
+      set.reserve(texts.size());
+      for (const auto& t : texts) set.emplace_back(t);
       record.set(hidden(spec, "set"), Value(std::move(set)));
       break;
     }
     case AggKind::approx_count_distinct: {
       Object registers;
-      for (const auto& [index, rank] : s.hll.registers())
+      for (const auto& [index, rank] : impl_->as<HyperLogLog>().registers())
         registers.emplace_back(std::to_string(index), Value(static_cast<std::int64_t>(rank)));
       record.set(hidden(spec, "hll"), Value(std::move(registers)));
       break;
     }
     case AggKind::top_k: {
-      std::map<std::string_view, std::int64_t> sorted(s.counts.begin(), s.counts.end());
+      const auto& by_text = impl_->as<Counts>().by_text;
+      std::map<std::string_view, std::int64_t> sorted(by_text.begin(), by_text.end());
       Object counts;
       counts.reserve(sorted.size());
       for (const auto& [t, n] : sorted) counts.emplace_back(std::string(t), Value(n));
@@ -420,18 +515,17 @@ void AggState::write_partial(const AggregateSpec& spec, Value& record) const {
 
 namespace {
 
-const Value& field(const AggregateSpec& spec, const Value& record, const std::string& name) {
+const Value& field(const Value& record, const std::string& name) {
   static const Value null;
   const Value* v = record.find(name);
-  (void)spec;
   return v ? *v : null;
 }
 
 std::int64_t count_field(const AggregateSpec& spec, const Value& record, const std::string& name) {
-  const Value& v = field(spec, record, name);
+  const Value& v = field(record, name);
   if (v.is_null()) return 0;
   if (v.kind() != Value::Kind::integer || v.as_int() < 0)
-    data_error(spec, "partial field '" + name + "' is not a count: " + v.to_json());
+    data_error(spec, "partial field '" + name + "' is not a count: " + v.to_json().substr(0, 200));
   return v.as_int();
 }
 
@@ -445,45 +539,47 @@ AggState AggState::read_partial(const AggregateSpec& spec, const Value& record) 
         spec, "partial field '" + name + "' is not a " + spec.text + " state: " + v.to_json().substr(0, 200));
   };
   switch (spec.kind) {
-    case AggKind::count: s.count = count_field(spec, record, spec.output); break;
+    case AggKind::count: s.as<Counted>().count = count_field(spec, record, spec.output); break;
     case AggKind::sum:
     case AggKind::avg: {
+      auto& summed = s.as<Summed>();
       std::string name = spec.kind == AggKind::sum ? spec.output : hidden(spec, "sum");
-      const Value& v = field(spec, record, name);
+      const Value& v = field(record, name);
       if (!v.is_null()) {
-        s.sum = v.is_number() ? ExactDecimal::of(v) : std::nullopt;
-        if (!s.sum) bad(name, v);
+        summed.sum = v.is_number() ? ExactDecimal::of(v) : std::nullopt;
+        if (!summed.sum) bad(name, v);
       }
-      if (spec.kind == AggKind::avg) s.count = count_field(spec, record, hidden(spec, "count"));
+      if (spec.kind == AggKind::avg) summed.count = count_field(spec, record, hidden(spec, "count"));
       break;
     }
     case AggKind::min:
     case AggKind::max:
-      s.value = field(spec, record, spec.output);
-      if (!s.value.is_null() && !orderable(s.value)) bad(spec.output, s.value);
-      break;
     case AggKind::first:
     case AggKind::last: {
-      s.value = field(spec, record, spec.output);
-      const Value& at = field(spec, record, hidden(spec, "at"));
-      if (!s.value.is_null()) {
+      auto& kept = s.as<Kept>();
+      kept.value = field(record, spec.output);
+      if (kept.value.is_null()) break;
+      if ((spec.kind == AggKind::min || spec.kind == AggKind::max) && !orderable(kept.value))
+        bad(spec.output, kept.value);
+      if (spec.kind == AggKind::first || spec.kind == AggKind::last) {
+        const Value& at = field(record, hidden(spec, "at"));
         if (at.kind() != Value::Kind::integer) bad(hidden(spec, "at"), at);
-        s.at = at.as_int();
+        kept.at = at.as_int();
       }
       break;
     }
     case AggKind::count_distinct: {
-      const Value& set = field(spec, record, hidden(spec, "set"));
+      const Value& set = field(record, hidden(spec, "set"));
       if (set.is_null()) break;
       if (set.kind() != Value::Kind::array) bad(hidden(spec, "set"), set);
       for (const auto& t : set.as_array()) {
         if (t.kind() != Value::Kind::string) bad(hidden(spec, "set"), set);
-        s.distinct.insert(t.as_string());
+        s.as<Distinct>().insert(t.as_string());
       }
       break;
     }
     case AggKind::approx_count_distinct: {
-      const Value& regs = field(spec, record, hidden(spec, "hll"));
+      const Value& regs = field(record, hidden(spec, "hll"));
       if (regs.is_null()) break;
       if (regs.kind() != Value::Kind::object) bad(hidden(spec, "hll"), regs);
       for (const auto& [index, rank] : regs.as_object()) {
@@ -493,12 +589,12 @@ AggState AggState::read_partial(const AggregateSpec& spec, const Value& record) 
                   rank.kind() == Value::Kind::integer && rank.as_int() >= 1 &&
                   rank.as_int() <= HyperLogLog::kMaxRank;
         if (!ok) bad(hidden(spec, "hll"), regs);
-        s.hll.raise(i, static_cast<std::uint8_t>(rank.as_int()));
+        s.as<HyperLogLog>().raise(i, static_cast<std::uint8_t>(rank.as_int()));
       }
       break;
     }
     case AggKind::top_k: {
-      const Value& counts = field(spec, record, hidden(spec, "counts"));
+      const Value& counts = field(record, hidden(spec, "counts"));
       if (counts.is_null()) break;
       if (counts.kind() != Value::Kind::object) bad(hidden(spec, "counts"), counts);
       for (const auto& [t, n] : counts.as_object()) {
@@ -509,7 +605,7 @@ AggState AggState::read_partial(const AggregateSpec& spec, const Value& record) 
           ok = false;
         }
         if (!ok) bad(hidden(spec, "counts"), counts);
-        s.counts[t] += n.as_int();
+        s.as<Counts>().add(t, n.as_int());
       }
       break;
     }
@@ -518,15 +614,19 @@ AggState AggState::read_partial(const AggregateSpec& spec, const Value& record) 
 }
 
 std::size_t AggState::memory_bytes() const {
-  const Impl& s = *impl_;
-  std::size_t bytes = sizeof(Impl) + s.hll.memory_bytes();
-  if (s.value.kind() == Value::Kind::string)
-    bytes += s.value.as_string().capacity();
-  else if (s.value.kind() == Value::Kind::array || s.value.kind() == Value::Kind::object)
-    bytes += s.value.to_json().size();
-  constexpr std::size_t kNode = 48;  // a set or hash node's own overhead, roughly
-  for (const auto& t : s.distinct) bytes += kNode + t.capacity();
-  for (const auto& [t, n] : s.counts) bytes += kNode + t.capacity();
+  std::size_t bytes = sizeof(Impl);
+  if (const auto* kept = std::get_if<Kept>(&impl_->state)) {
+    if (kept->value.kind() == Value::Kind::string)
+      bytes += kept->value.as_string().capacity();
+    else if (kept->value.kind() == Value::Kind::array || kept->value.kind() == Value::Kind::object)
+      bytes += kept->value.to_json().size();
+  } else if (const auto* distinct = std::get_if<Distinct>(&impl_->state)) {
+    bytes += distinct->bytes;
+  } else if (const auto* counts = std::get_if<Counts>(&impl_->state)) {
+    bytes += counts->bytes;
+  } else if (const auto* hll = std::get_if<HyperLogLog>(&impl_->state)) {
+    bytes += hll->memory_bytes();
+  }
   return bytes;
 }
 

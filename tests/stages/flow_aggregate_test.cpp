@@ -296,6 +296,18 @@ TEST_CASE("merging random splits equals folding the whole input, for every aggre
   }
 }
 
+TEST_CASE("memory_bytes: small for scalar states, growing with what a set holds") {
+  auto count = spec_of("count");
+  auto distinct = spec_of("count_distinct(v)");
+  AggState c(count), d(distinct);
+  CHECK(c.memory_bytes() <= 128);  // one state per aggregate per (window, group): kept small
+  std::size_t empty = d.memory_bytes();
+  for (int i = 0; i < 1000; ++i) d.add(distinct, Value("value-" + std::to_string(i)), 0);
+  d.add(distinct, Value("value-1"), 0);  // already held: no growth
+  CHECK(d.memory_bytes() >= empty + 1000 * 9);
+  CHECK(d.memory_bytes() <= empty + 1000 * 100);
+}
+
 TEST_CASE("read_partial refuses a record that is not the aggregate's state") {
   auto bad = [](const std::string& text, const std::string& record) {
     auto spec = spec_of(text);
