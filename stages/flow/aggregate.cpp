@@ -108,6 +108,12 @@ std::size_t last_top_level_comma(std::string_view t) {
   return found;
 }
 
+// `s` for an error message, cut short: a hostile 60,000-character option stays one readable line.
+std::string shown(std::string_view s) {
+  constexpr std::size_t kShown = 60;
+  return s.size() <= kShown ? std::string(s) : std::string(s.substr(0, kShown)) + "...";
+}
+
 [[noreturn]] void data_error(const AggregateSpec& spec, const std::string& what) {
   throw ExprError(spec.text + " for '" + spec.output + "': " + what);
 }
@@ -161,7 +167,7 @@ AggregateSpec parse_aggregate(const std::string& output, const std::string& text
   for (const auto& k : kKinds)
     if (k.name == name) kind = &k;
   if (!kind)
-    throw ConfigError(mark, option + ": unknown aggregate '" + std::string(name.empty() ? t : name) +
+    throw ConfigError(mark, option + ": unknown aggregate '" + shown(name.empty() ? t : name) +
                                 "'; expected " + kAggregateForms);
   std::string form = kind->kind == AggKind::top_k ? "(expression, k)" : "(expression)";
   std::size_t close = open == std::string_view::npos ? open : closing_paren(t, open);
@@ -172,11 +178,11 @@ AggregateSpec parse_aggregate(const std::string& output, const std::string& text
   std::string_view rest = trim(t.substr(close + 1));
   if (!rest.empty()) {
     if (rest.substr(0, 3) != "as " || !value_typed(spec.kind))
-      throw ConfigError(mark, option + ": unexpected '" + std::string(rest) + "' after " + std::string(name) +
+      throw ConfigError(mark, option + ": unexpected '" + shown(rest) + "' after " + std::string(name) +
                                   form + (value_typed(spec.kind) ? "; expected ' as TYPE'" : ""));
     std::string_view type = trim(rest.substr(3));
     if (std::find(std::begin(kColumnTypes), std::end(kColumnTypes), type) == std::end(kColumnTypes))
-      throw ConfigError(mark, option + ": unknown type '" + std::string(type) +
+      throw ConfigError(mark, option + ": unknown type '" + shown(type) +
                                   "' after 'as'; expected jsonb, text, numeric, bigint, double precision, "
                                   "boolean or timestamptz");
     spec.sql_type = std::string(type);
@@ -193,10 +199,10 @@ AggregateSpec parse_aggregate(const std::string& output, const std::string& text
               std::all_of(k_text.begin(), k_text.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (ok) k = std::stoul(std::string(k_text));
     if (!ok || k == 0 || k > kMaxTopK)
-      throw ConfigError(mark, option + ": top_k needs (expression, k) with k an integer from 1 to " +
-                                  std::to_string(kMaxTopK) +
-                                  (comma == std::string::npos ? std::string(", got no k")
-                                                              : ", got '" + std::string(k_text) + "'"));
+      throw ConfigError(
+          mark,
+          option + ": top_k needs (expression, k) with k an integer from 1 to " + std::to_string(kMaxTopK) +
+              (comma == std::string::npos ? std::string(", got no k") : ", got '" + shown(k_text) + "'"));
     spec.k = k;
     inner.resize(comma);
   }

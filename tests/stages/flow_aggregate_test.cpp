@@ -362,6 +362,8 @@ TEST_CASE("parse_aggregate: the forms, and located errors that name the aggregat
   CHECK(config_error("sum(v) as numeric").find("unexpected 'as numeric' after sum(expression)") !=
         std::string::npos);
   CHECK(config_error("sum(a +)").find("at column 7 of \"sum(a +)\"") != std::string::npos);
+  CHECK(config_error(std::string(60000, 'x')).size() < 1000);
+  CHECK(config_error("top_k(v, " + std::string(60000, '7') + ")").size() < 1000);
 }
 
 TEST_CASE("output_columns: each aggregate's columns, types and merge SQL placeholders") {
