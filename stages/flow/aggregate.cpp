@@ -11,8 +11,7 @@
 //   approx_...       a HyperLogLog (hidden __hll, {"register": rank} for the non-zero ones)
 //   top_k            a count per value's JSON text (hidden __counts, {"text": count}); result the
 //                    k largest as [{"value": v, "count": n}], by count desc then text bytewise
-// In SQL every hidden state is jsonb, and the merge expressions below are the C++ merge written
-// over {old:...} / {new:...}: a NULL (a partial without a value) never wipes a stored value.
+// The same folds written in SQL for a table of partials: aggregate_sql.cpp.
 #include "stages/flow/aggregate.hpp"
 
 #include <algorithm>
@@ -23,104 +22,15 @@
 #include <unordered_map>
 #include <variant>
 
-#include "config/schema/diagnostics.hpp"
-#include "stages/builtin/reject.hpp"
 #include "stages/flow/exact_number.hpp"
 #include "stages/flow/hll.hpp"
 
 namespace etld::flow {
 namespace {
 
-constexpr const char* kAggregateForms =
-    "count, count(expr), sum(expr), min(expr), max(expr), avg(expr), first(expr), last(expr), "
-    "count_distinct(expr), approx_count_distinct(expr) or top_k(expr, k); min, max, first and last "
-    "may end with ' as TYPE' (jsonb, text, numeric, bigint, double precision, boolean, timestamptz)";
-
-constexpr std::size_t kMaxTopK = 10000;
-
-struct KindName {
-  std::string_view name;
-  AggKind kind;
-};
-constexpr KindName kKinds[] = {{"count", AggKind::count},
-                               {"sum", AggKind::sum},
-                               {"min", AggKind::min},
-                               {"max", AggKind::max},
-                               {"avg", AggKind::avg},
-                               {"first", AggKind::first},
-                               {"last", AggKind::last},
-                               {"count_distinct", AggKind::count_distinct},
-                               {"approx_count_distinct", AggKind::approx_count_distinct},
-                               {"top_k", AggKind::top_k}};
-
-constexpr std::string_view kColumnTypes[] = {"jsonb",   "text",       "numeric", "bigint", "double precision",
-                                             "boolean", "timestamptz"};
-
-bool value_typed(AggKind k) {
-  return k == AggKind::min || k == AggKind::max || k == AggKind::first || k == AggKind::last;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// Calls visit(i, c, depth) for each character c at i >= from of `t` outside quoted strings and
-// `backquoted` path segments, with the nesting depth of () and [] after it; returns the first i
-// where visit returns true, or npos.
-template <class Visit>
-std::size_t scan_unquoted(std::string_view t, std::size_t from, Visit visit) {
-  int depth = 0;
-  char quote = 0;
-  for (std::size_t i = from; i < t.size(); ++i) {
-    char c = t[i];
-    if (quote) {
-      if (c == '\\')
-        ++i;
-      else if (c == quote)
-        quote = 0;
-      continue;
-    }
-    if (c == '\'' || c == '"' || c == '`')
-      quote = c;
-    else if (c == '(' || c == '[')
-      ++depth;
-    else if (c == ')' || c == ']')
-      --depth;
-    if (visit(i, c, depth)) return i;
-  }
-  return std::string_view::npos;
-}
-
-// The position of the parenthesis closing the one at `open`; npos if none.
-std::size_t closing_paren(std::string_view t, std::size_t open) {
-  return scan_unquoted(t, open, [](std::size_t, char c, int depth) { return c == ')' && depth == 0; });
-}
-
-// The last comma of `t` outside parentheses, brackets and strings; npos if none.
-std::size_t last_top_level_comma(std::string_view t) {
-  std::size_t found = std::string_view::npos;
-  scan_unquoted(t, 0, [&](std::size_t i, char c, int depth) {
-    if (c == ',' && depth == 0) found = i;
-    return false;
-  });
-  return found;
-}
-
-// `s` for an error message, cut short: a hostile 60,000-character option stays one readable line.
-std::string shown(std::string_view s) {
-  constexpr std::size_t kShown = 60;
-  return s.size() <= kShown ? std::string(s) : std::string(s.substr(0, kShown)) + "...";
-}
-
 [[noreturn]] void data_error(const AggregateSpec& spec, const std::string& what) {
   throw ExprError(spec.text + " for '" + spec.output + "': " + what);
 }
-
-std::string hidden(const AggregateSpec& spec, const char* what) { return spec.output + "__" + what; }
-std::string old_col(const std::string& name) { return "{old:" + name + "}"; }
-std::string new_col(const std::string& name) { return "{new:" + name + "}"; }
 
 // Whether a value of kind `k` can be stored in a column of min/max/first/last's `sql_type`.
 bool fits_column(const std::string& sql_type, const Value& v) {
@@ -154,62 +64,8 @@ bool same_order_family(const Value& a, const Value& b) {
 
 }  // namespace
 
-AggregateSpec parse_aggregate(const std::string& output, const std::string& text, const YAML::Mark& mark) {
-  AggregateSpec spec;
-  spec.output = output;
-  spec.text = text;
-  std::string option = "aggregates '" + output + "'";
-  std::string_view t = trim(text);
-  if (t == "count" || t == "count()") return spec;
-  auto open = t.find('(');
-  std::string_view name = trim(t.substr(0, open));
-  const KindName* kind = nullptr;
-  for (const auto& k : kKinds)
-    if (k.name == name) kind = &k;
-  if (!kind)
-    throw ConfigError(mark, option + ": unknown aggregate '" + shown(name.empty() ? t : name) +
-                                "'; expected " + kAggregateForms);
-  std::string form = kind->kind == AggKind::top_k ? "(expression, k)" : "(expression)";
-  std::size_t close = open == std::string_view::npos ? open : closing_paren(t, open);
-  if (close == std::string_view::npos)
-    throw ConfigError(mark, option + ": expected " + std::string(name) + form);
-  spec.kind = kind->kind;
-  spec.sql_type = "jsonb";
-  std::string_view rest = trim(t.substr(close + 1));
-  if (!rest.empty()) {
-    if (rest.substr(0, 3) != "as " || !value_typed(spec.kind))
-      throw ConfigError(mark, option + ": unexpected '" + shown(rest) + "' after " + std::string(name) +
-                                  form + (value_typed(spec.kind) ? "; expected ' as TYPE'" : ""));
-    std::string_view type = trim(rest.substr(3));
-    if (std::find(std::begin(kColumnTypes), std::end(kColumnTypes), type) == std::end(kColumnTypes))
-      throw ConfigError(mark, option + ": unknown type '" + shown(type) +
-                                  "' after 'as'; expected jsonb, text, numeric, bigint, double precision, "
-                                  "boolean or timestamptz");
-    spec.sql_type = std::string(type);
-  }
-  std::size_t base = static_cast<std::size_t>(t.data() - text.data());
-  std::size_t inner_begin = base + open + 1;
-  std::string inner = text.substr(inner_begin, base + close - inner_begin);
-  if (spec.kind == AggKind::top_k) {
-    auto comma = last_top_level_comma(inner);
-    std::string_view k_text =
-        comma == std::string::npos ? std::string_view() : trim(std::string_view(inner).substr(comma + 1));
-    std::size_t k = 0;
-    bool ok = !k_text.empty() && k_text.size() <= 6 &&
-              std::all_of(k_text.begin(), k_text.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (ok) k = std::stoul(std::string(k_text));
-    if (!ok || k == 0 || k > kMaxTopK)
-      throw ConfigError(
-          mark,
-          option + ": top_k needs (expression, k) with k an integer from 1 to " + std::to_string(kMaxTopK) +
-              (comma == std::string::npos ? std::string(", got no k") : ", got '" + shown(k_text) + "'"));
-    spec.k = k;
-    inner.resize(comma);
-  }
-  if (trim(inner).empty())
-    throw ConfigError(mark, option + ": " + std::string(name) + "() needs an expression");
-  spec.input = compile_expr_option(inner, option, mark, text, inner_begin);
-  return spec;
+std::string hidden_field(const AggregateSpec& spec, std::string_view what) {
+  return spec.output + "__" + std::string(what);
 }
 
 namespace {
@@ -481,14 +337,14 @@ void AggState::write_partial(const AggregateSpec& spec, Value& record) const {
   switch (spec.kind) {
     case AggKind::avg: {
       const auto& s = impl_->as<Summed>();
-      record.set(hidden(spec, "sum"), s.sum ? s.sum->value() : Value());
-      record.set(hidden(spec, "count"), Value(s.count));
+      record.set(hidden_field(spec, "sum"), s.sum ? s.sum->value() : Value());
+      record.set(hidden_field(spec, "count"), Value(s.count));
       break;
     }
     case AggKind::first:
     case AggKind::last: {
       const auto& s = impl_->as<Kept>();
-      record.set(hidden(spec, "at"), s.value.is_null() ? Value() : Value(s.at));
+      record.set(hidden_field(spec, "at"), s.value.is_null() ? Value() : Value(s.at));
       break;
     }
     case AggKind::count_distinct: {
@@ -496,14 +352,14 @@ void AggState::write_partial(const AggregateSpec& spec, Value& record) const {
       Array set;
       set.reserve(texts.size());
       for (const auto& t : texts) set.emplace_back(t);
-      record.set(hidden(spec, "set"), Value(std::move(set)));
+      record.set(hidden_field(spec, "set"), Value(std::move(set)));
       break;
     }
     case AggKind::approx_count_distinct: {
       Object registers;
       for (const auto& [index, rank] : impl_->as<HyperLogLog>().registers())
         registers.emplace_back(std::to_string(index), Value(static_cast<std::int64_t>(rank)));
-      record.set(hidden(spec, "hll"), Value(std::move(registers)));
+      record.set(hidden_field(spec, "hll"), Value(std::move(registers)));
       break;
     }
     case AggKind::top_k: {
@@ -512,7 +368,7 @@ void AggState::write_partial(const AggregateSpec& spec, Value& record) const {
       Object counts;
       counts.reserve(sorted.size());
       for (const auto& [t, n] : sorted) counts.emplace_back(std::string(t), Value(n));
-      record.set(hidden(spec, "counts"), Value(std::move(counts)));
+      record.set(hidden_field(spec, "counts"), Value(std::move(counts)));
       break;
     }
     default: break;
@@ -549,13 +405,13 @@ AggState AggState::read_partial(const AggregateSpec& spec, const Value& record) 
     case AggKind::sum:
     case AggKind::avg: {
       auto& summed = s.as<Summed>();
-      std::string name = spec.kind == AggKind::sum ? spec.output : hidden(spec, "sum");
+      std::string name = spec.kind == AggKind::sum ? spec.output : hidden_field(spec, "sum");
       const Value& v = field(record, name);
       if (!v.is_null()) {
         summed.sum = v.is_number() ? ExactDecimal::of(v) : std::nullopt;
         if (!summed.sum) bad(name, v);
       }
-      if (spec.kind == AggKind::avg) summed.count = count_field(spec, record, hidden(spec, "count"));
+      if (spec.kind == AggKind::avg) summed.count = count_field(spec, record, hidden_field(spec, "count"));
       break;
     }
     case AggKind::min:
@@ -568,41 +424,41 @@ AggState AggState::read_partial(const AggregateSpec& spec, const Value& record) 
       if ((spec.kind == AggKind::min || spec.kind == AggKind::max) && !orderable(kept.value))
         bad(spec.output, kept.value);
       if (spec.kind == AggKind::first || spec.kind == AggKind::last) {
-        const Value& at = field(record, hidden(spec, "at"));
-        if (at.kind() != Value::Kind::integer) bad(hidden(spec, "at"), at);
+        const Value& at = field(record, hidden_field(spec, "at"));
+        if (at.kind() != Value::Kind::integer) bad(hidden_field(spec, "at"), at);
         kept.at = at.as_int();
       }
       break;
     }
     case AggKind::count_distinct: {
-      const Value& set = field(record, hidden(spec, "set"));
+      const Value& set = field(record, hidden_field(spec, "set"));
       if (set.is_null()) break;
-      if (set.kind() != Value::Kind::array) bad(hidden(spec, "set"), set);
+      if (set.kind() != Value::Kind::array) bad(hidden_field(spec, "set"), set);
       for (const auto& t : set.as_array()) {
-        if (t.kind() != Value::Kind::string) bad(hidden(spec, "set"), set);
+        if (t.kind() != Value::Kind::string) bad(hidden_field(spec, "set"), set);
         s.as<Distinct>().insert(t.as_string());
       }
       break;
     }
     case AggKind::approx_count_distinct: {
-      const Value& regs = field(record, hidden(spec, "hll"));
+      const Value& regs = field(record, hidden_field(spec, "hll"));
       if (regs.is_null()) break;
-      if (regs.kind() != Value::Kind::object) bad(hidden(spec, "hll"), regs);
+      if (regs.kind() != Value::Kind::object) bad(hidden_field(spec, "hll"), regs);
       for (const auto& [index, rank] : regs.as_object()) {
         std::size_t i = 0;
         auto [p, ec] = std::from_chars(index.data(), index.data() + index.size(), i);
         bool ok = ec == std::errc() && p == index.data() + index.size() && i < HyperLogLog::kRegisters &&
                   rank.kind() == Value::Kind::integer && rank.as_int() >= 1 &&
                   rank.as_int() <= HyperLogLog::kMaxRank;
-        if (!ok) bad(hidden(spec, "hll"), regs);
+        if (!ok) bad(hidden_field(spec, "hll"), regs);
         s.as<HyperLogLog>().raise(i, static_cast<std::uint8_t>(rank.as_int()));
       }
       break;
     }
     case AggKind::top_k: {
-      const Value& counts = field(record, hidden(spec, "counts"));
+      const Value& counts = field(record, hidden_field(spec, "counts"));
       if (counts.is_null()) break;
-      if (counts.kind() != Value::Kind::object) bad(hidden(spec, "counts"), counts);
+      if (counts.kind() != Value::Kind::object) bad(hidden_field(spec, "counts"), counts);
       for (const auto& [t, n] : counts.as_object()) {
         bool ok = n.kind() == Value::Kind::integer && n.as_int() > 0;
         try {
@@ -610,7 +466,7 @@ AggState AggState::read_partial(const AggregateSpec& spec, const Value& record) 
         } catch (const JsonError&) {
           ok = false;
         }
-        if (!ok) bad(hidden(spec, "counts"), counts);
+        if (!ok) bad(hidden_field(spec, "counts"), counts);
         s.as<Counts>().add(t, n.as_int());
       }
       break;
@@ -634,98 +490,6 @@ std::size_t AggState::memory_bytes() const {
     bytes += hll->memory_bytes();
   }
   return bytes;
-}
-
-namespace {
-
-std::string coalesce_sum(const std::string& o, const std::string& n) {
-  return "COALESCE(" + o + " + " + n + ", " + o + ", " + n + ")";
-}
-
-// min/max over the column type: jsonb strings compared by bytes like etld does (jsonb's own
-// order would use the database's collation), text with COLLATE "C" for the same reason.
-std::string extreme_sql(const AggregateSpec& spec) {
-  bool min = spec.kind == AggKind::min;
-  std::string o = old_col(spec.output), n = new_col(spec.output);
-  if (spec.sql_type == "jsonb") {
-    auto as_text = [](const std::string& x) { return "(jsonb_build_array(" + x + ") ->> 0) COLLATE \"C\""; };
-    return "CASE WHEN " + n + " IS NULL THEN " + o + " WHEN " + o + " IS NULL THEN " + n +
-           " WHEN jsonb_typeof(" + o + ") = 'string' AND jsonb_typeof(" + n + ") = 'string' THEN CASE WHEN " +
-           as_text(n) + (min ? " < " : " > ") + as_text(o) + " THEN " + n + " ELSE " + o + " END ELSE " +
-           (min ? "LEAST(" : "GREATEST(") + o + ", " + n + ") END";
-  }
-  std::string collate = spec.sql_type == "text" ? " COLLATE \"C\"" : "";
-  return std::string(min ? "LEAST(" : "GREATEST(") + o + collate + ", " + n + collate + ")";
-}
-
-std::string jsonb_or_empty(const std::string& x, const char* empty) {
-  return "COALESCE(" + x + ", '" + empty + "'::jsonb)";
-}
-
-// The rows (k text, v text) of the stored and the incoming jsonb objects `name`.
-std::string both_objects(const std::string& name) {
-  return "(SELECT * FROM jsonb_each_text(" + jsonb_or_empty(old_col(name), "{}") +
-         ") UNION ALL SELECT * FROM jsonb_each_text(" + jsonb_or_empty(new_col(name), "{}") + ")) AS s(k, v)";
-}
-
-}  // namespace
-
-std::vector<OutputColumn> output_columns(const AggregateSpec& spec) {
-  const std::string& out = spec.output;
-  std::string o = old_col(out), n = new_col(out);
-  switch (spec.kind) {
-    case AggKind::count: return {{out, "bigint", false, "COALESCE(" + o + ", 0) + COALESCE(" + n + ", 0)"}};
-    case AggKind::sum: return {{out, "numeric", false, coalesce_sum(o, n)}};
-    case AggKind::min:
-    case AggKind::max: return {{out, spec.sql_type, false, extreme_sql(spec)}};
-    case AggKind::avg: {
-      std::string sum = hidden(spec, "sum"), count = hidden(spec, "count");
-      std::string merged_sum = coalesce_sum(old_col(sum), new_col(sum));
-      std::string merged_count = "COALESCE(" + old_col(count) + ", 0) + COALESCE(" + new_col(count) + ", 0)";
-      return {{out, "numeric", false, average_sql(merged_sum, merged_count)},
-              {sum, "numeric", false, merged_sum},
-              {count, "bigint", false, merged_count}};
-    }
-    case AggKind::first:
-    case AggKind::last: {
-      std::string at = hidden(spec, "at");
-      std::string takes_new = "(" + new_col(at) + (spec.kind == AggKind::first ? " < " : " >= ") +
-                              old_col(at) + " OR " + old_col(at) + " IS NULL)";
-      return {{out, spec.sql_type, false, "CASE WHEN " + takes_new + " THEN " + n + " ELSE " + o + " END"},
-              {at, "bigint", false,
-               "CASE WHEN " + takes_new + " THEN " + new_col(at) + " ELSE " + old_col(at) + " END"}};
-    }
-    case AggKind::count_distinct: {
-      std::string set = hidden(spec, "set");
-      // The elements are the values' JSON texts: compared and ordered as text by bytes, like etld.
-      std::string elements = "jsonb_array_elements_text(" + jsonb_or_empty(old_col(set), "[]") + " || " +
-                             jsonb_or_empty(new_col(set), "[]") + ") AS x";
-      return {{out, "bigint", false, "(SELECT count(DISTINCT x) FROM " + elements + ")"},
-              {set, "jsonb", false,
-               "(SELECT COALESCE(jsonb_agg(x ORDER BY x COLLATE \"C\"), '[]'::jsonb) FROM (SELECT DISTINCT x "
-               "FROM " +
-                   elements + ") AS d)"}};
-    }
-    case AggKind::approx_count_distinct: {
-      std::string hll = hidden(spec, "hll");
-      std::string merged =
-          "(SELECT COALESCE(jsonb_object_agg(k, r), '{}'::jsonb) FROM (SELECT k, max(v::int) AS r FROM " +
-          both_objects(hll) + " GROUP BY k) AS t)";
-      return {{out, "bigint", false, HyperLogLog::estimate_sql(merged)}, {hll, "jsonb", false, merged}};
-    }
-    case AggKind::top_k: {
-      std::string counts = hidden(spec, "counts");
-      std::string summed = "SELECT k, sum(v::bigint) AS n FROM " + both_objects(counts) + " GROUP BY k";
-      return {{out, "jsonb", false,
-               "(SELECT jsonb_agg(jsonb_build_object('value', k::jsonb, 'count', n) ORDER BY n DESC, k "
-               "COLLATE \"C\") "
-               "FROM (" +
-                   summed + " ORDER BY n DESC, k COLLATE \"C\" LIMIT " + std::to_string(spec.k) + ") AS t)"},
-              {counts, "jsonb", false,
-               "(SELECT COALESCE(jsonb_object_agg(k, n), '{}'::jsonb) FROM (" + summed + ") AS t)"}};
-    }
-  }
-  return {};
 }
 
 }  // namespace etld::flow

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
@@ -85,6 +86,11 @@ class AggState {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The name of one of `spec`'s hidden state fields in a partial record (and its column):
+// "<output>__<what>", what being sum, count (avg), at (first, last), set (count_distinct), hll
+// (approx_count_distinct) or counts (top_k).
+std::string hidden_field(const AggregateSpec& spec, std::string_view what);
 
 // The columns write_partial sets, with their types and the SQL that folds an incoming partial
 // row into a stored one (output_columns.hpp); never keys.
