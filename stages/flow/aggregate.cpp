@@ -103,6 +103,18 @@ struct Counts {  // top_k: JSON text -> count
   }
 };
 
+// Whether `v` at event time `at`, added after what `current` holds, takes its place (min, max,
+// first, last). Equal values and first's equal times keep what was there; last's take the new.
+bool replaces(AggKind kind, const Kept& current, const Value& v, std::int64_t at) {
+  if (current.value.is_null()) return true;
+  switch (kind) {
+    case AggKind::min: return compare(v, current.value) < 0;
+    case AggKind::max: return compare(v, current.value) > 0;
+    case AggKind::first: return at < current.at;
+    default: return at >= current.at;  // last
+  }
+}
+
 std::size_t new_keys(const std::set<std::string>& mine, const std::set<std::string>& theirs) {
   std::size_t n = 0;
   for (const auto& t : theirs) n += mine.count(t) ? 0 : 1;
@@ -225,12 +237,7 @@ void AggState::add(const AggregateSpec& spec, Value v, std::int64_t event_time_m
     case AggKind::first:
     case AggKind::last: {
       auto& s = impl_->as<Kept>();
-      bool take = s.value.is_null();
-      if (!take && spec.kind == AggKind::min) take = compare(v, s.value) < 0;
-      if (!take && spec.kind == AggKind::max) take = compare(v, s.value) > 0;
-      if (!take && spec.kind == AggKind::first) take = event_time_ms < s.at;
-      if (!take && spec.kind == AggKind::last) take = event_time_ms >= s.at;
-      if (take) s.value = std::move(v), s.at = event_time_ms;
+      if (replaces(spec.kind, s, v, event_time_ms)) s.value = std::move(v), s.at = event_time_ms;
       break;
     }
     case AggKind::count_distinct: impl_->as<Distinct>().insert(v.to_json()); break;
@@ -260,16 +267,11 @@ void AggState::merge(const AggregateSpec& spec, const AggState& other, const Agg
       auto& s = impl_->as<Kept>();
       const auto& o = other.impl_->as<Kept>();
       if (o.value.is_null()) break;
-      bool take = s.value.is_null();
-      if (!take && (spec.kind == AggKind::min || spec.kind == AggKind::max)) {
-        if (!same_order_family(o.value, s.value))
-          data_error(spec, std::string("cannot order ") + kind_name(o.value.kind()) + " against " +
-                               kind_name(s.value.kind()));
-        take = compare(o.value, s.value) * (spec.kind == AggKind::min ? -1 : 1) > 0;
-      }
-      if (!take && spec.kind == AggKind::first) take = o.at < s.at;
-      if (!take && spec.kind == AggKind::last) take = o.at >= s.at;
-      if (take) s.value = o.value, s.at = o.at;
+      bool ordered = spec.kind == AggKind::min || spec.kind == AggKind::max;
+      if (ordered && !s.value.is_null() && !same_order_family(o.value, s.value))
+        data_error(spec, std::string("cannot order ") + kind_name(o.value.kind()) + " against " +
+                             kind_name(s.value.kind()));
+      if (replaces(spec.kind, s, o.value, o.at)) s.value = o.value, s.at = o.at;
       break;
     }
     case AggKind::count_distinct: {
