@@ -73,7 +73,8 @@ class AggState {
   // Folds in another state of the same spec. Throws ExprError like check().
   void merge(const AggregateSpec& spec, const AggState& other, const AggLimits& limits);
   // The visible result: count -> integer, sum -> exact number, avg -> number, top_k -> array of
-  // {"value": v, "count": n}, approx_count_distinct -> integer estimate; null when nothing was added.
+  // {"value": v, "count": n}, approx_count_distinct -> integer estimate; null when nothing was
+  // added, except the counts (count, count_distinct, approx_count_distinct), which are then 0.
   Value result(const AggregateSpec& spec) const;
   // Sets spec.output to result() and every hidden state field merge needs into `record`.
   void write_partial(const AggregateSpec& spec, Value& record) const;
