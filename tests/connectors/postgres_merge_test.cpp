@@ -206,6 +206,20 @@ struct Rig {
     e.set_record(etld::parse_json(record));
     return e;
   }
+  // Partials of partition 0 that all cover the same `count` new offsets, one per record: one
+  // input batch that went into several windows (sliding), its joined ack split among them.
+  std::vector<Event> split_partials(const std::vector<std::string>& records, int count) {
+    Event joined = partial(records.front(), count);
+    std::vector<etld::Ack> acks = joined.ack.split(records.size());
+    std::vector<Event> out;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      Event e = joined.clone();
+      e.set_record(etld::parse_json(records[i]));
+      e.ack = std::move(acks[i]);
+      out.push_back(std::move(e));
+    }
+    return out;
+  }
   bool send_and_wait(Batch b) {
     const std::size_t want = ctx.done_total + b.size();
     ctx.consume(*sink, std::move(b));
@@ -217,9 +231,10 @@ struct Rig {
   }
 };
 
-Batch batch_of(std::vector<Event> events) {
+template <class... Events>
+Batch batch_of(Events&&... events) {
   Batch b;
-  for (auto& e : events) b.push_back(std::move(e));
+  (b.push_back(std::forward<Events>(events)), ...);
   return b;
 }
 
@@ -245,20 +260,18 @@ TEST_SUITE("postgres merge") {
     Rig rig(false);
     etld::pg::PgConnection db(etld::test::services().pg_dsn);
     // One batch, three partials of 'a' (three rounds), two of the null group, one of 'b'.
-    REQUIRE(rig.send_and_wait(batch_of({
-        rig.partial(R"({"g": "a", "n": 2, "hi": 5, "total": 7, "avg": 3.5})", 2),
-        rig.partial(R"({"g": null, "n": 1, "hi": 4, "total": 4, "avg": 4})", 1),
-        rig.partial(R"({"g": "a", "n": 3, "hi": 9, "total": 10, "avg": 3.33})", 3),
-        rig.partial(R"({"g": "b", "n": 1, "hi": 1, "total": 1, "avg": 1})", 1),
-        rig.partial(R"({"n": 2, "hi": 6, "total": 8, "avg": 4})", 2),  // g missing: null too
-        rig.partial(R"({"g": "a", "n": 1, "hi": 2, "total": 2, "avg": 2})", 1),
-    })));
+    REQUIRE(rig.send_and_wait(
+        batch_of(rig.partial(R"({"g": "a", "n": 2, "hi": 5, "total": 7, "avg": 3.5})", 2),
+                 rig.partial(R"({"g": null, "n": 1, "hi": 4, "total": 4, "avg": 4})", 1),
+                 rig.partial(R"({"g": "a", "n": 3, "hi": 9, "total": 10, "avg": 3.33})", 3),
+                 rig.partial(R"({"g": "b", "n": 1, "hi": 1, "total": 1, "avg": 1})", 1),
+                 rig.partial(R"({"n": 2, "hi": 6, "total": 8, "avg": 4})", 2),  // g missing: null too
+                 rig.partial(R"({"g": "a", "n": 1, "hi": 2, "total": 2, "avg": 2})", 1))));
     CHECK(table_text(db, rig.table) == "<null>|3|6|12|4.0000 a|6|9|19|3.1667 b|1|1|1|1.0000");
     // A later batch folds into the stored rows.
-    REQUIRE(rig.send_and_wait(batch_of({
-        rig.partial(R"({"g": "b", "n": 4, "hi": 8, "total": 20, "avg": 5})", 4),
-        rig.partial(R"({"g": null, "n": 1, "hi": 1, "total": 1, "avg": 1})", 1),
-    })));
+    REQUIRE(
+        rig.send_and_wait(batch_of(rig.partial(R"({"g": "b", "n": 4, "hi": 8, "total": 20, "avg": 5})", 4),
+                                   rig.partial(R"({"g": null, "n": 1, "hi": 1, "total": 1, "avg": 1})", 1))));
     CHECK(table_text(db, rig.table) == "<null>|4|6|13|3.2500 a|6|9|19|3.1667 b|5|8|21|4.2000");
     CHECK(rig.target->count(AckStatus::done) == 15);
   }
@@ -266,17 +279,15 @@ TEST_SUITE("postgres merge") {
   TEST_CASE("a partial the table refuses is dead-lettered and the others of its batch still fold") {
     Rig rig(false);
     etld::pg::PgConnection db(etld::test::services().pg_dsn);
-    REQUIRE(rig.send_and_wait(batch_of({
-        rig.partial(R"({"g": "big", "n": 9223372036854775807, "hi": 1, "total": 1, "avg": 1})", 1),
-        rig.partial(R"({"g": "a", "n": 1, "hi": 1, "total": 1, "avg": 1})", 1),
-    })));
+    REQUIRE(rig.send_and_wait(
+        batch_of(rig.partial(R"({"g": "big", "n": 9223372036854775807, "hi": 1, "total": 1, "avg": 1})", 1),
+                 rig.partial(R"({"g": "a", "n": 1, "hi": 1, "total": 1, "avg": 1})", 1))));
     // Folding n = 1 into bigint's largest value overflows (22003) inside PostgreSQL: bisection
     // finds that one row; the other rows of 'a' (two rounds) fold in.
-    REQUIRE(rig.send_and_wait(batch_of({
-        rig.partial(R"({"g": "a", "n": 2, "hi": 3, "total": 4, "avg": 2})", 1),
-        rig.partial(R"({"g": "big", "n": 1, "hi": 1, "total": 1, "avg": 1})", 1),
-        rig.partial(R"({"g": "a", "n": 3, "hi": 2, "total": 3, "avg": 1})", 1),
-    })));
+    REQUIRE(
+        rig.send_and_wait(batch_of(rig.partial(R"({"g": "a", "n": 2, "hi": 3, "total": 4, "avg": 2})", 1),
+                                   rig.partial(R"({"g": "big", "n": 1, "hi": 1, "total": 1, "avg": 1})", 1),
+                                   rig.partial(R"({"g": "a", "n": 3, "hi": 2, "total": 3, "avg": 1})", 1))));
     CHECK(scalar(db, "SELECT n || '|' || hi || '|' || total FROM " + rig.table + " WHERE g = 'a'") ==
           "6|3|8");
     CHECK(scalar(db, "SELECT n FROM " + rig.table + " WHERE g = 'big'") == "9223372036854775807");
@@ -294,18 +305,39 @@ TEST_SUITE("postgres merge") {
     Event second = rig.partial(R"({"g": "a", "n": 2, "hi": 5, "total": 9, "avg": 4.5})", 2);  // 3..4
     Event third = rig.partial(R"({"g": "b", "n": 5, "hi": 5, "total": 5, "avg": 1})", 5);     // 5..9
     // 3..4 and 5..9 first: offsets 0..2 are still on their way, so both wait.
-    rig.ctx.consume(*rig.sink, batch_of({std::move(second), std::move(third)}));
+    rig.ctx.consume(*rig.sink, batch_of(std::move(second), std::move(third)));
     etld::test::run_until(
         rig.io, [] { return false; }, 300ms);
     CHECK(rig.ctx.done_total == 0);
     CHECK(scalar(db, "SELECT count(*) FROM " + rig.table) == "0");
-    rig.ctx.consume(*rig.sink, batch_of({std::move(first)}));
+    rig.ctx.consume(*rig.sink, batch_of(std::move(first)));
     REQUIRE(etld::test::run_until(
         rig.io, [&] { return rig.ctx.done_total >= 3; }, 20s));
     CHECK(table_text(db, rig.table) == "a|5|5|15|3.0000 b|5|5|5|1.0000");
     CHECK(scalar(db, "SELECT next_offset FROM " + rig.table + "_offsets WHERE consumer_group = '" +
                          rig.group + "'") == "10");
     CHECK(rig.target->count(AckStatus::done) == 10);
+  }
+
+  TEST_CASE("exactly_once: the partials that share one split ack commit together or not at all") {
+    Rig rig(true);
+    etld::pg::PgConnection db(etld::test::services().pg_dsn);
+    auto parts = rig.split_partials({R"({"g": "w1", "n": 4, "hi": 4, "total": 10, "avg": 2.5})",
+                                     R"({"g": "w2", "n": 4, "hi": 4, "total": 10, "avg": 2.5})"},
+                                    4);  // offsets 0..3 in two windows
+    rig.ctx.consume(*rig.sink, batch_of(std::move(parts[0])));
+    etld::test::run_until(
+        rig.io, [] { return false; }, 300ms);
+    // Committing w1 alone would store offset 4, and a restart would never add 0..3 to w2.
+    CHECK(rig.ctx.done_total == 0);
+    CHECK(scalar(db, "SELECT count(*) FROM " + rig.table) == "0");
+    rig.ctx.consume(*rig.sink, batch_of(std::move(parts[1])));
+    REQUIRE(etld::test::run_until(
+        rig.io, [&] { return rig.ctx.done_total >= 2; }, 20s));
+    CHECK(table_text(db, rig.table) == "w1|4|4|10|2.5000 w2|4|4|10|2.5000");
+    CHECK(scalar(db, "SELECT next_offset FROM " + rig.table + "_offsets WHERE consumer_group = '" +
+                         rig.group + "'") == "4");
+    CHECK(rig.target->count(AckStatus::done) == 4);
   }
 
   TEST_CASE("mode merge is checked where it is written") {
