@@ -139,9 +139,9 @@ std::string config_error(const std::string& yaml) {
 // kafka -> agg (test_partials, or `middle`) -> out (postgres, mode merge, `sink_extra`).
 std::string merge_yaml(const std::string& brokers, const std::string& topic, const std::string& group,
                        const std::string& table, const std::string& sink_extra,
-                       const std::string& middle = "") {
+                       const std::string& middle = "", const std::string& source_extra = "") {
   return "pipeline: merge\nstages:\n  in:\n    type: kafka\n    brokers: " + brokers + "\n    topics: [" +
-         topic + "]\n    group: " + group + "\n" +
+         topic + "]\n    group: " + group + "\n" + source_extra +
          (middle.empty() ? "  agg: { type: test_partials, inputs: [in] }\n" : middle) +
          "  out:\n    type: postgres\n    inputs: [agg]\n    dsn: '" + etld::test::services().pg_dsn +
          "'\n    table: " + table + "\n    mode: merge\n    create_table: true\n" +
@@ -418,7 +418,8 @@ TEST_SUITE("postgres merge") {
       etld::Diagnostics diags("merge.yaml");
       auto cfg = etld::load_pipeline_text(
           merge_yaml(svc.kafka_brokers, topic, group, table,
-                     "    delivery: exactly_once\n    offsets_table: " + table + "_offsets\n"),
+                     "    delivery: exactly_once\n    offsets_table: " + table + "_offsets\n", "",
+                     "    max_in_flight_per_partition: 8\n"),  // slow enough to stop part of the way
           "merge.yaml", diags);
       REQUIRE_MESSAGE(cfg, diags.format());
       etld::Pipeline p(std::shared_ptr<const etld::PipelineConfig>(std::move(cfg)));
@@ -440,6 +441,7 @@ TEST_SUITE("postgres merge") {
     });
     const std::string mid = committed();
     CHECK(mid != "0");
+    WARN_MESSAGE(mid != "600", "the first run read everything before it was stopped");
     produce(900);
     run([&] { return committed() == std::to_string(produced); });
     CHECK(committed() == "1500");
