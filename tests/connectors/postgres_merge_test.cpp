@@ -97,7 +97,10 @@ struct PartialsFactory : etld::StageFactory {
             {"n", "bigint", false, "{old:n} + {new:n}"},
             {"hi", "bigint", false, "GREATEST({old:hi}, {new:hi})"},
             {"total", "numeric", false, "{old:total} + {new:total}"},
-            {"avg", "numeric", false, "({old:total} + {new:total}) / ({old:n} + {new:n})"}};
+            {"avg", "numeric", false, "({old:total} + {new:total}) / ({old:n} + {new:n})"},
+            // A type etld does not convert (declared as written), without a rule (the incoming
+            // value wins).
+            {"tag", "varchar(20)", false, ""}};
   }
   bool partials_per_partition() const override { return per_partition; }
 };
@@ -250,7 +253,8 @@ TEST_SUITE("postgres merge") {
     CHECK(scalar(db,
                  "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) FROM "
                  "information_schema.columns WHERE table_name = '" +
-                     rig.table + "'") == "g text, n bigint, hi bigint, total numeric, avg numeric");
+                     rig.table + "'") ==
+          "g text, n bigint, hi bigint, total numeric, avg numeric, tag character varying");
     CHECK(scalar(db,
                  "SELECT string_agg(pg_get_constraintdef(oid), '; ') FROM pg_constraint WHERE conrelid = '" +
                      rig.table + "'::regclass") == "UNIQUE NULLS NOT DISTINCT (g)");
@@ -261,13 +265,14 @@ TEST_SUITE("postgres merge") {
     etld::pg::PgConnection db(etld::test::services().pg_dsn);
     // One batch, three partials of 'a' (three rounds), two of the null group, one of 'b'.
     REQUIRE(rig.send_and_wait(
-        batch_of(rig.partial(R"({"g": "a", "n": 2, "hi": 5, "total": 7, "avg": 3.5})", 2),
+        batch_of(rig.partial(R"({"g": "a", "n": 2, "hi": 5, "total": 7, "avg": 3.5, "tag": "first"})", 2),
                  rig.partial(R"({"g": null, "n": 1, "hi": 4, "total": 4, "avg": 4})", 1),
                  rig.partial(R"({"g": "a", "n": 3, "hi": 9, "total": 10, "avg": 3.33})", 3),
                  rig.partial(R"({"g": "b", "n": 1, "hi": 1, "total": 1, "avg": 1})", 1),
                  rig.partial(R"({"n": 2, "hi": 6, "total": 8, "avg": 4})", 2),  // g missing: null too
-                 rig.partial(R"({"g": "a", "n": 1, "hi": 2, "total": 2, "avg": 2})", 1))));
+                 rig.partial(R"({"g": "a", "n": 1, "hi": 2, "total": 2, "avg": 2, "tag": "third"})", 1))));
     CHECK(table_text(db, rig.table) == "<null>|3|6|12|4.0000 a|6|9|19|3.1667 b|1|1|1|1.0000");
+    CHECK(scalar(db, "SELECT tag FROM " + rig.table + " WHERE g = 'a'") == "third");  // folded last
     // A later batch folds into the stored rows.
     REQUIRE(
         rig.send_and_wait(batch_of(rig.partial(R"({"g": "b", "n": 4, "hi": 8, "total": 20, "avg": 5})", 4),
