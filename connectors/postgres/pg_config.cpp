@@ -358,7 +358,8 @@ const std::vector<OptionSpec>& option_specs() {
       {"columns",
        OptionKind::mapping,
        "column -> {from: field path, \".\" or _topic/_partition/_offset/_timestamp/_key/_headers, type: ..., "
-       "required: bool, default: value}; required but with mode merge, which derives them",
+       "required: bool, default: value}; required but with mode merge, which derives them (there only "
+       "column: type, another type for a derived column)",
        false,
        "",
        {}},

@@ -71,17 +71,53 @@ std::string render_merge(const std::string& sql, const std::set<std::string>& na
   return out;
 }
 
+// `columns: {name: type}`: another type for derived columns (a group value stored as bigint, say),
+// nothing else: where values come from and how they fold stay the stage's.
+void override_types(PostgresSinkConfig& c, const Options& o, const std::string& stage) {
+  if (!o.has("columns")) return;
+  const YAML::Node cols = o.node("columns");
+  if (!cols.IsMap())
+    throw ConfigError(o.mark("columns"),
+                      "with mode: merge, option 'columns' can only give derived columns a type",
+                      "write columns: {page: text}, or remove it");
+  std::vector<std::string> names;
+  for (const auto& col : c.columns) names.push_back(col.name);
+  for (auto it = cols.begin(); it != cols.end(); ++it) {
+    const std::string name = it->first.Scalar();
+    auto col =
+        std::find_if(c.columns.begin(), c.columns.end(), [&](const ColumnSpec& s) { return s.name == name; });
+    if (col == c.columns.end()) {
+      std::string hint = did_you_mean(name, names);
+      throw ConfigError(it->first.Mark(),
+                        "column '" + name + "' is not one of stage '" + stage + "''s output",
+                        hint.empty() ? "its columns: " + fmt::format("{}", fmt::join(names, ", ")) : hint);
+    }
+    if (!it->second.IsScalar() || it->second.Scalar().empty())
+      throw ConfigError(
+          it->second.IsDefined() ? it->second.Mark() : it->first.Mark(),
+          "with mode: merge, column '" + name + "' takes only a type",
+          "write " + name + ": bigint; where its values come from and how they fold is the stage's");
+    const std::string text = it->second.Scalar();
+    const auto type = parse_type(text);
+    if (!type) {
+      std::string hint = did_you_mean(text, type_names());
+      throw ConfigError(it->second.Mark(), "column '" + name + "': unknown type '" + text + "'",
+                        hint.empty() ? "types: " + fmt::format("{}", fmt::join(type_names(), ", ")) : hint);
+    }
+    col->type = *type;
+    col->declared_type.clear();
+    col->type_mark = it->second.Mark();
+  }
+}
+
 }  // namespace
 
 void configure_merge(PostgresSinkConfig& c, const StageConfig& stage, const PipelineConfig& pipeline) {
   const Options& o = stage.options;
   const YAML::Mark at = o.mark("mode");
-  for (const char* name : {"columns", "key"})
-    if (o.has(name))
-      throw ConfigError(o.mark(name), std::string("option '") + name + "' does not apply to mode: merge",
-                        std::string("the columns, their types, the key and how rows fold come from the stage "
-                                    "upstream; remove '") +
-                            name + "'");
+  if (o.has("key"))
+    throw ConfigError(o.mark("key"), "option 'key' does not apply to mode: merge",
+                      "the key columns and how rows fold come from the stage upstream; remove 'key'");
   if (o.has("delete_on_tombstone") && o.get_bool("delete_on_tombstone"))
     throw ConfigError(o.mark("delete_on_tombstone"), "delete_on_tombstone does not apply to mode: merge",
                       "partial results fold into their rows and are never tombstones; remove it");
@@ -122,6 +158,7 @@ void configure_merge(PostgresSinkConfig& c, const StageConfig& stage, const Pipe
                                    out.name, up->name, at);
     c.columns.push_back(std::move(col));
   }
+  override_types(c, o, up->name);
   if (c.key.empty())
     throw ConfigError(at,
                       "mode: merge needs key columns to fold rows on, but stage '" + up->name +

@@ -168,12 +168,13 @@ struct Rig {
   std::shared_ptr<TestPartition> target = std::make_shared<TestPartition>();
   std::int64_t next_offset = 0;
 
-  explicit Rig(bool exactly_once) {
+  explicit Rig(bool exactly_once, const std::string& sink_extra = "") {
     etld::Diagnostics diags("p.yaml");
     pipeline = etld::load_pipeline_text(
-        merge_yaml(
-            "127.0.0.1:1", "orders", group, table,
-            exactly_once ? "    delivery: exactly_once\n    offsets_table: " + table + "_offsets\n" : ""),
+        merge_yaml("127.0.0.1:1", "orders", group, table,
+                   sink_extra + (exactly_once ? "    delivery: exactly_once\n    offsets_table: " + table +
+                                                    "_offsets\n"
+                                              : "")),
         "p.yaml", diags);
     REQUIRE_MESSAGE(pipeline, diags.format());
     factory = etld::find_stage_type("postgres")->configure(*pipeline->find("out"), *pipeline);
@@ -245,7 +246,7 @@ Batch batch_of(Events&&... events) {
 
 TEST_SUITE("postgres merge") {
   TEST_CASE("create_table derives the columns and a key constraint that holds nulls equal") {
-    Rig rig(false);
+    Rig rig(false, "    columns: { hi: integer }\n");  // a derived column's type overridden
     etld::pg::PgConnection db(etld::test::services().pg_dsn);
     REQUIRE(etld::test::run_until(
         rig.io, [&] { return scalar(db, "SELECT to_regclass('" + rig.table + "') IS NOT NULL") == "t"; },
@@ -254,7 +255,7 @@ TEST_SUITE("postgres merge") {
                  "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) FROM "
                  "information_schema.columns WHERE table_name = '" +
                      rig.table + "'") ==
-          "g text, n bigint, hi bigint, total numeric, avg numeric, tag character varying");
+          "g text, n bigint, hi integer, total numeric, avg numeric, tag character varying");
     CHECK(scalar(db,
                  "SELECT string_agg(pg_get_constraintdef(oid), '; ') FROM pg_constraint WHERE conrelid = '" +
                      rig.table + "'::regclass") == "UNIQUE NULLS NOT DISTINCT (g)");
@@ -355,9 +356,14 @@ TEST_SUITE("postgres merge") {
     CHECK(err.find("p.yaml:14:") == 0);  // at `mode`
     CHECK(err.find("mode: merge needs a stage upstream that declares its output, such as window with emit: "
                    "updates; stage 'agg' (type map) does not") != std::string::npos);
-    err = sink("    columns: { g: text }\n");
+    CHECK(sink("    columns: { n: numeric }\n").empty());  // another type for a derived column
+    err = sink("    columns: { nn: numeric }\n");
     CHECK(err.find("p.yaml:17:") == 0);
-    CHECK(err.find("option 'columns' does not apply to mode: merge") != std::string::npos);
+    CHECK(err.find("column 'nn' is not one of stage 'agg''s output") != std::string::npos);
+    err = sink("    columns: { n: { from: x, type: bigint } }\n");
+    CHECK(err.find("column 'n' takes only a type") != std::string::npos);
+    err = sink("    columns: { n: bigintt }\n");
+    CHECK(err.find("column 'n': unknown type 'bigintt'") != std::string::npos);
     err = sink("    key: [g]\n");
     CHECK(err.find("option 'key' does not apply to mode: merge") != std::string::npos);
     err = sink("    delete_on_tombstone: true\n");
