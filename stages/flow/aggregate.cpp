@@ -11,8 +11,7 @@
 //   approx_...       a HyperLogLog (hidden __hll, {"register": rank} for the non-zero ones)
 //   top_k            a count per value's JSON text (hidden __counts, {"text": count}); result the
 //                    k largest as [{"value": v, "count": n}], by count desc then text bytewise
-// In SQL every hidden state is jsonb, and the merge expressions below are the C++ merge written
-// over {old:...} / {new:...}: a NULL (a partial without a value) never wipes a stored value.
+// The same folds written in SQL for a table of partials: aggregate_sql.cpp.
 #include "stages/flow/aggregate.hpp"
 
 #include <algorithm>
@@ -21,104 +20,17 @@
 #include <set>
 #include <string_view>
 #include <unordered_map>
+#include <variant>
 
-#include "config/schema/diagnostics.hpp"
-#include "stages/builtin/reject.hpp"
 #include "stages/flow/exact_number.hpp"
 #include "stages/flow/hll.hpp"
 
 namespace etld::flow {
 namespace {
 
-constexpr const char* kAggregateForms =
-    "count, count(expr), sum(expr), min(expr), max(expr), avg(expr), first(expr), last(expr), "
-    "count_distinct(expr), approx_count_distinct(expr) or top_k(expr, k); min, max, first and last "
-    "may end with ' as TYPE' (jsonb, text, numeric, bigint, double precision, boolean, timestamptz)";
-
-constexpr std::size_t kMaxTopK = 10000;
-
-struct KindName {
-  std::string_view name;
-  AggKind kind;
-};
-constexpr KindName kKinds[] = {{"count", AggKind::count},
-                               {"sum", AggKind::sum},
-                               {"min", AggKind::min},
-                               {"max", AggKind::max},
-                               {"avg", AggKind::avg},
-                               {"first", AggKind::first},
-                               {"last", AggKind::last},
-                               {"count_distinct", AggKind::count_distinct},
-                               {"approx_count_distinct", AggKind::approx_count_distinct},
-                               {"top_k", AggKind::top_k}};
-
-constexpr std::string_view kColumnTypes[] = {"jsonb",   "text",       "numeric", "bigint", "double precision",
-                                             "boolean", "timestamptz"};
-
-bool value_typed(AggKind k) {
-  return k == AggKind::min || k == AggKind::max || k == AggKind::first || k == AggKind::last;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// The position of the parenthesis closing the one at `open`, skipping quoted strings; npos if none.
-std::size_t closing_paren(std::string_view t, std::size_t open) {
-  int depth = 0;
-  char quote = 0;
-  for (std::size_t i = open; i < t.size(); ++i) {
-    char c = t[i];
-    if (quote) {
-      if (c == '\\')
-        ++i;
-      else if (c == quote)
-        quote = 0;
-    } else if (c == '\'' || c == '"') {
-      quote = c;
-    } else if (c == '(') {
-      ++depth;
-    } else if (c == ')' && --depth == 0) {
-      return i;
-    }
-  }
-  return std::string_view::npos;
-}
-
-// The last comma of `t` outside parentheses, brackets and strings; npos if none.
-std::size_t last_top_level_comma(std::string_view t) {
-  int depth = 0;
-  char quote = 0;
-  std::size_t found = std::string_view::npos;
-  for (std::size_t i = 0; i < t.size(); ++i) {
-    char c = t[i];
-    if (quote) {
-      if (c == '\\')
-        ++i;
-      else if (c == quote)
-        quote = 0;
-    } else if (c == '\'' || c == '"') {
-      quote = c;
-    } else if (c == '(' || c == '[') {
-      ++depth;
-    } else if (c == ')' || c == ']') {
-      --depth;
-    } else if (c == ',' && depth == 0) {
-      found = i;
-    }
-  }
-  return found;
-}
-
 [[noreturn]] void data_error(const AggregateSpec& spec, const std::string& what) {
   throw ExprError(spec.text + " for '" + spec.output + "': " + what);
 }
-
-std::string hidden(const AggregateSpec& spec, const char* what) { return spec.output + "__" + what; }
-std::string old_col(const std::string& name) { return "{old:" + name + "}"; }
-std::string new_col(const std::string& name) { return "{new:" + name + "}"; }
 
 // Whether a value of kind `k` can be stored in a column of min/max/first/last's `sql_type`.
 bool fits_column(const std::string& sql_type, const Value& v) {
@@ -152,82 +64,111 @@ bool same_order_family(const Value& a, const Value& b) {
 
 }  // namespace
 
-AggregateSpec parse_aggregate(const std::string& output, const std::string& text, const YAML::Mark& mark) {
-  AggregateSpec spec;
-  spec.output = output;
-  spec.text = text;
-  std::string option = "aggregates '" + output + "'";
-  std::string_view t = trim(text);
-  if (t == "count" || t == "count()") return spec;
-  auto open = t.find('(');
-  std::string_view name = trim(t.substr(0, open));
-  const KindName* kind = nullptr;
-  for (const auto& k : kKinds)
-    if (k.name == name) kind = &k;
-  if (!kind)
-    throw ConfigError(mark, option + ": unknown aggregate '" + std::string(name.empty() ? t : name) +
-                                "'; expected " + kAggregateForms);
-  std::string form = kind->kind == AggKind::top_k ? "(expression, k)" : "(expression)";
-  std::size_t close = open == std::string_view::npos ? open : closing_paren(t, open);
-  if (close == std::string_view::npos)
-    throw ConfigError(mark, option + ": expected " + std::string(name) + form);
-  spec.kind = kind->kind;
-  spec.sql_type = "jsonb";
-  std::string_view rest = trim(t.substr(close + 1));
-  if (!rest.empty()) {
-    if (rest.substr(0, 3) != "as " || !value_typed(spec.kind))
-      throw ConfigError(mark, option + ": unexpected '" + std::string(rest) + "' after " + std::string(name) +
-                                  form + (value_typed(spec.kind) ? "; expected ' as TYPE'" : ""));
-    std::string_view type = trim(rest.substr(3));
-    if (std::find(std::begin(kColumnTypes), std::end(kColumnTypes), type) == std::end(kColumnTypes))
-      throw ConfigError(mark, option + ": unknown type '" + std::string(type) +
-                                  "' after 'as'; expected jsonb, text, numeric, bigint, double precision, "
-                                  "boolean or timestamptz");
-    spec.sql_type = std::string(type);
-  }
-  std::size_t base = static_cast<std::size_t>(t.data() - text.data());
-  std::size_t inner_begin = base + open + 1;
-  std::string inner = text.substr(inner_begin, base + close - inner_begin);
-  if (spec.kind == AggKind::top_k) {
-    auto comma = last_top_level_comma(inner);
-    std::string_view k_text =
-        comma == std::string::npos ? std::string_view() : trim(std::string_view(inner).substr(comma + 1));
-    std::size_t k = 0;
-    bool ok = !k_text.empty() && k_text.size() <= 6 &&
-              std::all_of(k_text.begin(), k_text.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (ok) k = std::stoul(std::string(k_text));
-    if (!ok || k == 0 || k > kMaxTopK)
-      throw ConfigError(mark, option + ": top_k needs (expression, k) with k an integer from 1 to " +
-                                  std::to_string(kMaxTopK) +
-                                  (comma == std::string::npos ? std::string(", got no k")
-                                                              : ", got '" + std::string(k_text) + "'"));
-    spec.k = k;
-    inner.resize(comma);
-  }
-  if (trim(inner).empty())
-    throw ConfigError(mark, option + ": " + std::string(name) + "() needs an expression");
-  spec.input = compile_expr_option(inner, option, mark, text, inner_begin);
-  return spec;
+std::string hidden_field(const AggregateSpec& spec, std::string_view what) {
+  return spec.output + "__" + std::string(what);
 }
 
-struct AggState::Impl {
-  std::int64_t count = 0;                                // count; avg's count
-  std::optional<ExactDecimal> sum;                       // sum, avg
-  Value value;                                           // min, max, first, last
-  std::int64_t at = 0;                                   // first, last: the event time of `value`
-  std::set<std::string> distinct;                        // count_distinct: JSON texts
-  std::unordered_map<std::string, std::int64_t> counts;  // top_k: JSON text -> count
-  HyperLogLog hll;                                       // approx_count_distinct
+namespace {
+
+// The state of each family of aggregates; an AggState holds the one of its kind.
+struct Counted {  // count
+  std::int64_t count = 0;
+};
+struct Summed {  // sum, avg
+  std::int64_t count = 0;
+  std::optional<ExactDecimal> sum;
+};
+struct Kept {  // min, max, first, last
+  Value value;
+  std::int64_t at = 0;  // first, last: the event time of `value`
+};
+// JSON texts, with the bytes they hold counted as they are added: memory_bytes() stays O(1).
+constexpr std::size_t kNodeBytes = 64;  // a set or hash node's own overhead, roughly
+struct Distinct {                       // count_distinct
+  std::set<std::string> texts;
+  std::size_t bytes = 0;
+  void insert(std::string text) {
+    std::size_t size = text.size();
+    if (texts.insert(std::move(text)).second) bytes += kNodeBytes + size;
+  }
+};
+struct Counts {  // top_k: JSON text -> count
+  std::unordered_map<std::string, std::int64_t> by_text;
+  std::size_t bytes = 0;
+  void add(std::string text, std::int64_t n) {
+    std::size_t size = text.size();
+    auto [at, added] = by_text.try_emplace(std::move(text), 0);
+    at->second += n;
+    if (added) bytes += kNodeBytes + size;
+  }
 };
 
-AggState::AggState(const AggregateSpec&) : impl_(std::make_unique<Impl>()) {}
+// Whether `v` at event time `at`, added after what `current` holds, takes its place (min, max,
+// first, last). Equal values and first's equal times keep what was there; last's take the new.
+bool replaces(AggKind kind, const Kept& current, const Value& v, std::int64_t at) {
+  if (current.value.is_null()) return true;
+  switch (kind) {
+    case AggKind::min: return compare(v, current.value) < 0;
+    case AggKind::max: return compare(v, current.value) > 0;
+    case AggKind::first: return at < current.at;
+    default: return at >= current.at;  // last
+  }
+}
+
+std::size_t new_keys(const std::set<std::string>& mine, const std::set<std::string>& theirs) {
+  std::size_t n = 0;
+  for (const auto& t : theirs) n += mine.count(t) ? 0 : 1;
+  return n;
+}
+std::size_t new_keys(const std::unordered_map<std::string, std::int64_t>& mine,
+                     const std::unordered_map<std::string, std::int64_t>& theirs) {
+  std::size_t n = 0;
+  for (const auto& entry : theirs) n += mine.count(entry.first) ? 0 : 1;
+  return n;
+}
+
+[[noreturn]] void too_many_distinct(const AggregateSpec& spec, const AggLimits& limits) {
+  data_error(spec, "more than " + std::to_string(limits.max_distinct) + " distinct values");
+}
+
+std::string too_many_digits() {
+  return " needs more than " + std::to_string(ExactDecimal::kMaxDigits) + " digits";
+}
+
+}  // namespace
+
+struct AggState::Impl {
+  std::variant<Counted, Summed, Kept, Distinct, Counts, HyperLogLog> state;
+  template <class T>
+  T& as() {
+    return std::get<T>(state);
+  }
+  template <class T>
+  const T& as() const {
+    return std::get<T>(state);
+  }
+};
+
+AggState::AggState(const AggregateSpec& spec) : impl_(std::make_unique<Impl>()) {
+  switch (spec.kind) {
+    case AggKind::count: break;
+    case AggKind::sum:
+    case AggKind::avg: impl_->state.emplace<Summed>(); break;
+    case AggKind::min:
+    case AggKind::max:
+    case AggKind::first:
+    case AggKind::last: impl_->state.emplace<Kept>(); break;
+    case AggKind::count_distinct: impl_->state.emplace<Distinct>(); break;
+    case AggKind::approx_count_distinct: impl_->state.emplace<HyperLogLog>(); break;
+    case AggKind::top_k: impl_->state.emplace<Counts>(); break;
+  }
+}
 AggState::AggState(AggState&&) noexcept = default;
 AggState& AggState::operator=(AggState&&) noexcept = default;
 AggState::~AggState() = default;
 
 void AggState::check(const AggregateSpec& spec, const Value& v, const AggLimits& limits) const {
   if (v.is_null()) return;
-  const Impl& s = *impl_;
   switch (spec.kind) {
     case AggKind::count:
     case AggKind::approx_count_distinct: break;
@@ -235,142 +176,149 @@ void AggState::check(const AggregateSpec& spec, const Value& v, const AggLimits&
     case AggKind::avg: {
       if (!v.is_number()) data_error(spec, std::string("expected a number, got ") + kind_name(v.kind()));
       auto d = ExactDecimal::of(v);
+      if (!d && v.to_json() == "null") data_error(spec, "expected a finite number, got NaN or an infinity");
       if (!d)
         data_error(spec, v.to_json() + " cannot be summed exactly (more than " +
                              std::to_string(ExactDecimal::kMaxDigits) + " digits)");
-      if (s.sum && !ExactDecimal::add(*s.sum, *d))
-        data_error(spec, "adding " + v.to_json() + " to " + s.sum->text() + " needs more than " +
-                             std::to_string(ExactDecimal::kMaxDigits) + " digits");
+      const auto& sum = impl_->as<Summed>().sum;
+      if (sum && !ExactDecimal::add(*sum, *d))
+        data_error(spec, "adding " + v.to_json() + " to " + sum->text() + too_many_digits());
       break;
     }
     case AggKind::min:
-    case AggKind::max:
-      if (!orderable(v) || (!s.value.is_null() && !same_order_family(v, s.value)))
+    case AggKind::max: {
+      const Value& current = impl_->as<Kept>().value;
+      if (!orderable(v) || (!current.is_null() && !same_order_family(v, current)))
         data_error(spec, std::string("cannot order ") + kind_name(v.kind()) +
-                             (s.value.is_null() ? std::string()
-                                                : std::string(" against ") + kind_name(s.value.kind())));
+                             (current.is_null() ? std::string()
+                                                : std::string(" against ") + kind_name(current.kind())));
       [[fallthrough]];
+    }
     case AggKind::first:
     case AggKind::last:
       if (!fits_column(spec.sql_type, v))
-        data_error(
-            spec, std::string("a ") + kind_name(v.kind()) + " does not fit its column type " + spec.sql_type);
+        data_error(spec, std::string(kind_name(v.kind())) + " " + v.to_json().substr(0, 100) +
+                             " does not fit its column type " + spec.sql_type);
       break;
-    case AggKind::count_distinct:
-      if (s.distinct.size() >= limits.max_distinct && !s.distinct.count(v.to_json()))
-        data_error(spec, "more than " + std::to_string(limits.max_distinct) + " distinct values");
+    case AggKind::count_distinct: {
+      const auto& texts = impl_->as<Distinct>().texts;
+      if (texts.size() >= limits.max_distinct && !texts.count(v.to_json())) too_many_distinct(spec, limits);
       break;
-    case AggKind::top_k:
-      if (s.counts.size() >= limits.max_distinct && !s.counts.count(v.to_json()))
-        data_error(spec, "more than " + std::to_string(limits.max_distinct) + " distinct values");
+    }
+    case AggKind::top_k: {
+      const auto& by_text = impl_->as<Counts>().by_text;
+      if (by_text.size() >= limits.max_distinct && !by_text.count(v.to_json()))
+        too_many_distinct(spec, limits);
       break;
+    }
   }
 }
 
 void AggState::add(const AggregateSpec& spec, Value v, std::int64_t event_time_ms) {
-  Impl& s = *impl_;
   if (v.is_null()) {
-    if (spec.kind == AggKind::count && !spec.input) ++s.count;
+    if (spec.kind == AggKind::count && !spec.input) ++impl_->as<Counted>().count;
     return;
   }
   switch (spec.kind) {
-    case AggKind::count: ++s.count; break;
-    case AggKind::avg: ++s.count; [[fallthrough]];
-    case AggKind::sum: {
+    case AggKind::count: ++impl_->as<Counted>().count; break;
+    case AggKind::sum:
+    case AggKind::avg: {
+      auto& s = impl_->as<Summed>();
       auto d = ExactDecimal::of(v);
       if (!d) data_error(spec, v.to_json() + " cannot be summed exactly");
       if (s.sum) d = ExactDecimal::add(*s.sum, *d);
-      if (!d) data_error(spec, "adding " + v.to_json() + " overflows");
+      if (!d) data_error(spec, "adding " + v.to_json() + too_many_digits());
       s.sum = d;
+      ++s.count;
       break;
     }
     case AggKind::min:
-      if (s.value.is_null() || compare(v, s.value) < 0) s.value = std::move(v);
-      break;
     case AggKind::max:
-      if (s.value.is_null() || compare(v, s.value) > 0) s.value = std::move(v);
-      break;
     case AggKind::first:
-      if (s.value.is_null() || event_time_ms < s.at) s.value = std::move(v), s.at = event_time_ms;
+    case AggKind::last: {
+      auto& s = impl_->as<Kept>();
+      if (replaces(spec.kind, s, v, event_time_ms)) s.value = std::move(v), s.at = event_time_ms;
       break;
-    case AggKind::last:
-      if (s.value.is_null() || event_time_ms >= s.at) s.value = std::move(v), s.at = event_time_ms;
-      break;
-    case AggKind::count_distinct: s.distinct.insert(v.to_json()); break;
-    case AggKind::approx_count_distinct: s.hll.add(v.to_json()); break;
-    case AggKind::top_k: ++s.counts[v.to_json()]; break;
+    }
+    case AggKind::count_distinct: impl_->as<Distinct>().insert(v.to_json()); break;
+    case AggKind::approx_count_distinct: impl_->as<HyperLogLog>().add(v.to_json()); break;
+    case AggKind::top_k: impl_->as<Counts>().add(v.to_json(), 1); break;
   }
 }
 
 void AggState::merge(const AggregateSpec& spec, const AggState& other, const AggLimits& limits) {
-  Impl& s = *impl_;
-  const Impl& o = *other.impl_;
   switch (spec.kind) {
-    case AggKind::count: s.count += o.count; break;
+    case AggKind::count: impl_->as<Counted>().count += other.impl_->as<Counted>().count; break;
     case AggKind::sum:
     case AggKind::avg: {
+      auto& s = impl_->as<Summed>();
+      const auto& o = other.impl_->as<Summed>();
       if (!o.sum) break;
       auto merged = s.sum ? ExactDecimal::add(*s.sum, *o.sum) : o.sum;
-      if (!merged)
-        data_error(spec, "adding " + o.sum->text() + " to " + s.sum->text() + " needs more than " +
-                             std::to_string(ExactDecimal::kMaxDigits) + " digits");
+      if (!merged) data_error(spec, "adding " + o.sum->text() + " to " + s.sum->text() + too_many_digits());
       s.sum = merged;
       s.count += o.count;
       break;
     }
     case AggKind::min:
     case AggKind::max:
+    case AggKind::first:
+    case AggKind::last: {
+      auto& s = impl_->as<Kept>();
+      const auto& o = other.impl_->as<Kept>();
       if (o.value.is_null()) break;
-      if (!s.value.is_null() && !same_order_family(o.value, s.value))
+      bool ordered = spec.kind == AggKind::min || spec.kind == AggKind::max;
+      if (ordered && !s.value.is_null() && !same_order_family(o.value, s.value))
         data_error(spec, std::string("cannot order ") + kind_name(o.value.kind()) + " against " +
                              kind_name(s.value.kind()));
-      if (s.value.is_null() || compare(o.value, s.value) * (spec.kind == AggKind::min ? -1 : 1) > 0)
-        s.value = o.value;
-      break;
-    case AggKind::first:
-      if (!o.value.is_null() && (s.value.is_null() || o.at < s.at)) s.value = o.value, s.at = o.at;
-      break;
-    case AggKind::last:
-      if (!o.value.is_null() && (s.value.is_null() || o.at >= s.at)) s.value = o.value, s.at = o.at;
-      break;
-    case AggKind::count_distinct: {
-      std::size_t added = 0;
-      for (const auto& t : o.distinct) added += s.distinct.count(t) ? 0 : 1;
-      if (s.distinct.size() + added > limits.max_distinct)
-        data_error(spec, "more than " + std::to_string(limits.max_distinct) + " distinct values");
-      s.distinct.insert(o.distinct.begin(), o.distinct.end());
+      if (replaces(spec.kind, s, o.value, o.at)) s.value = o.value, s.at = o.at;
       break;
     }
-    case AggKind::approx_count_distinct: s.hll.merge(o.hll); break;
+    case AggKind::count_distinct: {
+      auto& s = impl_->as<Distinct>();
+      const auto& o = other.impl_->as<Distinct>();
+      if (s.texts.size() + new_keys(s.texts, o.texts) > limits.max_distinct) too_many_distinct(spec, limits);
+      for (const auto& t : o.texts) s.insert(t);
+      break;
+    }
+    case AggKind::approx_count_distinct:
+      impl_->as<HyperLogLog>().merge(other.impl_->as<HyperLogLog>());
+      break;
     case AggKind::top_k: {
-      std::size_t added = 0;
-      for (const auto& [t, n] : o.counts) added += s.counts.count(t) ? 0 : 1;
-      if (s.counts.size() + added > limits.max_distinct)
-        data_error(spec, "more than " + std::to_string(limits.max_distinct) + " distinct values");
-      for (const auto& [t, n] : o.counts) s.counts[t] += n;
+      auto& s = impl_->as<Counts>();
+      const auto& o = other.impl_->as<Counts>();
+      if (s.by_text.size() + new_keys(s.by_text, o.by_text) > limits.max_distinct)
+        too_many_distinct(spec, limits);
+      for (const auto& [t, n] : o.by_text) s.add(t, n);
       break;
     }
   }
 }
 
 Value AggState::result(const AggregateSpec& spec) const {
-  const Impl& s = *impl_;
   switch (spec.kind) {
-    case AggKind::count: return Value(s.count);
-    case AggKind::sum: return s.sum ? s.sum->value() : Value();
-    case AggKind::avg:
+    case AggKind::count: return Value(impl_->as<Counted>().count);
+    case AggKind::sum: {
+      const auto& s = impl_->as<Summed>();
+      return s.sum ? s.sum->value() : Value();
+    }
+    case AggKind::avg: {
+      const auto& s = impl_->as<Summed>();
       return s.sum && s.count > 0 ? Value::from_json_number(s.sum->divided_text(s.count)) : Value();
+    }
     case AggKind::min:
     case AggKind::max:
     case AggKind::first:
-    case AggKind::last: return s.value;
-    case AggKind::count_distinct: return Value(static_cast<std::int64_t>(s.distinct.size()));
-    case AggKind::approx_count_distinct: return Value(static_cast<std::int64_t>(s.hll.estimate()));
+    case AggKind::last: return impl_->as<Kept>().value;
+    case AggKind::count_distinct: return Value(static_cast<std::int64_t>(impl_->as<Distinct>().texts.size()));
+    case AggKind::approx_count_distinct:
+      return Value(static_cast<std::int64_t>(impl_->as<HyperLogLog>().estimate()));
     case AggKind::top_k: {
-      if (s.counts.empty()) return Value();
+      const auto& by_text = impl_->as<Counts>().by_text;
+      if (by_text.empty()) return Value();
       std::vector<const std::pair<const std::string, std::int64_t>*> order;
-      order.reserve(s.counts.size());
-      for (const auto& entry : s.counts) order.push_back(&entry);
+      order.reserve(by_text.size());
+      for (const auto& entry : by_text) order.push_back(&entry);
       auto first = [](const auto* a, const auto* b) {
         return a->second != b->second ? a->second > b->second : a->first < b->first;
       };
@@ -387,35 +335,42 @@ Value AggState::result(const AggregateSpec& spec) const {
 }
 
 void AggState::write_partial(const AggregateSpec& spec, Value& record) const {
-  const Impl& s = *impl_;
   record.set(spec.output, result(spec));
   switch (spec.kind) {
-    case AggKind::avg:
-      record.set(hidden(spec, "sum"), s.sum ? s.sum->value() : Value());
-      record.set(hidden(spec, "count"), Value(s.count));
+    case AggKind::avg: {
+      const auto& s = impl_->as<Summed>();
+      record.set(hidden_field(spec, "sum"), s.sum ? s.sum->value() : Value());
+      record.set(hidden_field(spec, "count"), Value(s.count));
       break;
+    }
     case AggKind::first:
-    case AggKind::last: record.set(hidden(spec, "at"), s.value.is_null() ? Value() : Value(s.at)); break;
+    case AggKind::last: {
+      const auto& s = impl_->as<Kept>();
+      record.set(hidden_field(spec, "at"), s.value.is_null() ? Value() : Value(s.at));
+      break;
+    }
     case AggKind::count_distinct: {
+      const auto& texts = impl_->as<Distinct>().texts;
       Array set;
-      set.reserve(s.distinct.size());
-      for (const auto& t : s.distinct) set.emplace_back(t);
-      record.set(hidden(spec, "set"), Value(std::move(set)));
+      set.reserve(texts.size());
+      for (const auto& t : texts) set.emplace_back(t);
+      record.set(hidden_field(spec, "set"), Value(std::move(set)));
       break;
     }
     case AggKind::approx_count_distinct: {
       Object registers;
-      for (const auto& [index, rank] : s.hll.registers())
+      for (const auto& [index, rank] : impl_->as<HyperLogLog>().registers())
         registers.emplace_back(std::to_string(index), Value(static_cast<std::int64_t>(rank)));
-      record.set(hidden(spec, "hll"), Value(std::move(registers)));
+      record.set(hidden_field(spec, "hll"), Value(std::move(registers)));
       break;
     }
     case AggKind::top_k: {
-      std::map<std::string_view, std::int64_t> sorted(s.counts.begin(), s.counts.end());
+      const auto& by_text = impl_->as<Counts>().by_text;
+      std::map<std::string_view, std::int64_t> sorted(by_text.begin(), by_text.end());
       Object counts;
       counts.reserve(sorted.size());
       for (const auto& [t, n] : sorted) counts.emplace_back(std::string(t), Value(n));
-      record.set(hidden(spec, "counts"), Value(std::move(counts)));
+      record.set(hidden_field(spec, "counts"), Value(std::move(counts)));
       break;
     }
     default: break;
@@ -424,18 +379,17 @@ void AggState::write_partial(const AggregateSpec& spec, Value& record) const {
 
 namespace {
 
-const Value& field(const AggregateSpec& spec, const Value& record, const std::string& name) {
+const Value& field(const Value& record, const std::string& name) {
   static const Value null;
   const Value* v = record.find(name);
-  (void)spec;
   return v ? *v : null;
 }
 
 std::int64_t count_field(const AggregateSpec& spec, const Value& record, const std::string& name) {
-  const Value& v = field(spec, record, name);
+  const Value& v = field(record, name);
   if (v.is_null()) return 0;
   if (v.kind() != Value::Kind::integer || v.as_int() < 0)
-    data_error(spec, "partial field '" + name + "' is not a count: " + v.to_json());
+    data_error(spec, "partial field '" + name + "' is not a count: " + v.to_json().substr(0, 200));
   return v.as_int();
 }
 
@@ -449,62 +403,64 @@ AggState AggState::read_partial(const AggregateSpec& spec, const Value& record) 
         spec, "partial field '" + name + "' is not a " + spec.text + " state: " + v.to_json().substr(0, 200));
   };
   switch (spec.kind) {
-    case AggKind::count: s.count = count_field(spec, record, spec.output); break;
+    case AggKind::count: s.as<Counted>().count = count_field(spec, record, spec.output); break;
     case AggKind::sum:
     case AggKind::avg: {
-      std::string name = spec.kind == AggKind::sum ? spec.output : hidden(spec, "sum");
-      const Value& v = field(spec, record, name);
+      auto& summed = s.as<Summed>();
+      std::string name = spec.kind == AggKind::sum ? spec.output : hidden_field(spec, "sum");
+      const Value& v = field(record, name);
       if (!v.is_null()) {
-        s.sum = v.is_number() ? ExactDecimal::of(v) : std::nullopt;
-        if (!s.sum) bad(name, v);
+        summed.sum = v.is_number() ? ExactDecimal::of(v) : std::nullopt;
+        if (!summed.sum) bad(name, v);
       }
-      if (spec.kind == AggKind::avg) s.count = count_field(spec, record, hidden(spec, "count"));
+      if (spec.kind == AggKind::avg) summed.count = count_field(spec, record, hidden_field(spec, "count"));
       break;
     }
     case AggKind::min:
     case AggKind::max:
-      s.value = field(spec, record, spec.output);
-      if (!s.value.is_null() && !orderable(s.value)) bad(spec.output, s.value);
-      break;
     case AggKind::first:
     case AggKind::last: {
-      s.value = field(spec, record, spec.output);
-      const Value& at = field(spec, record, hidden(spec, "at"));
-      if (!s.value.is_null()) {
-        if (at.kind() != Value::Kind::integer) bad(hidden(spec, "at"), at);
-        s.at = at.as_int();
+      auto& kept = s.as<Kept>();
+      kept.value = field(record, spec.output);
+      if (kept.value.is_null()) break;
+      if ((spec.kind == AggKind::min || spec.kind == AggKind::max) && !orderable(kept.value))
+        bad(spec.output, kept.value);
+      if (spec.kind == AggKind::first || spec.kind == AggKind::last) {
+        const Value& at = field(record, hidden_field(spec, "at"));
+        if (at.kind() != Value::Kind::integer) bad(hidden_field(spec, "at"), at);
+        kept.at = at.as_int();
       }
       break;
     }
     case AggKind::count_distinct: {
-      const Value& set = field(spec, record, hidden(spec, "set"));
+      const Value& set = field(record, hidden_field(spec, "set"));
       if (set.is_null()) break;
-      if (set.kind() != Value::Kind::array) bad(hidden(spec, "set"), set);
+      if (set.kind() != Value::Kind::array) bad(hidden_field(spec, "set"), set);
       for (const auto& t : set.as_array()) {
-        if (t.kind() != Value::Kind::string) bad(hidden(spec, "set"), set);
-        s.distinct.insert(t.as_string());
+        if (t.kind() != Value::Kind::string) bad(hidden_field(spec, "set"), set);
+        s.as<Distinct>().insert(t.as_string());
       }
       break;
     }
     case AggKind::approx_count_distinct: {
-      const Value& regs = field(spec, record, hidden(spec, "hll"));
+      const Value& regs = field(record, hidden_field(spec, "hll"));
       if (regs.is_null()) break;
-      if (regs.kind() != Value::Kind::object) bad(hidden(spec, "hll"), regs);
+      if (regs.kind() != Value::Kind::object) bad(hidden_field(spec, "hll"), regs);
       for (const auto& [index, rank] : regs.as_object()) {
         std::size_t i = 0;
         auto [p, ec] = std::from_chars(index.data(), index.data() + index.size(), i);
         bool ok = ec == std::errc() && p == index.data() + index.size() && i < HyperLogLog::kRegisters &&
                   rank.kind() == Value::Kind::integer && rank.as_int() >= 1 &&
                   rank.as_int() <= HyperLogLog::kMaxRank;
-        if (!ok) bad(hidden(spec, "hll"), regs);
-        s.hll.raise(i, static_cast<std::uint8_t>(rank.as_int()));
+        if (!ok) bad(hidden_field(spec, "hll"), regs);
+        s.as<HyperLogLog>().raise(i, static_cast<std::uint8_t>(rank.as_int()));
       }
       break;
     }
     case AggKind::top_k: {
-      const Value& counts = field(spec, record, hidden(spec, "counts"));
+      const Value& counts = field(record, hidden_field(spec, "counts"));
       if (counts.is_null()) break;
-      if (counts.kind() != Value::Kind::object) bad(hidden(spec, "counts"), counts);
+      if (counts.kind() != Value::Kind::object) bad(hidden_field(spec, "counts"), counts);
       for (const auto& [t, n] : counts.as_object()) {
         bool ok = n.kind() == Value::Kind::integer && n.as_int() > 0;
         try {
@@ -512,8 +468,8 @@ AggState AggState::read_partial(const AggregateSpec& spec, const Value& record) 
         } catch (const JsonError&) {
           ok = false;
         }
-        if (!ok) bad(hidden(spec, "counts"), counts);
-        s.counts[t] += n.as_int();
+        if (!ok) bad(hidden_field(spec, "counts"), counts);
+        s.as<Counts>().add(t, n.as_int());
       }
       break;
     }
@@ -522,102 +478,20 @@ AggState AggState::read_partial(const AggregateSpec& spec, const Value& record) 
 }
 
 std::size_t AggState::memory_bytes() const {
-  const Impl& s = *impl_;
-  std::size_t bytes = sizeof(Impl) + s.hll.memory_bytes();
-  if (!s.value.is_null()) bytes += s.value.to_json().size();
-  constexpr std::size_t kNode = 48;  // a set or hash node's own overhead, roughly
-  for (const auto& t : s.distinct) bytes += kNode + t.capacity();
-  for (const auto& [t, n] : s.counts) bytes += kNode + t.capacity();
+  std::size_t bytes = sizeof(Impl);
+  if (const auto* kept = std::get_if<Kept>(&impl_->state)) {
+    if (kept->value.kind() == Value::Kind::string)
+      bytes += kept->value.as_string().capacity();
+    else if (kept->value.kind() == Value::Kind::array || kept->value.kind() == Value::Kind::object)
+      bytes += kept->value.to_json().size();
+  } else if (const auto* distinct = std::get_if<Distinct>(&impl_->state)) {
+    bytes += distinct->bytes;
+  } else if (const auto* counts = std::get_if<Counts>(&impl_->state)) {
+    bytes += counts->bytes;
+  } else if (const auto* hll = std::get_if<HyperLogLog>(&impl_->state)) {
+    bytes += hll->memory_bytes();
+  }
   return bytes;
-}
-
-namespace {
-
-std::string coalesce_sum(const std::string& o, const std::string& n) {
-  return "COALESCE(" + o + " + " + n + ", " + o + ", " + n + ")";
-}
-
-// min/max over the column type: jsonb strings compared by bytes like etld does (jsonb's own
-// order would use the database's collation), text with COLLATE "C" for the same reason.
-std::string extreme_sql(const AggregateSpec& spec) {
-  bool min = spec.kind == AggKind::min;
-  std::string o = old_col(spec.output), n = new_col(spec.output);
-  if (spec.sql_type == "jsonb") {
-    auto as_text = [](const std::string& x) { return "(jsonb_build_array(" + x + ") ->> 0) COLLATE \"C\""; };
-    return "CASE WHEN " + n + " IS NULL THEN " + o + " WHEN " + o + " IS NULL THEN " + n +
-           " WHEN jsonb_typeof(" + o + ") = 'string' AND jsonb_typeof(" + n + ") = 'string' THEN CASE WHEN " +
-           as_text(n) + (min ? " < " : " > ") + as_text(o) + " THEN " + n + " ELSE " + o + " END ELSE " +
-           (min ? "LEAST(" : "GREATEST(") + o + ", " + n + ") END";
-  }
-  std::string collate = spec.sql_type == "text" ? " COLLATE \"C\"" : "";
-  return std::string(min ? "LEAST(" : "GREATEST(") + o + collate + ", " + n + collate + ")";
-}
-
-std::string jsonb_or_empty(const std::string& x, const char* empty) {
-  return "COALESCE(" + x + ", '" + empty + "'::jsonb)";
-}
-
-// The rows (k text, v text) of the stored and the incoming jsonb objects `name`.
-std::string both_objects(const std::string& name) {
-  return "(SELECT * FROM jsonb_each_text(" + jsonb_or_empty(old_col(name), "{}") +
-         ") UNION ALL SELECT * FROM jsonb_each_text(" + jsonb_or_empty(new_col(name), "{}") + ")) AS s(k, v)";
-}
-
-}  // namespace
-
-std::vector<OutputColumn> output_columns(const AggregateSpec& spec) {
-  const std::string& out = spec.output;
-  std::string o = old_col(out), n = new_col(out);
-  switch (spec.kind) {
-    case AggKind::count: return {{out, "bigint", false, "COALESCE(" + o + ", 0) + COALESCE(" + n + ", 0)"}};
-    case AggKind::sum: return {{out, "numeric", false, coalesce_sum(o, n)}};
-    case AggKind::min:
-    case AggKind::max: return {{out, spec.sql_type, false, extreme_sql(spec)}};
-    case AggKind::avg: {
-      std::string sum = hidden(spec, "sum"), count = hidden(spec, "count");
-      std::string merged_sum = coalesce_sum(old_col(sum), new_col(sum));
-      std::string merged_count = "COALESCE(" + old_col(count) + ", 0) + COALESCE(" + new_col(count) + ", 0)";
-      return {{out, "numeric", false, average_sql(merged_sum, merged_count)},
-              {sum, "numeric", false, merged_sum},
-              {count, "bigint", false, merged_count}};
-    }
-    case AggKind::first:
-    case AggKind::last: {
-      std::string at = hidden(spec, "at");
-      std::string takes_new = "(" + new_col(at) + (spec.kind == AggKind::first ? " < " : " >= ") +
-                              old_col(at) + " OR " + old_col(at) + " IS NULL)";
-      return {{out, spec.sql_type, false, "CASE WHEN " + takes_new + " THEN " + n + " ELSE " + o + " END"},
-              {at, "bigint", false,
-               "CASE WHEN " + takes_new + " THEN " + new_col(at) + " ELSE " + old_col(at) + " END"}};
-    }
-    case AggKind::count_distinct: {
-      std::string set = hidden(spec, "set");
-      std::string elements = "jsonb_array_elements(" + jsonb_or_empty(old_col(set), "[]") + " || " +
-                             jsonb_or_empty(new_col(set), "[]") + ") AS e";
-      return {{out, "bigint", false, "(SELECT count(DISTINCT e) FROM " + elements + ")"},
-              {set, "jsonb", false,
-               "(SELECT COALESCE(jsonb_agg(DISTINCT e ORDER BY e), '[]'::jsonb) FROM " + elements + ")"}};
-    }
-    case AggKind::approx_count_distinct: {
-      std::string hll = hidden(spec, "hll");
-      std::string merged =
-          "(SELECT COALESCE(jsonb_object_agg(k, r), '{}'::jsonb) FROM (SELECT k, max(v::int) AS r FROM " +
-          both_objects(hll) + " GROUP BY k) AS t)";
-      return {{out, "bigint", false, HyperLogLog::estimate_sql(merged)}, {hll, "jsonb", false, merged}};
-    }
-    case AggKind::top_k: {
-      std::string counts = hidden(spec, "counts");
-      std::string summed = "SELECT k, sum(v::bigint) AS n FROM " + both_objects(counts) + " GROUP BY k";
-      return {{out, "jsonb", false,
-               "(SELECT jsonb_agg(jsonb_build_object('value', k::jsonb, 'count', n) ORDER BY n DESC, k "
-               "COLLATE \"C\") "
-               "FROM (" +
-                   summed + " ORDER BY n DESC, k COLLATE \"C\" LIMIT " + std::to_string(spec.k) + ") AS t)"},
-              {counts, "jsonb", false,
-               "(SELECT COALESCE(jsonb_object_agg(k, n), '{}'::jsonb) FROM (" + summed + ") AS t)"}};
-    }
-  }
-  return {};
 }
 
 }  // namespace etld::flow

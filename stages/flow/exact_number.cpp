@@ -97,6 +97,11 @@ Normalized normalize(const Value& v) {
 }  // namespace
 
 std::optional<ExactDecimal> ExactDecimal::of(const Value& v) {
+  if (v.kind() == Value::Kind::integer) {  // the common case, without text
+    ExactDecimal d;
+    d.unscaled_ = v.as_int();
+    return d;
+  }
   std::string text = number_text(v);
   auto n = split(text);
   if (!n) return std::nullopt;
