@@ -35,11 +35,16 @@ void check_position_binding(const StageConfig& sink, const PipelineConfig& pipel
     path.insert(s->name);
     const StageType* type = find_stage_type(s->type);
     if (!s->inputs.empty()) {
+      // Partial aggregates (window with emit: updates) each carry the acks of inputs of one
+      // source partition: the sink commits every position a row covers, and holds back a row
+      // until the positions before it are covered, whichever instance emits them.
+      if (s->factory && s->factory->partials_per_partition()) continue;
       if (!type || !type->traits.one_to_one_in_order)
         throw ConfigError(at,
                           promise + ": stage '" + s->name + "' (type " + s->type +
                               ") between the source and the sink does not keep one output per input record",
-                          "only stages that do (map, filter) may sit between them; use delivery: "
+                          "only stages that do (map, filter) or that emit partial results per source "
+                          "partition (window with emit: updates) may sit between them; use delivery: "
                           "at_least_once");
       if (!keeps_partition_order(*s))
         throw ConfigError(at,

@@ -18,6 +18,14 @@ std::string stall(const StageConfig& stage, const AckHolding& holding, const Sta
                                                 " unsettled events (" + bound.limit + ")"
                                           : std::string();
   std::string what = "stage " + stage_label(stage) + " ";
+  if (holding.until_window_closes) {
+    if (!bound.max_unsettled) return {};
+    return what +
+           "holds each input's ack until its event-time window closes, which needs later events, but "
+           "source " +
+           stage_label(source) + " allows " + limit +
+           ": a window gathering more than that would stall the pipeline for good";
+  }
   if (holding.until_end_of_input) {
     what += "holds every input's ack until end of input, when it emits its results";
     if (!bound.ends)
@@ -58,6 +66,14 @@ int check_held_acks(const PipelineConfig& pipeline, Diagnostics& diags) {
       const SourceBound& bound = it->second;
       std::string why = stall(stage, holding, *source, bound);
       if (why.empty()) continue;
+      if (holding.until_window_closes) {
+        diags.error(
+            stage.mark, why,
+            "use emit: updates (partials settle with each input batch; a postgres sink with mode: merge "
+            "folds them), or processing time (no event_time), whose windows close by the clock");
+        ++reported;
+        continue;
+      }
       std::string hint = "aggregate a bounded input: ";
       hint += bound.ends || bound.to_end.empty() ? "a source whose input ends"
                                                  : "on source '" + source->name + "', " + bound.to_end;

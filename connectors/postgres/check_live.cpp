@@ -125,7 +125,8 @@ void check_live(const PostgresSinkConfig& c, const StageConfig& stage) {
         throw ConfigError(
             m.mark, "column '" + m.name + "' of table " + c.display + " is generated: it cannot be written",
             "remove it from 'columns'");
-      if (!compatible(m.type, col.typname))
+      // A type taken as written from the stage upstream (mode merge) is PostgreSQL's to read.
+      if (m.declared_type.empty() && !compatible(m.type, col.typname))
         throw ConfigError(m.type_mark,
                           "column '" + m.name + "' of table " + c.display + " is " + col.type +
                               ": values mapped as " + type_name(m.type) + " cannot be written to it",

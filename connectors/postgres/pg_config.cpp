@@ -17,6 +17,7 @@
 #include "config/schema/secrets.hpp"
 #include "connectors/postgres/copy_encoder.hpp"
 #include "connectors/postgres/dsn_check.hpp"
+#include "connectors/postgres/pg_merge.hpp"
 #include "connectors/postgres/pg_sql.hpp"
 #ifdef ETLD_WITH_KAFKA
 #include "connectors/kafka/dead_letter_topic.hpp"
@@ -341,26 +342,31 @@ const std::vector<OptionSpec>& option_specs() {
        {}},
       {"mode",
        OptionKind::choice,
-       "insert (COPY), upsert (last value per key wins) or insert_ignore (existing rows are kept)",
+       "insert (COPY), upsert (last value per key wins), insert_ignore (existing rows are kept) or merge "
+       "(columns, key and fold rules from the stage upstream, e.g. window with emit: updates: each partial "
+       "row folds into its key's row)",
        false,
        "insert",
-       {"insert", "upsert", "insert_ignore"}},
+       {"insert", "upsert", "insert_ignore", "merge"}},
       {"key",
        OptionKind::string_list,
-       "conflict target columns: required for upsert and insert_ignore, and for deletes on tombstones",
+       "conflict target columns: required for upsert and insert_ignore, and for deletes on tombstones; "
+       "merge derives it",
        false,
        "",
        {}},
       {"columns",
        OptionKind::mapping,
        "column -> {from: field path, \".\" or _topic/_partition/_offset/_timestamp/_key/_headers, type: ..., "
-       "required: bool, default: value}",
-       true,
+       "required: bool, default: value}; required but with mode merge, which derives them (there only "
+       "column: type, another type for a derived column)",
+       false,
        "",
        {}},
       {"create_table",
        OptionKind::boolean,
-       "CREATE TABLE IF NOT EXISTS from the mapping (primary key = key)",
+       "CREATE TABLE IF NOT EXISTS from the mapping (primary key = key; merge: UNIQUE NULLS NOT DISTINCT "
+       "key, PostgreSQL 15+)",
        false,
        "false",
        {}},
@@ -439,32 +445,13 @@ std::size_t batch_max_rows(const Options& o) {
   return static_cast<std::size_t>(n);
 }
 
-PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& pipeline) {
-  const Options& o = stage.options;
-  PostgresSinkConfig c;
-  c.stage = stage.name;
-  c.pipeline = pipeline.name;
-  c.on_poison = pipeline.on_poison;
+namespace {
 
-  c.dsn = o.get_string("dsn");
-  if (c.dsn.empty())
-    throw ConfigError(o.mark("dsn"), "option 'dsn' is empty", "write a libpq connection string or URI");
-  remember_dsn_secrets(c.dsn);
-  if (auto problem = check_dsn(c.dsn))
-    throw ConfigError(o.mark("dsn"), "option 'dsn': " + problem->message, problem->hint);
-  c.dsn_redacted = redact_dsn(c.dsn);
-
-  const std::string table_text = o.get_string("table");
-  auto [schema, table] = split_table(table_text, o.mark("table"));
-  c.schema = schema;
-  c.table = table;
-  c.qualified = (schema.empty() ? "" : quote_ident(schema) + ".") + quote_ident(table);
-  c.display = table_text;
-
-  const std::string mode = o.get_string("mode");
-  c.mode = mode == "upsert" ? Mode::upsert : mode == "insert_ignore" ? Mode::insert_ignore : Mode::insert;
-
-  // columns
+// The mapping and the conflict target of every mode but merge.
+void parse_columns_and_key(PostgresSinkConfig& c, const Options& o, const std::string& mode) {
+  if (!o.has("columns"))
+    throw ConfigError(o.mark("columns"), "missing required option 'columns' for mode " + mode,
+                      "write columns: {id: {from: id, type: bigint}}");
   YAML::Node cols = o.node("columns");
   if (!cols.IsMap() || cols.size() == 0)
     throw ConfigError(o.mark("columns"), "option 'columns' must be a non-empty map of column -> {from, type}",
@@ -499,8 +486,43 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
   if (c.mode != Mode::insert && c.key.empty())
     throw ConfigError(o.mark(o.has("key") ? "key" : "mode"),
                       "mode '" + mode + "' needs 'key' (the conflict target)", "add key: [id]");
+}
 
+}  // namespace
+
+PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& pipeline) {
+  const Options& o = stage.options;
+  PostgresSinkConfig c;
+  c.stage = stage.name;
+  c.pipeline = pipeline.name;
+  c.on_poison = pipeline.on_poison;
+
+  c.dsn = o.get_string("dsn");
+  if (c.dsn.empty())
+    throw ConfigError(o.mark("dsn"), "option 'dsn' is empty", "write a libpq connection string or URI");
+  remember_dsn_secrets(c.dsn);
+  if (auto problem = check_dsn(c.dsn))
+    throw ConfigError(o.mark("dsn"), "option 'dsn': " + problem->message, problem->hint);
+  c.dsn_redacted = redact_dsn(c.dsn);
+
+  const std::string table_text = o.get_string("table");
+  auto [schema, table] = split_table(table_text, o.mark("table"));
+  c.schema = schema;
+  c.table = table;
+  c.qualified = (schema.empty() ? "" : quote_ident(schema) + ".") + quote_ident(table);
+  c.display = table_text;
+
+  const std::string mode = o.get_string("mode");
+  c.mode = mode == "upsert"          ? Mode::upsert
+           : mode == "insert_ignore" ? Mode::insert_ignore
+           : mode == "merge"         ? Mode::merge
+                                     : Mode::insert;
   c.create_table = o.get_bool("create_table");
+  if (c.mode == Mode::merge)
+    configure_merge(c, stage, pipeline);
+  else
+    parse_columns_and_key(c, o, mode);
+
   c.credit_limit = std::max<std::size_t>(1, stage.max_demand) * std::max<std::size_t>(1, stage.inputs.size());
 
   check_map_option(o, "batch", {"max_rows", "max_wait"});
@@ -516,7 +538,7 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
       throw ConfigError(o.mark("delete_on_tombstone"),
                         "delete_on_tombstone needs 'key': which columns identify a row", "add key: [id]");
   } else {
-    c.delete_on_tombstone = !c.key.empty();
+    c.delete_on_tombstone = !c.key.empty() && c.mode != Mode::merge;  // partials are never tombstones
   }
 
   // dead_letter. PostgreSQL cuts identifiers at 63 bytes: the default name keeps its suffix by
@@ -648,6 +670,7 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
   }
 
   derive_sql(c);
+  if (c.mode == Mode::merge) derive_merge_sql(c);
   return c;
 }
 

@@ -14,6 +14,7 @@
 
 #include "config/schema/options.hpp"
 #include "config/schema/pipeline.hpp"
+#include "stages/engine/output_columns.hpp"
 #include "stages/sink/ratio_guard.hpp"
 
 namespace etld::pg {
@@ -52,9 +53,12 @@ struct ColumnSpec {
   bool is_key = false;
   YAML::Mark mark = YAML::Mark::null_mark();       // of the column's entry
   YAML::Mark type_mark = YAML::Mark::null_mark();  // of its type
+  // As declared in CREATE TABLE when it is not type_name(type): a type derived from the stage
+  // upstream (mode merge) that etld does not convert itself ("text[]"); values go as text.
+  std::string declared_type;
 };
 
-enum class Mode { insert, upsert, insert_ignore };
+enum class Mode { insert, upsert, insert_ignore, merge };
 
 // What the dead-letter guard does when a batch trips max_dead_letter_ratio (docs/connectors/postgres.md).
 using sink::GuardAction;
@@ -109,6 +113,11 @@ struct PostgresSinkConfig {
   std::string clear_stage_sql;          // empties the staging table inside a transaction
   std::string upsert_sql;               // staged rows -> target (no deletes in the batch)
   std::string upsert_after_delete_sql;  // the same, only rows after their key's last delete
+  // mode merge (pg_merge.hpp): the upstream stage's columns with their fold rules; how many
+  // rounds the staged rows need (the most rows of one key); $1 = round: its rows folded in.
+  std::vector<OutputColumn> merge_columns;
+  std::string merge_rounds_sql;
+  std::string merge_round_sql;
   std::string create_table_sql;         // "" unless create_table
   std::string create_dead_letter_sql;
   std::string insert_dead_letter_sql;  // $1..$11

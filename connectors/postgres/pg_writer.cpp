@@ -227,9 +227,21 @@ void Writer::write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, 
     for (std::size_t i = lo; i < hi; ++i) (b.rows[idx[i]].op == RowOp::del ? has_del : has_write) = true;
     copy(cfg_->copy_stage_sql, slice(lo, hi));
     if (has_del) conn_->exec(cfg_->delete_sql);
-    if (has_write) conn_->exec(has_del ? cfg_->upsert_after_delete_sql : cfg_->upsert_sql);
+    if (has_write && cfg_->mode == Mode::merge) {
+      merge_staged();
+    } else if (has_write) {
+      conn_->exec(has_del ? cfg_->upsert_after_delete_sql : cfg_->upsert_sql);
+    }
     if (more_slices) conn_->exec(cfg_->clear_stage_sql);
   }
+}
+
+// mode merge: folds the staged rows into the table, a key's n-th row in round n (pg_merge.hpp).
+void Writer::merge_staged() {
+  Result r = conn_->query(cfg_->merge_rounds_sql);
+  const long rounds = std::stol(PQgetvalue(r.get(), 0, 0));
+  for (long round = 1; round <= rounds; ++round)
+    conn_->exec_params(cfg_->merge_round_sql, {std::to_string(round)});
 }
 
 // The rows idx[...] in transactions of their own, retrying transient failures; a slice the

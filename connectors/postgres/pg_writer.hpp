@@ -83,6 +83,7 @@ class Writer {
   void write_rows(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo, std::size_t hi);
   void write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo, std::size_t hi,
                        bool more_slices = false, bool begin = false);
+  void merge_staged();
   void write_exactly_once(WorkBatch& b);
   void bisect_in_transaction(WorkBatch& b, const std::vector<std::size_t>& idx);
   bool guard_lets_through(WorkBatch& b);

@@ -1,5 +1,6 @@
 // The postgres writer's delivery: exactly_once path (docs/delivery.md): a batch's rows, its dead
 // letters and its partitions' next offsets in one transaction, fenced by the claims' epochs.
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "connectors/postgres/pg_writer.hpp"
 #include "connectors/postgres/pg_writer_detail.hpp"
+#include "stages/engine/offset_store.hpp"
 #include "stages/engine/stage.hpp"
 #include "stages/sink/bisect.hpp"
 
@@ -33,6 +35,34 @@ std::string array_literal(const std::vector<std::string>& items, bool quote = fa
     out += '"';
   }
   return out + "}";
+}
+
+// The source positions one row covers, all of one partition assignment (`target`).
+struct Covered {
+  const AckTarget* target = nullptr;
+  std::vector<std::uint64_t> tokens;
+  std::int64_t last = -1;
+  std::string error;  // the row's ack cannot be tied to one assignment: committing it would lie
+};
+
+Covered covered_positions(const Event& e) {
+  Covered c;
+  bool mixed = false, untracked = false;
+  e.ack.visit_covered([&](AckTarget& target, std::uint64_t token) {
+    if (!c.target) c.target = &target;
+    mixed = mixed || c.target != &target;
+    untracked = untracked || dynamic_cast<const TrackedPartition*>(&target) == nullptr;
+    c.tokens.push_back(token);
+    c.last = std::max(c.last, static_cast<std::int64_t>(token));
+  });
+  if (mixed || untracked)
+    c.error = fmt::format(
+        "delivery: exactly_once: the record of {}[{}] at offset {} carries an acknowledgement that {}; its "
+        "rows cannot be committed with exact source positions, so nothing of its batch was written",
+        e.topic.str(), e.partition, e.offset,
+        mixed ? "covers records of several partitions or assignments"
+              : "stands for no source partition's records");
+  return c;
 }
 
 }  // namespace
@@ -73,6 +103,9 @@ void Writer::write_exactly_once(WorkBatch& b) {
     std::int64_t next = -1;
   };
   std::map<std::pair<std::string, std::int32_t>, Part> parts;
+  std::vector<std::int64_t> row_last(b.rows.size(), -1);         // the largest position a row covers
+  std::map<std::size_t, std::vector<std::uint64_t>> row_tokens;  // of rows that cover several
+  std::map<const AckTarget*, std::pair<std::size_t, std::size_t>> splits;  // parts here, parts unsettled
   std::size_t dropped = 0, deferred = 0;
   // Rows come in runs of one partition: look a partition up once per run, not once per row.
   Part* part = nullptr;
@@ -94,14 +127,51 @@ void Writer::write_exactly_once(WorkBatch& b) {
       part_partition = e.partition;
       looked_up = true;
     }
-    if (!part || part->claim.target.get() != e.ack.target()) {
+    if (part && part->claim.target.get() == e.ack.target()) {  // a plain ack: the common case
+      part->rows.push_back(i);
+      row_last[i] = static_cast<std::int64_t>(e.ack.token());
+      continue;
+    }
+    // The source positions the row covers: for a partial record (a joined ack of several inputs
+    // of its partition), every input's.
+    const Covered covered = covered_positions(e);
+    if (!covered.error.empty()) {
+      b.fatal = covered.error;
+      return;
+    }
+    if (!part || covered.target != part->claim.target.get()) {
       r.dropped = true;  // an assignment we no longer hold: its new owner reads it again
       r.status = AckStatus::done;
       ++dropped;
       continue;
     }
-    part->tokens.push_back(e.ack.token());
     part->rows.push_back(i);
+    row_last[i] = covered.last;
+    row_tokens.emplace(i, covered.tokens);
+    if (const std::size_t parts = e.ack.target()->unsettled_parts(); parts > 0) {
+      auto& [seen, need] = splits[e.ack.target()];
+      ++seen;
+      need = parts;
+    }
+  }
+  // The parts of a split ack (a record that went into several partials: sliding windows) cover
+  // the same positions: they commit together or wait together for the missing ones.
+  for (auto& [key, p] : parts) {
+    std::vector<std::size_t> keep;
+    for (auto i : p.rows) {
+      auto it = splits.find(b.events[i].ack.target());
+      if (it != splits.end() && it->second.first < it->second.second) {
+        b.rows[i].deferred = true;
+        ++deferred;
+      } else {
+        keep.push_back(i);
+        if (auto t = row_tokens.find(i); t != row_tokens.end())
+          p.tokens.insert(p.tokens.end(), t->second.begin(), t->second.end());
+        else
+          p.tokens.push_back(b.events[i].ack.token());
+      }
+    }
+    p.rows.swap(keep);
   }
   // The offset stored is where a restart resumes: every row written must lie below it. A row at
   // or past it (an earlier offset of its partition is still on its way, e.g. reordered by a
@@ -110,7 +180,7 @@ void Writer::write_exactly_once(WorkBatch& b) {
     p.next = p.claim.target->next_offset_with(p.tokens);
     std::vector<std::size_t> keep;
     for (auto i : p.rows)
-      if (b.events[i].offset >= p.next) {
+      if (row_last[i] >= p.next) {
         b.rows[i].deferred = true;
         ++deferred;
       } else {

@@ -74,9 +74,10 @@ class PostgresSink final : public Sink {
 #endif
     writer_ = std::make_unique<Writer>(cfg_, ctx.log(), stop_, metrics_.get(), offsets_, std::move(topic));
     ctx.log().info("writing to table {} ({}, {}) at {}", cfg_->display,
-                   cfg_->mode == Mode::insert   ? "insert"
-                   : cfg_->mode == Mode::upsert ? "upsert"
-                                                : "insert_ignore",
+                   cfg_->mode == Mode::insert          ? "insert"
+                   : cfg_->mode == Mode::upsert        ? "upsert"
+                   : cfg_->mode == Mode::insert_ignore ? "insert_ignore"
+                                                       : "merge",
                    cfg_->exactly_once ? "exactly once, offsets in " + cfg_->offsets_display
                                       : std::string("at least once"),
                    cfg_->dsn_redacted);

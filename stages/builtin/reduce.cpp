@@ -22,57 +22,22 @@
 #include "stages/builtin/reject.hpp"
 #include "stages/engine/registry.hpp"
 #include "stages/expr/expr.hpp"
+#include "stages/flow/aggregate.hpp"
 
 namespace etld {
 namespace {
 
-enum class AggKind { count, sum, min, max, avg };
-
-const char* agg_name(AggKind k) {
-  switch (k) {
-    case AggKind::count: return "count";
-    case AggKind::sum: return "sum";
-    case AggKind::min: return "min";
-    case AggKind::max: return "max";
-    case AggKind::avg: return "avg";
-  }
-  return "?";
-}
-
-struct Aggregate {
-  std::string output;  // field path in the result
-  AggKind kind = AggKind::count;
-  std::optional<Expr> input;  // none for a bare count
-};
-
 struct ReduceSpec {
   std::vector<std::pair<std::string, Expr>> group_by;  // output path, key expression
-  std::vector<Aggregate> aggregates;
-};
-
-struct AggState {
-  std::int64_t count = 0;
-  double sum = 0;  // avg
-  Value value;     // sum, min, max
+  std::vector<flow::AggregateSpec> aggregates;
+  flow::AggLimits limits;
 };
 
 struct Group {
   std::vector<Value> keys;
-  std::vector<AggState> states;
+  std::vector<flow::AggState> states;
   AckBatch inputs;  // the acks of the events merged into it, until its result carries them
 };
-
-bool orderable(const Value& a, const Value& b) {
-  if (a.is_number() && b.is_number()) return true;
-  return a.kind() == b.kind() && (a.kind() == Value::Kind::string || a.kind() == Value::Kind::boolean);
-}
-
-bool less(const Value& a, const Value& b) {
-  if (a.kind() == Value::Kind::integer && b.kind() == Value::Kind::integer) return a.as_int() < b.as_int();
-  if (a.is_number()) return a.as_double() < b.as_double();
-  if (a.kind() == Value::Kind::string) return a.as_string() < b.as_string();
-  return !a.as_bool() && b.as_bool();
-}
 
 class Reduce : public Transform {
  public:
@@ -97,14 +62,20 @@ class Reduce : public Transform {
           inputs_[i] = aggs[i].input ? aggs[i].input->eval(event) : Value();
         auto found = index_.find(key_text_);
         Group* group = found == index_.end() ? nullptr : &groups_[found->second];
-        check(group);  // throws before anything is merged: an event merges entirely or not at all
+        std::vector<flow::AggState> fresh;
+        if (!group)
+          for (const auto& agg : aggs) fresh.emplace_back(agg);
+        auto& states = group ? group->states : fresh;
+        // Throws before anything is merged: an event merges entirely or not at all.
+        for (std::size_t i = 0; i < aggs.size(); ++i) states[i].check(aggs[i], inputs_[i], spec_->limits);
         if (!group) {
           index_.emplace(key_text_, groups_.size());
           group = &groups_.emplace_back();
           group->keys = std::move(keys_);
-          group->states.resize(aggs.size());
+          group->states = std::move(fresh);
         }
-        merge(*group);
+        // No event time here: every event is at 0, so first/last keep the first/last one seen.
+        for (std::size_t i = 0; i < aggs.size(); ++i) group->states[i].add(aggs[i], std::move(inputs_[i]), 0);
         group->inputs.add(event.ack);
       } catch (const ExprError& e) {
         rejecter_.reject(out, event, std::string("reduce: ") + e.what());
@@ -123,18 +94,8 @@ class Reduce : public Transform {
       Value record{Object{}};
       for (std::size_t k = 0; k < spec_->group_by.size(); ++k)
         record.set_path(spec_->group_by[k].first, std::move(group.keys[k]));
-      for (std::size_t i = 0; i < aggs.size(); ++i) {
-        AggState& s = group.states[i];
-        Value v;
-        switch (aggs[i].kind) {
-          case AggKind::count: v = Value(s.count); break;
-          case AggKind::avg:
-            if (s.count > 0) v = Value(s.sum / static_cast<double>(s.count));
-            break;
-          default: v = std::move(s.value); break;
-        }
-        record.set_path(aggs[i].output, std::move(v));
-      }
+      for (std::size_t i = 0; i < aggs.size(); ++i)
+        record.set_path(aggs[i].output, group.states[i].result(aggs[i]));
       record.set("partition", Value(instance_));
       Event event;
       event.value = record.to_json();
@@ -147,83 +108,6 @@ class Reduce : public Transform {
   }
 
  private:
-  void check(const Group* group) const {
-    const auto& aggs = spec_->aggregates;
-    for (std::size_t i = 0; i < aggs.size(); ++i) {
-      const Value& v = inputs_[i];
-      if (v.is_null()) continue;
-      switch (aggs[i].kind) {
-        case AggKind::count: break;
-        case AggKind::sum:
-        case AggKind::avg:
-          if (!v.is_number())
-            throw ExprError(std::string(agg_name(aggs[i].kind)) + "(" + aggs[i].input->text() + ") for '" +
-                            aggs[i].output + "': expected a number, got " + kind_name(v.kind()));
-          if (group && !finite_sum(group->states[i], aggs[i].kind, v))
-            throw ExprError(std::string(agg_name(aggs[i].kind)) + "(" + aggs[i].input->text() + ") for '" +
-                            aggs[i].output + "': adding " + v.to_json() + " overflows a double");
-          break;
-        case AggKind::min:
-        case AggKind::max: {
-          const Value* current = group ? &group->states[i].value : nullptr;
-          bool ok = current && !current->is_null() ? orderable(v, *current)
-                                                   : orderable(v, v) || v.kind() == Value::Kind::boolean;
-          if (!ok)
-            throw ExprError(std::string(agg_name(aggs[i].kind)) + "(" + aggs[i].input->text() + ") for '" +
-                            aggs[i].output + "': cannot order " + kind_name(v.kind()) +
-                            (current && !current->is_null()
-                                 ? std::string(" against ") + kind_name(current->kind())
-                                 : std::string()));
-          break;
-        }
-      }
-    }
-  }
-
-  // Whether merging `v` keeps the sum finite (past 64 bits an integer sum continues as a double).
-  static bool finite_sum(const AggState& s, AggKind kind, const Value& v) {
-    if (kind == AggKind::avg) return std::isfinite(s.sum + v.as_double());
-    if (s.value.is_null()) return true;
-    if (s.value.kind() == Value::Kind::integer && v.kind() == Value::Kind::integer) return true;
-    return std::isfinite(s.value.as_double() + v.as_double());
-  }
-
-  void merge(Group& group) {
-    const auto& aggs = spec_->aggregates;
-    for (std::size_t i = 0; i < aggs.size(); ++i) {
-      Value& v = inputs_[i];
-      AggState& s = group.states[i];
-      if (aggs[i].input && v.is_null()) continue;  // nulls are skipped, as in SQL
-      switch (aggs[i].kind) {
-        case AggKind::count: ++s.count; break;
-        case AggKind::avg:
-          ++s.count;
-          s.sum += v.as_double();
-          break;
-        case AggKind::sum: {
-          if (s.value.is_null()) {
-            s.value = std::move(v);
-          } else if (s.value.kind() == Value::Kind::integer && v.kind() == Value::Kind::integer) {
-            std::int64_t r;
-            if (__builtin_add_overflow(s.value.as_int(), v.as_int(), &r))
-              s.value = Value(s.value.as_double() + v.as_double());  // past 64 bits: continue as real
-            else
-              s.value = Value(r);
-          } else {
-            s.value = Value(s.value.as_double() + v.as_double());
-          }
-          break;
-        }
-        case AggKind::min:
-          if (s.value.is_null() || less(v, s.value)) s.value = std::move(v);
-          break;
-        case AggKind::max:
-          if (s.value.is_null() || less(s.value, v)) s.value = std::move(v);
-          break;
-      }
-    }
-  }
-
   std::shared_ptr<const ReduceSpec> spec_;
   int instance_;
   Rejecter rejecter_;
@@ -247,44 +131,10 @@ class ReduceFactory : public StageFactory {
   std::shared_ptr<const ReduceSpec> spec_;
 };
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-constexpr const char* kAggregateForms = "count, count(expr), sum(expr), min(expr), max(expr) or avg(expr)";
-
-Aggregate parse_aggregate(const std::string& output, const std::string& text, const YAML::Mark& mark) {
-  Aggregate agg;
-  agg.output = output;
-  std::string option = "aggregates '" + output + "'";
-  std::string_view t = trim(text);
-  if (t == "count" || t == "count()") return agg;
-  auto open = t.find('(');
-  std::string_view name = trim(t.substr(0, open));
-  static constexpr std::pair<std::string_view, AggKind> kKinds[] = {{"count", AggKind::count},
-                                                                    {"sum", AggKind::sum},
-                                                                    {"min", AggKind::min},
-                                                                    {"max", AggKind::max},
-                                                                    {"avg", AggKind::avg}};
-  const AggKind* kind = nullptr;
-  for (const auto& [n, k] : kKinds)
-    if (n == name) kind = &k;
-  if (!kind)
-    throw ConfigError(mark, option + ": unknown aggregate '" + std::string(name.empty() ? t : name) +
-                                "'; expected " + kAggregateForms);
-  if (open == std::string_view::npos || t.back() != ')')
-    throw ConfigError(mark, option + ": expected " + std::string(name) + "(expression)");
-  agg.kind = *kind;
-  std::size_t inner_begin = static_cast<std::size_t>(t.data() - text.data()) + open + 1;
-  std::size_t inner_end = static_cast<std::size_t>(t.data() - text.data()) + t.size() - 1;
-  std::string inner = text.substr(inner_begin, inner_end - inner_begin);
-  if (trim(inner).empty())
-    throw ConfigError(mark, option + ": " + std::string(name) + "() needs an expression");
-  agg.input = compile_expr_option(inner, option, mark, text, inner_begin);
-  return agg;
-}
+constexpr const char* kAggregateForms =
+    "count, count(expr), sum(expr), min(expr), max(expr), avg(expr), first(expr), last(expr), "
+    "count_distinct(expr), "
+    "approx_count_distinct(expr) or top_k(expr, k)";
 
 std::unique_ptr<StageFactory> configure(const StageConfig& stage, const PipelineConfig&) {
   const Options& options = stage.options;
@@ -308,7 +158,7 @@ std::unique_ptr<StageFactory> configure(const StageConfig& stage, const Pipeline
     try {
       if (output.empty() || output == ".")
         throw ConfigError(mark, "aggregates: '" + output + "' is not a field");
-      spec->aggregates.push_back(parse_aggregate(output, text, mark));
+      spec->aggregates.push_back(flow::parse_aggregate(output, text, mark));
     } catch (const ConfigError& e) {
       errors.push_back(e);
     }
@@ -322,7 +172,8 @@ std::unique_ptr<StageFactory> configure(const StageConfig& stage, const Pipeline
 const StageRegistration reg{StageType{
     "reduce",
     Role::transform,
-    "Aggregates the input per group (count, sum, min, max, avg) and emits the results at end of input; "
+    "Aggregates the input per group (count, sum, min, max, avg, first, last, count_distinct, "
+    "approx_count_distinct, top_k; docs/windows.md) and emits the results at end of input; "
     "holds its inputs' acks until their group's result is settled, so it needs a source whose input ends",
     {
         {"group_by",
@@ -333,7 +184,9 @@ const StageRegistration reg{StageType{
          {}},
         {"aggregates",
          OptionKind::string_map,
-         "Output field -> count, count(expr), sum(expr), min(expr), max(expr) or avg(expr).",
+         "Output field -> count, count(expr), sum(expr), min(expr), max(expr), avg(expr), first(expr), "
+         "last(expr), count_distinct(expr), approx_count_distinct(expr) or top_k(expr, k). Sums and averages "
+         "are exact decimals (avg rounded to 16 decimals); first/last are the first/last event seen.",
          true,
          "",
          {}},

@@ -21,7 +21,10 @@ struct SourceBound {
 struct AckHolding {
   bool until_end_of_input = false;  // holds every input until its input ends (reduce)
   std::size_t max_held = 0;         // otherwise at most this many per instance; 0: holds none
-  bool holds() const { return until_end_of_input || max_held > 0; }
+  // Holds each input until the event-time window it went into closes, which takes later events
+  // of every partition: a source that pauses at a number of unsettled events can wait forever.
+  bool until_window_closes = false;
+  bool holds() const { return until_end_of_input || max_held > 0 || until_window_closes; }
 };
 
 }  // namespace etld

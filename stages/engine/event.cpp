@@ -10,6 +10,12 @@ void AckTarget::settle_many(std::span<const std::uint64_t> tokens, AckStatus sta
   for (auto t : tokens) settle(t, status);
 }
 
+bool AckTarget::visit_covered(const CoveredVisitor&) const { return false; }
+
+void Ack::visit_covered(const AckTarget::CoveredVisitor& visit) const {
+  if (target_ && !target_->visit_covered(visit)) visit(*target_, token_);
+}
+
 Ack& Ack::operator=(Ack&& o) noexcept {
   if (this != &o) {
     if (target_) target_->settle(token_, AckStatus::failed);
@@ -34,6 +40,11 @@ namespace {
 class AckFanIn : public AckTarget {
  public:
   AckFanIn(Ack parent, std::size_t children) : parent_(std::move(parent)), remaining_(children) {}
+  bool visit_covered(const CoveredVisitor& visit) const override {
+    parent_.visit_covered(visit);
+    return true;
+  }
+  std::size_t unsettled_parts() const override { return remaining_.load(std::memory_order_acquire); }
   void settle(std::uint64_t, AckStatus status) override {
     auto s = static_cast<std::uint8_t>(status);
     auto prev = worst_.load(std::memory_order_relaxed);
@@ -143,6 +154,14 @@ void AckBatch::add(Ack& ack) {
   ++size_;
 }
 
+void AckBatch::visit_covered(const AckTarget::CoveredVisitor& visit) const {
+  for (const auto& [target, tokens] : groups_) {
+    // A composite target stands for the same acks whatever its token: visit them once.
+    if (target->visit_covered(visit)) continue;
+    for (auto t : tokens) visit(*target, t);
+  }
+}
+
 void AckBatch::settle(AckStatus status) {
   for (auto& [target, tokens] : groups_) target->settle_many(tokens, status);
   groups_.clear();
@@ -156,6 +175,10 @@ class JoinedAcks : public AckTarget {
  public:
   explicit JoinedAcks(AckBatch held) : held_(std::move(held)) {}
   void settle(std::uint64_t, AckStatus status) override { held_.settle(status); }
+  bool visit_covered(const CoveredVisitor& visit) const override {
+    held_.visit_covered(visit);
+    return true;
+  }
 
  private:
   AckBatch held_;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <ostream>
@@ -29,6 +30,16 @@ class AckTarget {
   virtual void settle(std::uint64_t token, AckStatus status) = 0;
   // Many tokens of this target at once: one lock instead of one per event.
   virtual void settle_many(std::span<const std::uint64_t> tokens, AckStatus status);
+  // Targets that stand for other acks (a joined ack, AckBatch::join) call `visit` with the
+  // (target, token) of every source ack they settle, recursively, and return true; a source's
+  // own target returns false: the ack is itself what it covers. Lets a sink that commits source
+  // positions with its rows (exactly once) see every position a partial record covers.
+  using CoveredVisitor = std::function<void(AckTarget& target, std::uint64_t token)>;
+  virtual bool visit_covered(const CoveredVisitor& visit) const;
+  // The target of the parts of a split ack (Ack::split) returns how many of them are not settled
+  // yet: each part covers the same source acks, which settle only once every part has. A sink
+  // committing source positions commits all of them in one transaction or none. Others: 0.
+  virtual std::size_t unsettled_parts() const { return 0; }
 };
 
 // Move-only: an event's ack can be settled once. An ack destroyed unsettled settles itself as
@@ -51,6 +62,9 @@ class Ack {
 
   AckTarget* target() const { return target_.get(); }
   std::uint64_t token() const { return token_; }
+  // Calls `visit` with the (target, token) of each source ack this one settles: itself for a
+  // plain ack, every held ack for a joined one (AckTarget::visit_covered). Nothing when settled.
+  void visit_covered(const AckTarget::CoveredVisitor& visit) const;
   // Hands the target over without settling: for AckBatch, which settles the token itself.
   std::shared_ptr<AckTarget> take_target() { return std::move(target_); }
 
@@ -150,6 +164,8 @@ class AckBatch {
   // ack (nothing to settle upstream).
   Ack join();
   std::size_t size() const { return size_; }  // acks held
+  // Calls `visit` with each held ack's source acks, as Ack::visit_covered does.
+  void visit_covered(const AckTarget::CoveredVisitor& visit) const;
   bool empty() const { return size_ == 0; }
 
  private:

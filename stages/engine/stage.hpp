@@ -47,6 +47,10 @@ class StageContext {
   virtual ReadinessProbe readiness(std::string what) = 0;
   // An asynchronous failure: the instance is torn down and handled by its restart policy.
   virtual void fail(std::exception_ptr error) = 0;
+  // Transforms: outputs made outside process() (by a timer: a window the clock closed) and kept
+  // (Transform::held) are handed on now, as far as consumers ask, as when they ask for more. May
+  // call the transform's resume() before it returns: call it last.
+  virtual void wake() {}
 };
 
 class SourceContext : public StageContext {

@@ -24,6 +24,7 @@ class TransformRunner final : public RunnerOf<StageContext> {
   void deliver(std::size_t input, Batch&& batch) override;
   void end_of_input() override;
   void demand_grew() override { pump(); }
+  void wake() override { pump(); }
   std::size_t held_by_stage() const override { return transform_ ? transform_->held() : 0; }
   void restarted() override;  // credit withheld while the old one held events
 

@@ -3,7 +3,7 @@
 // aggregate (two partitions' partials, departition), and written out as fields of a result
 // record: the visible result under the aggregate's name and, for partial results that a sink
 // folds into stored rows, the hidden state fields the fold needs ("<name>__sum", ...), with the
-// SQL that folds them (output_columns). See docs/windows.md for each function's semantics.
+// SQL that folds them (output_columns). See docs/aggregates.md for each function's semantics.
 // Threading: specs are immutable and shared; a state belongs to one stage instance.
 #pragma once
 
@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
@@ -23,11 +24,11 @@
 namespace etld::flow {
 
 enum class AggKind {
-  count,                  // count: every event; count(expr): events where expr is not null
-  sum,                    // exact: integers and decimals keep every digit (no double rounding)
+  count,  // count: every event; count(expr): events where expr is not null
+  sum,    // exact: integers and decimals keep every digit (no double rounding)
   min,
-  max,                    // numbers numerically, strings by bytes; mixing them is a data error
-  avg,                    // sum / count, exact sum
+  max,  // numbers numerically, strings by bytes; mixing them is a data error
+  avg,  // sum / count, exact sum
   first,
   last,                   // the value of the earliest / latest event by event time
   count_distinct,         // exact; at most AggLimits::max_distinct values per state
@@ -72,7 +73,8 @@ class AggState {
   // Folds in another state of the same spec. Throws ExprError like check().
   void merge(const AggregateSpec& spec, const AggState& other, const AggLimits& limits);
   // The visible result: count -> integer, sum -> exact number, avg -> number, top_k -> array of
-  // {"value": v, "count": n}, approx_count_distinct -> integer estimate; null when nothing was added.
+  // {"value": v, "count": n}, approx_count_distinct -> integer estimate; null when nothing was
+  // added, except the counts (count, count_distinct, approx_count_distinct), which are then 0.
   Value result(const AggregateSpec& spec) const;
   // Sets spec.output to result() and every hidden state field merge needs into `record`.
   void write_partial(const AggregateSpec& spec, Value& record) const;
@@ -85,6 +87,11 @@ class AggState {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The name of one of `spec`'s hidden state fields in a partial record (and its column):
+// "<output>__<what>", what being sum, count (avg), at (first, last), set (count_distinct), hll
+// (approx_count_distinct) or counts (top_k).
+std::string hidden_field(const AggregateSpec& spec, std::string_view what);
 
 // The columns write_partial sets, with their types and the SQL that folds an incoming partial
 // row into a stored one (output_columns.hpp); never keys.

@@ -69,3 +69,41 @@ TEST_CASE("enable.partition.eof stays the source's own: stop_at_end is the way t
 
 }  // namespace
 }  // namespace etld
+
+namespace etld {
+namespace {
+
+std::string windowed(const std::string& window_options) {
+  return "stages:\n"
+         "  orders: {type: kafka, brokers: 127.0.0.1:1, group: g, topics: [orders]}\n"
+         "  per_minute:\n"
+         "    type: window\n"
+         "    inputs: [orders]\n"
+         "    window: tumbling\n"
+         "    size: 1m\n"
+         "    aggregates: {n: count}\n" +
+         window_options + "  out: {type: \"null\", inputs: [per_minute]}\n";
+}
+
+TEST_CASE("kafka -> window: results by event time are refused (a window can outgrow the cap); updates load") {
+  Diagnostics diags("p.yaml");
+  auto config = load_pipeline_text(windowed("    event_time: ts\n    emit: results\n"), "p.yaml", diags);
+  INFO(diags.format());
+  CHECK(config == nullptr);
+  REQUIRE(diags.items().size() == 1);
+  const auto& d = diags.items()[0];
+  CHECK(d.line == 3);
+  CHECK(d.message.find(
+            "stage 'per_minute' (window) holds each input's ack until its event-time window closes") !=
+        std::string::npos);
+  CHECK(d.message.find("allows at most 10000 unsettled events") != std::string::npos);
+  CHECK(d.hint.find("use emit: updates") != std::string::npos);
+
+  for (const char* ok : {"    event_time: ts\n", "    emit: results\n"}) {  // updates; processing time
+    Diagnostics fine("p.yaml");
+    CHECK_MESSAGE(load_pipeline_text(windowed(ok), "p.yaml", fine) != nullptr, fine.format());
+  }
+}
+
+}  // namespace
+}  // namespace etld

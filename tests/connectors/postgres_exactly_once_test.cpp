@@ -26,6 +26,7 @@
 #include "tests/support/fake_contexts.hpp"
 #include "tests/support/kafka_test_util.hpp"
 #include "tests/support/services.hpp"
+#include "tests/support/test_partition.hpp"
 
 using namespace std::chrono_literals;
 using etld::AckStatus;
@@ -34,37 +35,7 @@ using etld::Event;
 
 namespace {
 
-// A partition assignment as the kafka source keeps it: emitted offsets and their settlements.
-class TestPartition final : public etld::TrackedPartition {
- public:
-  void emitted(std::int64_t from, std::int64_t to) {
-    std::lock_guard lock(mu_);
-    for (auto o = from; o < to; ++o) settled_.emplace_back(o, std::nullopt);
-  }
-  void settle(std::uint64_t token, AckStatus status) override {
-    std::lock_guard lock(mu_);
-    for (auto& [o, s] : settled_)
-      if (o == static_cast<std::int64_t>(token)) s = status;
-  }
-  std::int64_t next_offset_with(std::span<const std::uint64_t> also) const override {
-    std::lock_guard lock(mu_);
-    for (const auto& [o, s] : settled_) {
-      bool covered = (s && *s != AckStatus::failed) ||
-                     std::find(also.begin(), also.end(), static_cast<std::uint64_t>(o)) != also.end();
-      if (!covered) return o;
-    }
-    return settled_.empty() ? -1 : settled_.back().first + 1;
-  }
-  std::size_t count(AckStatus status) const {
-    std::lock_guard lock(mu_);
-    return static_cast<std::size_t>(
-        std::count_if(settled_.begin(), settled_.end(), [&](const auto& p) { return p.second == status; }));
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::pair<std::int64_t, std::optional<AckStatus>>> settled_;
-};
+using etld::test::TestPartition;
 
 std::string scalar(etld::pg::PgConnection& c, const std::string& sql) {
   auto r = c.query(sql);

@@ -157,5 +157,32 @@ TEST_CASE("joining nothing gives a free-standing ack; settled inputs are not hel
   CHECK(target->total() == 1);
 }
 
+TEST_CASE("a joined ack shows every source ack it covers, through joins of joins, without settling them") {
+  using Covered = std::vector<std::pair<AckTarget*, std::uint64_t>>;
+  auto collect = [](const Ack& ack) {
+    Covered seen;
+    ack.visit_covered([&](AckTarget& t, std::uint64_t token) { seen.emplace_back(&t, token); });
+    return seen;
+  };
+  auto a = std::make_shared<Recorder>();
+  auto b = std::make_shared<Recorder>();
+  Ack plain(a, 7);
+  CHECK(collect(plain) == Covered{{a.get(), 7}});
+
+  AckBatch inner = hold(b, 10, 2);
+  Ack inner_joined = inner.join();
+  AckBatch outer = hold(a, 0, 3);
+  outer.add(inner_joined);
+  Ack joined = outer.join();
+  CHECK(collect(joined) == Covered{{a.get(), 0}, {a.get(), 1}, {a.get(), 2}, {b.get(), 10}, {b.get(), 11}});
+  CHECK(a->total() == 0);
+  CHECK(b->total() == 0);
+  joined.settle(AckStatus::done);
+  CHECK(a->once(0, 3, AckStatus::done));
+  CHECK(b->once(10, 2, AckStatus::done));
+  CHECK(collect(joined).empty());  // settled: it covers nothing any more
+  plain.settle(AckStatus::done);
+}
+
 }  // namespace
 }  // namespace etld

@@ -47,6 +47,10 @@ class TestStageContext : public StageContext {
   const metrics::MetricsScope& metrics() const override { return scope_; }
   ReadinessProbe readiness(std::string what) override { return readiness_probes.probe(std::move(what)); }
   void fail(std::exception_ptr error) override { errors.push_back(std::move(error)); }
+  void wake() override { ++wakes; }
+  // The context of executor(), for a test that runs the stage's timers.
+  boost::asio::io_context& io() const { return io_; }
+  int wakes = 0;  // wake() calls
 
   const std::vector<std::string>& logged() const { return sink_->messages; }
   std::vector<std::exception_ptr> errors;
