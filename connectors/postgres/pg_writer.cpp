@@ -198,9 +198,22 @@ void Writer::write_rows(WorkBatch& b, const std::vector<std::size_t>& idx, std::
 // DELETE ROWS comes too late for them.
 void Writer::write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo,
                              std::size_t hi, bool more_slices, bool begin) {
-  auto slice = [&](std::size_t a, std::size_t z) {  // rows idx[a..z) are contiguous in buf
-    std::size_t from = b.rows[idx[a]].begin, to = b.rows[idx[z - 1]].end;
-    return std::string_view(b.buf).substr(from, to - from);
+  // Rows idx[a..z) as COPY text. Rows left out of idx (dropped: a partition no longer ours;
+  // deferred: past the offset this transaction stores) may lie between them in buf, and must
+  // not be written: then the rows are gathered into a buffer of their own.
+  std::string gathered;
+  auto slice = [&](std::size_t a, std::size_t z) -> std::string_view {
+    bool contiguous = true;
+    for (std::size_t k = a + 1; k < z && contiguous; ++k)
+      contiguous = b.rows[idx[k]].begin == b.rows[idx[k - 1]].end;
+    if (contiguous) {
+      std::size_t from = b.rows[idx[a]].begin, to = b.rows[idx[z - 1]].end;
+      return std::string_view(b.buf).substr(from, to - from);
+    }
+    gathered.clear();
+    for (std::size_t k = a; k < z; ++k)
+      gathered.append(b.buf, b.rows[idx[k]].begin, b.rows[idx[k]].end - b.rows[idx[k]].begin);
+    return gathered;
   };
   auto copy = [&](const std::string& sql, std::string_view rows) {
     conn_->copy_in(begin ? "BEGIN; " + sql : sql, rows);

@@ -337,6 +337,24 @@ TEST_SUITE("postgres exactly once") {
     CHECK(scalar(db, "SELECT next_offset FROM " + rig.table + "_offsets") == "10");
   }
 
+  TEST_CASE("rows of an assignment no longer held are not written, even between rows that are") {
+    // A revoke that came while events travelled: one batch holds the current claim's events
+    // with the old assignment's between them, all in one COPY text. Writing the span from the
+    // first kept row to the last also wrote the dropped ones, without their offsets: the new
+    // owner read them again, and a merged table counted them twice.
+    Rig rig;
+    etld::pg::PgConnection db(etld::test::services().pg_dsn);
+    auto stale = std::make_shared<TestPartition>();
+    auto current = std::make_shared<TestPartition>();
+    rig.claim(current);
+    Batch b = rig.events(current, 0, 5);
+    for (auto& e : rig.events(stale, 100, 105)) b.push_back(std::move(e));
+    for (auto& e : rig.events(current, 5, 10)) b.push_back(std::move(e));
+    REQUIRE(rig.send_and_wait(std::move(b)));
+    CHECK(scalar(db, "SELECT count(*) || '/' || min(id) || '/' || max(id) FROM " + rig.table) == "10/0/9");
+    CHECK(scalar(db, "SELECT next_offset FROM " + rig.table + "_offsets") == "10");
+  }
+
   TEST_CASE("configurations under which exactly_once cannot hold are rejected at the culprit") {
     const std::string g = "g";
     CHECK(config_error(pipeline_yaml(g, "t", "")).empty());
