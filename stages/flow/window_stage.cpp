@@ -339,7 +339,10 @@ void WindowStage::Impl::process_updates(Batch& in, Batch& out) {
         continue;
       }
     }
-    // The (partition, window, group) slots of this batch the event goes to.
+    // The (partition, window, group) slots of this batch the event goes to, per assignment of the
+    // partition (its ack target): a partition revoked and assigned again within one batch gives
+    // two partials, since an exactly-once sink can vouch for one assignment's positions only.
+    const AckTarget* assignment = event.ack.target();
     scratch_slots.clear();
     std::size_t fresh = 0;
     std::vector<std::string> keys;
@@ -347,6 +350,7 @@ void WindowStage::Impl::process_updates(Batch& in, Batch& out) {
       // The partition field by field: the struct's padding is not part of its value.
       slot_key.assign(reinterpret_cast<const char*>(&from.topic), sizeof from.topic);
       slot_key.append(reinterpret_cast<const char*>(&from.partition), sizeof from.partition);
+      slot_key.append(reinterpret_cast<const char*>(&assignment), sizeof assignment);
       slot_key.append(reinterpret_cast<const char*>(&w), sizeof w);
       slot_key += reading.group;
       auto it = partial_index.find(slot_key);

@@ -47,6 +47,7 @@ def examples(doc):
 
 def main():
     etld, doc_path, scratch = sys.argv[1:4]
+    etld = os.path.abspath(etld)
     with open(doc_path, encoding="utf-8") as f:
         doc = f.read()
     failures, count = [], 0
