@@ -118,7 +118,7 @@ struct PostgresSinkConfig {
   std::vector<OutputColumn> merge_columns;
   std::string merge_rounds_sql;
   std::string merge_round_sql;
-  std::string create_table_sql;         // "" unless create_table
+  std::string create_table_sql;  // "" unless create_table
   std::string create_dead_letter_sql;
   std::string insert_dead_letter_sql;  // $1..$11
   std::string lock_key;                // for pg_advisory_xact_lock around DDL
