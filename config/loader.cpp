@@ -57,7 +57,7 @@ const std::vector<OptionSpec>& common_stage_options() {
       {"max_demand",
        OptionKind::integer,
        "Most events this stage asks of each input at once. A stage type may have its own default "
-       "(postgres: 2 x batch.max_rows, at least 20000).",
+       "(postgres: 2 x batch.max_rows, at least 20000; window with emit: updates: 10000).",
        false,
        std::to_string(d.max_demand),
        {}},

@@ -59,7 +59,19 @@ const StageRegistration reg{StageType{
     "each window's result when it closes (emit: results). See docs/windows.md",
     window_options(),
     configure,
-    {},
+    /*check_live=*/{},
+    /*takes_rejected=*/false,
+    // emit: updates folds each input batch into one partial per (partition, window, group), and
+    // the sink's fold costs per partial: the bigger the batch, the fewer partials per event. With
+    // the engine's 1000, the analytics example (8 partitions, ~130 pages) made nearly one partial
+    // per event; 10000 cut its run on 100,000 views from 11.5 s to 3.9 s, and 30000 gained
+    // nothing more (the example run to its end with stop_at_end, 2 cores). A batch's inputs are settled with its partials,
+    // so this holds no ack longer. emit: results keeps the engine's default.
+    [](const YAML::Node& node) -> std::size_t {
+      const YAML::Node emit = node.IsMap() ? node["emit"] : YAML::Node();
+      const bool results = emit && emit.IsScalar() && emit.Scalar() == "results";
+      return results ? StageConfig{}.max_demand : 10000;
+    },
 }};
 
 }  // namespace
