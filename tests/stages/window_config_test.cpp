@@ -2,7 +2,9 @@
 // the option that makes it bad (file:line:column), saying what to do.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
+#include <utility>
 
 #include "config/loader.hpp"
 #include "config/schema/diagnostics.hpp"
@@ -67,6 +69,28 @@ TEST_CASE("a valid window loads") {
 )",
                                    "w.yaml", diags);
   CHECK_MESSAGE(config, diags.format());
+}
+
+// emit: updates folds a whole input batch into one partial per (partition, window, group): it
+// asks for big batches unless told otherwise; emit: results keeps the engine's default.
+TEST_CASE("a window's default demand follows its emit mode") {
+  auto demand = [](const std::string& extra) {
+    Diagnostics diags("w.yaml");
+    auto config = load_pipeline_text(
+        "stages:\n  src: {type: generate, count: 10}\n  win:\n    type: window\n"
+        "    inputs: [src]\n    window: global\n    aggregates: {n: count}\n" +
+            extra + "  out: {type: \"null\", inputs: [win]}\n",
+        "w.yaml", diags);
+    REQUIRE_MESSAGE(config, diags.format());
+    auto it = std::find_if(config->stages.begin(), config->stages.end(),
+                           [](const StageConfig& s) { return s.name == "win"; });
+    REQUIRE(it != config->stages.end());
+    return std::make_pair(it->max_demand, it->min_demand);
+  };
+  CHECK(demand("") == std::make_pair(std::size_t{10000}, std::size_t{5000}));
+  CHECK(demand("    emit: updates\n") == std::make_pair(std::size_t{10000}, std::size_t{5000}));
+  CHECK(demand("    emit: results\n") == std::make_pair(StageConfig{}.max_demand, StageConfig{}.min_demand));
+  CHECK(demand("    max_demand: 300\n") == std::make_pair(std::size_t{300}, std::size_t{150}));
 }
 
 // Each case: the window's options, where the first error must be (line; column, 0 = any), what it
