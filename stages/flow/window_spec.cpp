@@ -71,6 +71,15 @@ void parse_shape(const Options& options, WindowSpec& spec, std::vector<ConfigErr
                                 std::to_string(spec.size_ms) +
                                 "ms: events between windows would belong to none",
                             "make slide at most size (equal: a tumbling window)");
+        // Each event is folded into every window that contains it, and the windows of one
+        // event are listed at once: the ratio bounds the work and memory one event costs.
+        if (spec.size_ms > 0 && (spec.size_ms + spec.slide_ms - 1) / spec.slide_ms > kMaxWindowsPerEvent)
+          throw ConfigError(options.mark("slide"),
+                            "slide: with size " + std::to_string(spec.size_ms) + "ms and slide " +
+                                std::to_string(spec.slide_ms) + "ms every event would belong to " +
+                                std::to_string((spec.size_ms + spec.slide_ms - 1) / spec.slide_ms) +
+                                " windows; at most " + std::to_string(kMaxWindowsPerEvent) + " are allowed",
+                            "make slide at least size / " + std::to_string(kMaxWindowsPerEvent));
       } catch (const ConfigError& e) {
         errors.push_back(e);
       }
@@ -208,7 +217,7 @@ const std::vector<OptionSpec>& window_options() {
        {}},
       {"slide",
        OptionKind::duration,
-       "Sliding only: how far each window starts after the previous (at most size).",
+       "Sliding only: how far each window starts after the previous (at most size, at least size / 1000).",
        false,
        "",
        {}},

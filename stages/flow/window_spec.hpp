@@ -23,6 +23,9 @@ class StageFactory;
 namespace etld::flow {
 
 enum class WindowType { global, tumbling, sliding, session, count };
+
+// The most sliding windows one event may belong to (size / slide, rounded up).
+inline constexpr std::int64_t kMaxWindowsPerEvent = 1000;
 enum class EmitMode { updates, results };
 enum class StateFullPolicy { dead_letter, fail };
 
