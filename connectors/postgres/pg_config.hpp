@@ -116,11 +116,9 @@ struct PostgresSinkConfig {
   // mode merge (pg_merge.hpp): the upstream stage's columns with their fold rules; how many
   // rounds the staged rows need (the most rows of one key); $1 = round: its rows folded in.
   std::vector<OutputColumn> merge_columns;
-  std::vector<std::string> merge_prefold_sets;  // col = rule, folding staged row b into staged row t
-  std::string merge_rounds_sql;                 // the most staged rows of one key
-  std::string merge_prefold_sql;                // $1 = n: every key's n-th staged row folded into its first
-  std::string merge_round_sql;                  // $1 = n: every key's n-th staged row folded into the table
-  std::string create_table_sql;                 // "" unless create_table
+  std::string merge_rounds_sql;
+  std::string merge_round_sql;
+  std::string create_table_sql;  // "" unless create_table
   std::string create_dead_letter_sql;
   std::string insert_dead_letter_sql;  // $1..$11
   std::string lock_key;                // for pg_advisory_xact_lock around DDL

@@ -46,12 +46,10 @@ void set_type(ColumnSpec& col, const std::string& sql_type) {
   col.declared_type = sql_type;
 }
 
-// merge_sql with {old:NAME} -> `old_row`."NAME" (the row folded into) and {new:NAME} ->
-// `new_row`."NAME" (the row folded in). Throws ConfigError at `at` for a placeholder that names no
-// column.
+// merge_sql with {old:NAME} -> t."NAME" (the stored row) and {new:NAME} -> EXCLUDED."NAME" (the
+// incoming one). Throws ConfigError at `at` for a placeholder that names no column.
 std::string render_merge(const std::string& sql, const std::set<std::string>& names,
-                         const std::string& column, const std::string& stage, const YAML::Mark& at,
-                         const std::string& old_row, const std::string& new_row) {
+                         const std::string& column, const std::string& stage, const YAML::Mark& at) {
   std::string out;
   std::size_t i = 0;
   while (i < sql.size()) {
@@ -67,7 +65,7 @@ std::string render_merge(const std::string& sql, const std::set<std::string>& na
                         fmt::format("mode: merge: stage '{}' declares for column '{}' the merge rule \"{}\", "
                                     "which refers to '{}', not one of its columns",
                                     stage, column, sql, name));
-    out += (old_ref ? old_row : new_row) + "." + quote_ident(name);
+    out += (old_ref ? "t." : "EXCLUDED.") + quote_ident(name);
     i = close + 1;
   }
   return out;
@@ -155,12 +153,9 @@ void configure_merge(PostgresSinkConfig& c, const StageConfig& stage, const Pipe
     set_type(col, out.sql_type);
     if (out.key) c.key.push_back(out.name);
     // A column without a rule takes the incoming value, as an upsert would.
-    if (!out.key) {
-      const std::string rule = out.merge_sql.empty() ? "{new:" + out.name + "}" : out.merge_sql;
-      c.merge_prefold_sets.push_back(quote_ident(out.name) + " = " +
-                                     render_merge(rule, names, out.name, up->name, at, "t", "b"));
-      out.merge_sql = render_merge(rule, names, out.name, up->name, at, "t", "EXCLUDED");
-    }
+    if (!out.key)
+      out.merge_sql = render_merge(out.merge_sql.empty() ? "{new:" + out.name + "}" : out.merge_sql, names,
+                                   out.name, up->name, at);
     c.columns.push_back(std::move(col));
   }
   override_types(c, o, up->name);
@@ -182,20 +177,9 @@ void derive_merge_sql(PostgresSinkConfig& c) {
     if (!out.key) sets.push_back(quote_ident(out.name) + " = " + out.merge_sql);
   const std::string col_list = fmt::format("{}", fmt::join(cols, ", "));
   const std::string key_list = fmt::format("{}", fmt::join(keys, ", "));
-  // Rows of one key are numbered in arrival order. A null group value is a value like any other:
-  // PARTITION BY and the NULLS NOT DISTINCT constraint both put nulls together.
-  const std::string numbered = "(SELECT s.*, row_number() OVER (PARTITION BY " + key_list +
-                               " ORDER BY _etld_seq) AS _etld_round, min(_etld_seq) OVER (PARTITION BY " +
-                               key_list + ") AS _etld_first FROM pg_temp.etld_stage s WHERE NOT _etld_del)";
-  // Round n (n >= 2) folds every key's n-th staged row into its first, inside the staging table:
-  // the partials of one key from several source partitions become one before the table's row,
-  // which grows with its window (distinct sets, HyperLogLog registers, top-k counts), is
-  // rewritten once per batch instead of once per partial. Folding is associative, so the order
-  // of the folds does not change the result (tests/connectors/postgres_merge_test.cpp).
-  if (!c.merge_prefold_sets.empty())
-    c.merge_prefold_sql = "UPDATE pg_temp.etld_stage AS t SET " +
-                          fmt::format("{}", fmt::join(c.merge_prefold_sets, ", ")) + " FROM " + numbered +
-                          " AS b WHERE b._etld_round = $1 AND t._etld_seq = b._etld_first";
+  // Rows of one key are numbered in arrival order; round n folds in every key's n-th row. A null
+  // group value is a value like any other: PARTITION BY and the NULLS NOT DISTINCT constraint
+  // both put nulls together.
   c.merge_rounds_sql =
       "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM pg_temp.etld_stage WHERE NOT "
       "_etld_del GROUP BY " +

@@ -2,9 +2,8 @@
 // upstream (StageFactory::output_columns, such as the window stage with `emit: updates`), and
 // each incoming partial row folds into the stored row of its key with INSERT .. ON CONFLICT (key)
 // DO UPDATE SET col = <the column's merge_sql>. Several partials of one key in one batch (from
-// several source partitions) first fold into one inside the staging table, one UPDATE per extra
-// partial, in the batch's transaction: ON CONFLICT cannot touch a row twice in one statement,
-// and the table's row, which grows with its window, is best rewritten once. See
+// several source partitions) fold in rounds, one statement per round, in the batch's
+// transaction: ON CONFLICT cannot touch a row twice in one statement. See
 // docs/connectors/postgres.md, "mode: merge".
 #pragma once
 
@@ -19,8 +18,7 @@ namespace etld::pg {
 // located at `mode` (or at the option that makes no sense with it).
 void configure_merge(PostgresSinkConfig& c, const StageConfig& stage, const PipelineConfig& pipeline);
 
-// c.merge_rounds_sql, c.merge_prefold_sql and c.merge_round_sql, and the CREATE TABLE of mode merge, from
-// c.merge_columns.
+// c.merge_rounds_sql and c.merge_round_sql, and the CREATE TABLE of mode merge, from c.merge_columns.
 void derive_merge_sql(PostgresSinkConfig& c);
 
 }  // namespace etld::pg

@@ -249,20 +249,12 @@ void Writer::write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, 
   }
 }
 
-// mode merge: folds each key's staged rows into its first one, then those into the table in one
-// statement (pg_merge.hpp).
+// mode merge: folds the staged rows into the table, a key's n-th row in round n (pg_merge.hpp).
 void Writer::merge_staged() {
   Result r = conn_->query(cfg_->merge_rounds_sql);
   const long rounds = std::stol(PQgetvalue(r.get(), 0, 0));
-  if (rounds == 0) return;
-  if (cfg_->merge_prefold_sql.empty()) {  // no rule to fold with: every row in a round of its own
-    for (long round = 1; round <= rounds; ++round)
-      conn_->exec_params(cfg_->merge_round_sql, {std::to_string(round)});
-    return;
-  }
-  for (long round = 2; round <= rounds; ++round)
-    conn_->exec_params(cfg_->merge_prefold_sql, {std::to_string(round)});
-  conn_->exec_params(cfg_->merge_round_sql, {"1"});
+  for (long round = 1; round <= rounds; ++round)
+    conn_->exec_params(cfg_->merge_round_sql, {std::to_string(round)});
 }
 
 // The rows idx[...] in transactions of their own, retrying transient failures; a slice the
