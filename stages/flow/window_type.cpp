@@ -65,8 +65,8 @@ const StageRegistration reg{StageType{
     // the sink's fold costs per partial: the bigger the batch, the fewer partials per event. With
     // the engine's 1000, the analytics example (8 partitions, ~130 pages) made nearly one partial
     // per event; 10000 cut its run on 100,000 views from 11.5 s to 3.9 s, and 30000 gained
-    // nothing more (the example run to its end with stop_at_end, 2 cores). A batch's inputs are settled with its partials,
-    // so this holds no ack longer. emit: results keeps the engine's default.
+    // nothing more (the example run to its end with stop_at_end, 2 cores). A batch's inputs
+    // settle with its partials, so this holds no ack longer. emit: results keeps the default.
     [](const YAML::Node& node) -> std::size_t {
       const YAML::Node emit = node.IsMap() ? node["emit"] : YAML::Node();
       const bool results = emit && emit.IsScalar() && emit.Scalar() == "results";
