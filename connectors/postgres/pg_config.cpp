@@ -1,8 +1,8 @@
-// The postgres sink's options: parsing and checking every option (columns and their types, mode
-// and keys, dead letters, delivery, the guard) into PostgresSinkConfig, and the option table
-// `etld reference` prints. Over 600 lines because the option table (about 200 lines of user
-// documentation) lives beside the code that reads each option, so that the two cannot drift;
-// the SQL derived from the options is pg_sql.cpp's.
+// The postgres sink's options: parsing and checking every option (mode, dead letters, delivery,
+// the guard) into PostgresSinkConfig, and the option table `etld reference` prints, beside the
+// code that reads each option so that the two cannot drift. The column mapping is
+// pg_columns.cpp's, mode merge's derived columns pg_merge.cpp's, the SQL derived from the options
+// pg_sql.cpp's.
 #include "connectors/postgres/pg_config.hpp"
 
 #include <libpq-fe.h>
@@ -17,6 +17,7 @@
 #include "config/schema/secrets.hpp"
 #include "connectors/postgres/copy_encoder.hpp"
 #include "connectors/postgres/dsn_check.hpp"
+#include "connectors/postgres/pg_columns.hpp"
 #include "connectors/postgres/pg_merge.hpp"
 #include "connectors/postgres/pg_sql.hpp"
 #ifdef ETLD_WITH_KAFKA
@@ -60,29 +61,7 @@ constexpr TypeName kAliases[] = {
     {"timestamp with time zone", PgType::timestamptz},
 };
 
-std::string join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string out;
-  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
-  return out;
-}
-
-bool parse_bool_text(std::string t, bool& out) {
-  for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (t == "true" || t == "yes" || t == "on") return out = true, true;
-  if (t == "false" || t == "no" || t == "off") return out = false, true;
-  return false;
-}
-
 // Checks that every key of `node` is one of `allowed`.
-void check_keys(const YAML::Node& node, const std::vector<std::string>& allowed, const std::string& where) {
-  for (auto it = node.begin(); it != node.end(); ++it) {
-    const std::string key = it->first.Scalar();
-    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-    std::string hint = did_you_mean(key, allowed);
-    if (hint.empty()) hint = "known keys: " + join(allowed, ", ");
-    throw ConfigError(it->first.Mark(), "unknown key '" + key + "' in " + where, hint);
-  }
-}
 
 void require_map(const YAML::Node& node, const std::string& what, const std::string& example) {
   if (!node.IsMap()) throw ConfigError(node.Mark(), what + " must be a map", "write it like " + example);
@@ -113,30 +92,6 @@ void check_map_option(const Options& o, const std::string& option, const std::ve
   check_keys(o.node(option), keys, "'" + option + "'");
 }
 
-struct Metadata {
-  const char* name;
-  ColumnSource source;
-  std::vector<PgType> types;
-};
-const std::vector<Metadata>& metadata_sources() {
-  static const std::vector<Metadata> m = {
-      {"_topic", ColumnSource::topic, {PgType::text}},
-      {"_partition",
-       ColumnSource::partition,
-       {PgType::integer, PgType::bigint, PgType::numeric, PgType::text}},
-      {"_offset", ColumnSource::offset, {PgType::bigint, PgType::numeric, PgType::text}},
-      {"_timestamp",
-       ColumnSource::timestamp,
-       {PgType::timestamptz, PgType::date, PgType::bigint, PgType::numeric, PgType::text}},
-      {"_key",
-       ColumnSource::key,
-       {PgType::text, PgType::bytea, PgType::jsonb, PgType::uuid, PgType::smallint, PgType::integer,
-        PgType::bigint, PgType::numeric}},
-      {"_headers", ColumnSource::headers, {PgType::jsonb, PgType::text}},
-  };
-  return m;
-}
-
 constexpr std::size_t kMaxIdentifierBytes = 63;  // NAMEDATALEN - 1
 
 // "<table>_dead_letters", the table's part shortened (at a UTF-8 character boundary) so that the
@@ -146,99 +101,6 @@ std::string default_dead_letter_table(const std::string& table) {
   std::size_t keep = std::min(table.size(), kMaxIdentifierBytes - suffix.size());
   while (keep > 0 && keep < table.size() && (static_cast<unsigned char>(table[keep]) & 0xc0) == 0x80) --keep;
   return table.substr(0, keep) + suffix;
-}
-
-ColumnSpec parse_column(const YAML::Node& key_node, const YAML::Node& value) {
-  ColumnSpec col;
-  col.name = key_node.Scalar();
-  col.mark = key_node.Mark();
-  if (col.name.empty()) throw ConfigError(key_node.Mark(), "empty column name in 'columns'");
-  col.quoted = quote_ident(col.name);
-  col.path = col.name;
-  const std::string where = "column '" + col.name + "'";
-  // yaml-cpp: a missing key yields a "zombie" node that can be copied but not assigned.
-  if (!value.IsScalar() && !value.IsMap())
-    throw ConfigError(value.IsDefined() && !value.IsNull() ? value.Mark() : key_node.Mark(),
-                      where + " needs a type", "write `" + col.name + ": {from: field, type: text}`");
-  if (value.IsMap()) check_keys(value, {"from", "type", "required", "default"}, where);
-  auto field = [&](const char* k) {
-    return value.IsMap() ? value[k] : YAML::Node(YAML::NodeType::Undefined);
-  };
-  const YAML::Node type_node = value.IsScalar() ? value : field("type");  // scalar: shorthand `id: bigint`
-  const YAML::Node from_node = field("from");
-  const YAML::Node required_node = field("required");
-  const YAML::Node default_node = field("default");
-  if (!type_node.IsDefined() || type_node.IsNull())
-    throw ConfigError(key_node.Mark(), where + " needs a type", "types: " + join(type_names(), ", "));
-  std::string type_text = scalar_string(type_node);
-  auto type = parse_type(type_text);
-  if (!type) {
-    std::string hint = did_you_mean(type_text, type_names());
-    if (hint.empty()) hint = "types: " + join(type_names(), ", ");
-    throw ConfigError(type_node.Mark(), where + ": unknown type '" + type_text + "'", hint);
-  }
-  col.type = *type;
-  col.type_mark = type_node.Mark();
-
-  if (from_node.IsDefined() && !from_node.IsNull()) {
-    std::string from = scalar_string(from_node);
-    if (from.empty())
-      throw ConfigError(from_node.Mark(), where + ": 'from' is empty", "write a field path, or \".\"");
-    if (from == ".") {
-      col.source = ColumnSource::whole;
-      col.path = ".";
-    } else if (!from.empty() && from.front() == '_') {
-      std::vector<std::string> names;
-      const Metadata* found = nullptr;
-      for (const auto& m : metadata_sources()) {
-        names.emplace_back(m.name);
-        if (from == m.name) found = &m;
-      }
-      if (found) {
-        col.source = found->source;
-        col.path = from;
-        if (std::find(found->types.begin(), found->types.end(), col.type) == found->types.end()) {
-          std::vector<std::string> ok;
-          for (auto t : found->types) ok.emplace_back(type_name(t));
-          throw ConfigError(col.type_mark,
-                            where + ": " + from + " cannot be written as " + type_name(col.type),
-                            "use one of: " + join(ok, ", "));
-        }
-      } else if (std::string hint = did_you_mean(from, names); !hint.empty()) {
-        throw ConfigError(from_node.Mark(), where + ": unknown metadata source '" + from + "'", hint);
-      } else {
-        col.path = from;  // a field whose name starts with '_'
-      }
-    } else {
-      if (from.front() == '.' || from.back() == '.' || from.find("..") != std::string::npos)
-        throw ConfigError(from_node.Mark(), where + ": invalid field path '" + from + "'",
-                          "write a dotted path like customer.id, or \".\" for the whole record");
-      col.path = from;
-    }
-  }
-
-  if (required_node.IsDefined() && !required_node.IsNull()) {
-    std::string t = scalar_string(required_node);
-    if (!parse_bool_text(t, col.required))
-      throw ConfigError(required_node.Mark(), where + ": 'required' must be true or false; got '" + t + "'");
-  }
-  if (default_node.IsDefined() && !default_node.IsNull()) {
-    if (!default_node.IsScalar())
-      throw ConfigError(default_node.Mark(), where + ": 'default' must be a scalar",
-                        "for jsonb write the JSON as a string");
-    std::string text = scalar_string(default_node);
-    Value v(text);
-    if (col.type == PgType::jsonb) {
-      try {
-        v = parse_json(text);
-      } catch (const std::exception&) {
-      }
-    }
-    std::string out, error;
-    if (!encode_value(v, col, out, error)) throw ConfigError(default_node.Mark(), "default of " + error);
-    col.default_copy = std::move(out);
-  }
-  return col;
 }
 
 // What exactly_once needs of the sink itself: every write of a batch must join its transaction.
@@ -259,6 +121,22 @@ void check_exactly_once(const PostgresSinkConfig& c, const StageConfig& stage) {
 }
 
 }  // namespace
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+void check_keys(const YAML::Node& node, const std::vector<std::string>& allowed, const std::string& where) {
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+    std::string hint = did_you_mean(key, allowed);
+    if (hint.empty()) hint = "known keys: " + join(allowed, ", ");
+    throw ConfigError(it->first.Mark(), "unknown key '" + key + "' in " + where, hint);
+  }
+}
 
 const char* type_name(PgType t) {
   for (const auto& n : kTypes)
@@ -444,51 +322,6 @@ std::size_t batch_max_rows(const Options& o) {
     throw ConfigError(rows.mark, "batch.max_rows must be between 1 and 10000000; got " + std::to_string(n));
   return static_cast<std::size_t>(n);
 }
-
-namespace {
-
-// The mapping and the conflict target of every mode but merge.
-void parse_columns_and_key(PostgresSinkConfig& c, const Options& o, const std::string& mode) {
-  if (!o.has("columns"))
-    throw ConfigError(o.mark("columns"), "missing required option 'columns' for mode " + mode,
-                      "write columns: {id: {from: id, type: bigint}}");
-  YAML::Node cols = o.node("columns");
-  if (!cols.IsMap() || cols.size() == 0)
-    throw ConfigError(o.mark("columns"), "option 'columns' must be a non-empty map of column -> {from, type}",
-                      "write columns: {id: {from: id, type: bigint}}");
-  std::set<std::string> seen;
-  for (auto it = cols.begin(); it != cols.end(); ++it) {
-    ColumnSpec col = parse_column(it->first, it->second);
-    if (!seen.insert(col.name).second)
-      throw ConfigError(it->first.Mark(), "column '" + col.name + "' is mapped twice", "Please delete one.");
-    c.columns.push_back(std::move(col));
-  }
-
-  // key
-  if (o.has("key")) {
-    c.key = o.get_string_list("key");
-    std::set<std::string> kseen;
-    std::vector<std::string> names;
-    for (const auto& col : c.columns) names.push_back(col.name);
-    for (const auto& k : c.key) {
-      if (!kseen.insert(k).second)
-        throw ConfigError(o.mark("key"), "key column '" + k + "' is listed twice", "Please delete one.");
-      auto it = std::find_if(c.columns.begin(), c.columns.end(),
-                             [&](const ColumnSpec& col) { return col.name == k; });
-      if (it == c.columns.end()) {
-        std::string hint = did_you_mean(k, names);
-        if (hint.empty()) hint = "every key column must be mapped in 'columns'";
-        throw ConfigError(o.mark("key"), "key column '" + k + "' is not in 'columns'", hint);
-      }
-      it->is_key = true;
-    }
-  }
-  if (c.mode != Mode::insert && c.key.empty())
-    throw ConfigError(o.mark(o.has("key") ? "key" : "mode"),
-                      "mode '" + mode + "' needs 'key' (the conflict target)", "add key: [id]");
-}
-
-}  // namespace
 
 PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& pipeline) {
   const Options& o = stage.options;

@@ -1,0 +1,183 @@
+// The postgres sink's column mapping (pg_columns.hpp).
+#include "connectors/postgres/pg_columns.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <string>
+#include <vector>
+
+#include "config/schema/diagnostics.hpp"
+#include "connectors/postgres/copy_encoder.hpp"
+
+namespace etld::pg {
+
+namespace {
+
+bool parse_bool_text(std::string t, bool& out) {
+  for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (t == "true" || t == "yes" || t == "on") return out = true, true;
+  if (t == "false" || t == "no" || t == "off") return out = false, true;
+  return false;
+}
+
+struct Metadata {
+  const char* name;
+  ColumnSource source;
+  std::vector<PgType> types;
+};
+const std::vector<Metadata>& metadata_sources() {
+  static const std::vector<Metadata> m = {
+      {"_topic", ColumnSource::topic, {PgType::text}},
+      {"_partition",
+       ColumnSource::partition,
+       {PgType::integer, PgType::bigint, PgType::numeric, PgType::text}},
+      {"_offset", ColumnSource::offset, {PgType::bigint, PgType::numeric, PgType::text}},
+      {"_timestamp",
+       ColumnSource::timestamp,
+       {PgType::timestamptz, PgType::date, PgType::bigint, PgType::numeric, PgType::text}},
+      {"_key",
+       ColumnSource::key,
+       {PgType::text, PgType::bytea, PgType::jsonb, PgType::uuid, PgType::smallint, PgType::integer,
+        PgType::bigint, PgType::numeric}},
+      {"_headers", ColumnSource::headers, {PgType::jsonb, PgType::text}},
+  };
+  return m;
+}
+
+ColumnSpec parse_column(const YAML::Node& key_node, const YAML::Node& value) {
+  ColumnSpec col;
+  col.name = key_node.Scalar();
+  col.mark = key_node.Mark();
+  if (col.name.empty()) throw ConfigError(key_node.Mark(), "empty column name in 'columns'");
+  col.quoted = quote_ident(col.name);
+  col.path = col.name;
+  const std::string where = "column '" + col.name + "'";
+  // yaml-cpp: a missing key yields a "zombie" node that can be copied but not assigned.
+  if (!value.IsScalar() && !value.IsMap())
+    throw ConfigError(value.IsDefined() && !value.IsNull() ? value.Mark() : key_node.Mark(),
+                      where + " needs a type", "write `" + col.name + ": {from: field, type: text}`");
+  if (value.IsMap()) check_keys(value, {"from", "type", "required", "default"}, where);
+  auto field = [&](const char* k) {
+    return value.IsMap() ? value[k] : YAML::Node(YAML::NodeType::Undefined);
+  };
+  const YAML::Node type_node = value.IsScalar() ? value : field("type");  // scalar: shorthand `id: bigint`
+  const YAML::Node from_node = field("from");
+  const YAML::Node required_node = field("required");
+  const YAML::Node default_node = field("default");
+  if (!type_node.IsDefined() || type_node.IsNull())
+    throw ConfigError(key_node.Mark(), where + " needs a type", "types: " + join(type_names(), ", "));
+  std::string type_text = scalar_string(type_node);
+  auto type = parse_type(type_text);
+  if (!type) {
+    std::string hint = did_you_mean(type_text, type_names());
+    if (hint.empty()) hint = "types: " + join(type_names(), ", ");
+    throw ConfigError(type_node.Mark(), where + ": unknown type '" + type_text + "'", hint);
+  }
+  col.type = *type;
+  col.type_mark = type_node.Mark();
+
+  if (from_node.IsDefined() && !from_node.IsNull()) {
+    std::string from = scalar_string(from_node);
+    if (from.empty())
+      throw ConfigError(from_node.Mark(), where + ": 'from' is empty", "write a field path, or \".\"");
+    if (from == ".") {
+      col.source = ColumnSource::whole;
+      col.path = ".";
+    } else if (!from.empty() && from.front() == '_') {
+      std::vector<std::string> names;
+      const Metadata* found = nullptr;
+      for (const auto& m : metadata_sources()) {
+        names.emplace_back(m.name);
+        if (from == m.name) found = &m;
+      }
+      if (found) {
+        col.source = found->source;
+        col.path = from;
+        if (std::find(found->types.begin(), found->types.end(), col.type) == found->types.end()) {
+          std::vector<std::string> ok;
+          for (auto t : found->types) ok.emplace_back(type_name(t));
+          throw ConfigError(col.type_mark,
+                            where + ": " + from + " cannot be written as " + type_name(col.type),
+                            "use one of: " + join(ok, ", "));
+        }
+      } else if (std::string hint = did_you_mean(from, names); !hint.empty()) {
+        throw ConfigError(from_node.Mark(), where + ": unknown metadata source '" + from + "'", hint);
+      } else {
+        col.path = from;  // a field whose name starts with '_'
+      }
+    } else {
+      if (from.front() == '.' || from.back() == '.' || from.find("..") != std::string::npos)
+        throw ConfigError(from_node.Mark(), where + ": invalid field path '" + from + "'",
+                          "write a dotted path like customer.id, or \".\" for the whole record");
+      col.path = from;
+    }
+  }
+
+  if (required_node.IsDefined() && !required_node.IsNull()) {
+    std::string t = scalar_string(required_node);
+    if (!parse_bool_text(t, col.required))
+      throw ConfigError(required_node.Mark(), where + ": 'required' must be true or false; got '" + t + "'");
+  }
+  if (default_node.IsDefined() && !default_node.IsNull()) {
+    if (!default_node.IsScalar())
+      throw ConfigError(default_node.Mark(), where + ": 'default' must be a scalar",
+                        "for jsonb write the JSON as a string");
+    std::string text = scalar_string(default_node);
+    Value v(text);
+    if (col.type == PgType::jsonb) {
+      try {
+        v = parse_json(text);
+      } catch (const std::exception&) {
+      }
+    }
+    std::string out, error;
+    if (!encode_value(v, col, out, error)) throw ConfigError(default_node.Mark(), "default of " + error);
+    col.default_copy = std::move(out);
+  }
+  return col;
+}
+
+}  // namespace
+
+// The mapping and the conflict target of every mode but merge.
+void parse_columns_and_key(PostgresSinkConfig& c, const Options& o, const std::string& mode) {
+  if (!o.has("columns"))
+    throw ConfigError(o.mark("columns"), "missing required option 'columns' for mode " + mode,
+                      "write columns: {id: {from: id, type: bigint}}");
+  YAML::Node cols = o.node("columns");
+  if (!cols.IsMap() || cols.size() == 0)
+    throw ConfigError(o.mark("columns"), "option 'columns' must be a non-empty map of column -> {from, type}",
+                      "write columns: {id: {from: id, type: bigint}}");
+  std::set<std::string> seen;
+  for (auto it = cols.begin(); it != cols.end(); ++it) {
+    ColumnSpec col = parse_column(it->first, it->second);
+    if (!seen.insert(col.name).second)
+      throw ConfigError(it->first.Mark(), "column '" + col.name + "' is mapped twice", "Please delete one.");
+    c.columns.push_back(std::move(col));
+  }
+
+  // key
+  if (o.has("key")) {
+    c.key = o.get_string_list("key");
+    std::set<std::string> kseen;
+    std::vector<std::string> names;
+    for (const auto& col : c.columns) names.push_back(col.name);
+    for (const auto& k : c.key) {
+      if (!kseen.insert(k).second)
+        throw ConfigError(o.mark("key"), "key column '" + k + "' is listed twice", "Please delete one.");
+      auto it = std::find_if(c.columns.begin(), c.columns.end(),
+                             [&](const ColumnSpec& col) { return col.name == k; });
+      if (it == c.columns.end()) {
+        std::string hint = did_you_mean(k, names);
+        if (hint.empty()) hint = "every key column must be mapped in 'columns'";
+        throw ConfigError(o.mark("key"), "key column '" + k + "' is not in 'columns'", hint);
+      }
+      it->is_key = true;
+    }
+  }
+  if (c.mode != Mode::insert && c.key.empty())
+    throw ConfigError(o.mark(o.has("key") ? "key" : "mode"),
+                      "mode '" + mode + "' needs 'key' (the conflict target)", "add key: [id]");
+}
+
+}  // namespace etld::pg
