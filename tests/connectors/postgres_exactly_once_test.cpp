@@ -118,11 +118,7 @@ struct Rig {
     return b;
   }
   bool send_and_wait(Batch b) {
-    const std::size_t want = ctx.done_total + b.size();
-    ctx.consume(*sink, std::move(b));
-    const bool ok = etld::test::run_until(
-                        io, [&] { return ctx.done_total >= want || ctx.error; }, 20s) &&
-                    ctx.done_total >= want;
+    const bool ok = ctx.consume_until_done(*sink, std::move(b), 20s);
     CHECK_MESSAGE(!ctx.error, ctx.failure_text());
     return ok;
   }

@@ -114,7 +114,7 @@ std::string FakeSourceContext::failure_text() const { return exception_text(erro
 // ---- FakeSinkContext --------------------------------------------------------------------------
 
 FakeSinkContext::FakeSinkContext(boost::asio::io_context& io, std::string name, int instance)
-    : strand_(boost::asio::make_strand(io)), name_(std::move(name)), instance_(instance) {}
+    : io_(io), strand_(boost::asio::make_strand(io)), name_(std::move(name)), instance_(instance) {}
 
 void FakeSinkContext::check_strand(const char* what) {
   if (!strand_.running_in_this_thread()) {
@@ -147,6 +147,14 @@ void FakeSinkContext::start(Sink& sink) {
 void FakeSinkContext::consume(Sink& sink, Batch&& batch) {
   auto shared = std::make_shared<Batch>(std::move(batch));
   boost::asio::post(strand_, [&sink, shared] { sink.consume(std::move(*shared)); });
+}
+
+bool FakeSinkContext::consume_until_done(Sink& sink, Batch&& batch, std::chrono::milliseconds timeout) {
+  const std::size_t want = done_total + batch.size();
+  consume(sink, std::move(batch));
+  return run_until(
+             io_, [&] { return done_total >= want || error; }, timeout) &&
+         done_total >= want;
 }
 
 void FakeSinkContext::drain(Sink& sink) {

@@ -97,6 +97,9 @@ class FakeSinkContext : public SinkContext {
 
   void start(Sink& sink);
   void consume(Sink& sink, Batch&& batch);  // moves the batch onto the strand
+  // consume(), then runs the io_context until the sink has called done() for the whole batch,
+  // or failed, or `timeout` passed: whether all of it is done.
+  bool consume_until_done(Sink& sink, Batch&& batch, std::chrono::milliseconds timeout);
   void drain(Sink& sink);
 
   std::size_t done_total = 0;
@@ -112,6 +115,7 @@ class FakeSinkContext : public SinkContext {
 
  private:
   void check_strand(const char* what);
+  boost::asio::io_context& io_;
   Strand strand_;
   std::string name_;
   int instance_;
