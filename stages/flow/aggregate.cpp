@@ -32,6 +32,15 @@ namespace {
   throw ExprError(spec.text + " for '" + spec.output + "': " + what);
 }
 
+// A record's value as an error quotes it: a number of a million digits is refused by its length,
+// and the reason (logged, and stored with the dead letter) needs only its start.
+std::string quoted(const Value& v) {
+  constexpr std::size_t kShown = 100;
+  std::string text = v.to_json();
+  if (text.size() > kShown) text = text.substr(0, kShown) + "... (" + std::to_string(text.size()) + " bytes)";
+  return text;
+}
+
 // Whether a value of kind `k` can be stored in a column of min/max/first/last's `sql_type`.
 bool fits_column(const std::string& sql_type, const Value& v) {
   if (sql_type == "jsonb") return true;
@@ -178,11 +187,11 @@ void AggState::check(const AggregateSpec& spec, const Value& v, const AggLimits&
       auto d = ExactDecimal::of(v);
       if (!d && v.to_json() == "null") data_error(spec, "expected a finite number, got NaN or an infinity");
       if (!d)
-        data_error(spec, v.to_json() + " cannot be summed exactly (more than " +
+        data_error(spec, quoted(v) + " cannot be summed exactly (more than " +
                              std::to_string(ExactDecimal::kMaxDigits) + " digits)");
       const auto& sum = impl_->as<Summed>().sum;
       if (sum && !ExactDecimal::add(*sum, *d))
-        data_error(spec, "adding " + v.to_json() + " to " + sum->text() + too_many_digits());
+        data_error(spec, "adding " + quoted(v) + " to " + sum->text() + too_many_digits());
       break;
     }
     case AggKind::min:
@@ -225,9 +234,9 @@ void AggState::add(const AggregateSpec& spec, Value v, std::int64_t event_time_m
     case AggKind::avg: {
       auto& s = impl_->as<Summed>();
       auto d = ExactDecimal::of(v);
-      if (!d) data_error(spec, v.to_json() + " cannot be summed exactly");
+      if (!d) data_error(spec, quoted(v) + " cannot be summed exactly");
       if (s.sum) d = ExactDecimal::add(*s.sum, *d);
-      if (!d) data_error(spec, "adding " + v.to_json() + too_many_digits());
+      if (!d) data_error(spec, "adding " + quoted(v) + too_many_digits());
       s.sum = d;
       ++s.count;
       break;

@@ -105,6 +105,11 @@ TEST_CASE("sum and avg: what cannot be exact is a data error, and leaves the sta
   };
   CHECK(throws("1e400") == "sum(amount) for 'revenue': 1e400 cannot be summed exactly (more than 76 digits)");
   CHECK(throws("1e-100").find("cannot be summed exactly") != std::string::npos);
+  // A number of 10,000 digits is quoted by its start and its length, not whole.
+  const std::string long_reason = throws(std::string(10000, '9'));
+  CHECK(long_reason.find("cannot be summed exactly") != std::string::npos);
+  CHECK(long_reason.find("... (10000 bytes)") != std::string::npos);
+  CHECK(long_reason.size() < 300);
   CHECK(throws("\"12\"") == "sum(amount) for 'revenue': expected a number, got string");
   CHECK(throws("true").find("expected a number, got boolean") != std::string::npos);
   s.check(spec, Value(0.5), {});
