@@ -16,6 +16,7 @@
 #include <simdjson.h>
 
 #include "config/schema/printable.hpp"
+#include "connectors/postgres/debezium_encoder.hpp"
 
 namespace etld::pg {
 
@@ -607,7 +608,8 @@ Value headers_value(const Event& e) {
   return Value(std::move(o));
 }
 
-// The value a metadata column reads; null Value when absent.
+}  // namespace
+
 Value metadata_value(const Event& e, const ColumnSpec& col) {
   switch (col.source) {
     case ColumnSource::topic: return e.topic.empty() ? Value() : Value(e.topic.str());
@@ -646,6 +648,8 @@ void append_stage_prefix(std::string& out, std::uint64_t seq, bool del) {
   out.append(buf, r.ptr);
   out += del ? "\tt\t" : "\tf\t";
 }
+
+namespace {
 
 // A tombstone's key columns, from the Kafka key.
 RowOp encode_delete(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq, std::string& out,
@@ -874,7 +878,9 @@ RowOp encode_event(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq, s
   }
   RowOp op = RowOp::skip;
   try {
-    if (!e.has_value) {
+    if (cfg.mode == Mode::debezium) {
+      op = encode_debezium(cfg, e, seq, out, error);
+    } else if (!e.has_value) {
       if (!cfg.delete_on_tombstone) return RowOp::skip;
       op = encode_delete(cfg, e, seq, out, error);
     } else {

@@ -31,8 +31,16 @@ bool valid_numeric(std::string_view s);
 // Replaces invalid UTF-8 sequences by U+FFFD (for JSON and text made from raw bytes).
 std::string sanitize_utf8(std::string_view s);
 
-// How one event turns into a row of the batch.
-enum class RowOp : std::uint8_t { write, del, skip, poison };
+// How one event turns into a row of the batch. truncate: mode debezium's op t (no row text).
+enum class RowOp : std::uint8_t { write, del, skip, poison, truncate };
+
+// The value a metadata column (_topic, _key, ...) reads from `e`; null when absent.
+Value metadata_value(const Event& e, const ColumnSpec& col);
+// Whether the Kafka key can be written to `col` (only bytea takes a key that is not UTF-8);
+// otherwise sets `error`.
+bool key_is_storable(const Event& e, const ColumnSpec& col, std::string& error);
+// The staging table's columns of a row: "seq<TAB>t|f<TAB>".
+void append_stage_prefix(std::string& out, std::uint64_t seq, bool del);
 
 // Encodes one event's row, terminated by '\n', onto `out`. With `staged`, the row starts with
 // the staging columns "seq<TAB>t|f<TAB>". Returns the op; for poison, `error` says why and `out`

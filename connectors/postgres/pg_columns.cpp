@@ -44,7 +44,17 @@ const std::vector<Metadata>& metadata_sources() {
   return m;
 }
 
-ColumnSpec parse_column(const YAML::Node& key_node, const YAML::Node& value) {
+// A Debezium envelope field as a `from` ("_source.lsn" -> "source.lsn", "_op" -> "op"), or "" when
+// `from` is none: the envelope's fields besides the row images before and after.
+std::string envelope_path(const std::string& from) {
+  static const std::vector<std::string> scalars = {"_op", "_ts_ms", "_ts_us", "_ts_ns"};
+  if (std::find(scalars.begin(), scalars.end(), from) != scalars.end()) return from.substr(1);
+  for (const std::string prefix : {"_source", "_transaction"})
+    if (from == prefix || from.rfind(prefix + ".", 0) == 0) return from.substr(1);
+  return {};
+}
+
+ColumnSpec parse_column(const YAML::Node& key_node, const YAML::Node& value, bool debezium) {
   ColumnSpec col;
   col.name = key_node.Scalar();
   col.mark = key_node.Mark();
@@ -100,6 +110,16 @@ ColumnSpec parse_column(const YAML::Node& key_node, const YAML::Node& value) {
                             where + ": " + from + " cannot be written as " + type_name(col.type),
                             "use one of: " + join(ok, ", "));
         }
+      } else if (std::string env = envelope_path(from); !env.empty()) {
+        if (!debezium)
+          throw ConfigError(from_node.Mark(),
+                            where + ": '" + from + "' reads the envelope of a Debezium change event",
+                            "only mode: debezium has one");
+        if (env.back() == '.' || env.find("..") != std::string::npos)
+          throw ConfigError(from_node.Mark(), where + ": invalid envelope path '" + from + "'",
+                            "write e.g. _source.lsn");
+        col.source = ColumnSource::envelope;
+        col.path = env;
       } else if (std::string hint = did_you_mean(from, names); !hint.empty()) {
         throw ConfigError(from_node.Mark(), where + ": unknown metadata source '" + from + "'", hint);
       } else {
@@ -145,15 +165,28 @@ void parse_columns_and_key(PostgresSinkConfig& c, const Options& o, const std::s
     throw ConfigError(o.mark("columns"), "missing required option 'columns' for mode " + mode,
                       "write columns: {id: {from: id, type: bigint}}");
   YAML::Node cols = o.node("columns");
-  if (!cols.IsMap() || cols.size() == 0)
+  if (!(cols.IsMap() || cols.IsSequence()) || cols.size() == 0)
     throw ConfigError(o.mark("columns"), "option 'columns' must be a non-empty map of column -> {from, type}",
                       "write columns: {id: {from: id, type: bigint}}");
   std::set<std::string> seen;
-  for (auto it = cols.begin(); it != cols.end(); ++it) {
-    ColumnSpec col = parse_column(it->first, it->second);
+  auto add = [&](const YAML::Node& name, const YAML::Node& value) {
+    ColumnSpec col = parse_column(name, value, c.mode == Mode::debezium);
     if (!seen.insert(col.name).second)
-      throw ConfigError(it->first.Mark(), "column '" + col.name + "' is mapped twice", "Please delete one.");
+      throw ConfigError(name.Mark(), "column '" + col.name + "' is mapped twice", "Please delete one.");
     c.columns.push_back(std::move(col));
+  };
+  if (cols.IsMap())
+    for (auto it = cols.begin(); it != cols.end(); ++it) add(it->first, it->second);
+  // The list form, as Kafka Connect users write schemas: - {name: id, from: id, type: bigint}.
+  for (std::size_t i = 0; cols.IsSequence() && i < cols.size(); ++i) {
+    const YAML::Node item = cols[i];
+    if (!item.IsMap() || !item["name"].IsDefined() || !item["name"].IsScalar())
+      throw ConfigError(item.Mark(), "an entry of 'columns' as a list needs 'name'",
+                        "write - {name: id, type: bigint}");
+    YAML::Node rest(YAML::NodeType::Map);
+    for (auto it = item.begin(); it != item.end(); ++it)
+      if (it->first.Scalar() != "name") rest[it->first] = it->second;
+    add(item["name"], rest);
   }
 
   // key

@@ -18,6 +18,7 @@
 #include "connectors/postgres/copy_encoder.hpp"
 #include "connectors/postgres/dsn_check.hpp"
 #include "connectors/postgres/pg_columns.hpp"
+#include "connectors/postgres/pg_debezium.hpp"
 #include "connectors/postgres/pg_merge.hpp"
 #include "connectors/postgres/pg_sql.hpp"
 #ifdef ETLD_WITH_KAFKA
@@ -222,22 +223,24 @@ const std::vector<OptionSpec>& option_specs() {
        OptionKind::choice,
        "insert (COPY), upsert (last value per key wins), insert_ignore (existing rows are kept) or merge "
        "(columns, key and fold rules from the stage upstream, e.g. window with emit: updates: each partial "
-       "row folds into its key's row)",
+       "row folds into its key's row) or debezium (Debezium change events: c/u/r upsert `after`, d "
+       "deletes, t truncates with truncate: true; docs/cdc.md)",
        false,
        "insert",
-       {"insert", "upsert", "insert_ignore", "merge"}},
+       {"insert", "upsert", "insert_ignore", "merge", "debezium"}},
       {"key",
        OptionKind::string_list,
-       "conflict target columns: required for upsert and insert_ignore, and for deletes on tombstones; "
-       "merge derives it",
+       "conflict target columns: required for upsert, insert_ignore and debezium, and for deletes on "
+       "tombstones; merge derives it",
        false,
        "",
        {}},
       {"columns",
        OptionKind::mapping,
        "column -> {from: field path, \".\" or _topic/_partition/_offset/_timestamp/_key/_headers, type: ..., "
-       "required: bool, default: value}; required but with mode merge, which derives them (there only "
-       "column: type, another type for a derived column)",
+       "required: bool, default: value} (or a list of {name: column, ...}); debezium: paths read the row "
+       "image, _op/_ts_ms/_source.FIELD the envelope; required but with mode merge, which derives them "
+       "(there only column: type, another type for a derived column)",
        false,
        "",
        {}},
@@ -293,9 +296,25 @@ const std::vector<OptionSpec>& option_specs() {
       {"guard",
        OptionKind::string,
        "upsert: a mapped column holding a version (e.g. from: _offset); a row is replaced only by a newer "
-       "version, so a replay never rolls it back",
+       "version, so a replay never rolls it back; debezium: an envelope field (source.lsn, ts_ms, "
+       "source.ts_ms) stored in the column mapped from it (from: _source.lsn): an older event neither "
+       "replaces nor deletes the row",
        false,
        "",
+       {}},
+      {"soft_delete",
+       OptionKind::string,
+       "debezium: a mapped boolean column set true by a delete (the row is kept, its other columns "
+       "unchanged but those mapped from the envelope) and false by an upsert",
+       false,
+       "",
+       {}},
+      {"truncate",
+       OptionKind::boolean,
+       "debezium: a change event with op t truncates the table; when false it is skipped (logged once per "
+       "batch)",
+       false,
+       "false",
        {}},
       {"max_dead_letter_ratio",
        OptionKind::number,
@@ -349,6 +368,7 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
   c.mode = mode == "upsert"          ? Mode::upsert
            : mode == "insert_ignore" ? Mode::insert_ignore
            : mode == "merge"         ? Mode::merge
+           : mode == "debezium"      ? Mode::debezium
                                      : Mode::insert;
   c.create_table = o.get_bool("create_table");
   if (c.mode == Mode::merge)
@@ -372,6 +392,15 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
                         "delete_on_tombstone needs 'key': which columns identify a row", "add key: [id]");
   } else {
     c.delete_on_tombstone = !c.key.empty() && c.mode != Mode::merge;  // partials are never tombstones
+  }
+  if (c.mode == Mode::debezium) {
+    configure_debezium(c, o);
+  } else {
+    for (const char* option : {"soft_delete", "truncate"})
+      if (o.has(option))
+        throw ConfigError(o.mark(option),
+                          std::string("option '") + option + "' applies to mode debezium only",
+                          "set mode: debezium, or remove " + std::string(option));
   }
 
   // dead_letter. PostgreSQL cuts identifiers at 63 bytes: the default name keeps its suffix by
@@ -474,7 +503,7 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
                            : action == "alert" ? GuardAction::alert
                                                : GuardAction::pause;
 
-  if (o.has("guard")) {
+  if (o.has("guard") && c.mode != Mode::debezium) {  // debezium's: configure_debezium
     c.guard = o.get_string("guard");
     if (c.mode != Mode::upsert)
       throw ConfigError(o.mark("guard"), "option 'guard' applies to mode upsert only",
@@ -504,6 +533,7 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
 
   derive_sql(c);
   if (c.mode == Mode::merge) derive_merge_sql(c);
+  if (c.mode == Mode::debezium) derive_debezium_sql(c);
   return c;
 }
 

@@ -40,7 +40,20 @@ std::optional<PgType> parse_type(const std::string& name);
 std::vector<std::string> type_names();
 
 // Where a column's value comes from.
-enum class ColumnSource { field, whole, topic, partition, offset, timestamp, key, headers };
+// envelope: a field of a Debezium change event's envelope (`from: _source.lsn`: path "source.lsn");
+// soft_delete: mode debezium's soft-delete flag, true on delete and false on upsert.
+enum class ColumnSource {
+  field,
+  whole,
+  topic,
+  partition,
+  offset,
+  timestamp,
+  key,
+  headers,
+  envelope,
+  soft_delete
+};
 
 struct ColumnSpec {
   std::string name;    // as written (case-sensitive: it is quoted in SQL)
@@ -58,7 +71,7 @@ struct ColumnSpec {
   std::string declared_type;
 };
 
-enum class Mode { insert, upsert, insert_ignore, merge };
+enum class Mode { insert, upsert, insert_ignore, merge, debezium };
 
 // What the dead-letter guard does when a batch trips max_dead_letter_ratio (docs/connectors/postgres.md).
 using sink::GuardAction;
@@ -98,6 +111,11 @@ struct PostgresSinkConfig {
   // Replay-safe upserts: a mapped column whose stored value must be older (smaller) than the
   // incoming one for an upsert to replace the row. "" = none.
   std::string guard;
+  // mode debezium (pg_debezium.hpp, docs/cdc.md): the envelope field the guard column stores
+  // ("source.lsn"), the soft-delete column ("" = deletes delete), whether op t truncates.
+  std::string guard_field;
+  std::string soft_delete;
+  bool truncate = false;
   // delivery: exactly_once: the rows and the next offsets of their Kafka partitions commit in one
   // transaction, fenced by a per-partition epoch (see docs/delivery.md).
   bool exactly_once{};
@@ -113,6 +131,8 @@ struct PostgresSinkConfig {
   std::string clear_stage_sql;          // empties the staging table inside a transaction
   std::string upsert_sql;               // staged rows -> target (no deletes in the batch)
   std::string upsert_after_delete_sql;  // the same, only rows after their key's last delete
+  std::string soft_delete_sql;          // mode debezium with soft_delete: after the upserts
+  std::string truncate_sql;             // mode debezium with truncate: true
   // mode merge (pg_merge.hpp): the upstream stage's columns with their fold rules; how many
   // rounds the staged rows need (the most rows of one key); $1 = round: its rows folded in.
   std::vector<OutputColumn> merge_columns;

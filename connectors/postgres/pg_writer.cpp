@@ -236,15 +236,25 @@ void Writer::write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, 
       a = z;
     }
   } else {
+    // mode debezium: a truncate (op t) wipes what came before it, so only the rows after the last
+    // one are written.
+    for (std::size_t i = lo; i < hi; ++i)
+      if (b.rows[idx[i]].op == RowOp::truncate) {
+        conn_->exec(begin ? "BEGIN; " + cfg_->truncate_sql : cfg_->truncate_sql);
+        begin = false;
+        lo = i + 1;
+      }
+    if (lo == hi) return;
     bool has_del = false, has_write = false;
     for (std::size_t i = lo; i < hi; ++i) (b.rows[idx[i]].op == RowOp::del ? has_del : has_write) = true;
     copy(cfg_->copy_stage_sql, slice(lo, hi));
-    if (has_del) conn_->exec(cfg_->delete_sql);
+    if (has_del && !cfg_->delete_sql.empty()) conn_->exec(cfg_->delete_sql);
     if (has_write && cfg_->mode == Mode::merge) {
       merge_staged();
     } else if (has_write) {
       conn_->exec(has_del ? cfg_->upsert_after_delete_sql : cfg_->upsert_sql);
     }
+    if (has_del && !cfg_->soft_delete_sql.empty()) conn_->exec(cfg_->soft_delete_sql);
     if (more_slices) conn_->exec(cfg_->clear_stage_sql);
   }
 }
@@ -361,7 +371,7 @@ void Writer::write(WorkBatch& b) {
   idx.reserve(b.rows.size());
   for (std::size_t i = 0; i < b.rows.size(); ++i) {
     Row& r = b.rows[i];
-    if (r.op == RowOp::write || r.op == RowOp::del) idx.push_back(i);
+    if (r.op == RowOp::write || r.op == RowOp::del || r.op == RowOp::truncate) idx.push_back(i);
     if (r.op == RowOp::skip) r.status = AckStatus::done;
   }
   try {

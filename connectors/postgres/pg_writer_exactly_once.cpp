@@ -206,7 +206,7 @@ void Writer::write_exactly_once(WorkBatch& b) {
       const Row& r = b.rows[i];
       if (r.dropped || r.deferred) continue;
       any = true;
-      if (r.op == RowOp::write || r.op == RowOp::del) idx.push_back(i);
+      if (r.op == RowOp::write || r.op == RowOp::del || r.op == RowOp::truncate) idx.push_back(i);
     }
     if (!any) return;
     ensure_connected();

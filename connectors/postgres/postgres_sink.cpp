@@ -77,7 +77,8 @@ class PostgresSink final : public Sink {
                    cfg_->mode == Mode::insert          ? "insert"
                    : cfg_->mode == Mode::upsert        ? "upsert"
                    : cfg_->mode == Mode::insert_ignore ? "insert_ignore"
-                                                       : "merge",
+                   : cfg_->mode == Mode::merge         ? "merge"
+                                                       : "debezium",
                    cfg_->exactly_once ? "exactly once, offsets in " + cfg_->offsets_display
                                       : std::string("at least once"),
                    cfg_->dsn_redacted);
@@ -178,6 +179,7 @@ class PostgresSink final : public Sink {
       (r.status == AckStatus::done ? done : r.status == AckStatus::dead_lettered ? dead : failed).add(e.ack);
     }
     if (poisoned > logged) ctx_->log().warn("... and {} more bad records in this batch", poisoned - logged);
+    log_skipped(*b);
     done.settle(AckStatus::done);
     dead.settle(AckStatus::dead_lettered);
     failed.settle(AckStatus::failed);
@@ -190,6 +192,21 @@ class PostgresSink final : public Sink {
     if (!b->fatal.empty()) fail(b->fatal);
     maybe_submit();
     maybe_drained();
+  }
+
+  // mode debezium: events skipped with a reason (op t with truncate: false), once per batch.
+  void log_skipped(const WorkBatch& b) {
+    std::size_t n = 0;
+    const Event* first = nullptr;
+    const std::string* why = nullptr;
+    for (std::size_t i = 0; i < b.rows.size(); ++i)
+      if (b.rows[i].op == RowOp::skip && !b.rows[i].error.empty() && ++n == 1) {
+        first = &b.events[i];
+        why = &b.rows[i].error;
+      }
+    if (n > 0)
+      ctx_->log().warn("{} record(s) skipped, the first {}/{}@{}: {}; set truncate: true to apply them", n,
+                       first->topic.str(), first->partition, first->offset, *why);
   }
 
   std::shared_ptr<const PostgresSinkConfig> cfg_;
