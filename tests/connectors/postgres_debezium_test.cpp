@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "config/loader.hpp"
 #include "config/schema/diagnostics.hpp"
 #include "connectors/postgres/copy_encoder.hpp"
 #include "connectors/postgres/pg_config.hpp"
@@ -271,6 +272,14 @@ TEST_SUITE("postgres sink mode debezium") {
     REQUIRE(listed.columns.size() == 2);
     CHECK(listed.columns[1].name == "mail");
     CHECK(listed.columns[1].path == "email");
+    etld::Diagnostics diags("p.yaml");
+    const auto loaded = etld::load_pipeline_text(
+        "pipeline: p\nstages:\n  in:\n    type: kafka\n    brokers: b:1\n    topics: [t]\n    group: g\n"
+        "  out:\n    type: postgres\n    inputs: [in]\n    dsn: 'host=localhost'\n    table: t\n"
+        "    mode: debezium\n    key: [id]\n    columns:\n      - {name: id, type: integer}\n",
+        "p.yaml", diags);
+    CHECK_MESSAGE(loaded != nullptr, diags.format());
+    CHECK(config_error(base + "key: [id]\ncolumns: 5\n").find("5: option 'columns' must be") == 0);
     CHECK(
         config_error(base + "key: [id]\ncolumns:\n  - {type: integer}\n").find("6: an entry of 'columns'") ==
         0);
