@@ -125,6 +125,19 @@ void check_live(const PostgresSinkConfig& c, const StageConfig& stage) {
         throw ConfigError(
             m.mark, "column '" + m.name + "' of table " + c.display + " is generated: it cannot be written",
             "remove it from 'columns'");
+      // mode debezium: the soft-delete flag is compared with true, the guard ordered with <=.
+      if (m.name == c.soft_delete && col.typname != "bool")
+        throw ConfigError(o.mark("soft_delete"),
+                          "soft_delete column '" + m.name + "' of table " + c.display + " is " + col.type +
+                              ": it must be boolean",
+                          "ALTER TABLE ... ALTER COLUMN " + m.name + " TYPE boolean, or name another column");
+      static const std::set<std::string> ordered = {"int2",        "int4",      "int8", "numeric",
+                                                    "timestamptz", "timestamp", "text", "varchar"};
+      if (c.mode == Mode::debezium && m.name == c.guard && !ordered.count(col.typname))
+        throw ConfigError(o.mark("guard"),
+                          "guard column '" + m.name + "' of table " + c.display + " is " + col.type +
+                              ": its values cannot order change events",
+                          "make it bigint (source.lsn, ts_ms) or numeric");
       // A type taken as written from the stage upstream (mode merge) is PostgreSQL's to read.
       if (m.declared_type.empty() && !compatible(m.type, col.typname))
         throw ConfigError(m.type_mark,

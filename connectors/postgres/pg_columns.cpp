@@ -166,8 +166,10 @@ void parse_columns_and_key(PostgresSinkConfig& c, const Options& o, const std::s
                       "write columns: {id: {from: id, type: bigint}}");
   YAML::Node cols = o.node("columns");
   if (!(cols.IsMap() || cols.IsSequence()) || cols.size() == 0)
-    throw ConfigError(o.mark("columns"), "option 'columns' must be a non-empty map of column -> {from, type}",
-                      "write columns: {id: {from: id, type: bigint}}");
+    throw ConfigError(
+        o.mark("columns"),
+        "option 'columns' must be a non-empty map of column -> {from, type}, or a list of {name, from, type}",
+        "write columns: {id: {from: id, type: bigint}}");
   std::set<std::string> seen;
   auto add = [&](const YAML::Node& name, const YAML::Node& value) {
     ColumnSpec col = parse_column(name, value, c.mode == Mode::debezium);

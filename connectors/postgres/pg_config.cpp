@@ -221,7 +221,7 @@ const std::vector<OptionSpec>& option_specs() {
        {}},
       {"mode",
        OptionKind::choice,
-       "insert (COPY), upsert (last value per key wins), insert_ignore (existing rows are kept) or merge "
+       "insert (COPY), upsert (last value per key wins), insert_ignore (existing rows are kept), merge "
        "(columns, key and fold rules from the stage upstream, e.g. window with emit: updates: each partial "
        "row folds into its key's row) or debezium (Debezium change events: c/u/r upsert `after`, d "
        "deletes, t truncates with truncate: true; docs/cdc.md)",
@@ -236,7 +236,7 @@ const std::vector<OptionSpec>& option_specs() {
        "",
        {}},
       {"columns",
-       OptionKind::mapping,
+       OptionKind::any,  // a map or a list, checked by parse_columns_and_key
        "column -> {from: field path, \".\" or _topic/_partition/_offset/_timestamp/_key/_headers, type: ..., "
        "required: bool, default: value} (or a list of {name: column, ...}); debezium: paths read the row "
        "image, _op/_ts_ms/_source.FIELD the envelope; required but with mode merge, which derives them "

@@ -1,0 +1,427 @@
+// The postgres sink's mode debezium: the envelope read from JSON (with and without Kafka Connect's
+// schema/payload wrapper) and from a decoded record, its configuration checks, and, against a real
+// PostgreSQL (scripts/dev-env), inserts, updates, deletes with and without their tombstones, a key
+// deleted and inserted again in one batch, the guard holding against replayed older events, soft
+// deletes, truncates on and off, poison envelopes dead-lettered with their reasons and the
+// `validate --against-db` checks of the soft-delete and guard columns.
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/loader.hpp"
+#include "config/schema/diagnostics.hpp"
+#include "connectors/postgres/copy_encoder.hpp"
+#include "connectors/postgres/pg_config.hpp"
+#include "connectors/postgres/pg_connection.hpp"
+#include "stages/engine/registry.hpp"
+#include "tests/support/fake_contexts.hpp"
+#include "tests/support/services.hpp"
+#include "tests/support/test_stages.hpp"
+
+using namespace std::chrono_literals;
+using etld::AckStatus;
+using etld::Batch;
+using etld::Event;
+using etld::pg::RowOp;
+
+namespace {
+
+// A change event: op, the row images (JSON or "null") and source.lsn; wrapped in Kafka Connect's
+// {"schema": ..., "payload": ...} when `wrapped`.
+std::string change(const std::string& op, const std::string& before, const std::string& after, long lsn,
+                   bool wrapped = false) {
+  const std::string payload = R"({"before":)" + before + R"(,"after":)" + after +
+                              R"(,"source":{"version":"2.7.0","connector":"postgresql","lsn":)" +
+                              std::to_string(lsn) + R"(,"ts_ms":1700000000000},"op":")" + op +
+                              R"(","ts_ms":1700000000123})";
+  if (!wrapped) return payload;
+  return R"({"schema":{"type":"struct","optional":false,"name":"srv.public.customers.Envelope"},"payload":)" +
+         payload + "}";
+}
+
+etld::StageConfig stage(const std::string& yaml) {
+  const etld::StageType* type = etld::find_stage_type("postgres");
+  REQUIRE(type != nullptr);
+  etld::StageConfig cfg;
+  cfg.name = "replica";
+  cfg.type = "postgres";
+  cfg.node = YAML::Load(yaml);
+  cfg.options = etld::Options(cfg.node, &type->options);
+  return cfg;
+}
+
+etld::pg::PostgresSinkConfig parse(const std::string& yaml) {
+  etld::PipelineConfig pipeline;
+  pipeline.name = "cdc";
+  return etld::pg::parse_config(stage(yaml), pipeline);
+}
+
+// "line: message | hint" of the ConfigError the options raise, or "".
+std::string config_error(const std::string& yaml) {
+  try {
+    parse(yaml);
+  } catch (const etld::ConfigError& e) {
+    return std::to_string(e.mark().line + 1) + ": " + e.what() + " | " + e.hint();
+  }
+  return "";
+}
+
+const std::string kOptions = R"(dsn: 'host=localhost'
+table: customers
+mode: debezium
+key: [id]
+columns:
+  id: {from: id, type: bigint}
+  email: {from: email, type: text}
+  lsn: {from: _source.lsn, type: bigint}
+  op: {from: _op, type: text}
+  deleted: boolean
+soft_delete: deleted
+guard: source.lsn
+)";
+
+struct Encoded {
+  RowOp op;
+  std::string row, error;
+};
+
+Encoded encode(const etld::pg::PostgresSinkConfig& cfg, const std::optional<std::string>& value,
+               const std::optional<std::string>& key = std::nullopt, bool decoded = false) {
+  Event e;
+  e.has_value = value.has_value();
+  if (value) e.value = *value;
+  if (value && decoded) e.set_record(etld::parse_json(*value));
+  e.has_key = key.has_value();
+  if (key) e.key = *key;
+  Encoded r;
+  r.op = etld::pg::encode_event(cfg, e, 7, r.row, r.error);
+  return r;
+}
+
+const std::string& dsn() {
+  static const std::string d = [] {
+    const char* env = std::getenv("PG_DSN");
+    return env && *env ? std::string(env) : etld::test::services().pg_dsn;
+  }();
+  return d;
+}
+
+struct Db {
+  etld::pg::PgConnection conn{dsn()};
+  void exec(const std::string& sql) { conn.exec(sql); }
+  std::string scalar(const std::string& sql) {
+    auto r = conn.query(sql);
+    return PQntuples(r.get()) == 0 || PQgetisnull(r.get(), 0, 0) ? "<null>" : PQgetvalue(r.get(), 0, 0);
+  }
+};
+
+std::string unique_table(const std::string& base) {
+  static int n = 0;
+  return "dbz_" + base + "_" + std::to_string(::getpid()) + "_" + std::to_string(++n);
+}
+
+// The sink on a real io_context, fed events with Kafka coordinates (offset = ack token).
+struct Sink {
+  boost::asio::io_context io;
+  etld::test::FakeSinkContext ctx{io, "replica"};
+  std::shared_ptr<etld::test::RecordingAcks> acks = std::make_shared<etld::test::RecordingAcks>();
+  std::unique_ptr<etld::StageFactory> factory;
+  std::unique_ptr<etld::Sink> sink;
+  std::uint64_t next = 0;
+
+  explicit Sink(const std::string& table, const std::string& options) {
+    etld::PipelineConfig pipeline;
+    pipeline.name = "cdc";
+    factory =
+        etld::find_stage_type("postgres")
+            ->configure(stage("dsn: '" + dsn() + "'\ntable: " + table + "\nmode: debezium\nkey: [id]\n" +
+                              "batch: {max_rows: 1000, max_wait: 10ms}\n" + options),
+                        pipeline);
+    sink = factory->make_sink(0);
+    ctx.start(*sink);
+    etld::test::run_idle(io);
+  }
+  ~Sink() {
+    sink.reset();
+    etld::test::run_idle(io);
+  }
+  Event event(const std::optional<std::string>& value, const std::optional<std::string>& key) {
+    Event e;
+    e.has_value = value.has_value();
+    if (value) e.value = *value;
+    e.has_key = key.has_value();
+    if (key) e.key = *key;
+    e.topic = "srv.public.customers";
+    e.partition = 0;
+    e.offset = static_cast<std::int64_t>(next);
+    e.ack = etld::Ack(acks, next++);
+    return e;
+  }
+  // One batch of (value, key) pairs; waits until all of it is settled.
+  void send(const std::vector<std::pair<std::optional<std::string>, std::optional<std::string>>>& events) {
+    Batch b;
+    for (const auto& [v, k] : events) b.push_back(event(v, k));
+    const std::size_t want = ctx.done_total + b.size();
+    ctx.consume(*sink, std::move(b));
+    REQUIRE(etld::test::run_until(
+        io, [&] { return ctx.done_total >= want || ctx.error != nullptr; }, 20s));
+    REQUIRE(ctx.error == nullptr);
+  }
+};
+
+std::string key(int id) { return R"({"id":)" + std::to_string(id) + "}"; }
+std::string row(int id, const std::string& email) {
+  return R"({"id":)" + std::to_string(id) + R"(,"email":")" + email + R"("})";
+}
+
+}  // namespace
+
+TEST_SUITE("postgres sink mode debezium") {
+  TEST_CASE("the envelope: plain, wrapped and decoded read the same; ops; tombstones; poison reasons") {
+    const auto cfg = parse(kOptions);
+    const std::string insert = change("c", "null", row(1, "a@x"), 100);
+    const Encoded plain = encode(cfg, insert, key(1));
+    CHECK(plain.op == RowOp::write);
+    CHECK(plain.row == "7\tf\t1\ta@x\t100\tc\tf\n");
+    CHECK(encode(cfg, change("c", "null", row(1, "a@x"), 100, true), key(1)).row == plain.row);
+    CHECK(encode(cfg, insert, key(1), /*decoded=*/true).row == plain.row);
+    // The key in the Kafka key wins; wrapped or not; without one, `after`'s.
+    CHECK(encode(cfg, insert, key(9)).row == "7\tf\t9\ta@x\t100\tc\tf\n");
+    CHECK(encode(cfg, insert, R"({"schema":{"type":"struct"},"payload":{"id":9}})").row ==
+          "7\tf\t9\ta@x\t100\tc\tf\n");
+    CHECK(encode(cfg, insert).row == plain.row);
+    CHECK(encode(cfg, insert, "not json").row == plain.row);
+    for (const char* op : {"u", "r"})
+      CHECK(encode(cfg, change(op, "null", row(1, "a@x"), 100), key(1)).op == RowOp::write);
+    // A delete: the key, the envelope's columns and the flag; the other columns are not read.
+    const Encoded del = encode(cfg, change("d", row(1, "a@x"), "null", 200), key(1));
+    CHECK(del.op == RowOp::del);
+    CHECK(del.row == "7\tt\t1\t\\N\t200\td\tt\n");
+    CHECK(encode(cfg, change("d", R"({"id":3})", "null", 200)).row == "7\tt\t3\t\\N\t200\td\tt\n");
+    // The tombstone after it, plain or wrapped.
+    CHECK(encode(cfg, std::nullopt, key(1)).op == RowOp::skip);
+    CHECK(encode(cfg, R"({"schema":null,"payload":null})", key(1)).op == RowOp::skip);
+    // Truncate: only when asked.
+    const Encoded skipped = encode(cfg, change("t", "null", "null", 300));
+    CHECK(skipped.op == RowOp::skip);
+    CHECK(skipped.error == "truncate skipped (truncate: false)");
+    CHECK(encode(parse(kOptions + "truncate: true\n"), change("t", "null", "null", 300)).op ==
+          RowOp::truncate);
+    // Not change events.
+    auto reason = [&](const std::string& value, const std::optional<std::string>& k = std::nullopt) {
+      const Encoded r = encode(cfg, value, k);
+      CHECK(r.op == RowOp::poison);
+      CHECK(r.row.empty());
+      return r.error;
+    };
+    CHECK(reason(R"({"id":1,"email":"a@x"})") == "not a Debezium change event: no 'op' field");
+    CHECK(reason(R"([1,2])") == "not a Debezium change event: the value is array, not an object");
+    CHECK(reason(change("x", "null", row(1, "a"), 1)) ==
+          "unknown Debezium op 'x' (expected c, u, r, d or t)");
+    CHECK(reason(change("c", "null", "null", 1), key(1)) == "op 'c' without 'after': nothing to write");
+    CHECK(reason(change("d", "null", "null", 1)) ==
+          "delete without a key: no value for key column id in the Kafka key or 'before'");
+    CHECK(reason(R"({"op":"c","after":{"id":1}})") == "guard source.lsn: the change event has no source.lsn");
+    CHECK(reason(R"({"op":"c","after":{"id":"one"},"source":{"lsn":1}})").find("column id (bigint)") == 0);
+    CHECK(reason("{\"op\":").rfind("invalid JSON", 0) == 0);
+  }
+
+  TEST_CASE("configuration: mistakes located at their option, the list form of columns") {
+    CHECK(config_error(kOptions) == "");
+    const std::string base = "dsn: 'host=localhost'\ntable: t\nmode: debezium\n";
+    CHECK(config_error(base + "columns: {id: bigint}\n").find("3: mode 'debezium' needs 'key'") == 0);
+    const std::string keyed =
+        base + "key: [id]\ncolumns:\n  id: bigint\n  lsn: {from: _source.lsn, type: bigint}\n";
+    CHECK(config_error(keyed) == "");
+    CHECK(config_error(keyed + "soft_delete: gone\n")
+              .find("8: soft_delete column 'gone' is not in 'columns'") == 0);
+    CHECK(config_error(keyed + "  gone: text\nsoft_delete: gone\n")
+              .find("8: soft_delete column 'gone' is mapped as text: it must be boolean") == 0);
+    CHECK(config_error(keyed + "  gone: {from: x, type: boolean}\nsoft_delete: gone\n")
+              .find("8: soft_delete column 'gone' takes etld's value") == 0);
+    CHECK(config_error(keyed + "guard: version\n")
+              .find("8: guard 'version' is not a field of the Debezium envelope") == 0);
+    CHECK(config_error(keyed + "guard: ts_ms\n").find("8: guard ts_ms needs a column that stores it") == 0);
+    CHECK(config_error(keyed + "guard: source.lsn\n") == "");
+    CHECK(config_error(base + "key: [id]\ncolumns:\n  id: bigint\n  lsn: {from: _source.lsn, type: jsonb}\n"
+                              "guard: source.lsn\n")
+              .find("7: guard column 'lsn' is mapped as jsonb") == 0);
+    CHECK(config_error(keyed + "delete_on_tombstone: true\n").find("8: mode debezium ignores tombstones") ==
+          0);
+    CHECK(config_error(keyed + "  x: {from: _source.lsn., type: text}\n").find("invalid envelope path") !=
+          std::string::npos);
+    const std::string upsert =
+        "dsn: 'host=localhost'\ntable: t\nmode: upsert\nkey: [id]\ncolumns:\n  id: bigint\n";
+    CHECK(config_error(upsert + "truncate: true\n")
+              .find("7: option 'truncate' applies to mode debezium only") == 0);
+    CHECK(config_error(upsert + "soft_delete: id\n").find("option 'soft_delete' applies to mode debezium") !=
+          std::string::npos);
+    CHECK(config_error(upsert + "  lsn: {from: _source.lsn, type: bigint}\n")
+              .find("7: column 'lsn': '_source.lsn' reads the envelope of a Debezium change event") == 0);
+    // Columns as a list, as the design's YAML writes them.
+    const auto listed = parse(base +
+                              "key: [id]\ncolumns:\n  - {name: id, type: integer}\n"
+                              "  - {name: mail, from: email, type: text}\n");
+    REQUIRE(listed.columns.size() == 2);
+    CHECK(listed.columns[1].name == "mail");
+    CHECK(listed.columns[1].path == "email");
+    etld::Diagnostics diags("p.yaml");
+    const auto loaded = etld::load_pipeline_text(
+        "pipeline: p\nstages:\n  in:\n    type: kafka\n    brokers: b:1\n    topics: [t]\n    group: g\n"
+        "  out:\n    type: postgres\n    inputs: [in]\n    dsn: 'host=localhost'\n    table: t\n"
+        "    mode: debezium\n    key: [id]\n    columns:\n      - {name: id, type: integer}\n",
+        "p.yaml", diags);
+    CHECK_MESSAGE(loaded != nullptr, diags.format());
+    CHECK(config_error(base + "key: [id]\ncolumns: 5\n").find("5: option 'columns' must be") == 0);
+    CHECK(
+        config_error(base + "key: [id]\ncolumns:\n  - {type: integer}\n").find("6: an entry of 'columns'") ==
+        0);
+  }
+
+  TEST_CASE(
+      "inserts, updates and deletes, with and without tombstones, wrapped or not; poison dead-lettered") {
+    Db db;
+    const std::string t = unique_table("basic");
+    db.exec("CREATE TABLE " + t + " (id bigint PRIMARY KEY, email text, note text DEFAULT 'kept')");
+    Sink s(t, "columns: {id: bigint, email: text}\n");
+    s.send({{change("r", "null", row(1, "a@x"), 10), key(1)},
+            {change("c", "null", row(2, "b@x"), 11, true), key(2)},
+            {change("c", "null", row(3, "c@x"), 12), key(3)},
+            {change("c", "null", row(4, "d@x"), 13), key(4)}});
+    CHECK(db.scalar("SELECT string_agg(id || '=' || email, ',' ORDER BY id) FROM " + t) ==
+          "1=a@x,2=b@x,3=c@x,4=d@x");
+    s.send({{change("u", row(1, "a@x"), row(1, "a2@x"), 20, true), key(1)},
+            {change("d", row(2, "b@x"), "null", 21), key(2)},
+            {std::nullopt, key(2)},                                  // its tombstone
+            {change("d", R"({"id":3})", "null", 22, true), key(3)},  // no tombstone
+            {change("d", row(4, "d@x"), "null", 23), key(4)},        // deleted ...
+            {std::nullopt, key(4)},
+            {change("c", "null", row(4, "d2@x"), 24), key(4)},  // ... and inserted again
+            {change("d", row(5, "e@x"), "null", 25), key(5)},   // no such row: nothing
+            {R"({"id":6,"email":"plain@x"})", key(6)},          // not a change event
+            {change("x", "null", row(7, "g@x"), 26), key(7)},
+            {change("c", "null", "null", 27), key(8)}});
+    CHECK(db.scalar("SELECT string_agg(id || '=' || email || '/' || note, ',' ORDER BY id) FROM " + t) ==
+          "1=a2@x/kept,4=d2@x/kept");
+    CHECK(s.acks->count(AckStatus::done) == 12);
+    CHECK(s.acks->count(AckStatus::dead_lettered) == 3);
+    CHECK(db.scalar("SELECT string_agg(\"offset\" || ': ' || error, ' | ' ORDER BY \"offset\") FROM " + t +
+                    "_dead_letters") ==
+          "12: not a Debezium change event: no 'op' field | 13: unknown Debezium op 'x' (expected c, u, r, d "
+          "or t) | "
+          "14: op 'c' without 'after': nothing to write");
+    db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
+  }
+
+  TEST_CASE("guard: source.lsn: an older event replayed after a newer one neither replaces nor deletes") {
+    Db db;
+    const std::string t = unique_table("guard");
+    db.exec("CREATE TABLE " + t + " (id bigint PRIMARY KEY, email text, lsn bigint)");
+    Sink s(t,
+           "columns: {id: bigint, email: text, lsn: {from: _source.lsn, type: bigint}}\nguard: source.lsn\n");
+    s.send({{change("c", "null", row(1, "a1"), 100), key(1)},
+            {change("c", "null", row(2, "b1"), 101), key(2)},
+            {change("u", "null", row(1, "a2"), 102), key(1)}});
+    CHECK(db.scalar("SELECT string_agg(id || '=' || email || '@' || lsn, ',' ORDER BY id) FROM " + t) ==
+          "1=a2@102,2=b1@101");
+    // A replay from the start: the same events again, then in one batch older ones after newer ones.
+    s.send({{change("c", "null", row(1, "a1"), 100), key(1)},
+            {change("d", row(2, "b1"), "null", 99), key(2)},
+            {change("u", "null", row(2, "b0"), 90), key(2)}});
+    CHECK(db.scalar("SELECT string_agg(id || '=' || email || '@' || lsn, ',' ORDER BY id) FROM " + t) ==
+          "1=a2@102,2=b1@101");
+    s.send({{change("u", "null", row(1, "a3"), 110), key(1)},
+            {change("u", "null", row(1, "stale"), 105), key(1)},  // older, later in the batch
+            {change("d", row(2, "b1"), "null", 111), key(2)}});
+    CHECK(db.scalar("SELECT string_agg(id || '=' || email || '@' || lsn, ',' ORDER BY id) FROM " + t) ==
+          "1=a3@110");
+    CHECK(s.acks->exactly_once(9, AckStatus::done));
+    db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
+  }
+
+  TEST_CASE("soft_delete keeps the row flagged; the guard keeps a replay from bringing it back") {
+    Db db;
+    const std::string t = unique_table("soft");
+    db.exec("CREATE TABLE " + t +
+            " (id bigint PRIMARY KEY, email text, lsn bigint, op text, deleted boolean)");
+    Sink s(t,
+           "columns: {id: bigint, email: text, lsn: {from: _source.lsn, type: bigint}, op: {from: _op, type: "
+           "text}, "
+           "deleted: boolean}\nsoft_delete: deleted\nguard: source.lsn\n");
+    auto table = [&] {
+      return db.scalar(
+          "SELECT string_agg(id || '=' || email || '@' || lsn || op || ':' || deleted, ',' ORDER BY id) "
+          "FROM " +
+          t);
+    };
+    s.send({{change("c", "null", row(1, "a"), 10), key(1)}, {change("c", "null", row(2, "b"), 11), key(2)}});
+    s.send(
+        {{change("d", row(1, "a"), "null", 20), key(1)},
+         {std::nullopt, key(1)},
+         {change("c", "null", row(3, "c"), 21), key(3)},  // inserted and deleted in one batch: kept, flagged
+         {change("d", R"({"id":3})", "null", 22), key(3)},
+         {change("d", R"({"id":9})", "null", 23), key(9)}});  // never seen: nothing
+    CHECK(table() == "1=a@20d:true,2=b@11c:false,3=c@22d:true");
+    // A replay of the insert: older than the delete, so the row stays deleted; a newer insert revives it.
+    s.send({{change("c", "null", row(1, "a"), 10), key(1)}, {change("c", "null", row(2, "b2"), 30), key(2)}});
+    CHECK(table() == "1=a@20d:true,2=b2@30c:false,3=c@22d:true");
+    s.send({{change("c", "null", row(1, "a2"), 40), key(1)}});
+    CHECK(table() == "1=a2@40c:false,2=b2@30c:false,3=c@22d:true");
+    db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
+  }
+
+  TEST_CASE("op t truncates only with truncate: true; the events after it in the batch stay") {
+    Db db;
+    for (const bool truncate : {false, true}) {
+      CAPTURE(truncate);
+      const std::string t = unique_table("trunc");
+      db.exec("CREATE TABLE " + t + " (id bigint PRIMARY KEY, email text)");
+      Sink s(t, std::string("columns: {id: bigint, email: text}\ntruncate: ") +
+                    (truncate ? "true" : "false") + "\n");
+      s.send(
+          {{change("c", "null", row(1, "a"), 10), key(1)}, {change("c", "null", row(2, "b"), 11), key(2)}});
+      s.send({{change("c", "null", row(3, "c"), 12), key(3)},
+              {change("t", "null", "null", 13), std::nullopt},
+              {change("c", "null", row(4, "d"), 14), key(4)}});
+      CHECK(db.scalar("SELECT string_agg(id::text, ',' ORDER BY id) FROM " + t) ==
+            (truncate ? "4" : "1,2,3,4"));
+      CHECK(s.acks->exactly_once(5, AckStatus::done));
+      db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
+    }
+  }
+
+  TEST_CASE("validate --against-db checks the soft-delete and guard columns' types") {
+    Db db;
+    const std::string t = unique_table("live");
+    db.exec("CREATE TABLE " + t + " (id bigint PRIMARY KEY, lsn jsonb, deleted text)");
+    const etld::StageType* type = etld::find_stage_type("postgres");
+    auto check = [&](const std::string& options) -> std::string {
+      etld::PipelineConfig pipeline;
+      try {
+        type->check_live(
+            stage("dsn: '" + dsn() + "'\ntable: " + t + "\nmode: debezium\nkey: [id]\n" + options), pipeline);
+      } catch (const etld::ConfigError& e) {
+        return std::to_string(e.mark().line + 1) + ": " + e.what();
+      }
+      return "";
+    };
+    CHECK(check("columns: {id: bigint}\n") == "");
+    CHECK(check("columns: {id: bigint, deleted: boolean}\nsoft_delete: deleted\n") ==
+          "6: soft_delete column 'deleted' of table " + t + " is text: it must be boolean");
+    CHECK(check("columns: {id: bigint, lsn: {from: _source.lsn, type: text}}\nguard: source.lsn\n")
+              .find("6: guard column 'lsn' of table " + t + " is jsonb") == 0);
+    db.exec("ALTER TABLE " + t +
+            " ALTER COLUMN lsn TYPE inet USING NULL, ALTER COLUMN deleted TYPE boolean USING NULL");
+    CHECK(check("columns: {id: bigint, deleted: boolean}\nsoft_delete: deleted\n") == "");
+    CHECK(check("columns: {id: bigint, lsn: {from: _source.lsn, type: text}}\nguard: source.lsn\n") ==
+          "6: guard column 'lsn' of table " + t + " is inet: its values cannot order change events");
+    db.exec("DROP TABLE " + t);
+  }
+}
