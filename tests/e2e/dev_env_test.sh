@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of scripts/dev-env: a real Kafka broker and PostgreSQL on
 # non-default ports with a temporary state dir; up (twice), env, status, topic,
-# produce (plain and keyed), psql, pg-stop/pg-start, down.
+# produce (plain and keyed), psql, pg-stop/pg-start, the CDC source cluster of scripts/cdc,
+# down.
 # Exits non-zero on failure; ends with a "N passed, N failed" line.
 set -euo pipefail
 
@@ -81,8 +82,16 @@ if "$DEV" status >/dev/null 2>&1; then fail "status fails while pg is stopped"; 
 check "pg-start" "$DEV" pg-start
 check "data kept across pg-stop/pg-start" test "$("$DEV" psql -XAtc 'select x from dev_env_test' 2>&1)" == 42
 
+# --- the CDC source cluster (scripts/cdc), which down takes down too -------------------------
+export ETLD_CDC_PG_PORT=${DEV_ENV_TEST_CDC_PG_PORT:-25532}
+check "cdc up prints the source's DSN" test "$("$ROOT/scripts/cdc" up 2>/dev/null)" == \
+  "export CDC_SOURCE_DSN='postgresql://etld:etld@127.0.0.1:$ETLD_CDC_PG_PORT/etld'"
+check "the source cluster has logical WAL" test "$("$ROOT/scripts/cdc" psql -XAtc 'show wal_level' 2>&1)" == logical
+
 # --- down ------------------------------------------------------------------------------
 check "down" "$DEV" down
+check "cdc source port closed after down" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$ETLD_CDC_PG_PORT) 2>/dev/null"
+check "cdc state removed" test ! -e "$ETLD_DEV_DIR/cdc"
 check "kafka port closed after down" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$ETLD_KAFKA_PORT) 2>/dev/null"
 check "pg port closed after down" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$ETLD_PG_PORT) 2>/dev/null"
 check "state dir removed" test ! -e "$ETLD_DEV_DIR/kafka" -a ! -e "$ETLD_DEV_DIR/pg"
