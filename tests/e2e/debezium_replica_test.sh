@@ -6,9 +6,9 @@
 # numeric(12,2), timestamptz, boolean, nullable and large (TOASTed) columns; 400 rows are there
 # before the connector starts (its snapshot, op r), then a stream of transactions inserts,
 # updates (key changes too), deletes, and midway adds a column the target maps (tier) and one it
-# does not (extra), while etld is SIGKILLed at random points and restarted. At the end the
-# target equals the source exactly (every mapped column, as ordered text and by md5) and nothing
-# went to the dead-letter table.
+# does not (extra), while etld is SIGKILLed at random points and restarted, and Kafka Connect
+# once. At the end the target equals the source exactly (every mapped column, as ordered text
+# and by md5) and nothing went to the dead-letter table.
 source "$(dirname "$0")/exactly_once_lib.sh"
 
 eval "$("$src/scripts/cdc" up)"
@@ -110,6 +110,15 @@ for k in 1 2 3; do
   streaming=$(kill -0 "$writer_pid" 2>/dev/null && echo yes || echo no)
   kill9 etld
   echo "kill $k: $(replica_rows) rows in the replica, the source still changing: $streaming" >&2
+  if ((k == 2)); then
+    # Kafka Connect crashes too: restarted, Debezium sends the changes since its last offset
+    # flush again (new Kafka records), which etld applies again, in order.
+    "$src/scripts/cdc" connect-stop "$connector" --kill 2>/dev/null
+    t0=$(date +%s)
+    check "Kafka Connect restarts after a SIGKILL" bash -c "ETLD_CONNECT_PORT=0 '$src/scripts/cdc' connect-start \
+      '$connector' '$prefix' 'public.$source_table' >/dev/null 2>'$tmp/connect-restart.log'"
+    echo "Kafka Connect SIGKILLed and streaming again after $(($(date +%s) - t0)) s" >&2
+  fi
 done
 check "etld was SIGKILLed while the source was still changing" test "$streaming" = yes
 start etld "$tmp/replica.yaml"
