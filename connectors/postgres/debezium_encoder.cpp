@@ -124,14 +124,8 @@ const Value& unwrap_connect_json(const Value& v) {
 RowOp encode_debezium(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq, std::string& out,
                       std::string& error) {
   if (!e.has_value) return RowOp::skip;  // the tombstone after a delete: the delete did it
-  const Value* record = nullptr;
-  try {
-    record = &e.record();
-  } catch (const JsonError& ex) {
-    error = ex.what();
-    if (error.rfind("invalid JSON", 0) != 0) error = "invalid JSON: " + error;
-    return RowOp::poison;
-  }
+  const Value* record = record_or_error(e, error);
+  if (!record) return RowOp::poison;
   const Value& envelope = unwrap_connect_json(*record);
   if (envelope.is_null())
     return RowOp::skip;  // a tombstone in the wrapper: {"schema": null, "payload": null}
