@@ -610,6 +610,16 @@ Value headers_value(const Event& e) {
 
 }  // namespace
 
+const Value* record_or_error(Event& e, std::string& error) {
+  try {
+    return &e.record();
+  } catch (const JsonError& ex) {
+    error = ex.what();
+    if (error.rfind("invalid JSON", 0) != 0) error = "invalid JSON: " + error;
+    return nullptr;
+  }
+}
+
 Value metadata_value(const Event& e, const ColumnSpec& col) {
   switch (col.source) {
     case ColumnSource::topic: return e.topic.empty() ? Value() : Value(e.topic.str());
@@ -851,14 +861,8 @@ RowOp encode_from_dom(const PostgresSinkConfig& cfg, const Event& e, std::uint64
 // The row from the event's decoded record (parsing it first if nothing upstream did).
 RowOp encode_from_record(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq, std::string& out,
                          std::string& error) {
-  const Value* rec = nullptr;
-  try {
-    rec = &e.record();
-  } catch (const JsonError& ex) {
-    error = ex.what();
-    if (error.rfind("invalid JSON", 0) != 0) error = "invalid JSON: " + error;
-    return RowOp::poison;
-  }
+  const Value* rec = record_or_error(e, error);
+  if (!rec) return RowOp::poison;
   return encode_columns(cfg, e, seq, out, error, [&](const ColumnSpec& col, Field& f) {
     const Value* v = col.source == ColumnSource::whole ? rec : rec->at_path(col.path);
     if (!v || v->is_null()) return Lookup::absent;

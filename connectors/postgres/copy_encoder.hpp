@@ -34,6 +34,9 @@ std::string sanitize_utf8(std::string_view s);
 // How one event turns into a row of the batch. truncate: mode debezium's op t (no row text).
 enum class RowOp : std::uint8_t { write, del, skip, poison, truncate };
 
+// The event's record, decoded on first use; nullptr when its value is not JSON, with `error`
+// "invalid JSON: ...".
+const Value* record_or_error(Event& e, std::string& error);
 // The value a metadata column (_topic, _key, ...) reads from `e`; null when absent.
 Value metadata_value(const Event& e, const ColumnSpec& col);
 // Whether the Kafka key can be written to `col` (only bytea takes a key that is not UTF-8);

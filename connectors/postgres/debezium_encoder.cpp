@@ -2,30 +2,43 @@
 #include "connectors/postgres/debezium_encoder.hpp"
 
 #include <exception>
-#include <optional>
 #include <string_view>
 
 #include "config/schema/printable.hpp"
+#include "connectors/postgres/debezium_logical.hpp"
 
 namespace etld::pg {
 
 namespace {
 
 // The Kafka key as a JSON object ({"id": 1}, wrapped or not; an Avro key arrives as its JSON
-// text), or nullopt: then key columns are read in the row image.
-std::optional<Value> key_object(const Event& e) {
-  if (!e.has_key) return std::nullopt;
+// text) and the wrapper's schema, if any. Without an object key columns are read in the row image.
+struct Key {
+  Value parsed;
+  const Value* object = nullptr;
+  LogicalFields logical;
+};
+void read_key(const Event& e, Key& key) {
+  if (!e.has_key) return;
   std::string_view k = e.key;
   while (!k.empty() && (k.front() == ' ' || k.front() == '\t' || k.front() == '\n' || k.front() == '\r'))
     k.remove_prefix(1);
-  if (k.empty() || k.front() != '{') return std::nullopt;
+  if (k.empty() || k.front() != '{') return;
   try {
-    Value parsed = parse_json(e.key);
-    Value inner = unwrap_connect_json(parsed);
-    if (inner.kind() == Value::Kind::object) return inner;
+    key.parsed = parse_json(e.key);
   } catch (const std::exception&) {
+    return;
   }
-  return std::nullopt;
+  const Value& inner = unwrap_connect_json(key.parsed);
+  if (inner.kind() != Value::Kind::object) return;
+  key.object = &inner;
+  if (&inner != &key.parsed) key.logical = logical_fields(*key.parsed.find("schema"));
+}
+
+// The top-level field a column path names, or "" for a nested path: logical types are known for
+// the row image's own fields only.
+std::string_view top_field(const std::string& path) {
+  return path.find('.') == std::string::npos ? std::string_view(path) : std::string_view();
 }
 
 bool poison(std::string& error, std::string why) {
@@ -36,7 +49,8 @@ bool poison(std::string& error, std::string why) {
 // Appends the row's columns after the staging prefix. A delete writes the key columns, those
 // mapped from the envelope (the guard) and the soft-delete flag; the rest are not read.
 bool encode_row(const PostgresSinkConfig& cfg, const Event& e, const Value& envelope, const Value* image,
-                const std::optional<Value>& key, bool del, std::string& out, std::string& error) {
+                const LogicalFields& logical, const Key& key, bool del, std::string& out,
+                std::string& error) {
   const char* image_name = del ? "'before'" : "'after'";
   bool first = true;
   for (const auto& col : cfg.columns) {
@@ -53,12 +67,21 @@ bool encode_row(const PostgresSinkConfig& cfg, const Event& e, const Value& enve
           out += "\\N";
           continue;
         }
-        if (col.is_key && key) {
-          v = key->at_path(col.path);
-          if (!v || v->is_null()) v = key->find(col.name);
+        if (col.is_key && key.object) {
+          v = key.object->at_path(col.path);
+          if (!v || v->is_null()) v = key.object->find(col.name);
+          if (v && !v->is_null() && !key.logical.empty()) {
+            if (!decode_logical(key.logical, top_field(col.path), col, *v, meta, error)) return false;
+            v = &meta;
+          }
         }
-        if ((!v || v->is_null()) && image)
+        if ((!v || v->is_null()) && image) {
           v = col.source == ColumnSource::whole ? image : image->at_path(col.path);
+          if (v && !v->is_null() && !logical.empty() && col.source == ColumnSource::field) {
+            if (!decode_logical(logical, top_field(col.path), col, *v, meta, error)) return false;
+            v = &meta;
+          }
+        }
         break;
       default:
         if (del && !col.is_key) {
@@ -101,14 +124,8 @@ const Value& unwrap_connect_json(const Value& v) {
 RowOp encode_debezium(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq, std::string& out,
                       std::string& error) {
   if (!e.has_value) return RowOp::skip;  // the tombstone after a delete: the delete did it
-  const Value* record = nullptr;
-  try {
-    record = &e.record();
-  } catch (const JsonError& ex) {
-    error = ex.what();
-    if (error.rfind("invalid JSON", 0) != 0) error = "invalid JSON: " + error;
-    return RowOp::poison;
-  }
+  const Value* record = record_or_error(e, error);
+  if (!record) return RowOp::poison;
   const Value& envelope = unwrap_connect_json(*record);
   if (envelope.is_null())
     return RowOp::skip;  // a tombstone in the wrapper: {"schema": null, "payload": null}
@@ -150,8 +167,13 @@ RowOp encode_debezium(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq
       return RowOp::poison;
     }
   }
+  // Kafka Connect's wrapper names the logical types (dates as days, decimals as bytes, ...).
+  LogicalFields logical;
+  if (&envelope != record) logical = logical_fields(*record->find("schema"), del ? "before" : "after");
+  Key key;
+  read_key(e, key);
   append_stage_prefix(out, seq, del);
-  if (!encode_row(cfg, e, envelope, image, key_object(e), del, out, error)) return RowOp::poison;
+  if (!encode_row(cfg, e, envelope, image, logical, key, del, out, error)) return RowOp::poison;
   return del ? RowOp::del : RowOp::write;
 }
 

@@ -233,6 +233,59 @@ TEST_SUITE("postgres sink mode debezium") {
     CHECK(reason("{\"op\":").rfind("invalid JSON", 0) == 0);
   }
 
+  TEST_CASE("Kafka Connect's logical types named by the wrapper's schema are written exactly") {
+    Db db;
+    const std::string t = unique_table("logical");
+    db.exec("CREATE TABLE " + t +
+            " (id bigint PRIMARY KEY, born date, seen timestamp, at timestamptz, opens time, price "
+            "numeric(30,9), "
+            "score numeric, days_raw integer)");
+    Sink s(
+        t,
+        "columns: {id: bigint, born: date, seen: timestamptz, at: timestamptz, opens: text, price: numeric, "
+        "score: numeric, days_raw: {from: born, type: integer}}\n");
+    auto field = [](const char* name, const char* type, const std::string& extra = "") {
+      return std::string(R"({"type":")") + type + R"(","optional":true,"field":")" + name + "\"" +
+             (extra.empty() ? "" : "," + extra) + "}";
+    };
+    const std::string row_schema =
+        R"({"type":"struct","optional":true,"name":"srv.public.t.Value","fields":[)" + field("id", "int64") +
+        "," + field("born", "int32", R"("name":"io.debezium.time.Date")") + "," +
+        field("seen", "int64", R"("name":"io.debezium.time.MicroTimestamp")") + "," +
+        field("at", "string", R"("name":"io.debezium.time.ZonedTimestamp")") + "," +
+        field("opens", "int64", R"("name":"io.debezium.time.MicroTime")") + "," +
+        field(
+            "price", "bytes",
+            R"("name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"9","connect.decimal.precision":"30"})") +
+        "," + field("score", "struct", R"("name":"io.debezium.data.VariableScaleDecimal")") + "]}";
+    auto event = [&](int id, const std::string& price, const std::string& score) {
+      const std::string after = R"({"id":)" + std::to_string(id) +
+                                R"(,"born":7441,"seen":1709212455123456,"at":"2024-02-29T13:14:15.5+02:00",)"
+                                R"("opens":34200000001,"price":")" +
+                                price + R"(","score":{"scale":2,"value":")" + score + R"("}})";
+      return R"({"schema":{"type":"struct","name":"srv.public.t.Envelope","fields":[)" +
+             std::string(
+                 R"({"type":"struct","optional":true,"name":"srv.public.t.Value","field":"before","fields":[]},)") +
+             row_schema.substr(0, row_schema.size() - 1) +
+             R"(,"field":"after"}]},"payload":{"before":null,"after":)" + after +
+             R"(,"source":{"lsn":1},"op":"c","ts_ms":1}})";
+    };
+    s.send({{event(1, "J+QbMka+ybFuOYEV", "AeI6"), key(1)},
+            {event(2, "/h3G", "+w=="), key(2)},
+            {event(3, "AA==", "not base64!"), key(3)}});
+    CHECK(
+        db.scalar("SELECT string_agg(concat_ws('|', id, born, seen, at, opens, price, score, days_raw), ',' "
+                  "ORDER BY id) FROM " +
+                  t) ==
+        "1|1990-05-17|2024-02-29 13:14:15.123456|2024-02-29 11:14:15.5+00|09:30:00.000001|"
+        "12345678901234567890.123456789|1234.50|7441,"
+        "2|1990-05-17|2024-02-29 13:14:15.123456|2024-02-29 11:14:15.5+00|09:30:00.000001|"
+        "-0.000123450|-0.05|7441");
+    CHECK(db.scalar("SELECT error FROM " + t + "_dead_letters") ==
+          "column score (io.debezium.data.VariableScaleDecimal): the value is not base64 bytes");
+    db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
+  }
+
   TEST_CASE("configuration: mistakes located at their option, the list form of columns") {
     CHECK(config_error(kOptions) == "");
     const std::string base = "dsn: 'host=localhost'\ntable: t\nmode: debezium\n";
