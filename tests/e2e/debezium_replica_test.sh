@@ -21,7 +21,7 @@ export PGTZ=UTC  # both clusters print timestamptz the same way
 eval "eo_$(declare -f cleanup)"
 cleanup() {
   local log=${ETLD_DEV_DIR:-/tmp/etld-dev-$(id -u)}/cdc/connect-$connector/connect.log
-  [[ -f $log ]] && grep -E "ERROR|WARN" "$log" | tail -n 20 >"$tmp/connect.log"
+  if [[ -f $log ]]; then grep -E "ERROR|WARN" "$log" | tail -n 20 >"$tmp/connect.log" || true; fi
   "$src/scripts/cdc" connect-stop "$connector" --drop >/dev/null 2>&1 || true
   eo_cleanup
 }

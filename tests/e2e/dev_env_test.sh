@@ -83,7 +83,7 @@ check "pg-start" "$DEV" pg-start
 check "data kept across pg-stop/pg-start" test "$("$DEV" psql -XAtc 'select x from dev_env_test' 2>&1)" == 42
 
 # --- the CDC source cluster (scripts/cdc), which down takes down too -------------------------
-export ETLD_CDC_PG_PORT=${DEV_ENV_TEST_CDC_PG_PORT:-25532}
+export ETLD_CDC_PG_PORT=${DEV_ENV_TEST_CDC_PG_PORT:-25499}
 check "cdc up prints the source's DSN" test "$("$ROOT/scripts/cdc" up 2>/dev/null)" == \
   "export CDC_SOURCE_DSN='postgresql://etld:etld@127.0.0.1:$ETLD_CDC_PG_PORT/etld'"
 check "the source cluster has logical WAL" test "$("$ROOT/scripts/cdc" psql -XAtc 'show wal_level' 2>&1)" == logical
