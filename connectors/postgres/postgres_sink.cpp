@@ -200,7 +200,7 @@ class PostgresSink final : public Sink {
     const Event* first = nullptr;
     const std::string* why = nullptr;
     for (std::size_t i = 0; i < b.rows.size(); ++i)
-      if (b.rows[i].op == RowOp::skip && !b.rows[i].error.empty() && ++n == 1) {
+      if (b.rows[i].op == RowOp::skip && !b.rows[i].deferred && !b.rows[i].error.empty() && ++n == 1) {
         first = &b.events[i];
         why = &b.rows[i].error;
       }

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +24,7 @@
 #include "stages/engine/registry.hpp"
 #include "tests/support/fake_contexts.hpp"
 #include "tests/support/services.hpp"
+#include "tests/support/test_partition.hpp"
 #include "tests/support/test_stages.hpp"
 
 using namespace std::chrono_literals;
@@ -395,7 +397,14 @@ TEST_SUITE("postgres sink mode debezium") {
             {change("d", row(2, "b1"), "null", 111), key(2)}});
     CHECK(db.scalar("SELECT string_agg(id || '=' || email || '@' || lsn, ',' ORDER BY id) FROM " + t) ==
           "1=a3@110");
-    CHECK(s.acks->exactly_once(9, AckStatus::done));
+    // Deleted and inserted again in one batch, then an older delete replayed.
+    s.send({{change("c", "null", row(2, "b2"), 120), key(2)},
+            {change("d", row(2, "b2"), "null", 121), key(2)},
+            {change("c", "null", row(2, "b3"), 122), key(2)}});
+    s.send({{change("d", row(2, "b2"), "null", 121), key(2)}});
+    CHECK(db.scalar("SELECT string_agg(id || '=' || email || '@' || lsn, ',' ORDER BY id) FROM " + t) ==
+          "1=a3@110,2=b3@122");
+    CHECK(s.acks->exactly_once(13, AckStatus::done));
     db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
   }
 
@@ -448,6 +457,72 @@ TEST_SUITE("postgres sink mode debezium") {
       CHECK(s.acks->exactly_once(5, AckStatus::done));
       db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
     }
+  }
+
+  TEST_CASE(
+      "exactly_once: upserts, a truncate, a soft delete, a dead letter and the next offset in one commit") {
+    Db db;
+    const std::string t = unique_table("eo");
+    db.exec("CREATE TABLE " + t + " (id bigint PRIMARY KEY, email text, deleted boolean)");
+    const std::string group = "dbz-eo-" + t;
+    etld::Diagnostics diags("p.yaml");
+    auto pipeline = etld::load_pipeline_text(
+        "pipeline: eo\nstages:\n  in:\n    type: kafka\n    brokers: 127.0.0.1:1\n    topics: [orders]\n"
+        "    group: " +
+            group + "\n  out:\n    type: postgres\n    inputs: [in]\n    dsn: '" + dsn() +
+            "'\n    table: " + t +
+            "\n    mode: debezium\n    key: [id]\n    truncate: true\n    soft_delete: deleted\n"
+            "    delivery: exactly_once\n    offsets_table: " +
+            t + "_offsets\n    columns: {id: bigint, email: text, deleted: boolean}\n",
+        "p.yaml", diags);
+    REQUIRE_MESSAGE(pipeline, diags.format());
+    boost::asio::io_context io;
+    etld::test::FakeSinkContext ctx{io, "out"};
+    auto factory = etld::find_stage_type("postgres")->configure(*pipeline->find("out"), *pipeline);
+    auto sink = factory->make_sink(0);
+    ctx.start(*sink);
+    etld::test::run_idle(io);
+    auto target = std::make_shared<etld::test::TestPartition>();
+    std::promise<std::string> claimed;
+    factory->offset_store()->claim(
+        {{"orders", 0, target, group}},
+        [&](std::vector<etld::PartitionClaim>, std::string e) { claimed.set_value(e); });
+    REQUIRE(claimed.get_future().get().empty());
+    const std::vector<std::optional<std::string>> values = {change("c", "null", row(1, "a"), 1),
+                                                            change("c", "null", row(2, "b"), 2),
+                                                            change("t", "null", "null", 3),
+                                                            change("c", "null", row(3, "c"), 4),
+                                                            change("c", "null", row(4, "d"), 5),
+                                                            change("d", row(4, "d"), "null", 6),
+                                                            std::nullopt,
+                                                            R"({"no":"op"})"};
+    target->emitted(0, static_cast<std::int64_t>(values.size()));
+    Batch b;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      Event e;
+      e.has_value = values[i].has_value();
+      if (values[i]) e.value = *values[i];
+      e.key = i == 6 ? key(4) : "";
+      e.has_key = i == 6;
+      e.topic = "orders";
+      e.partition = 0;
+      e.offset = static_cast<std::int64_t>(i);
+      e.ack = etld::Ack(target, i);
+      b.push_back(std::move(e));
+    }
+    CHECK(ctx.consume_until_done(*sink, std::move(b), 20s));
+    CHECK_MESSAGE(!ctx.error, ctx.failure_text());
+    CHECK(db.scalar("SELECT string_agg(id || '=' || email || ':' || deleted, ',' ORDER BY id) FROM " + t) ==
+          "3=c:false,4=d:true");
+    CHECK(db.scalar("SELECT next_offset FROM " + t + "_offsets WHERE consumer_group = '" + group + "'") ==
+          "8");
+    CHECK(db.scalar("SELECT \"offset\" || ': ' || error FROM " + t + "_dead_letters") ==
+          "7: not a Debezium change event: no 'op' field");
+    CHECK(target->count(AckStatus::done) == 7);
+    CHECK(target->count(AckStatus::dead_lettered) == 1);
+    sink.reset();
+    etld::test::run_idle(io);
+    db.exec("DROP TABLE " + t + ", " + t + "_offsets, " + t + "_dead_letters");
   }
 
   TEST_CASE("validate --against-db checks the soft-delete and guard columns' types") {
