@@ -47,6 +47,13 @@ use_services() {
   eval "$("$src/scripts/dev-env" up)"
   export KAFKA_BROKERS PG_DSN
 }
+# use_registry: use_services plus the dev environment's schema registry (started if it is not
+# running), as SCHEMA_REGISTRY_URL; avro_produce is the real Avro serializer (scripts/avro-produce).
+use_registry() {
+  eval "$("$src/scripts/dev-env" up --registry)"
+  export KAFKA_BROKERS PG_DSN SCHEMA_REGISTRY_URL
+}
+avro_produce="$src/scripts/avro-produce"
 psql_q() { "$src/scripts/dev-env" psql -tAc "$1"; }
 # rows: how many rows $table holds (0 while it does not exist).
 rows() { psql_q "select count(*) from $table" 2>/dev/null || echo 0; }
