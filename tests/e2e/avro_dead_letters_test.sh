@@ -66,7 +66,8 @@ check "the pipeline validates" "$etld" validate "$tmp/p.yaml"
 "$etld" run "$tmp/p.yaml" 2>"$tmp/run.log" &
 pid=$!
 dead() { psql_q "select count(*) from $dlq" 2>/dev/null || echo 0; }
-wait_for 60 test "$(rows)/$(dead)" = "10/5" || true
+landed() { test "$(rows)/$(dead)" = "10/5"; }
+wait_for 60 landed || true
 check "the ten good records landed" test "$(rows)" = 10
 check "... each once, with their values" \
   test "$(psql_q "select count(distinct id) || ' ' || min(id) || ' ' || max(id) || ' ' || sum(id) from $table where name = 'item ' || id")" = "10 1 11 60"

@@ -67,7 +67,7 @@ YAML
 check "the pipeline validates" "$etld" validate "$tmp/p.yaml"
 "$etld" run "$tmp/p.yaml" 2>"$tmp/run.log" &
 pid=$!
-wait_for 60 test "$(rows)" = 20 || true
+wait_for 60 rows_are 20 || true
 check "A landed while the registry was up" test "$(rows)" = 20
 
 "$src/scripts/dev-env" registry-stop 2>/dev/null
@@ -85,7 +85,7 @@ check "etld runs on" kill -0 "$pid"
 if ! retry_logged || [ "$(dead)" != 0 ]; then tail -20 "$tmp/run.log" >&2; fi
 
 "$src/scripts/dev-env" registry-start 2>/dev/null
-wait_for 60 test "$(rows)" = 60 || true
+wait_for 60 rows_are 60 || true
 check "every record landed once the registry is back" test "$(rows)" = 60
 check "... each exactly once" test "$(psql_q "select count(distinct id) || ' ' || min(id) || ' ' || max(id) from $table")" = "60 1 60"
 check "... in offset order" test "$(psql_q "select count(*) from (select off, row_number() over (order by arrival) - 1 as n from $table) x where off = n")" = 60

@@ -139,7 +139,7 @@ YAML
 check "the pipeline validates" "$etld" validate "$tmp/p.yaml"
 "$etld" run "$tmp/p.yaml" 2>"$tmp/run.log" &
 pid=$!
-wait_for 60 test "$(rows)" = 3 || true
+wait_for 60 rows_are 3 || true
 check "all three records landed" test "$(rows)" = 3
 check "nothing was dead-lettered" test "$(psql_q "select count(*) from $dlq" 2>/dev/null || echo 0)" = 0
 
