@@ -72,7 +72,7 @@ pid=$!
 wait_for 60 rows_are 20 || true
 check "A landed while the registry was up" test "$(rows)" = 20
 
-"$src/scripts/dev-env" registry-stop 2>/dev/null
+"$src/scripts/dev-env" registry-stop
 check "the registry is down" bash -c "! curl -s -m 2 -o /dev/null '$SCHEMA_REGISTRY_URL/subjects'"
 check "B and C are produced while it is down" \
   "$avro_produce" --topic "$topic" --schema "$tmp/v1.avsc" < <(cat "$tmp/b.jsonl" "$tmp/c.jsonl")
@@ -86,7 +86,7 @@ check "nothing of B nor C landed (C waits behind B in its partition)" test "$(ro
 check "etld runs on" kill -0 "$pid"
 if ! retry_logged || [ "$(dead)" != 0 ]; then tail -20 "$tmp/run.log" >&2; fi
 
-"$src/scripts/dev-env" registry-start 2>/dev/null
+check "the registry starts again" "$src/scripts/dev-env" registry-start
 wait_for 60 rows_are 60 || true
 check "every record landed once the registry is back" test "$(rows)" = 60
 check "... each exactly once" test "$(psql_q "select count(distinct id) || ' ' || min(id) || ' ' || max(id) from $table")" = "60 1 60"
