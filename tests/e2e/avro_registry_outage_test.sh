@@ -77,13 +77,14 @@ check "the registry is down" bash -c "! curl -s -m 2 -o /dev/null '$SCHEMA_REGIS
 check "B and C are produced while it is down" \
   "$avro_produce" --topic "$topic" --schema "$tmp/v1.avsc" < <(cat "$tmp/b.jsonl" "$tmp/c.jsonl")
 dead() { psql_q "select count(*) from $dlq" 2>/dev/null || echo 0; }
-retry_logged() { grep -qi 'registry' "$tmp/run.log" && grep -qi 'retr' "$tmp/run.log"; }
+retry_logged() { grep -qE 'warn(ing)? .*schema registry: .*retrying in [0-9]+ ?ms' "$tmp/run.log"; }
 wait_for 30 retry_logged || true
 check "etld logs that it retries the registry" retry_logged
 sleep 3  # several retries' worth of time: nothing may move meanwhile
 check "nothing is dead-lettered while the registry is down" test "$(dead)" = 0
 check "nothing of B nor C landed (C waits behind B in its partition)" test "$(rows)" = 20
 check "etld runs on" kill -0 "$pid"
+check "the warning names the registry's URL" grep -qF "$SCHEMA_REGISTRY_URL" <(grep 'retrying in' "$tmp/run.log")
 if ! retry_logged || [ "$(dead)" != 0 ]; then tail -20 "$tmp/run.log" >&2; fi
 
 check "the registry starts again" "$src/scripts/dev-env" registry-start
