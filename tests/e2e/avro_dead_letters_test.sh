@@ -3,12 +3,8 @@
 # real binary: a wrong magic byte (JSON text), an unknown schema id, a corrupt body, trailing bytes
 # and a record too short for the header each become a dead-letter row with its reason, topic,
 # partition, offset and its bytes exactly; the good records before and after them all land.
-source "$(dirname "$0")/lib.sh"
-use_registry
-
-run_id="avdl_$(date +%s%N | tail -c 9)"
-topic="t_$run_id" table="avdl_$run_id" dlq="avdl_${run_id}_dl"
-"$src/scripts/dev-env" topic "$topic" 1 >/dev/null
+source "$(dirname "$0")/avro_lib.sh"
+avro_run avdl
 cat >"$tmp/value.avsc" <<'JSON'
 {"type": "record", "name": "Item", "namespace": "etld.test",
  "fields": [{"name": "id", "type": "long"}, {"name": "name", "type": "string"}]}
@@ -41,15 +37,7 @@ check "the last good records are produced" good 7 11
 cat >"$tmp/p.yaml" <<YAML
 pipeline: avro_dead_letters
 stages:
-  in:
-    type: kafka
-    brokers: \${KAFKA_BROKERS}
-    topics: [$topic]
-    group: g_$run_id
-    start_from: earliest
-    format: avro
-    schema_registry:
-      url: \${SCHEMA_REGISTRY_URL}
+$(avro_source)
   out:
     type: postgres
     inputs: [in]
@@ -63,9 +51,7 @@ stages:
       off: { from: _offset, type: bigint }
     dead_letter: { table: $dlq }
 YAML
-check "the pipeline validates" "$etld" validate "$tmp/p.yaml"
-"$etld" run "$tmp/p.yaml" 2>"$tmp/run.log" &
-pid=$!
+start_etld
 dead() { psql_q "select count(*) from $dlq" 2>/dev/null || echo 0; }
 landed() { test "$(rows)/$(dead)" = "10/5"; }
 wait_for 60 landed || true
@@ -97,11 +83,5 @@ check "trailing bytes are a corrupt body" \
   reason trailing 8 "%avro: body does not decode with schema id $schema_id:%trailing%" "$trailing"
 check "a record shorter than the header" reason short 9 '%avro:%too short%' "$short"
 check "etld runs on" kill -0 "$pid"
-kill -TERM "$pid" 2>/dev/null || true
-rc=0; wait "$pid" || rc=$?; pid=
-check "etld exits 0 on SIGTERM" test "$rc" = 0
-if [ "$fail" != 0 ]; then
-  echo "--- etld log"; tail -30 "$tmp/run.log"
-  echo "--- dead letters"; psql_q "select \"offset\", error from $dlq order by 1" 2>/dev/null || true
-fi >&2
+stop_etld
 finish

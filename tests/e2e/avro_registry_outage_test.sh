@@ -4,16 +4,13 @@
 # retries and holds the partition (the records after them, of a cached id, wait too), and once the
 # registry is back every record lands exactly once and in offset order.
 # Stops and restarts the dev environment's registry: tests/CMakeLists.txt runs it alone.
-source "$(dirname "$0")/lib.sh"
-use_registry
+source "$(dirname "$0")/avro_lib.sh"
 cleanup_registry() {  # whatever happens, leave the registry running for the other tests
   "$src/scripts/dev-env" registry-start >/dev/null 2>&1 || true
 }
 trap 'cleanup_registry; cleanup' EXIT
 
-run_id="avout_$(date +%s%N | tail -c 9)"
-topic="t_$run_id" table="avout_$run_id" dlq="avout_${run_id}_dl"
-"$src/scripts/dev-env" topic "$topic" 1 >/dev/null
+avro_run avout
 cat >"$tmp/v1.avsc" <<'JSON'
 {"type": "record", "name": "Reading", "namespace": "etld.test",
  "fields": [{"name": "id", "type": "long"}, {"name": "name", "type": "string"}]}
@@ -43,16 +40,7 @@ psql_q "create table $table (arrival bigint generated always as identity, id big
 cat >"$tmp/p.yaml" <<YAML
 pipeline: avro_registry_outage
 stages:
-  in:
-    type: kafka
-    brokers: \${KAFKA_BROKERS}
-    topics: [$topic]
-    group: g_$run_id
-    start_from: earliest
-    format: avro
-    schema_registry:
-      url: \${SCHEMA_REGISTRY_URL}
-      timeout: 2s
+$(avro_source "  timeout: 2s")
   out:
     type: postgres
     inputs: [in]
@@ -66,9 +54,7 @@ stages:
       off: { from: _offset, type: bigint }
     dead_letter: { table: $dlq }
 YAML
-check "the pipeline validates" "$etld" validate "$tmp/p.yaml"
-"$etld" run "$tmp/p.yaml" 2>"$tmp/run.log" &
-pid=$!
+start_etld
 wait_for 60 rows_are 20 || true
 check "A landed while the registry was up" test "$(rows)" = 20
 
@@ -95,11 +81,5 @@ check "... in offset order" test "$(psql_q "select count(*) from (select off, ro
 check "... with their values (v2's field in B only)" \
   test "$(psql_q "select count(*) filter (where unit = 'kWh') || ' ' || count(*) filter (where unit is null) from $table where name = 'r' || id")" = "20 40"
 check "still nothing dead-lettered" test "$(dead)" = 0
-kill -TERM "$pid" 2>/dev/null || true
-rc=0; wait "$pid" || rc=$?; pid=
-check "etld exits 0 on SIGTERM" test "$rc" = 0
-if [ "$fail" != 0 ]; then
-  echo "--- etld log"; tail -30 "$tmp/run.log"
-  echo "--- dead letters"; psql_q "select \"offset\", error from $dlq order by 1" 2>/dev/null || true
-fi >&2
+stop_etld
 finish

@@ -5,12 +5,8 @@
 # integers at their limits, floats as written, bytes and fixed byte for byte (NUL and 0xff too),
 # decimals digit for digit at precision 38, dates, times and timestamps to the microsecond (before
 # the epoch too), uuids, enums, arrays, maps, nested records and unions.
-source "$(dirname "$0")/lib.sh"
-use_registry
-
-run_id="avt_$(date +%s%N | tail -c 9)"
-topic="t_$run_id" table="avro_$run_id" dlq="avro_${run_id}_dl"
-"$src/scripts/dev-env" topic "$topic" 1 >/dev/null
+source "$(dirname "$0")/avro_lib.sh"
+avro_run avt
 
 cat >"$tmp/key.avsc" <<'JSON'
 {"type": "record", "name": "OrderKey", "namespace": "etld.test",
@@ -93,17 +89,7 @@ psql_q "create table $table (k jsonb, id bigint primary key, i integer, l bigint
 cat >"$tmp/p.yaml" <<YAML
 pipeline: avro_types
 stages:
-  in:
-    type: kafka
-    brokers: \${KAFKA_BROKERS}
-    topics: [$topic]
-    group: g_$run_id
-    start_from: earliest
-    format: avro
-    key_format: avro
-    schema_registry:
-      url: \${SCHEMA_REGISTRY_URL}
-      timeout: 5s
+$(avro_source "  timeout: 5s" "key_format: avro")
   out:
     type: postgres
     inputs: [in]
@@ -138,9 +124,7 @@ stages:
       uid: { from: uid, type: uuid }
     dead_letter: { table: $dlq }
 YAML
-check "the pipeline validates" "$etld" validate "$tmp/p.yaml"
-"$etld" run "$tmp/p.yaml" 2>"$tmp/run.log" &
-pid=$!
+start_etld
 wait_for 60 rows_are 3 || true
 check "all three records landed" test "$(rows)" = 3
 check "nothing was dead-lettered" test "$(psql_q "select count(*) from $dlq" 2>/dev/null || echo 0)" = 0
@@ -215,11 +199,5 @@ check "uuid" col 1 "uid::text" 6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b
 check "nil uuid" col 2 "uid::text" 00000000-0000-0000-0000-000000000000
 check "max uuid" col 3 "uid::text" ffffffff-ffff-4fff-bfff-ffffffffffff
 
-kill -TERM "$pid" 2>/dev/null || true
-rc=0; wait "$pid" || rc=$?; pid=
-check "etld exits 0 on SIGTERM" test "$rc" = 0
-if [ "$fail" != 0 ]; then
-  echo "--- etld log"; tail -30 "$tmp/run.log"
-  echo "--- dead letters"; psql_q "select error from $dlq" 2>/dev/null || true
-fi >&2
+stop_etld
 finish
