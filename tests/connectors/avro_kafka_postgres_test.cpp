@@ -251,6 +251,9 @@ TEST_SUITE("kafka to postgres: avro") {
     for (const auto& r : registry.requests())
       CHECK(r.authorization == "Basic ZXRsZDpyZWdpc3RyeS1wYXNzLTEyMw==");
     CHECK(metrics_text(p).find(
+              "etld_kafka_avro_rejected_total{pipeline=\"avro\",stage=\"in\",instance=\"0\"} 5") !=
+          std::string::npos);
+    CHECK(metrics_text(p).find(
               "etld_schema_registry_fetches_total{pipeline=\"avro\",stage=\"in\",instance=\"0\"} 2") !=
           std::string::npos);
 
