@@ -262,4 +262,55 @@ TEST_SUITE("kafka to postgres: avro") {
     CHECK(p.error() == std::nullopt);
     db.exec("DROP TABLE " + table + ", " + dl);
   }
+
+  TEST_CASE("a partition waiting for a schema keeps its order: a later record never overtakes it") {
+    const auto& svc = etld::test::services();
+    const std::string topic = etld::test::unique_name("avro-order");
+    const std::string table = "avro_order_" + std::to_string(::getpid());
+    etld::test::create_topic(svc.kafka_brokers, topic, 1);
+    // Two writer schemas of the same record; the first record's is slow to come.
+    constexpr const char* kOld = R"({"type":"record","name":"V","fields":[{"name":"v","type":"string"}]})";
+    constexpr const char* kNew =
+        R"({"type":"record","name":"V","fields":[{"name":"v","type":"string"},{"name":"n","type":"int"}]})";
+    etld::test::TestRegistry registry;
+    registry.add(3, kOld);
+    registry.add(4, kNew);
+    registry.add(kKeyId, kKeySchema);
+    registry.fail_id(3, 503);
+    {
+      etld::test::Datum key(kKeySchema), old_value(kOld), new_value(kNew);
+      old_value.set_string("v", "first");
+      new_value.set_string("v", "second");
+      new_value.set_int("n", 2);
+      etld::test::TestProducer producer(svc.kafka_brokers);
+      producer.send(topic, {key_of(key, 1), etld::avro::wire_header(3) + old_value.body(), {}, 0, 0});
+      producer.send(topic, {key_of(key, 1), etld::avro::wire_header(4) + new_value.body(), {}, 0, 0});
+      producer.flush();
+    }
+    const std::string yaml =
+        "pipeline: avro_order\nstages:\n  in:\n    type: kafka\n    brokers: ${KAFKA_BROKERS}\n    topics: "
+        "[" +
+        topic + "]\n    group: " + etld::test::unique_name("g-avro-order") +
+        "\n    format: avro\n    key_format: avro\n    schema_registry: {url: '" + registry.url() +
+        "'}\n  out:\n    type: postgres\n    inputs: [in]\n    dsn: ${PG_DSN}\n    table: " + table +
+        "\n    create_table: true\n    mode: upsert\n    key: [id]\n    batch: {max_rows: 1, max_wait: 1ms}\n"
+        "    columns: {id: {from: _key, type: jsonb}, v: {from: v, type: text}, off: {from: _offset, type: "
+        "bigint}}\n";
+    etld::pg::PgConnection db(svc.pg_dsn);
+    etld::Pipeline p(etld::test::config_from(yaml));
+    p.start();
+    CHECK(eventually([&] { return registry.requests().size() >= 3; }, 20s));  // schema 3 refused, retried
+    CHECK(eventually([&] { return scalar(db, "SELECT to_regclass('" + table + "') IS NOT NULL") == "t"; }));
+    // Schema 4 is there, but its record waits behind the one that needs schema 3.
+    CHECK_FALSE(eventually([&] { return scalar(db, "SELECT count(*) FROM " + table) != "0"; }, 1s));
+    for (const auto& r : registry.requests()) CHECK(r.target != "/schemas/ids/4");
+    registry.fail_id(3, std::nullopt);
+    CHECK(eventually([&] { return scalar(db, "SELECT v || '@' || off FROM " + table) == "second@1"; }));
+    p.stop();
+    CHECK(p.wait_for(30s));
+    CHECK(p.error() == std::nullopt);
+    CHECK(scalar(db, "SELECT v || '@' || off FROM " + table) == "second@1");  // drained: nothing came after
+    CHECK(scalar(db, "SELECT count(*) FROM " + table + "_dead_letters") == "0");
+    db.exec("DROP TABLE " + table + ", " + table + "_dead_letters");
+  }
 }

@@ -59,6 +59,14 @@ void TestRegistry::fail_with(std::optional<int> status) {
   fail_ = status;
 }
 
+void TestRegistry::fail_id(std::uint32_t id, std::optional<int> status) {
+  std::lock_guard lock(mu_);
+  if (status)
+    fail_ids_[id] = *status;
+  else
+    fail_ids_.erase(id);
+}
+
 void TestRegistry::delay(std::chrono::milliseconds d) {
   std::lock_guard lock(mu_);
   delay_ = d;
@@ -118,6 +126,9 @@ void TestRegistry::serve() {
         if (err != std::errc() || end != rest.data() + rest.size()) {
           res.result(http::status::not_found);
           res.body() = error_body(404, "HTTP 404 Not Found");
+        } else if (auto f = fail_ids_.find(id); f != fail_ids_.end()) {
+          res.result(static_cast<unsigned>(f->second));
+          res.body() = error_body(f->second * 100, "failing on purpose");
         } else if (auto it = schemas_.find(id); it == schemas_.end()) {
           res.result(http::status::not_found);
           res.body() = error_body(40403, "Schema " + std::to_string(id) + " not found");

@@ -31,6 +31,8 @@ class TestRegistry {
   void add(std::uint32_t id, const std::string& schema, const std::string& schema_type = "");
   // Answers every request with this status (and a Confluent error body) until cleared.
   void fail_with(std::optional<int> status);
+  // Answers requests for `id` with this status (and a Confluent error body) until cleared.
+  void fail_id(std::uint32_t id, std::optional<int> status);
   // Waits this long before answering each request.
   void delay(std::chrono::milliseconds d);
   // Requires this basic auth ("user:password"), answering 401 otherwise.
@@ -52,6 +54,7 @@ class TestRegistry {
   mutable std::mutex mu_;
   std::map<std::uint32_t, std::pair<std::string, std::string>> schemas_;
   std::optional<int> fail_;
+  std::map<std::uint32_t, int> fail_ids_;
   std::chrono::milliseconds delay_{0};
   std::string auth_;  // expected Authorization header, "" none
   std::vector<Request> requests_;
