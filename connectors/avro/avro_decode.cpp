@@ -227,7 +227,8 @@ class BodyReader {
         }
       }
     }
-    return is_map ? Value(std::move(o)) : Value(std::move(a));
+    if (is_map) return Value(std::move(o));
+    return Value(std::move(a));
   }
 
   const std::uint8_t* begin_;

@@ -29,6 +29,10 @@ constexpr metrics::Metric kRegistryRetries{
     "Schema registry requests that failed in a way the registry may get over (unreachable, timeout, HTTP "
     "5xx, "
     "401/403) and are retried with backoff; the partition waiting for that schema is held meanwhile."};
+constexpr metrics::Metric kAvroRejected{
+    "etld_kafka_avro_rejected_total", metrics::Type::counter,
+    "Events that do not decode from Avro (not the Confluent wire format, an unknown schema id, a body that "
+    "does not decode), passed on rejected to their sink's dead-letter destination."};
 constexpr metrics::Metric kRegistryFetches{"etld_schema_registry_fetches_total", metrics::Type::counter,
                                            "Schemas fetched from the schema registry (once per id)."};
 
@@ -44,12 +48,14 @@ struct AvroFormats {
   std::shared_ptr<avro::SchemaRegistry> registry;
   std::optional<avro::WireDecoder> decoder;
   Rejecter rejecter;
+  std::shared_ptr<metrics::Counter> rejected;
 };
 
 void KafkaSource::start_formats() {
   if (!s_.avro_values && !s_.avro_keys) return;
   formats_ = std::make_shared<AvroFormats>();
   formats_->rejecter.bind(*ctx_);
+  formats_->rejected = ctx_->metrics().counter(kAvroRejected);
   avro::RegistryHooks hooks;
   hooks.settled = [waker = waker_] { waker->wake(); };
   hooks.warn = [inbox = formats_->inbox, waker = waker_](const std::string& text) {
@@ -80,7 +86,10 @@ bool KafkaSource::decode_for_emit(Part& p, Event& e) {
   std::uint32_t id = 0;
   switch (formats_->decoder->decode(e, reason, id)) {
     case avro::WireDecoder::Outcome::decoded: return true;
-    case avro::WireDecoder::Outcome::rejected: formats_->rejecter.mark(e, reason); return true;
+    case avro::WireDecoder::Outcome::rejected:
+      formats_->rejecter.mark(e, reason);
+      formats_->rejected->inc();
+      return true;
     case avro::WireDecoder::Outcome::waiting: break;
   }
   p.awaiting_schema = true;

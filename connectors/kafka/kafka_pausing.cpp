@@ -115,6 +115,7 @@ void KafkaSource::clear_buffer(Part& p) {
   total_buffered_bytes_ -= std::min(total_buffered_bytes_, p.buffered_bytes);
   p.buffered.clear();
   p.buffered_bytes = 0;
+  p.awaiting_schema = false;  // the event that waited is gone
 }
 
 void KafkaSource::check_poison() {

@@ -5,8 +5,6 @@
 // allocating what a hostile length claims.
 #include <doctest/doctest.h>
 
-#include <avro.h>
-
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
@@ -17,64 +15,15 @@
 #include "connectors/avro/avro_logical.hpp"
 #include "connectors/avro/avro_schema.hpp"
 #include "connectors/avro/wire_format.hpp"
+#include "tests/support/avro_test_datum.hpp"
 
 using etld::Value;
 using etld::avro::AvroDecodeError;
 using etld::avro::AvroSchema;
 using etld::avro::decode_avro;
+using etld::test::Datum;
 
 namespace {
-
-// A datum of a schema built with avro-c's generic values, and written with avro_value_write.
-class Datum {
- public:
-  explicit Datum(const std::string& schema_json) : json_(schema_json) {
-    if (avro_schema_from_json_length(json_.data(), json_.size(), &schema_) != 0)
-      throw std::runtime_error(std::string("test schema: ") + avro_strerror());
-    iface_ = avro_generic_class_from_schema(schema_);
-    avro_generic_value_new(iface_, &root_);
-  }
-  ~Datum() {
-    avro_value_decref(&root_);
-    avro_value_iface_decref(iface_);
-    avro_schema_decref(schema_);
-  }
-  Datum(const Datum&) = delete;
-  Datum& operator=(const Datum&) = delete;
-
-  avro_value_t& root() { return root_; }
-  avro_value_t field(const char* name) { return field(root_, name); }
-  static avro_value_t field(avro_value_t& record, const char* name) {
-    avro_value_t f;
-    REQUIRE(avro_value_get_by_name(&record, name, &f, nullptr) == 0);
-    return f;
-  }
-  // Selects branch `index` of the union `u` and returns it.
-  static avro_value_t branch(avro_value_t u, int index) {
-    avro_value_t b;
-    REQUIRE(avro_value_set_branch(&u, index, &b) == 0);
-    return b;
-  }
-
-  std::string body() {
-    std::size_t size = 0;
-    REQUIRE(avro_value_sizeof(&root_, &size) == 0);
-    std::string out(size, '\0');
-    avro_writer_t w = avro_writer_memory(out.data(), static_cast<int64_t>(out.size()));
-    REQUIRE(avro_value_write(w, &root_) == 0);
-    REQUIRE(static_cast<std::size_t>(avro_writer_tell(w)) == size);
-    avro_writer_free(w);
-    return out;
-  }
-  std::shared_ptr<const AvroSchema> compiled() const { return AvroSchema::parse(json_); }
-  Value decode() { return decode_avro(*compiled(), body()); }
-
- private:
-  std::string json_;
-  avro_schema_t schema_ = nullptr;
-  avro_value_iface_t* iface_ = nullptr;
-  avro_value_t root_;
-};
 
 std::string decode_error(const AvroSchema& schema, const std::string& body) {
   try {
