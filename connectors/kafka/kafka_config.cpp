@@ -45,6 +45,29 @@ void check_property(rd_kafka_conf_t* conf, const std::string& key, const std::st
         "see librdkafka's CONFIGURATION.md for the consumer properties");
 }
 
+// format, key_format and the schema registry they need.
+void read_formats(KafkaSettings& s, const Options& o) {
+  s.avro_values = o.get_string("format") == "avro";
+  s.avro_keys = o.get_string("key_format") == "avro";
+  if (!s.avro_values && !s.avro_keys) {
+    if (o.has("schema_registry"))
+      throw ConfigError(o.mark("schema_registry"),
+                        "schema_registry is set, but neither format nor key_format is avro",
+                        "set format: avro (or key_format: avro), or remove schema_registry");
+    return;
+  }
+  const YAML::Mark at = o.mark(s.avro_values ? "format" : "key_format");
+#ifdef ETLD_WITH_AVRO
+  if (!o.has("schema_registry"))
+    throw ConfigError(at,
+                      std::string(s.avro_values ? "format" : "key_format") + ": avro needs schema_registry",
+                      "add schema_registry: {url: http://127.0.0.1:8081} (docs/formats.md)");
+  s.registry = avro::read_registry_settings(o.node("schema_registry"), o.mark("schema_registry"));
+#else
+  throw ConfigError(at, "this etld is built without Avro (ETLD_WITH_AVRO=OFF)", "use format: json");
+#endif
+}
+
 }  // namespace
 
 KafkaSettings read_kafka_settings(const StageConfig& cfg, const PipelineConfig& pipeline) {
@@ -106,6 +129,7 @@ KafkaSettings read_kafka_settings(const StageConfig& cfg, const PipelineConfig& 
     throw ConfigError(o.mark("prefetch_kbytes"), "prefetch_kbytes must be between 64 and 2097151");
   s.prefetch_bytes = static_cast<std::size_t>(prefetch_kb) * 1024;
   auto start_from = o.get_string("start_from");
+  read_formats(s, o);
 
   // Ours first; the user's map may override any of them but the reserved few.
   std::int64_t partition_fetch =
@@ -193,6 +217,29 @@ std::vector<OptionSpec> kafka_source_options() {
        OptionKind::string_map,
        "Extra librdkafka consumer properties (SASL, TLS, tuning), passed through as they are; values of "
        "properties named like password, secret or key are never logged.",
+       false,
+       "",
+       {}},
+      {"format",
+       OptionKind::choice,
+       "What the values are: json (JSON text, parsed where a stage needs it) or avro (the Confluent wire "
+       "format: magic byte 0, a 4-byte schema id, the Avro binary body, decoded with the schema from "
+       "schema_registry; docs/formats.md).",
+       false,
+       "json",
+       {"json", "avro"}},
+      {"key_format",
+       OptionKind::choice,
+       "What the keys are: raw (their bytes, as they came) or avro (the Confluent wire format, as format: "
+       "avro; the key is replaced by the decoded key's JSON text).",
+       false,
+       "raw",
+       {"raw", "avro"}},
+      {"schema_registry",
+       OptionKind::mapping,
+       "Required when format or key_format is avro: the Confluent-compatible schema registry schemas are "
+       "fetched from by id (GET {url}/schemas/ids/{id}), once each: {url, username, password, ca_file "
+       "(TLS trust for https), timeout (per request, default 10s)}; the password is never logged.",
        false,
        "",
        {}},

@@ -12,6 +12,7 @@
 
 #include "config/schema/options.hpp"
 #include "config/schema/pipeline.hpp"
+#include "connectors/avro/registry_settings.hpp"
 
 namespace etld::kafka {
 
@@ -37,6 +38,10 @@ struct KafkaSettings {
   // `member_id_off` when the user set it to "" (a dynamic member).
   std::string member_id;
   bool member_id_off = false;
+  // format / key_format: avro (the Confluent wire format, docs/formats.md) or, false, as they came
+  // (values JSON text, keys raw bytes). `registry` is set when either is avro.
+  bool avro_values = false, avro_keys = false;
+  avro::RegistrySettings registry;
 };
 
 // The settings of the kafka stage `cfg`; throws ConfigError located at the culprit option.

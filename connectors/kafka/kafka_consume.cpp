@@ -19,6 +19,7 @@ void KafkaSource::pump() {
   in_pump_ = true;
   bool more = false;
   try {
+    if (formats_) report_formats();
     std::size_t pulled = 0, emitted = 0;
     while (true) {
       std::size_t n = serve_queue(kTurnBudget - pulled);
@@ -138,7 +139,8 @@ std::size_t KafkaSource::emit_ready(std::size_t budget) {
     for (std::size_t i = 0, n = parts_.size(); i < n; ++i, ++start) {
       if (start == parts_.end()) start = parts_.begin();
       Part& p = *start->second;
-      if (!p.buffered.empty() && !p.revoking && !p.poisoned && cap_.room(p.acks->window()) > 0)
+      if (!p.buffered.empty() && !p.revoking && !p.poisoned && cap_.room(p.acks->window()) > 0 &&
+          (!p.awaiting_schema || schema_arrived(p)))
         ready.push_back(&p);
     }
     if (ready.empty()) break;
@@ -153,10 +155,15 @@ std::size_t KafkaSource::emit_ready(std::size_t budget) {
       progress = false;
       for (std::size_t i = 0; i < ready.size() && batch.size() < want; ++i) {
         Part& p = *ready[i];
+        if (p.awaiting_schema) continue;
         std::size_t k = std::min({quantum, want - batch.size(), p.buffered.size(), room[i]});
         for (std::size_t j = 0; j < k; ++j) {
           Event& e = p.buffered.front();
           auto bytes = std::min(p.buffered_bytes, e.value.size() + e.key.size());
+          if (formats_ && !decode_for_emit(p, e)) {
+            k = j;  // held until its schema arrives
+            break;
+          }
           p.buffered_bytes -= bytes;
           total_buffered_bytes_ -= std::min(total_buffered_bytes_, bytes);
           --total_buffered_;
@@ -177,6 +184,7 @@ std::size_t KafkaSource::emit_ready(std::size_t budget) {
       if (offsets[i].empty()) continue;
       ready[i]->acks->add(offsets[i]);  // before emit: a sink may settle at once
     }
+    if (batch.empty()) break;  // every ready partition waits for a schema
     total += batch.size();
     ctx_->emit(std::move(batch));
   }

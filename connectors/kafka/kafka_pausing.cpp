@@ -22,6 +22,7 @@ std::size_t KafkaSource::room() const {
 // does not flap between paused and resumed.
 bool KafkaSource::want_fetch(const Part& p) const {
   if (stopped_ || closing_ || p.revoking || p.poisoned) return false;
+  if (p.awaiting_schema) return false;  // fetched again once the schema is there
   if (!cap_.fetches(p.acks->window() + p.buffered.size(), p.paused)) return false;
   if (p.idle_paused)
     return total_buffered_ <= kLocalBufferEvents / 2 && total_buffered_bytes_ <= s_.prefetch_bytes / 2;
@@ -114,6 +115,7 @@ void KafkaSource::clear_buffer(Part& p) {
   total_buffered_bytes_ -= std::min(total_buffered_bytes_, p.buffered_bytes);
   p.buffered.clear();
   p.buffered_bytes = 0;
+  p.awaiting_schema = false;  // the event that waited is gone
 }
 
 void KafkaSource::check_poison() {

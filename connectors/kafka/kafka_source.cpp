@@ -107,6 +107,7 @@ void KafkaSource::start(SourceContext& ctx) {
     pump();
   }));
   store_ = ctx.offset_store();
+  start_formats();
   create_consumer();
   register_board();
   std::string what = s_.topics.size() == 1 && s_.topics[0].starts_with("^")
@@ -207,6 +208,7 @@ void KafkaSource::shutdown_consumer(bool commit) {
   closed_ = true;
   closing_ = true;
   waker_->clear();
+  stop_formats();
   if (tick_) tick_->cancel();
   if (fd_) fd_->cancel();
   if (rk_) {
@@ -349,6 +351,7 @@ class KafkaFactory : public StageFactory {
     std::vector<std::string> out;
     for (const auto& [name, value] : s_.properties)
       if (is_secret_setting(name)) out.push_back(value);
+    out.insert(out.end(), s_.registry.secrets.begin(), s_.registry.secrets.end());
     return out;
   }
 

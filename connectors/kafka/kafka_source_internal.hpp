@@ -33,7 +33,8 @@
 
 namespace etld::kafka {
 
-class StatsBoard;  // kafka_stats_board.hpp
+class StatsBoard;    // kafka_stats_board.hpp
+struct AvroFormats;  // kafka_formats.cpp
 
 class KafkaSource final : public Source {
  public:
@@ -77,6 +78,9 @@ class KafkaSource final : public Source {
     std::int64_t fetched_offset = -1;  // one past the last record taken
     std::int64_t first_offset = -1;    // the first record taken in this assignment
     Clock::time_point held_logged{};   // poisoned: when it was last logged
+    // format: avro: the event at the front waits for this schema, fetched by the registry client.
+    bool awaiting_schema = false;
+    std::uint32_t schema_id = 0;
   };
   using Key = std::pair<std::string, std::int32_t>;
 
@@ -120,6 +124,18 @@ class KafkaSource final : public Source {
   // Hands out buffered events round-robin across partitions, never beyond demand nor a partition's
   // in-flight cap; one emit() per batch. Returns the number emitted.
   std::size_t emit_ready(std::size_t budget);
+
+  // kafka_formats.cpp: format / key_format avro. The registry client fetches schemas on its own
+  // thread and wakes the strand when one arrives; a partition whose next event waits for one is
+  // held (and paused), so that its events keep their order.
+  void start_formats();
+  void stop_formats();
+  // Decodes `e`, the next event of `p` to leave (a dead letter when it does not decode); false
+  // when it waits for its schema: `p` is then held, `e` untouched.
+  bool decode_for_emit(Part& p, Event& e);
+  // Whether `p`, held for a schema, may go on (the fetch ended): clears the hold.
+  bool schema_arrived(Part& p);
+  void report_formats();  // logs what the registry client reported since the last turn
 
   // kafka_pausing.cpp: pausing, and partitions held at a failed record
   std::size_t room() const;  // what may be pulled off librdkafka's queue now
@@ -205,8 +221,9 @@ class KafkaSource final : public Source {
   Clock::time_point last_commit_;
   std::map<std::string, std::pair<Clock::time_point, std::uint64_t>> rate_;
   std::shared_ptr<StatsBoard> board_;
-  std::shared_ptr<OffsetStore> store_;  // exactly_once: the sink's store of our positions
-  PartitionList claim_pending_;         // an assignment waiting for its claim
+  std::shared_ptr<AvroFormats> formats_;  // format or key_format avro (shared_ptr: an incomplete type)
+  std::shared_ptr<OffsetStore> store_;    // exactly_once: the sink's store of our positions
+  PartitionList claim_pending_;           // an assignment waiting for its claim
   bool claim_cooperative_ = false;
   std::uint64_t pauses_ = 0, resumes_ = 0, rebalances_ = 0, commits_ = 0, commit_failures_ = 0;
   simdjson::dom::parser stats_parser_;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end test of scripts/dev-env: a real Kafka broker and PostgreSQL on
 # non-default ports with a temporary state dir; up (twice), env, status, topic,
-# produce (plain and keyed), psql, pg-stop/pg-start, the CDC source cluster of scripts/cdc,
-# down.
+# produce (plain and keyed), psql, pg-stop/pg-start, up --registry (the schema
+# registry stand-in, the real Avro serializer registering in it), registry-stop/
+# registry-start, the CDC source cluster of scripts/cdc, down.
 # Exits non-zero on failure; ends with a "N passed, N failed" line.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ ETLD_DEV_DIR=$(mktemp -d /tmp/etld-dev-test.XXXXXX)
 export ETLD_KAFKA_PORT=${DEV_ENV_TEST_KAFKA_PORT:-29092}
 export ETLD_KAFKA_CONTROLLER_PORT=$((ETLD_KAFKA_PORT + 1))
 export ETLD_PG_PORT=${DEV_ENV_TEST_PG_PORT:-25432}
+export ETLD_REGISTRY_PORT=${DEV_ENV_TEST_REGISTRY_PORT:-28081}
 
 passed=0
 failed=0
@@ -82,6 +84,31 @@ if "$DEV" status >/dev/null 2>&1; then fail "status fails while pg is stopped"; 
 check "pg-start" "$DEV" pg-start
 check "data kept across pg-stop/pg-start" test "$("$DEV" psql -XAtc 'select x from dev_env_test' 2>&1)" == 42
 
+# --- schema registry -------------------------------------------------------------------
+registry=http://127.0.0.1:$ETLD_REGISTRY_PORT
+with_registry="$expected
+export SCHEMA_REGISTRY_URL=$registry"
+out4=$("$DEV" up --registry 2>/dev/null) || out4="(up --registry failed)"
+check "up --registry adds SCHEMA_REGISTRY_URL" test "$out4" == "$with_registry"
+out5=$("$DEV" up 2>/dev/null) || out5="(up failed)"
+check "a plain up afterwards still exports it" test "$out5" == "$with_registry"
+check "status says the registry runs" bash -c "'$DEV' status | grep -q '^schema registry: running'"
+schema='{"schema": "{\"type\": \"record\", \"name\": \"R\", \"fields\": [{\"name\": \"a\", \"type\": \"long\"}]}"}'
+post() { curl -sf -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' --data "$schema" "$registry/subjects/$1/versions"; }
+check "registering a schema gives id 1" test "$(post s1-value)" == '{"id": 1}'
+check "the same schema in another subject has the same id" test "$(post s2-value)" == '{"id": 1}'
+schema_name() { curl -sf "$registry/schemas/ids/$1" | python3 -c 'import json, sys; print(json.loads(json.load(sys.stdin)["schema"])["name"])'; }
+check "GET /schemas/ids/1 returns it" test "$(schema_name 1)" == R
+check "an unknown id is 404 with Confluent's error 40403" \
+    test "$(curl -s -w ' %{http_code}' "$registry/schemas/ids/7")" == '{"error_code": 40403, "message": "Schema 7 not found"} 404'
+check "the real Avro serializer registers and produces" bash -c \
+    "echo '{\"a\": 5}' | '$ROOT/scripts/avro-produce' --topic dev-env-avro --schema <(echo '{\"type\": \"record\", \"name\": \"R2\", \"fields\": [{\"name\": \"a\", \"type\": \"int\"}]}') --brokers '$KAFKA_BROKERS' --registry '$registry'"
+check "... under the subject TOPIC-value" test "$(curl -sf "$registry/subjects/dev-env-avro-value/versions")" == '[1]'
+check "registry-stop" "$DEV" registry-stop
+check "registry port closed after registry-stop" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$ETLD_REGISTRY_PORT) 2>/dev/null"
+check "registry-start" "$DEV" registry-start
+check "schemas kept across registry-stop/registry-start" test "$(schema_name 1) $(schema_name 2)" == "R R2"
+
 # --- the CDC source cluster (scripts/cdc), which down takes down too -------------------------
 export ETLD_CDC_PG_PORT=${DEV_ENV_TEST_CDC_PG_PORT:-25499}
 check "cdc up prints the source's DSN" test "$("$ROOT/scripts/cdc" up 2>/dev/null)" == \
@@ -92,6 +119,7 @@ check "the source cluster has logical WAL" test "$("$ROOT/scripts/cdc" psql -XAt
 check "down" "$DEV" down
 check "cdc source port closed after down" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$ETLD_CDC_PG_PORT) 2>/dev/null"
 check "cdc state removed" test ! -e "$ETLD_DEV_DIR/cdc"
+check "registry port closed after down" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$ETLD_REGISTRY_PORT) 2>/dev/null"
 check "kafka port closed after down" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$ETLD_KAFKA_PORT) 2>/dev/null"
 check "pg port closed after down" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$ETLD_PG_PORT) 2>/dev/null"
 check "state dir removed" test ! -e "$ETLD_DEV_DIR/kafka" -a ! -e "$ETLD_DEV_DIR/pg"

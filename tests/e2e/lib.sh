@@ -47,9 +47,18 @@ use_services() {
   eval "$("$src/scripts/dev-env" up)"
   export KAFKA_BROKERS PG_DSN
 }
+# use_registry: use_services plus the dev environment's schema registry (started if it is not
+# running), as SCHEMA_REGISTRY_URL; avro_produce is the real Avro serializer (scripts/avro-produce).
+use_registry() {
+  eval "$("$src/scripts/dev-env" up --registry)"
+  export KAFKA_BROKERS PG_DSN SCHEMA_REGISTRY_URL
+}
+avro_produce="$src/scripts/avro-produce"
 psql_q() { "$src/scripts/dev-env" psql -tAc "$1"; }
 # rows: how many rows $table holds (0 while it does not exist).
 rows() { psql_q "select count(*) from $table" 2>/dev/null || echo 0; }
+# rows_are N: $table holds N rows (for wait_for, which runs its command again each time).
+rows_are() { test "$(rows)" = "$1"; }
 
 # admin_port LOG: the port etld's admin endpoint says in LOG it listens on, waiting up to 10 s for
 # the line; empty if it never comes.
