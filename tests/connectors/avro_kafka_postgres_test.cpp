@@ -8,8 +8,6 @@
 // counted in /metrics) until it recovers.
 #include <doctest/doctest.h>
 
-#include <libpq-fe.h>
-
 #include <chrono>
 #include <functional>
 #include <string>
@@ -23,7 +21,9 @@
 #include "stages/engine/pipeline.hpp"
 #include "tests/support/avro_test_datum.hpp"
 #include "tests/support/avro_test_registry.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/kafka_test_util.hpp"
+#include "tests/support/postgres_scalar.hpp"
 #include "tests/support/services.hpp"
 #include "tests/support/test_stages.hpp"
 
@@ -52,22 +52,8 @@ constexpr const char* kValueSchema = R"({"type":"record","name":"Order","namespa
 constexpr const char* kKeySchema =
     R"({"type":"record","name":"OrderKey","fields":[{"name":"id","type":"long"}]})";
 
-std::string scalar(etld::pg::PgConnection& db, const std::string& sql) {
-  auto r = db.query(sql);
-  return PQntuples(r.get()) == 0 || PQgetisnull(r.get(), 0, 0) ? "<null>" : PQgetvalue(r.get(), 0, 0);
-}
-
-bool eventually(const std::function<bool()>& f, std::chrono::seconds timeout = 60s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    try {
-      if (f()) return true;
-    } catch (const std::exception&) {  // the table is not there yet
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-  return false;
-}
+using etld::test::eventually;
+using etld::test::scalar;
 
 // The big-endian two's complement of `v` in 16 bytes (a fixed(16) decimal).
 std::string fixed16(__int128 v) {

@@ -21,6 +21,7 @@
 #include "connectors/avro/avro_decode.hpp"
 #include "connectors/avro/schema_registry.hpp"
 #include "tests/support/avro_test_registry.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace std::chrono_literals;
 using etld::avro::RegistryHooks;
@@ -33,12 +34,7 @@ namespace {
 constexpr const char* kSchema = R"({"type":"record","name":"R","fields":[{"name":"id","type":"long"}]})";
 
 bool eventually(const std::function<bool()>& f, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return f();
+  return etld::test::eventually(f, timeout, 5ms);
 }
 
 // What the hooks saw.
