@@ -42,6 +42,22 @@ std::string_view string_member(const Json* json, const char* key) {
   return out;
 }
 
+// The logical types of int and long, by name.
+struct NumberLogical {
+  std::string_view name;
+  AvroType type;
+  Logical logical;
+};
+constexpr NumberLogical kNumberLogicals[] = {
+    {"date", AvroType::int_, Logical::date},
+    {"time-millis", AvroType::int_, Logical::time_millis},
+    {"time-micros", AvroType::long_, Logical::time_micros},
+    {"timestamp-millis", AvroType::long_, Logical::timestamp_millis},
+    {"timestamp-micros", AvroType::long_, Logical::timestamp_micros},
+    {"local-timestamp-millis", AvroType::long_, Logical::local_timestamp_millis},
+    {"local-timestamp-micros", AvroType::long_, Logical::local_timestamp_micros},
+};
+
 std::optional<std::int64_t> int_member(const Json* json, const char* key) {
   Json slot;
   const Json* v = member(json, key, slot);
@@ -166,22 +182,11 @@ class SchemaCompiler {
       if (!precision || *precision < 1 || scale < 0 || scale > *precision) return;
       n.logical = Logical::decimal;
       n.scale = static_cast<std::int32_t>(scale);
-    } else if (lt == "date" && t == AvroType::int_) {
-      n.logical = Logical::date;
-    } else if (lt == "time-millis" && t == AvroType::int_) {
-      n.logical = Logical::time_millis;
-    } else if (lt == "time-micros" && t == AvroType::long_) {
-      n.logical = Logical::time_micros;
-    } else if (lt == "timestamp-millis" && t == AvroType::long_) {
-      n.logical = Logical::timestamp_millis;
-    } else if (lt == "timestamp-micros" && t == AvroType::long_) {
-      n.logical = Logical::timestamp_micros;
-    } else if (lt == "local-timestamp-millis" && t == AvroType::long_) {
-      n.logical = Logical::local_timestamp_millis;
-    } else if (lt == "local-timestamp-micros" && t == AvroType::long_) {
-      n.logical = Logical::local_timestamp_micros;
     } else if (lt == "uuid" && (t == AvroType::string || (t == AvroType::fixed && n.fixed_size == 16))) {
       n.logical = Logical::uuid;
+    } else {
+      for (const auto& [name, type, logical] : kNumberLogicals)
+        if (lt == name && t == type) n.logical = logical;
     }
   }
 

@@ -6,6 +6,7 @@
 // (warnings) is handed over under a lock and logged on the strand, where the context is alive.
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,9 +27,9 @@ namespace {
 
 constexpr metrics::Metric kRegistryRetries{
     "etld_schema_registry_retries_total", metrics::Type::counter,
-    "Schema registry requests that failed in a way the registry may get over (unreachable, timeout, HTTP "
-    "5xx, "
-    "401/403) and are retried with backoff; the partition waiting for that schema is held meanwhile."};
+    "Schema registry requests that failed in a way the registry may get over (unreachable, timeout, "
+    "HTTP 5xx, 401/403) and are retried with backoff; the partition waiting for that schema is held "
+    "meanwhile."};
 constexpr metrics::Metric kAvroRejected{
     "etld_kafka_avro_rejected_total", metrics::Type::counter,
     "Events that do not decode from Avro (not the Confluent wire format, an unknown schema id, a body that "
@@ -76,7 +77,7 @@ void KafkaSource::start_formats() {
 
 void KafkaSource::stop_formats() {
   if (!formats_) return;
-  formats_->rejecter.flush();
+  if (ctx_log_ok_) formats_->rejecter.flush();  // in the destructor the context may be gone
   formats_->decoder.reset();
   formats_->registry.reset();  // joins its thread: no hook runs after this
 }

@@ -27,7 +27,7 @@
 // The class is declared in kafka_source_internal.hpp; this file holds its lifecycle (start, stop,
 // close, the consumer's setup and teardown, waiting) and librdkafka's callbacks, and registers the
 // stage. The other parts are one file each: kafka_config, kafka_consume, kafka_pausing,
-// kafka_partition_acks, kafka_commits, kafka_rebalance, kafka_claims and kafka_stats.
+// kafka_partition_acks, kafka_commits, kafka_rebalance, kafka_claims, kafka_formats and kafka_stats.
 
 #include "connectors/kafka/kafka_source.hpp"
 

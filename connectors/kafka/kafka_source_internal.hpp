@@ -1,7 +1,8 @@
 // The KafkaSource class, declared once for the files that implement it, one concept each
 // (docs/engine.md has the map): kafka_source.cpp (lifecycle, librdkafka callbacks, registration),
 // kafka_consume.cpp (the consume loop), kafka_pausing.cpp (pausing, held partitions),
-// kafka_commits.cpp, kafka_rebalance.cpp, kafka_claims.cpp (exactly-once) and kafka_stats.cpp.
+// kafka_commits.cpp, kafka_rebalance.cpp, kafka_claims.cpp (exactly-once), kafka_formats.cpp
+// (format: avro) and kafka_stats.cpp.
 // Not for includers outside connectors/kafka/: the stage is reached through its registration.
 // Threading: every member runs on the source's strand (see kafka_source.cpp).
 #pragma once

@@ -8,8 +8,6 @@
 // counted in /metrics) until it recovers.
 #include <doctest/doctest.h>
 
-#include <libpq-fe.h>
-
 #include <chrono>
 #include <functional>
 #include <string>
@@ -23,7 +21,9 @@
 #include "stages/engine/pipeline.hpp"
 #include "tests/support/avro_test_datum.hpp"
 #include "tests/support/avro_test_registry.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/kafka_test_util.hpp"
+#include "tests/support/postgres_scalar.hpp"
 #include "tests/support/services.hpp"
 #include "tests/support/test_stages.hpp"
 
@@ -52,22 +52,8 @@ constexpr const char* kValueSchema = R"({"type":"record","name":"Order","namespa
 constexpr const char* kKeySchema =
     R"({"type":"record","name":"OrderKey","fields":[{"name":"id","type":"long"}]})";
 
-std::string scalar(etld::pg::PgConnection& db, const std::string& sql) {
-  auto r = db.query(sql);
-  return PQntuples(r.get()) == 0 || PQgetisnull(r.get(), 0, 0) ? "<null>" : PQgetvalue(r.get(), 0, 0);
-}
-
-bool eventually(const std::function<bool()>& f, std::chrono::seconds timeout = 60s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    try {
-      if (f()) return true;
-    } catch (const std::exception&) {  // the table is not there yet
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-  return false;
-}
+using etld::test::eventually;
+using etld::test::scalar;
 
 // The big-endian two's complement of `v` in 16 bytes (a fixed(16) decimal).
 std::string fixed16(__int128 v) {
@@ -312,5 +298,63 @@ TEST_SUITE("kafka to postgres: avro") {
     CHECK(scalar(db, "SELECT v || '@' || off FROM " + table) == "second@1");  // drained: nothing came after
     CHECK(scalar(db, "SELECT count(*) FROM " + table + "_dead_letters") == "0");
     db.exec("DROP TABLE " + table + ", " + table + "_dead_letters");
+  }
+
+  // A rough figure, skipped by default: etld_tests -tc='*avro and json*' --no-skip. The same
+  // records as Avro and as JSON from 4 partitions to a null sink: what decoding costs the source.
+  TEST_CASE("throughput: kafka -> null, avro and json (benchmark)" * doctest::skip(true)) {
+    const auto& svc = etld::test::services();
+    constexpr int kParts = 4, kPer = 100000;
+    const std::string avro_topic = etld::test::unique_name("avro-bench"),
+                      json_topic = etld::test::unique_name("json-bench");
+    etld::test::create_topic(svc.kafka_brokers, avro_topic, kParts);
+    etld::test::create_topic(svc.kafka_brokers, json_topic, kParts);
+    constexpr const char* kNarrow = R"({"type":"record","name":"N","fields":[{"name":"id","type":"long"},
+      {"name":"status","type":"string"},{"name":"amount","type":"double"}]})";
+    etld::test::TestRegistry registry;
+    registry.add(5, kNarrow);
+    {
+      etld::test::Datum d(kNarrow);
+      etld::test::TestProducer producer(svc.kafka_brokers);
+      for (int i = 0; i < kPer; ++i)
+        for (int part = 0; part < kParts; ++part) {
+          d.set_long("id", i);
+          d.set_string("status", "paid");
+          d.set_double("amount", 12.5);
+          producer.send(avro_topic, {std::to_string(i), etld::avro::wire_header(5) + d.body(), {}, part, 0});
+          producer.send(json_topic, {std::to_string(i),
+                                     R"({"id":)" + std::to_string(i) + R"(,"status":"paid","amount":12.5})",
+                                     {},
+                                     part,
+                                     0});
+        }
+      producer.flush();
+    }
+    for (const bool avro : {true, false}) {
+      const std::string yaml =
+          "pipeline: bench\nthreads: 2\nstages:\n  src:\n    type: kafka\n    brokers: "
+          "${KAFKA_BROKERS}\n    topics: [" +
+          (avro ? avro_topic : json_topic) + "]\n    group: " + etld::test::unique_name("g-bench") +
+          "\n    max_demand: 5000\n" +
+          (avro ? "    format: avro\n    schema_registry: {url: '" + registry.url() + "'}\n"
+                : std::string()) +
+          "  out:\n    type: 'null'\n    inputs: [src]\n    max_demand: 5000\n";
+      etld::Pipeline p(etld::test::config_from(yaml));
+      const auto t0 = std::chrono::steady_clock::now();
+      p.start();
+      CHECK(eventually(
+          [&] {
+            std::uint64_t n = 0;
+            for (auto& st : p.stats())
+              if (st.name == "out") n += st.events_in;
+            return n >= static_cast<std::uint64_t>(kParts) * kPer;
+          },
+          300s, 10ms));
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      MESSAGE((avro ? "avro" : "json") << " kafka -> null: " << kParts * kPer / secs / 1e6 << " M events/s ("
+                                       << secs << " s, incl. group join)");
+      p.stop();
+      CHECK(p.wait_for(30s));
+    }
   }
 }

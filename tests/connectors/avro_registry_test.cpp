@@ -20,7 +20,10 @@
 
 #include "connectors/avro/avro_decode.hpp"
 #include "connectors/avro/schema_registry.hpp"
+#include "connectors/avro/wire_decoder.hpp"
+#include "connectors/avro/wire_format.hpp"
 #include "tests/support/avro_test_registry.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace std::chrono_literals;
 using etld::avro::RegistryHooks;
@@ -33,12 +36,7 @@ namespace {
 constexpr const char* kSchema = R"({"type":"record","name":"R","fields":[{"name":"id","type":"long"}]})";
 
 bool eventually(const std::function<bool()>& f, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return f();
+  return etld::test::eventually(f, timeout, 5ms);
 }
 
 // What the hooks saw.
@@ -238,5 +236,57 @@ TEST_SUITE("schema registry client") {
               "schema id 12 from the registry at " + server.url() + " is not a valid Avro schema: ", 0) == 0);
     CHECK(client.lookup(13).schema != nullptr);
     CHECK(seen.retried == 0);
+  }
+
+  TEST_CASE("the wire decoder changes an event only once both its schemas are there") {
+    using Outcome = etld::avro::WireDecoder::Outcome;
+    TestRegistry server;
+    server.add(1, R"({"type":"record","name":"K","fields":[{"name":"id","type":"long"}]})");
+    server.add(2, kSchema);
+    server.fail_id(2, 503);
+    Seen seen;
+    auto client = std::make_shared<SchemaRegistry>(settings(server.url()), seen.hooks());
+    etld::avro::WireDecoder decoder(client, /*values=*/true, /*keys=*/true);
+    const std::string key = etld::avro::wire_header(1) + "\x02", value = etld::avro::wire_header(2) + "\x54";
+    etld::Event e;
+    e.key = key;
+    e.has_key = true;
+    e.value = value;
+    std::string reason;
+    std::uint32_t waiting_for = 0;
+    REQUIRE(eventually(
+        [&] { return decoder.decode(e, reason, waiting_for) == Outcome::waiting && waiting_for == 2; }));
+    CHECK(e.key == key);  // the key's schema is there, the value's is not: nothing changed yet
+    CHECK_FALSE(e.parsed());
+    CHECK(decoder.waiting(2));
+    server.fail_id(2, std::nullopt);
+    REQUIRE(eventually([&] { return !decoder.waiting(2); }));
+    REQUIRE(decoder.decode(e, reason, waiting_for) == Outcome::decoded);
+    CHECK(e.key == R"({"id":1})");
+    CHECK(e.record().to_json() == R"({"id":42})");
+    CHECK(e.value == value);  // the raw bytes stay
+
+    // A tombstone keeps no value; its key is decoded (a Debezium delete is found by it).
+    etld::Event tombstone;
+    tombstone.key = key;
+    tombstone.has_key = true;
+    tombstone.has_value = false;
+    CHECK(decoder.decode(tombstone, reason, waiting_for) == Outcome::decoded);
+    CHECK(tombstone.key == R"({"id":1})");
+    CHECK_FALSE(tombstone.parsed());
+
+    // A value that does not decode: a reason, and the key left as it came.
+    etld::Event bad;
+    bad.key = key;
+    bad.has_key = true;
+    bad.value = etld::avro::wire_header(2);
+    CHECK(decoder.decode(bad, reason, waiting_for) == Outcome::rejected);
+    CHECK(reason ==
+          "avro: body does not decode with schema id 2: id: truncated: a number runs past the end of "
+          "the body (at byte 0 of 0)");
+    CHECK(bad.key == key);
+    bad.key = "raw";
+    CHECK(decoder.decode(bad, reason, waiting_for) == Outcome::rejected);
+    CHECK(reason == "avro: key: wrong magic byte 0x72 (expected 0: not the Confluent wire format)");
   }
 }

@@ -4,15 +4,14 @@
 // reason and coordinates, never merged by U+FFFD replacement.
 #include <doctest/doctest.h>
 
-#include <libpq-fe.h>
-
 #include <chrono>
 #include <string>
-#include <thread>
 
 #include "connectors/postgres/pg_connection.hpp"
 #include "stages/engine/pipeline.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/kafka_test_util.hpp"
+#include "tests/support/postgres_scalar.hpp"
 #include "tests/support/services.hpp"
 #include "tests/support/test_stages.hpp"
 
@@ -20,19 +19,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string scalar(etld::pg::PgConnection& db, const std::string& sql) {
-  auto r = db.query(sql);
-  return PQntuples(r.get()) == 0 || PQgetisnull(r.get(), 0, 0) ? "<null>" : PQgetvalue(r.get(), 0, 0);
-}
-
-bool eventually(const std::function<bool()>& f, std::chrono::seconds timeout = 60s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return f();
-}
+using etld::test::eventually;
+using etld::test::scalar;
 
 std::string pipeline_yaml(const std::string& topic, const std::string& table, const std::string& key_type) {
   return "pipeline: binkeys\nstages:\n  in:\n    type: kafka\n    brokers: ${KAFKA_BROKERS}\n    topics: [" +
