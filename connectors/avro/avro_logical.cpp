@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -44,10 +45,55 @@ Civil checked_date(std::int64_t days, const char* what, std::int64_t value) {
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
 
+// Appends `value` (>= 0) as exactly `width` digits, zero-padded. The writers below run once per
+// field of every record: fmt's parsing of a format string cost a tenth of a record's decoding.
+void append_digits(std::string& out, std::uint64_t value, int width) {
+  char buf[20];
+  for (int i = width - 1; i >= 0; --i) {
+    buf[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  out.append(buf, static_cast<std::size_t>(width));
+}
+
+void append_date(std::string& out, const Civil& c) {
+  append_digits(out, static_cast<std::uint64_t>(c.year), 4);  // checked_date: years 1-9999
+  out.push_back('-');
+  append_digits(out, c.month, 2);
+  out.push_back('-');
+  append_digits(out, c.day, 2);
+}
+
 void append_time(std::string& out, std::int64_t ticks_of_day, std::int64_t per_second, int digits) {
-  const std::int64_t secs = ticks_of_day / per_second, frac = ticks_of_day % per_second;
-  fmt::format_to(std::back_inserter(out), "{:02}:{:02}:{:02}.{:0{}}", secs / 3600, secs / 60 % 60, secs % 60,
-                 frac, digits);
+  const auto secs = static_cast<std::uint64_t>(ticks_of_day / per_second);
+  const auto frac = static_cast<std::uint64_t>(ticks_of_day % per_second);
+  append_digits(out, secs / 3600, 2);
+  out.push_back(':');
+  append_digits(out, secs / 60 % 60, 2);
+  out.push_back(':');
+  append_digits(out, secs % 60, 2);
+  out.push_back('.');
+  append_digits(out, frac, digits);
+}
+
+// The decimal text of `magnitude` with `scale` digits after the point, after a '-' if negative.
+std::string scaled_text(bool negative, std::string_view magnitude_digits, std::size_t scale) {
+  std::string out;
+  const std::size_t n = magnitude_digits.size();
+  out.reserve(n + scale + 3);
+  if (negative) out.push_back('-');
+  if (n <= scale) {
+    out.append("0.");
+    out.append(scale - n, '0');
+    out.append(magnitude_digits);
+  } else {
+    out.append(magnitude_digits.substr(0, n - scale));
+    if (scale > 0) {
+      out.push_back('.');
+      out.append(magnitude_digits.substr(n - scale));
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -57,8 +103,17 @@ std::string decimal_text(std::string_view unscaled, std::int32_t scale) {
   if (unscaled.size() > kMaxDecimalBytes)
     throw AvroDecodeError(
         fmt::format("a decimal of {} bytes, beyond etld's limit of {}", unscaled.size(), kMaxDecimalBytes));
-  // The magnitude, big-endian bytes of the two's complement negated when negative.
   const bool negative = static_cast<unsigned char>(unscaled[0]) & 0x80;
+  if (unscaled.size() <= 8) {  // most decimals: one 64-bit integer, sign-extended
+    std::uint64_t u = negative ? ~std::uint64_t{0} : 0;
+    for (char c : unscaled) u = (u << 8) | static_cast<unsigned char>(c);
+    const std::uint64_t magnitude = negative ? ~u + 1 : u;  // also right for INT64_MIN
+    char buf[20];
+    const auto end = std::to_chars(buf, buf + sizeof buf, magnitude).ptr;
+    return scaled_text(negative, std::string_view(buf, static_cast<std::size_t>(end - buf)),
+                       static_cast<std::size_t>(scale));
+  }
+  // The magnitude, big-endian bytes of the two's complement negated when negative.
   std::vector<std::uint8_t> mag(unscaled.begin(), unscaled.end());
   if (negative) {
     for (auto& b : mag) b = static_cast<std::uint8_t>(~b);
@@ -87,21 +142,15 @@ std::string decimal_text(std::string_view unscaled, std::int32_t scale) {
     }
   }
   if (digits.empty()) digits.push_back('0');
-  const auto s = static_cast<std::size_t>(scale);
-  if (digits.size() <= s) digits.append(s + 1 - digits.size(), '0');  // 0.00ddd
-  std::string out;
-  out.reserve(digits.size() + 2);
-  if (negative) out.push_back('-');
-  for (std::size_t i = digits.size(); i-- > 0;) {
-    out.push_back(digits[i]);
-    if (i == s && s > 0) out.push_back('.');
-  }
-  return out;
+  std::reverse(digits.begin(), digits.end());
+  return scaled_text(negative, digits, static_cast<std::size_t>(scale));
 }
 
 std::string date_text(std::int64_t days) {
   const Civil c = checked_date(days, "date", days);
-  return fmt::format("{:04}-{:02}-{:02}", c.year, c.month, c.day);
+  std::string out;
+  append_date(out, c);
+  return out;
 }
 
 std::string time_text(std::int64_t ticks, int digits) {
@@ -110,6 +159,7 @@ std::string time_text(std::int64_t ticks, int digits) {
     throw AvroDecodeError(fmt::format("time-{} {} is not a time of day (0 to {})",
                                       digits == 3 ? "millis" : "micros", ticks, 86400 * per_second - 1));
   std::string out;
+  out.reserve(16);
   append_time(out, ticks, per_second, digits);
   return out;
 }
@@ -118,7 +168,10 @@ std::string timestamp_text(std::int64_t ticks, int digits, bool utc) {
   const std::int64_t per_day = (digits == 3 ? 1000LL : 1000000LL) * 86400;
   const std::int64_t days = floor_div(ticks, per_day);
   const Civil c = checked_date(days, digits == 3 ? "timestamp-millis" : "timestamp-micros", ticks);
-  std::string out = fmt::format("{:04}-{:02}-{:02}T", c.year, c.month, c.day);
+  std::string out;
+  out.reserve(32);
+  append_date(out, c);
+  out.push_back('T');
   append_time(out, ticks - days * per_day, per_day / 86400, digits);
   if (utc) out.push_back('Z');
   return out;
