@@ -138,9 +138,12 @@ stages:
   CHECK_FALSE(run_to_end(R"yaml(
 stages:
   gen: { type: generate, count: 500, dispatch: demand }
-  a: { type: test_collect, inputs: [gen], bucket: lb_a, max_demand: 10 }
-  b: { type: test_collect, inputs: [gen], bucket: lb_b, max_demand: 10 }
+  a: { type: test_collect, inputs: [gen], bucket: lb_a, max_demand: 10, delay: 1ms }
+  b: { type: test_collect, inputs: [gen], bucket: lb_b, max_demand: 10, delay: 1ms }
 )yaml"));
+  // Each consumer holds every batch (at most 10 events) for 1 ms: whichever subscribes first
+  // needs at least 50 ms for all 500, long enough for the other's demand to arrive on a loaded
+  // machine (sanitizers, parallel builds), where it once came too late.
   CHECK(bucket("lb_a")->count() + bucket("lb_b")->count() == 500);
   CHECK(bucket("lb_a")->count() > 0);
   CHECK(bucket("lb_b")->count() > 0);
