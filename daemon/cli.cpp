@@ -96,6 +96,8 @@ int cmd_validate(const Args& args) {
       if (!type || !type->check_live) continue;
       try {
         type->check_live(stage, *config);
+      } catch (const ConfigErrors& all) {
+        for (const auto& e : all.all()) diags.error(e.has_mark() ? e.mark() : stage.mark, e.what(), e.hint());
       } catch (const ConfigError& e) {
         if (e.has_mark())
           diags.error(e);
