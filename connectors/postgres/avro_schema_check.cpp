@@ -72,6 +72,28 @@ std::optional<std::map<std::string, ColumnType>> read_column_types(const Postgre
   }
 }
 
+// The values a mapping's type converts to, as a column of that type: the sink converts each value
+// to it before PostgreSQL sees it (a long mapped as integer is range-checked as one).
+ColumnType mapped_type(PgType t) {
+  static const std::map<PgType, const char*> typnames = {{PgType::smallint, "int2"},
+                                                         {PgType::integer, "int4"},
+                                                         {PgType::bigint, "int8"},
+                                                         {PgType::real, "float4"},
+                                                         {PgType::double_precision, "float8"},
+                                                         {PgType::numeric, "numeric"},
+                                                         {PgType::text, "text"},
+                                                         {PgType::boolean, "bool"},
+                                                         {PgType::timestamptz, "timestamptz"},
+                                                         {PgType::date, "date"},
+                                                         {PgType::uuid, "uuid"},
+                                                         {PgType::jsonb, "jsonb"},
+                                                         {PgType::bytea, "bytea"}};
+  ColumnType c;
+  c.typname = typnames.at(t);
+  c.display = type_name(t);
+  return c;
+}
+
 // A nullable union's one other branch, else the node itself.
 const AvroNode* non_null(const AvroNode* n, bool& nullable) {
   if (n->type != AvroType::union_) return n;
@@ -254,14 +276,23 @@ void check_against_avro_schemas(const PostgresSinkConfig& cfg, const StageConfig
         auto it = columns->find(col.name);
         if (it == columns->end()) continue;  // check_live reports it
         const ColumnType& pg = it->second;
-        if (auto problem = avro_column_problem(*f.node, pg, col.default_copy.has_value(), f.nullable_path))
+        const std::string field = "field '" + col.path + "' of topic '" + topic + "', Avro " +
+                                  avro_type_text(*f.node) + " (" + schema_named + "): ";
+        if (auto problem = avro_column_problem(*f.node, pg, col.default_copy.has_value(), f.nullable_path)) {
           errors.emplace_back(col.mark,
                               "column '" + col.name + "' of table " + cfg.display + " is " + pg.display +
-                                  ", which cannot hold field '" + col.path + "' of topic '" + topic +
-                                  "', Avro " + avro_type_text(*f.node) + " (" + schema_named +
-                                  "): " + *problem,
+                                  ", which cannot hold " + field + *problem,
                               "change the column's type (ALTER TABLE " + cfg.display + " ALTER COLUMN " +
                                   quote_ident(col.name) + " TYPE ...), or map another field");
+          continue;
+        }
+        // A type taken as written from the stage upstream (mode merge) is not converted by etld.
+        if (!col.declared_type.empty()) continue;
+        if (auto problem = avro_column_problem(*f.node, mapped_type(col.type), true))
+          errors.emplace_back(col.type_mark,
+                              "column '" + col.name + "' is mapped as " + type_name(col.type) +
+                                  ", which cannot hold " + field + *problem,
+                              "map it with the column's type, " + pg.display);
       }
     }
   }
