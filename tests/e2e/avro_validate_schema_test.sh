@@ -68,6 +68,29 @@ check "a long mapped as integer fails validation, though the column is bigint" t
 check "... at the mapping's type" \
   grep -q "mapped.yaml:$qty_line:[0-9]*: error: column 'qty' is mapped as integer, which cannot hold field 'qty' of topic '$topic', Avro long (subject $topic-value version 1): its values may exceed the range of integer (map it with the column's type, bigint)" "$tmp/mapped.err"
 
+# What is not checked is said as a warning, and validation passes: a topic without a schema in
+# the registry, a topic_pattern source, columns a map changes.
+sed -e "s|topics: \[$topic\]|topics: [${topic}_none]|" "$tmp/mapped.yaml" >"$tmp/none.yaml"
+rc=0; "$etld" validate --against-db "$tmp/none.yaml" 2>"$tmp/none.err" || rc=$?
+check "a topic without a schema in the registry is not checked, and validation passes" test "$rc" = 0
+check "... with a warning naming the subject" \
+  grep -q "none.yaml:[0-9:]*: warning: subject '${topic}_none-value' has no schema in the registry at $SCHEMA_REGISTRY_URL: the columns of stage 'out' are not checked against topic '${topic}_none'" "$tmp/none.err"
+sed -e "s|topics: \[$topic\]|topic_pattern: \"^$topic\$\"|" "$tmp/mapped.yaml" >"$tmp/pattern.yaml"
+rc=0; "$etld" validate --against-db "$tmp/pattern.yaml" 2>"$tmp/pattern.err" || rc=$?
+check "a topic_pattern source is not checked, and validation passes" test "$rc" = 0
+check "... with a warning saying only explicit topics are" grep -q "warning: source 'in' reads topic_pattern" "$tmp/pattern.err"
+sed -e "s|inputs: \[in\]|inputs: [m]|" "$tmp/mapped.yaml" >"$tmp/map.yaml"
+cat >>"$tmp/map.yaml" <<YAML
+  m:
+    type: map
+    inputs: [in]
+    set: { qty: "1" }
+YAML
+rc=0; "$etld" validate --against-db "$tmp/map.yaml" 2>"$tmp/map.err" || rc=$?
+check "a column a map sets is not checked against the schema" test "$rc" = 0
+check "... with a warning naming the column and the map" \
+  grep -q "warning: stage 'out': column(s) qty are not checked against the Avro schema: map 'm' sets, renames or removes what they read" "$tmp/map.err"
+
 # A column reading a field the schema does not have.
 psql_q "alter table $table add column colour text" >/dev/null
 write_pipeline "$tmp/missing.yaml" "      colour: { from: color, type: text }"
@@ -128,7 +151,7 @@ check "once it is numeric(12,2), the Debezium pipeline validates against the dat
   "$etld" validate --against-db "$tmp/dbz.yaml"
 
 if [ "$fail" != 0 ]; then
-  for f in bad good mapped missing down dbz; do echo "--- $f.err"; cat "$tmp/$f.err" 2>/dev/null; done
+  for f in bad good mapped none pattern map missing down dbz; do echo "--- $f.err"; cat "$tmp/$f.err" 2>/dev/null; done
   echo "--- dbz.yaml"; cat "$tmp/dbz.yaml"
 fi >&2
 finish
