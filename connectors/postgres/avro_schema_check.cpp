@@ -213,8 +213,8 @@ void check_against_avro_schemas(const PostgresSinkConfig& cfg, const StageConfig
                                         "' sets, renames or removes what they read"));
   }
 
+  // Without the catalog (check_live says why), the fields and the mapped types are still checked.
   const auto columns = read_column_types(cfg);
-  if (!columns) return;
   for (const StageConfig* source : up.avro_sources) {
     const Options& o = source->options;
     if (o.has("topic_pattern")) {
@@ -273,14 +273,16 @@ void check_against_avro_schemas(const PostgresSinkConfig& cfg, const StageConfig
                               hint.empty() ? "map a field the schema has, or remove the column" : hint);
           continue;
         }
-        auto it = columns->find(col.name);
-        if (it == columns->end()) continue;  // check_live reports it
-        const ColumnType& pg = it->second;
+        const ColumnType* pg = nullptr;  // null: not in the table (check_live reports it) or no catalog
+        if (columns)
+          if (auto it = columns->find(col.name); it != columns->end()) pg = &it->second;
         const std::string field = "field '" + col.path + "' of topic '" + topic + "', Avro " +
                                   avro_type_text(*f.node) + " (" + schema_named + "): ";
-        if (auto problem = avro_column_problem(*f.node, pg, col.default_copy.has_value(), f.nullable_path)) {
+        if (auto problem =
+                pg ? avro_column_problem(*f.node, *pg, col.default_copy.has_value(), f.nullable_path)
+                   : std::nullopt) {
           errors.emplace_back(col.mark,
-                              "column '" + col.name + "' of table " + cfg.display + " is " + pg.display +
+                              "column '" + col.name + "' of table " + cfg.display + " is " + pg->display +
                                   ", which cannot hold " + field + *problem,
                               "change the column's type (ALTER TABLE " + cfg.display + " ALTER COLUMN " +
                                   quote_ident(col.name) + " TYPE ...), or map another field");
@@ -292,7 +294,8 @@ void check_against_avro_schemas(const PostgresSinkConfig& cfg, const StageConfig
           errors.emplace_back(col.type_mark,
                               "column '" + col.name + "' is mapped as " + type_name(col.type) +
                                   ", which cannot hold " + field + *problem,
-                              "map it with the column's type, " + pg.display);
+                              pg ? "map it with the column's type, " + pg->display
+                                 : std::string("map it with a type that holds the field"));
       }
     }
   }

@@ -68,6 +68,13 @@ check "a long mapped as integer fails validation, though the column is bigint" t
 check "... at the mapping's type" \
   grep -q "mapped.yaml:$qty_line:[0-9]*: error: column 'qty' is mapped as integer, which cannot hold field 'qty' of topic '$topic', Avro long (subject $topic-value version 1): its values may exceed the range of integer (map it with the column's type, bigint)" "$tmp/mapped.err"
 
+# A table etld creates (create_table, the table absent): the mapped types are checked all the same.
+sed -e "s|table: $table|table: ${table}_new\n    create_table: true|" "$tmp/mapped.yaml" >"$tmp/create.yaml"
+rc=0; "$etld" validate --against-db "$tmp/create.yaml" 2>"$tmp/create.err" || rc=$?
+check "create_table: a long mapped as integer fails validation before the table exists" test "$rc" = 1
+create_qty_line=$(grep -n '^      qty:' "$tmp/create.yaml" | cut -d: -f1)
+check "... at the mapping's type" grep -q "create.yaml:$create_qty_line:[0-9]*: error: column 'qty' is mapped as integer, which cannot hold field 'qty'.*(map it with a type that holds the field)" "$tmp/create.err"
+
 # What is not checked is said as a warning, and validation passes: a topic without a schema in
 # the registry, a topic_pattern source, columns a map changes.
 sed -e "s|topics: \[$topic\]|topics: [${topic}_none]|" "$tmp/mapped.yaml" >"$tmp/none.yaml"
@@ -151,7 +158,7 @@ check "once it is numeric(12,2), the Debezium pipeline validates against the dat
   "$etld" validate --against-db "$tmp/dbz.yaml"
 
 if [ "$fail" != 0 ]; then
-  for f in bad good mapped none pattern map missing down dbz; do echo "--- $f.err"; cat "$tmp/$f.err" 2>/dev/null; done
+  for f in bad good mapped create none pattern map missing down dbz; do echo "--- $f.err"; cat "$tmp/$f.err" 2>/dev/null; done
   echo "--- dbz.yaml"; cat "$tmp/dbz.yaml"
 fi >&2
 finish
