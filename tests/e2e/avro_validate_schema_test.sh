@@ -100,11 +100,16 @@ check "... with a warning naming the column and the map" \
 
 # A column reading a field the schema does not have.
 psql_q "alter table $table add column colour text" >/dev/null
-write_pipeline "$tmp/missing.yaml" "      colour: { from: color, type: text }"
+write_pipeline "$tmp/missing.yaml" "      colour: { from: color, type: text }
+      notes: { from: notes, type: text }"
+psql_q "alter table $table add column notes text" >/dev/null
 rc=0; "$etld" validate --against-db "$tmp/missing.yaml" 2>"$tmp/missing.err" || rc=$?
 check "a field the schema lacks fails validation" test "$rc" = 1
 check "... naming the field and the record's fields" \
   grep -q "error: column 'colour' reads field 'color', which the Avro schema of topic '$topic' (subject $topic-value version 1) does not have: record etld.test.Order has no field 'color' (its fields: id, qty, amount, placed_at, note, payload)" "$tmp/missing.err"
+
+check "... and a near miss with a did-you-mean" \
+  grep -q "error: column 'notes' reads field 'notes', which .* does not have: record etld.test.Order has no field 'notes' (its fields: .*) (did you mean 'note'?)" "$tmp/missing.err"
 
 # The registry cannot be asked: an error at schema_registry, the database checks still run (the
 # table lacks a column), and the registry's password is nowhere in the output.
