@@ -36,6 +36,7 @@ SubjectSchema fetch_latest_schema(const RegistrySettings& s, const std::string& 
   prepare_registry_get(easy.p, s, url, body, curl_error);
   const CURLcode rc = curl_easy_perform(easy.p);
   if (body.too_large) {
+    out.outcome = SubjectSchema::Outcome::failed;
     out.error = fmt::format("cannot fetch {}: the answer is larger than {} MiB", where,
                             kMaxRegistryAnswerBytes >> 20);
     return out;
@@ -76,6 +77,7 @@ SubjectSchema fetch_latest_schema(const RegistrySettings& s, const std::string& 
   }
   std::string_view type;
   if (!doc["schemaType"].get(type) && type != "AVRO") {
+    out.outcome = SubjectSchema::Outcome::failed;
     out.error = fmt::format("{} is a {} schema; etld reads Avro only", where, type);
     return out;
   }
@@ -85,6 +87,7 @@ SubjectSchema fetch_latest_schema(const RegistrySettings& s, const std::string& 
   try {
     out.schema = AvroSchema::parse(text);
   } catch (const AvroSchemaError& e) {
+    out.outcome = SubjectSchema::Outcome::failed;
     out.error = fmt::format("{} is not a valid Avro schema: {}", where, e.what());
     return out;
   }

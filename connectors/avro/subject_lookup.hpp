@@ -15,9 +15,11 @@ struct SubjectSchema {
   enum class Outcome {
     found,
     not_registered,  // the registry has no such subject (error_code 40401) or no version (40402)
-    failed,          // unreachable, refused, or an answer that is not an Avro schema: see `error`
+    unreachable,     // the registry cannot be asked: no connection, a timeout, HTTP 5xx, 401/403, an
+                     // answer that is not a registry's (asking it about other subjects is no use)
+    failed,          // this subject's schema is not one etld reads (not Avro, does not compile)
   };
-  Outcome outcome = Outcome::failed;
+  Outcome outcome = Outcome::unreachable;
   std::shared_ptr<const AvroSchema> schema;
   long long version = 0;
   long long id = 0;

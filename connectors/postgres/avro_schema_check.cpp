@@ -27,9 +27,9 @@ std::string warning_at(const PipelineConfig& pipeline, const YAML::Mark& mark, c
   return redact_secrets(at + ": warning: " + text);
 }
 
-std::string join(const std::vector<std::string>& v) {
+std::string join(const std::vector<std::string>& v, const std::string& separator = ", ") {
   std::string out;
-  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + v[i];
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? separator : "") + v[i];
   return out;
 }
 
@@ -228,7 +228,9 @@ void check_against_avro_schemas(const PostgresSinkConfig& cfg, const StageConfig
     }
     const avro::RegistrySettings registry =
         avro::read_registry_settings(o.node("schema_registry"), o.mark("schema_registry"));
-    for (const std::string& topic : o.get_string_list("topics")) {
+    const std::vector<std::string> topics = o.get_string_list("topics");
+    for (std::size_t t = 0; t < topics.size(); ++t) {
+      const std::string& topic = topics[t];
       const std::string subject = topic + "-value";
       const avro::SubjectSchema latest = avro::fetch_latest_schema(registry, subject);
       if (latest.outcome == avro::SubjectSchema::Outcome::not_registered) {
@@ -237,11 +239,17 @@ void check_against_avro_schemas(const PostgresSinkConfig& cfg, const StageConfig
                                           "' are not checked against topic '" + topic + "'"));
         continue;
       }
-      if (latest.outcome == avro::SubjectSchema::Outcome::failed) {
+      if (latest.outcome != avro::SubjectSchema::Outcome::found) {
+        // A registry that cannot be asked is asked nothing more: one error for the topics left.
+        const bool unreachable = latest.outcome == avro::SubjectSchema::Outcome::unreachable;
+        const std::vector<std::string> left(
+            topics.begin() + static_cast<std::ptrdiff_t>(t),
+            unreachable ? topics.end() : topics.begin() + static_cast<std::ptrdiff_t>(t) + 1);
         errors.emplace_back(o.mark("schema_registry"),
-                            "the columns of stage '" + stage.name + "' cannot be checked against topic '" +
-                                topic + "': " + latest.error,
+                            "the columns of stage '" + stage.name + "' cannot be checked against topic" +
+                                (left.size() > 1 ? "s '" : " '") + join(left, "', '") + "': " + latest.error,
                             "the database checks ran all the same");
+        if (unreachable) break;
         continue;
       }
       const std::string schema_named = "subject " + subject + " version " + std::to_string(latest.version);

@@ -54,7 +54,7 @@ TEST_SUITE("schema registry subject lookup") {
 
     server.fail_with(503);
     const SubjectSchema down = fetch_latest_schema(settings(server.url()), "nothing-value");
-    CHECK(down.outcome == SubjectSchema::Outcome::failed);
+    CHECK(down.outcome == SubjectSchema::Outcome::unreachable);
     CHECK(down.error.find("HTTP 503") != std::string::npos);
   }
 
@@ -66,7 +66,7 @@ TEST_SUITE("schema registry subject lookup") {
     s.username = "etld";
     s.password = "wrong-secret-pw";
     const SubjectSchema refused = fetch_latest_schema(s, "orders-value");
-    CHECK(refused.outcome == SubjectSchema::Outcome::failed);
+    CHECK(refused.outcome == SubjectSchema::Outcome::unreachable);
     CHECK(refused.error.find("HTTP 401: check schema_registry's username and password") != std::string::npos);
     CHECK(refused.error.find("wrong-secret-pw") == std::string::npos);
     s.password = "registry-secret-pw";
@@ -88,7 +88,7 @@ TEST_SUITE("schema registry subject lookup") {
     }
     const std::string url = "http://127.0.0.1:" + std::to_string(port);
     const SubjectSchema none = fetch_latest_schema(settings(url), "orders-value");
-    CHECK(none.outcome == SubjectSchema::Outcome::failed);
+    CHECK(none.outcome == SubjectSchema::Outcome::unreachable);
     CHECK(none.error.rfind(
               "cannot fetch the latest schema of subject 'orders-value' from the registry at " + url, 0) ==
           0);

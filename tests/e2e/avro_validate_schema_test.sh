@@ -116,11 +116,12 @@ check "... and a near miss with a did-you-mean" \
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 sed -e "s|url: \${SCHEMA_REGISTRY_URL}|url: http://127.0.0.1:$port|" \
     -e "s|  timeout: 5s|  timeout: 2s\n      username: etld\n      password: registry-pw-s3cret|" "$tmp/missing.yaml" \
-  | sed -e "s|colour: { from: color|nocolumn: { from: id|" >"$tmp/down.yaml"
+  | sed -e "s|colour: { from: color|nocolumn: { from: id|" -e "s|topics: \[$topic\]|topics: [$topic, ${topic}_b]|" >"$tmp/down.yaml"
 rc=0; "$etld" validate --against-db "$tmp/down.yaml" 2>"$tmp/down.err" || rc=$?
 check "an unreachable registry fails validation, as an unreachable database does" test "$rc" = 1
-check "... saying the columns cannot be checked against the topic" \
-  grep -q "error: the columns of stage 'out' cannot be checked against topic '$topic': cannot fetch the latest schema of subject '$topic-value' from the registry at http://127.0.0.1:$port" "$tmp/down.err"
+check "... saying once that the columns cannot be checked against the topics" \
+  grep -q "error: the columns of stage 'out' cannot be checked against topics '$topic', '${topic}_b': cannot fetch the latest schema of subject '$topic-value' from the registry at http://127.0.0.1:$port" "$tmp/down.err"
+check "... one error for the registry, one for the table" test "$(grep -c 'error:' "$tmp/down.err")" = 2
 check "... while the database checks still ran" grep -q "has no column 'nocolumn'" "$tmp/down.err"
 check "... and the registry's password is not shown" bash -c "! grep -q 'registry-pw-s3cret' '$tmp/down.err'"
 
