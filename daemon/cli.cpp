@@ -49,7 +49,9 @@ Options:
                        (run) the file holding that token (overrides admin.token_file); it
                        must be readable by etld's user only (chmod 600)
   --against-db         (validate) also check stages against the live systems they use:
-                       tables, columns and types in PostgreSQL
+                       tables, columns and types in PostgreSQL, and for a sink fed by
+                       format: avro, its columns against the registry's latest schema
+                       of each topic (docs/formats.md)
 
 Signals (run): SIGTERM or SIGINT drain the pipeline (sources stop, in-flight events reach
 their sinks, offsets commit) within shutdown_timeout, then exit 0; a second signal exits at
@@ -96,6 +98,8 @@ int cmd_validate(const Args& args) {
       if (!type || !type->check_live) continue;
       try {
         type->check_live(stage, *config);
+      } catch (const ConfigErrors& all) {
+        for (const auto& e : all.all()) diags.error(e.has_mark() ? e.mark() : stage.mark, e.what(), e.hint());
       } catch (const ConfigError& e) {
         if (e.has_mark())
           diags.error(e);

@@ -182,6 +182,7 @@ class SchemaCompiler {
       if (!precision || *precision < 1 || scale < 0 || scale > *precision) return;
       n.logical = Logical::decimal;
       n.scale = static_cast<std::int32_t>(scale);
+      n.precision = static_cast<std::int32_t>(*precision);
     } else if (lt == "uuid" && (t == AvroType::string || (t == AvroType::fixed && n.fixed_size == 16))) {
       n.logical = Logical::uuid;
     } else {

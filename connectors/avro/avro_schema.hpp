@@ -51,6 +51,7 @@ struct AvroNode {
   AvroType type = AvroType::null;
   Logical logical = Logical::none;
   std::int32_t scale = 0;                                       // decimal
+  std::int32_t precision = 0;                                   // decimal: digits in all
   std::int64_t fixed_size = 0;                                  // fixed
   std::string name;                                             // named types: the full name, for messages
   std::vector<std::pair<std::string, const AvroNode*>> fields;  // record, in order

@@ -14,22 +14,6 @@ namespace etld::avro {
 
 namespace {
 
-struct Body {
-  std::string text;
-  bool too_large = false;
-};
-
-std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
-  auto* body = static_cast<Body*>(user);
-  const std::size_t n = size * count;
-  if (body->text.size() + n > SchemaRegistry::kMaxAnswerBytes) {
-    body->too_large = true;
-    return 0;  // aborts the transfer
-  }
-  body->text.append(data, n);
-  return n;
-}
-
 // The registry's own words about an error ({"error_code": 40403, "message": "..."}), if any.
 struct RegistryError {
   std::int64_t code = 0;
@@ -131,23 +115,9 @@ SchemaRegistry::Answer SchemaRegistry::fetch(void* handle, std::uint32_t id) {
   CURLM* multi = static_cast<CURLM*>(multi_);
   const std::string where = fmt::format("schema id {} from the registry at {}", id, s_.url);
   const std::string url = fmt::format("{}/schemas/ids/{}", s_.url, id);
-  Body body;
+  RegistryBody body;
   char curl_error[CURL_ERROR_SIZE] = "";
-  curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(s_.timeout.count()));
-  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(s_.timeout.count()));
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &on_body);
-  curl_easy_setopt(easy, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, curl_error);
-  curl_easy_setopt(easy, CURLOPT_USERAGENT, "etld");
-  if (!s_.username.empty()) {
-    curl_easy_setopt(easy, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-    curl_easy_setopt(easy, CURLOPT_USERNAME, s_.username.c_str());
-    curl_easy_setopt(easy, CURLOPT_PASSWORD, s_.password.c_str());
-  }
-  if (!s_.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, s_.ca_file.c_str());
+  prepare_registry_get(easy, s_, url, body, curl_error);
 
   // Through the multi interface so that the destructor can interrupt a slow request.
   curl_multi_add_handle(multi, easy);

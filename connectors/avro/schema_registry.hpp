@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "connectors/avro/avro_schema.hpp"
+#include "connectors/avro/registry_http.hpp"
 #include "connectors/avro/registry_settings.hpp"
 
 namespace etld::avro {
@@ -41,7 +42,7 @@ class SchemaRegistry {
   static constexpr std::chrono::milliseconds kFirstBackoff{100};
   static constexpr std::chrono::milliseconds kMaxBackoff{5000};
   static constexpr std::chrono::seconds kWarnEvery{10};
-  static constexpr std::size_t kMaxAnswerBytes = 8 << 20;
+  static constexpr std::size_t kMaxAnswerBytes = kMaxRegistryAnswerBytes;
   static constexpr std::size_t kMaxRememberedFailures = 1024;  // ids not found, ...
 
   SchemaRegistry(RegistrySettings settings, RegistryHooks hooks);

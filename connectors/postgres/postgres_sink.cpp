@@ -22,12 +22,14 @@
 #include "connectors/postgres/postgres_sink.hpp"
 
 #include <algorithm>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 
 #include "config/schema/diagnostics.hpp"
 #include "config/schema/printable.hpp"
+#include "connectors/postgres/avro_schema_check.hpp"
 #include "connectors/postgres/pg_offset_store.hpp"
 #include "connectors/postgres/pg_writer.hpp"
 #include "stages/engine/registry.hpp"
@@ -251,7 +253,17 @@ const StageRegistration registration{StageType{
       return std::make_unique<PostgresSinkFactory>(parse_config(stage, pipeline));
     },
     [](const StageConfig& stage, const PipelineConfig& pipeline) {
-      check_live(parse_config(stage, pipeline), stage);
+      const PostgresSinkConfig cfg = parse_config(stage, pipeline);
+      std::vector<ConfigError> errors;
+      try {
+        check_live(cfg, stage);
+      } catch (const ConfigError& e) {
+        errors.push_back(e);
+      }
+      std::vector<std::string> warnings;
+      check_against_avro_schemas(cfg, stage, pipeline, errors, warnings);
+      for (const auto& w : warnings) std::cerr << w << "\n";
+      ConfigErrors::throw_if_any(std::move(errors));
     },
     /*takes_rejected=*/true,  // rejected events become poison rows: see encode_event
     // Enough credit for several batches in flight: with the engine's default of 1000, the

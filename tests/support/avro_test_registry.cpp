@@ -54,6 +54,12 @@ void TestRegistry::add(std::uint32_t id, const std::string& schema, const std::s
   schemas_[id] = {schema, schema_type};
 }
 
+void TestRegistry::add_subject(const std::string& subject, int version, std::uint32_t id,
+                               const std::string& schema, const std::string& schema_type) {
+  std::lock_guard lock(mu_);
+  subjects_[subject] = {version, id, schema, schema_type};
+}
+
 void TestRegistry::fail_with(std::optional<int> status) {
   std::lock_guard lock(mu_);
   fail_ = status;
@@ -116,6 +122,23 @@ void TestRegistry::serve() {
       } else if (fail_) {
         res.result(static_cast<unsigned>(*fail_));
         res.body() = error_body(*fail_ * 100, "failing on purpose");
+      } else if (const std::string latest = "/versions/latest";
+                 seen.target.rfind("/subjects/", 0) == 0 && seen.target.size() > 10 + latest.size() &&
+                 seen.target.compare(seen.target.size() - latest.size(), latest.size(), latest) == 0) {
+        const std::string subject = seen.target.substr(10, seen.target.size() - 10 - latest.size());
+        if (auto it = subjects_.find(subject); it == subjects_.end()) {
+          res.result(http::status::not_found);
+          res.body() = error_body(40401, "Subject '" + subject + "' not found.");
+        } else {
+          Object answer{{"subject", Value(subject)},
+                        {"version", Value(static_cast<std::int64_t>(it->second.version))},
+                        {"id", Value(static_cast<std::int64_t>(it->second.id))},
+                        {"schema", Value(it->second.schema)}};
+          if (!it->second.schema_type.empty())
+            answer.emplace_back("schemaType", Value(it->second.schema_type));
+          res.result(http::status::ok);
+          res.body() = Value(std::move(answer)).to_json();
+        }
       } else if (seen.target.rfind(prefix, 0) != 0) {
         res.result(http::status::not_found);
         res.body() = error_body(404, "HTTP 404 Not Found");

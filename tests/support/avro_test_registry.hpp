@@ -29,6 +29,10 @@ class TestRegistry {
 
   // Answers `id` with this schema text (and schemaType, when given).
   void add(std::uint32_t id, const std::string& schema, const std::string& schema_type = "");
+  // Answers GET /subjects/{subject}/versions/latest with this version of the subject (404 with
+  // error_code 40401 for a subject it was not given).
+  void add_subject(const std::string& subject, int version, std::uint32_t id, const std::string& schema,
+                   const std::string& schema_type = "");
   // Answers every request with this status (and a Confluent error body) until cleared.
   void fail_with(std::optional<int> status);
   // Answers requests for `id` with this status (and a Confluent error body) until cleared.
@@ -53,6 +57,12 @@ class TestRegistry {
   unsigned short port_ = 0;
   mutable std::mutex mu_;
   std::map<std::uint32_t, std::pair<std::string, std::string>> schemas_;
+  struct Subject {
+    int version = 0;
+    std::uint32_t id = 0;
+    std::string schema, schema_type;
+  };
+  std::map<std::string, Subject> subjects_;
   std::optional<int> fail_;
   std::map<std::uint32_t, int> fail_ids_;
   std::chrono::milliseconds delay_{0};

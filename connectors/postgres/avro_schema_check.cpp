@@ -1,0 +1,321 @@
+#include "connectors/postgres/avro_schema_check.hpp"
+
+#ifdef ETLD_WITH_AVRO
+
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "config/schema/secrets.hpp"
+#include "connectors/avro/registry_settings.hpp"
+#include "connectors/avro/subject_lookup.hpp"
+#include "connectors/postgres/avro_column_rules.hpp"
+#include "connectors/postgres/pg_connection.hpp"
+#include "stages/engine/registry.hpp"
+#include "stages/engine/upstream.hpp"
+
+namespace etld::pg {
+
+namespace {
+
+using avro::AvroNode;
+using avro::AvroType;
+
+std::string warning_at(const PipelineConfig& pipeline, const YAML::Mark& mark, const std::string& text) {
+  std::string at = pipeline.file;
+  if (mark.line >= 0) at += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+  return redact_secrets(at + ": warning: " + text);
+}
+
+std::string join(const std::vector<std::string>& v, const std::string& separator = ", ") {
+  std::string out;
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? separator : "") + v[i];
+  return out;
+}
+
+// Whether a column reading `path` reads what a map writing `changed` changes.
+bool overlaps(const std::string& path, const std::string& changed) {
+  auto under = [](const std::string& a, const std::string& b) {
+    return a.size() > b.size() && a.compare(0, b.size(), b) == 0 && a[b.size()] == '.';
+  };
+  return changed == "." || path == changed || under(path, changed) || under(changed, path);
+}
+
+// The table's columns by name, or nullopt when the catalog cannot be read (check_live says why).
+std::optional<std::map<std::string, ColumnType>> read_column_types(const PostgresSinkConfig& cfg) {
+  try {
+    PgConnection conn(cfg.dsn);
+    Result r = conn.query(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
+        "CASE WHEN t.typtype = 'd' THEN bt.typname ELSE t.typname END, a.attnotnull, "
+        "CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END "
+        "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_type bt ON bt.oid = "
+        "t.typbasetype "
+        "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+        {cfg.qualified});
+    std::map<std::string, ColumnType> out;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      ColumnType c;
+      c.display = PQgetvalue(r.get(), i, 1);
+      c.typname = PQgetvalue(r.get(), i, 2);
+      c.not_null = PQgetvalue(r.get(), i, 3)[0] == 't';
+      const long typmod = std::strtol(PQgetvalue(r.get(), i, 4), nullptr, 10);
+      if (c.typname == "numeric" && typmod >= 4) {  // PostgreSQL's packing of numeric(p,s)
+        c.precision = static_cast<int>(((typmod - 4) >> 16) & 0xffff);
+        c.scale = static_cast<int>((typmod - 4) & 0xffff);
+      }
+      out.emplace(PQgetvalue(r.get(), i, 0), std::move(c));
+    }
+    return out;
+  } catch (const PgError&) {
+    return std::nullopt;
+  }
+}
+
+// The values a mapping's type converts to, as a column of that type: the sink converts each value
+// to it before PostgreSQL sees it (a long mapped as integer is range-checked as one).
+ColumnType mapped_type(PgType t) {
+  static const std::map<PgType, const char*> typnames = {{PgType::smallint, "int2"},
+                                                         {PgType::integer, "int4"},
+                                                         {PgType::bigint, "int8"},
+                                                         {PgType::real, "float4"},
+                                                         {PgType::double_precision, "float8"},
+                                                         {PgType::numeric, "numeric"},
+                                                         {PgType::text, "text"},
+                                                         {PgType::boolean, "bool"},
+                                                         {PgType::timestamptz, "timestamptz"},
+                                                         {PgType::date, "date"},
+                                                         {PgType::uuid, "uuid"},
+                                                         {PgType::jsonb, "jsonb"},
+                                                         {PgType::bytea, "bytea"}};
+  ColumnType c;
+  c.typname = typnames.at(t);
+  c.display = type_name(t);
+  return c;
+}
+
+// A nullable union's one other branch, else the node itself.
+const AvroNode* non_null(const AvroNode* n, bool& nullable) {
+  if (n->type != AvroType::union_) return n;
+  const AvroNode* only = nullptr;
+  int others = 0;
+  for (const AvroNode* b : n->branches) {
+    if (b->type == AvroType::null)
+      nullable = true;
+    else if (++others == 1)
+      only = b;
+  }
+  return others == 1 ? only : n;
+}
+
+struct Found {
+  const AvroNode* node = nullptr;  // null: the schema has no such field
+  bool nullable_path = false;
+  std::string missing;  // why not: "record shop.Order has no field 'qty' (its fields: ...)"
+  std::string segment;  // the name that is not there
+  std::vector<std::string> siblings;
+};
+
+// The field at the dotted `path` in `record`, through nullable records, maps and arrays.
+Found find_field(const AvroNode& record, const std::string& path) {
+  Found f;
+  const AvroNode* at = &record;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t dot = path.find('.', start);
+    const std::string segment =
+        path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    const AvroNode* inner = non_null(at, f.nullable_path);
+    const AvroNode* next = nullptr;
+    if (inner->type == AvroType::record) {
+      for (const auto& [name, type] : inner->fields)
+        if (name == segment) next = type;
+      if (!next) {
+        f.segment = segment;
+        for (const auto& field : inner->fields) f.siblings.push_back(field.first);
+        f.missing = "record " + inner->name + " has no field '" + segment +
+                    "' (its fields: " + join(f.siblings) + ")";
+        return f;
+      }
+    } else if (inner->type == AvroType::map || inner->type == AvroType::array) {
+      next = inner->items;
+      f.nullable_path = true;  // a key or an index that is not there
+    } else {
+      f.missing = "'" + path.substr(0, start ? start - 1 : 0) + "' is Avro " + avro_type_text(*inner) +
+                  ", which has no field '" + segment + "'";
+      return f;
+    }
+    if (dot == std::string::npos) {
+      f.node = next;
+      return f;
+    }
+    at = next;
+    start = dot + 1;
+  }
+}
+
+// The kafka sources with format: avro upstream of the sink, and the map stages between.
+struct Upstream {
+  std::vector<const StageConfig*> avro_sources;
+  std::vector<const StageConfig*> maps;
+  const StageConfig* reshaper = nullptr;  // a transform that is neither map nor filter
+};
+
+Upstream upstream(const StageConfig& stage, const PipelineConfig& pipeline) {
+  Upstream u;
+  for (const StageConfig* s : upstream_of(stage, pipeline)) {
+    const StageType* type = find_stage_type(s->type);
+    if (type && type->role == Role::source) {
+      if (s->type == "kafka" && s->options.get_string("format") == "avro") u.avro_sources.push_back(s);
+    } else if (s->type == "map") {
+      u.maps.push_back(s);
+    } else if (s->type != "filter" && !u.reshaper) {
+      u.reshaper = s;
+    }
+  }
+  return u;
+}
+
+}  // namespace
+
+void check_against_avro_schemas(const PostgresSinkConfig& cfg, const StageConfig& stage,
+                                const PipelineConfig& pipeline, std::vector<ConfigError>& errors,
+                                std::vector<std::string>& warnings) {
+  const Upstream up = upstream(stage, pipeline);
+  if (up.avro_sources.empty()) return;
+  if (up.reshaper) {
+    warnings.push_back(warning_at(pipeline, stage.mark,
+                                  "stage '" + stage.name +
+                                      "': its columns are not checked against the Avro schema of source '" +
+                                      up.avro_sources.front()->name + "': stage '" + up.reshaper->name +
+                                      "' (" + up.reshaper->type + ") between them reshapes the records"));
+    return;
+  }
+  // Columns reading what a map sets, renames or removes read the map's values, not the schema's.
+  std::map<std::string, const StageConfig*> changed_by;  // column name -> map
+  for (const StageConfig* m : up.maps) {
+    std::vector<std::string> changed;
+    for (const auto& [path, expr] : m->options.get_string_map("set")) changed.push_back(path);
+    for (const auto& [from, to] : m->options.get_string_map("rename")) {
+      changed.push_back(from);
+      changed.push_back(to);
+    }
+    for (const auto& path : m->options.get_string_list("remove")) changed.push_back(path);
+    std::vector<std::string> skipped;
+    for (const auto& col : cfg.columns)
+      for (const auto& c : changed)
+        if (col.source == ColumnSource::field && overlaps(col.path, c) && !changed_by.count(col.name)) {
+          changed_by[col.name] = m;
+          skipped.push_back(col.name);
+        }
+    if (!skipped.empty())
+      warnings.push_back(warning_at(pipeline, stage.mark,
+                                    "stage '" + stage.name + "': column(s) " + join(skipped) +
+                                        " are not checked against the Avro schema: map '" + m->name +
+                                        "' sets, renames or removes what they read"));
+  }
+
+  // Without the catalog (check_live says why), the fields and the mapped types are still checked.
+  const auto columns = read_column_types(cfg);
+  for (const StageConfig* source : up.avro_sources) {
+    const Options& o = source->options;
+    if (o.has("topic_pattern")) {
+      warnings.push_back(warning_at(
+          pipeline, o.mark("topic_pattern"),
+          "source '" + source->name + "' reads topic_pattern: the columns of stage '" + stage.name +
+              "' are checked only against the schemas of topics named in topics, which it has none of"));
+      continue;
+    }
+    const avro::RegistrySettings registry =
+        avro::read_registry_settings(o.node("schema_registry"), o.mark("schema_registry"));
+    const std::vector<std::string> topics = o.get_string_list("topics");
+    for (std::size_t t = 0; t < topics.size(); ++t) {
+      const std::string& topic = topics[t];
+      const std::string subject = topic + "-value";
+      const avro::SubjectSchema latest = avro::fetch_latest_schema(registry, subject);
+      if (latest.outcome == avro::SubjectSchema::Outcome::not_registered) {
+        warnings.push_back(warning_at(pipeline, o.mark("topics"),
+                                      latest.error + ": the columns of stage '" + stage.name +
+                                          "' are not checked against topic '" + topic + "'"));
+        continue;
+      }
+      if (latest.outcome != avro::SubjectSchema::Outcome::found) {
+        // A registry that cannot be asked is asked nothing more: one error for the topics left.
+        const bool unreachable = latest.outcome == avro::SubjectSchema::Outcome::unreachable;
+        const std::vector<std::string> left(
+            topics.begin() + static_cast<std::ptrdiff_t>(t),
+            unreachable ? topics.end() : topics.begin() + static_cast<std::ptrdiff_t>(t) + 1);
+        errors.emplace_back(o.mark("schema_registry"),
+                            "the columns of stage '" + stage.name + "' cannot be checked against topic" +
+                                (left.size() > 1 ? "s '" : " '") + join(left, "', '") + "': " + latest.error,
+                            "the database checks ran all the same");
+        if (unreachable) break;
+        continue;
+      }
+      const std::string schema_named = "subject " + subject + " version " + std::to_string(latest.version);
+      const AvroNode* row = &latest.schema->root();
+      if (cfg.mode == Mode::debezium) {
+        Found after = find_field(*row, "after");
+        bool nullable = false;
+        if (after.node) after.node = non_null(after.node, nullable);
+        if (!after.node || after.node->type != AvroType::record) {
+          errors.emplace_back(o.mark("topics"),
+                              "topic '" + topic + "' (" + schema_named +
+                                  ") is not a Debezium change event: its schema has no 'after' "
+                                  "record, which stage '" +
+                                  stage.name + "' (mode: debezium) reads");
+          continue;
+        }
+        row = after.node;
+      }
+      for (const ColumnSpec& col : cfg.columns) {
+        const bool envelope = col.source == ColumnSource::envelope;
+        if ((col.source != ColumnSource::field && !envelope) || changed_by.count(col.name)) continue;
+        const Found f = find_field(envelope ? latest.schema->root() : *row, col.path);
+        if (!f.node) {
+          const std::string hint = did_you_mean(f.segment, f.siblings);
+          errors.emplace_back(col.mark,
+                              "column '" + col.name + "' reads field '" + col.path +
+                                  "', which the Avro schema of topic '" + topic + "' (" + schema_named +
+                                  ") does not have: " + f.missing,
+                              hint.empty() ? "map a field the schema has, or remove the column" : hint);
+          continue;
+        }
+        const ColumnType* pg = nullptr;  // null: not in the table (check_live reports it) or no catalog
+        if (columns)
+          if (auto it = columns->find(col.name); it != columns->end()) pg = &it->second;
+        const std::string field = "field '" + col.path + "' of topic '" + topic + "', Avro " +
+                                  avro_type_text(*f.node) + " (" + schema_named + "): ";
+        if (auto problem =
+                pg ? avro_column_problem(*f.node, *pg, col.default_copy.has_value(), f.nullable_path)
+                   : std::nullopt) {
+          errors.emplace_back(col.mark,
+                              "column '" + col.name + "' of table " + cfg.display + " is " + pg->display +
+                                  ", which cannot hold " + field + *problem,
+                              "change the column's type (ALTER TABLE " + cfg.display + " ALTER COLUMN " +
+                                  quote_ident(col.name) + " TYPE ...), or map another field");
+          continue;
+        }
+        // A type taken as written from the stage upstream (mode merge) is not converted by etld.
+        if (!col.declared_type.empty()) continue;
+        if (auto problem = avro_column_problem(*f.node, mapped_type(col.type), true))
+          errors.emplace_back(col.type_mark,
+                              "column '" + col.name + "' is mapped as " + type_name(col.type) +
+                                  ", which cannot hold " + field + *problem,
+                              pg ? "map it with the column's type, " + pg->display
+                                 : std::string("map it with a type that holds the field"));
+      }
+    }
+  }
+}
+
+}  // namespace etld::pg
+
+#else  // built without the avro connector: no source can have format: avro
+
+namespace etld::pg {
+void check_against_avro_schemas(const PostgresSinkConfig&, const StageConfig&, const PipelineConfig&,
+                                std::vector<ConfigError>&, std::vector<std::string>&) {}
+}  // namespace etld::pg
+
+#endif
