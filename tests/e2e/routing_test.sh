@@ -41,18 +41,18 @@ YAML
   [[ $delivery == exactly_once ]] || sed -i '/offsets_table/d' "$file"
 }
 
-# produce TOPIC N [POISON_AT]: N records {seq} (and, before seq POISON_AT, one whose seq is not a
-# number), in the background, about 5000 a second.
+# produce TOPIC N [POISON_AT] [PER_TENTH]: N records {seq} (and, before seq POISON_AT, one whose seq
+# is not a number), PER_TENTH every 0.1 s, in the background.
 produce() {
-  local topic=$1 count=$2 poison=${3:--1}
-  python3 -u - "$count" "$poison" <<'PY' | "$src/scripts/dev-env" produce --keyed "$topic" 2>>"$tmp/producer.log" &
+  local topic=$1 count=$2 poison=${3:--1} rate=${4:-500}
+  python3 -u - "$count" "$poison" "$rate" <<'PY' | "$src/scripts/dev-env" produce --keyed "$topic" 2>>"$tmp/producer.log" &
 import json, sys, time
-n, poison = int(sys.argv[1]), int(sys.argv[2])
+n, poison, rate = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 for i in range(n):
     if i == poison:
         print("poison\t" + json.dumps({"seq": "not a number"}))
     print(f"{i % 50}\t" + json.dumps({"seq": i}))
-    if (i + 1) % 500 == 0:
+    if (i + 1) % rate == 0:
         sys.stdout.flush()
         time.sleep(0.1)
 PY
@@ -84,22 +84,32 @@ eo="eo${pre}"
 for t in a b c; do "$src/scripts/dev-env" topic "${eo}_$t" 2 >/dev/null; done
 pipeline "$tmp/eo.yaml" "$eo" "g_$eo" exactly_once
 check "the exactly-once pipeline validates" "$etld" validate "$tmp/eo.yaml"
-produce "${eo}_a" "$n"
-produce "${eo}_b" "$n" $((n / 3))
-produce "${eo}_c" "$n"
-for k in 1 2 3 4; do
+eo_n=6000  # ~400 records a second per topic: the stream lasts ~15 s
+produce "${eo}_a" "$eo_n" -1 40
+produce "${eo}_b" "$eo_n" $((eo_n / 3)) 40
+produce "${eo}_c" "$eo_n" -1 40
+eo_total() { echo $(($(distinct_seqs "${eo}_a") + $(distinct_seqs "${eo}_b") + $(distinct_seqs "${eo}_c"))); }
+grew() { (($(eo_total) > $1)); }
+mid_stream=0
+for k in 1 2 3 4 5; do
+  before=$(eo_total)
   start eo "$tmp/eo.yaml"
-  sleep "$(python3 -c "import random; print(1.0 + random.random() * 1.5)")"
+  # Killed once it has committed something more, at a random moment after.
+  wait_for 30 grew "$before" || true
+  sleep "$(python3 -c "import random; print(random.random() * 0.6)")"
   kill9 eo
-  echo "kill $k: $(distinct_seqs "${eo}_a")/$(distinct_seqs "${eo}_b")/$(distinct_seqs "${eo}_c") records" >&2
+  total=$(eo_total)
+  ((total < 3 * eo_n)) && mid_stream=$((mid_stream + 1))
+  echo "kill $k: $total of $((3 * eo_n)) records" >&2
 done
+check "at least 2 of the 5 SIGKILLs came mid-stream" test "$mid_stream" -ge 2
 start eo "$tmp/eo.yaml"
 for t in a b c; do
-  check "exactly_once: table $t holds each of its $n records once after 4 SIGKILLs" wait_for 120 exact "${eo}_$t" "$n"
+  check "exactly_once: table $t holds each of its $eo_n records once after 5 SIGKILLs" wait_for 120 exact "${eo}_$t" "$eo_n"
 done
 check "exactly_once: one dead letter, in b's table" test \
   "$(count_of "${eo}_a_dead_letters")/$(count_of "${eo}_b_dead_letters")/$(count_of "${eo}_c_dead_letters")" = 0/1/0
 check "exactly_once: the offsets table matches the rows and the dead letter" test \
-  "$(psql_q "select sum(next_offset) from offsets_$run_id where consumer_group = 'g_$eo'")" = $((3 * n + 1))
+  "$(psql_q "select sum(next_offset) from offsets_$run_id where consumer_group = 'g_$eo'")" = $((3 * eo_n + 1))
 check "the exactly-once run exits 0 on SIGTERM" stop eo
 finish
