@@ -265,7 +265,7 @@ const PostgresSinkConfig* TableRouter::from_template(Event& e, std::string& erro
         out += e.topic.str();
       } else {
         const char* field = p.kind == TemplatePart::Kind::source_table ? "table" : "schema";
-        const Value* v = source->find(field);
+        const Value* v = source ? source->find(field) : nullptr;
         if (!v || v->kind() != Value::Kind::string || v->as_string().empty()) {
           error = "table template '" + r.template_text + "': the change event has no source." + field;
           return false;
