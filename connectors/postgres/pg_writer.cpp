@@ -204,6 +204,10 @@ Writer::TableRows Writer::by_table(const WorkBatch& b, const std::vector<std::si
   TableRows groups;
   for (std::size_t i : idx) {
     const PostgresSinkConfig* t = &table_of(b.rows[i]);
+    if (!groups.empty() && groups.back().first == t) {  // rows come in runs of one topic
+      groups.back().second.push_back(i);
+      continue;
+    }
     auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == t; });
     if (it == groups.end()) it = groups.insert(groups.end(), {t, {}});
     it->second.push_back(i);
