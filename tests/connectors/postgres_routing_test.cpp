@@ -3,24 +3,30 @@
 // configuration mistakes located at their option, and against a real PostgreSQL
 // (scripts/dev-env): three topics into three tables with a poison record in one (only that
 // table's dead letters grow), a name beyond 63 bytes and an unmapped topic dead-lettered with
-// their reasons, max_tables, and `validate --against-db` checking every table of `tables:`.
+// their reasons, max_tables, delivery: exactly_once committing every table, a row the server
+// refuses and the offsets in one transaction, and `validate --against-db` checking every table of
+// `tables:`.
 #include <doctest/doctest.h>
 
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "config/loader.hpp"
 #include "config/schema/diagnostics.hpp"
 #include "connectors/postgres/pg_config.hpp"
 #include "connectors/postgres/pg_connection.hpp"
+#include "stages/engine/offset_store.hpp"
 #include "stages/engine/registry.hpp"
 #include "tests/support/fake_contexts.hpp"
 #include "tests/support/services.hpp"
+#include "tests/support/test_partition.hpp"
 #include "tests/support/test_stages.hpp"
 
 using namespace std::chrono_literals;
@@ -242,6 +248,70 @@ TEST_SUITE("postgres sink routing") {
     for (const char* t : {"_customers", "_orders"})
       db.exec("DROP TABLE IF EXISTS " + q(name + t) + ", " + q(name + t + "_dead_letters"));
     db.exec("DROP TABLE " + q(name + "_dead_letters"));
+  }
+
+  TEST_CASE("exactly_once: three tables, a row one of them refuses, and every offset in one transaction") {
+    Db db;
+    const std::string name = unique("eo");
+    // Table b refuses id 5 on the server (a CHECK): bisected out inside the one transaction.
+    db.exec("CREATE TABLE " + q(name + "_b") + " (id bigint CHECK (id <> 5), off bigint)");
+    const std::string group = name + "_g";
+    const std::string yaml =
+        "pipeline: eo\nstages:\n  in:\n    type: kafka\n    brokers: 127.0.0.1:1\n    topic_pattern: 'x.*'\n"
+        "    group: " +
+        group + "\n  out:\n    type: postgres\n    inputs: [in]\n    dsn: '" + dsn() + "'\n    table: \"" +
+        name + "_{topic}\"\n    create_table: true\n    delivery: exactly_once\n    offsets_table: " + name +
+        "_offsets\n    batch: { max_rows: 1000, max_wait: 10ms }\n    columns:\n"
+        "      id: { from: id, type: bigint, required: true }\n      off: { from: _offset, type: bigint }\n";
+    etld::Diagnostics diags("p.yaml");
+    auto pipeline = etld::load_pipeline_text(yaml, "p.yaml", diags);
+    REQUIRE_MESSAGE(pipeline, diags.format());
+    boost::asio::io_context io;
+    etld::test::FakeSinkContext ctx{io, "out"};
+    auto factory = etld::find_stage_type("postgres")->configure(*pipeline->find("out"), *pipeline);
+    auto sink = factory->make_sink(0);
+    ctx.start(*sink);
+    etld::test::run_idle(io);
+    auto store = factory->offset_store();
+    REQUIRE(store != nullptr);
+    std::vector<std::shared_ptr<etld::test::TestPartition>> targets;
+    std::vector<etld::PartitionClaimRequest> wanted;
+    for (const char* topic : {"a", "b", "c"}) {
+      targets.push_back(std::make_shared<etld::test::TestPartition>());
+      wanted.push_back({topic, 0, targets.back(), group});
+    }
+    std::promise<std::string> claimed;
+    store->claim(wanted, [&](std::vector<etld::PartitionClaim> c, std::string e) {
+      claimed.set_value(e.empty() && c.size() == 3 ? "" : "claim failed: " + e);
+    });
+    REQUIRE(claimed.get_future().get() == "");
+    Batch b;
+    for (std::size_t t = 0; t < 3; ++t) {
+      targets[t]->emitted(0, 10);
+      for (int o = 0; o < 10; ++o) {
+        Event e;
+        e.value = "{\"id\": " + std::to_string(o) + "}";
+        e.topic = std::string(1, static_cast<char>('a' + t));
+        e.partition = 0;
+        e.offset = o;
+        e.ack = etld::Ack(targets[t], static_cast<std::uint64_t>(o));
+        b.push_back(std::move(e));
+      }
+    }
+    CHECK(ctx.consume_until_done(*sink, std::move(b), 20s));
+    CHECK_MESSAGE(!ctx.error, ctx.failure_text());
+    CHECK(db.scalar("SELECT count(*) || '/' || sum(id) FROM " + q(name + "_a")) == "10/45");
+    CHECK(db.scalar("SELECT count(*) || '/' || sum(id) FROM " + q(name + "_b")) == "9/40");
+    CHECK(db.scalar("SELECT count(*) || '/' || sum(id) FROM " + q(name + "_c")) == "10/45");
+    CHECK(db.scalar("SELECT sqlstate || ' ' || \"offset\" FROM " + q(name + "_b_dead_letters")) == "23514 5");
+    CHECK(db.scalar("SELECT count(*) FROM " + q(name + "_a_dead_letters")) == "0");
+    CHECK(db.scalar("SELECT string_agg(topic || '=' || next_offset, ',' ORDER BY topic) FROM " +
+                    q(name + "_offsets") + " WHERE consumer_group = '" + group + "'") == "a=10,b=10,c=10");
+    sink.reset();
+    etld::test::run_idle(io);
+    for (const char* t : {"_a", "_b", "_c"})
+      db.exec("DROP TABLE " + q(name + t) + ", " + q(name + t + "_dead_letters"));
+    db.exec("DROP TABLE " + q(name + "_offsets"));  // the stage's own dead letters: out_dead_letters
   }
 
   TEST_CASE("validate --against-db checks every table of tables:, and no table of a template") {
