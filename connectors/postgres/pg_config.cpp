@@ -94,8 +94,6 @@ void check_map_option(const Options& o, const std::string& option, const std::ve
   check_keys(o.node(option), keys, "'" + option + "'");
 }
 
-constexpr std::size_t kMaxIdentifierBytes = 63;  // NAMEDATALEN - 1
-
 // What exactly_once needs of the sink itself: every write of a batch must join its transaction.
 // What it needs of the stages upstream (one source that keeps its positions in our store, stages
 // that keep each partition's records one to one and in order) the engine checks for every sink

@@ -167,6 +167,9 @@ std::size_t batch_max_rows(const Options& options);
 // Parses and checks every option; throws ConfigError located at the culprit node.
 PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& pipeline);
 
+// PostgreSQL's longest identifier (NAMEDATALEN - 1): it cuts longer names silently.
+inline constexpr std::size_t kMaxIdentifierBytes = 63;
+
 // "<table>_dead_letters", the table's part cut (at a UTF-8 boundary) so that the whole fits 63 bytes.
 std::string default_dead_letter_table(const std::string& table);
 

@@ -1,7 +1,6 @@
 // Routing a postgres sink's records to many tables (pg_routing.hpp).
 #include "connectors/postgres/pg_routing.hpp"
 
-#include <algorithm>
 #include <string_view>
 
 #include "config/schema/diagnostics.hpp"
@@ -15,8 +14,6 @@
 namespace etld::pg {
 
 namespace {
-
-constexpr std::size_t kMaxIdentifierBytes = 63;  // NAMEDATALEN - 1: longer names PostgreSQL cuts
 
 // The options a `tables:` entry may set; the others are the stage's.
 const std::vector<std::string> kEntryOptions = {"table",    "key",          "columns",
