@@ -1,9 +1,11 @@
 #include <algorithm>
+#include <iostream>
 #include <map>
 #include <set>
 
 #include "config/schema/diagnostics.hpp"
 #include "connectors/postgres/pg_connection.hpp"
+#include "connectors/postgres/pg_routing.hpp"
 #include "connectors/postgres/postgres_sink.hpp"
 
 namespace etld::pg {
@@ -72,6 +74,14 @@ std::string join(const std::vector<std::string>& v) {
 }  // namespace
 
 void check_live(const PostgresSinkConfig& c, const StageConfig& stage) {
+  if (c.routing) {
+    // tables: every entry against its table; a template names its tables only when records come.
+    if (c.routing->by_topic.empty())
+      std::cerr << "stage '" << stage.name << "': table template " << c.routing->template_text
+                << ": no table to check before records name them\n";
+    for (const auto& [topic, entry] : c.routing->by_topic) check_live(*entry.cfg, entry.stage);
+    return;
+  }
   const Options& o = stage.options;
   std::unique_ptr<PgConnection> conn;
   try {

@@ -20,6 +20,7 @@
 #include "connectors/postgres/pg_columns.hpp"
 #include "connectors/postgres/pg_debezium.hpp"
 #include "connectors/postgres/pg_merge.hpp"
+#include "connectors/postgres/pg_routing.hpp"
 #include "connectors/postgres/pg_sql.hpp"
 #ifdef ETLD_WITH_KAFKA
 #include "connectors/kafka/dead_letter_topic.hpp"
@@ -93,17 +94,6 @@ void check_map_option(const Options& o, const std::string& option, const std::ve
   check_keys(o.node(option), keys, "'" + option + "'");
 }
 
-constexpr std::size_t kMaxIdentifierBytes = 63;  // NAMEDATALEN - 1
-
-// "<table>_dead_letters", the table's part shortened (at a UTF-8 character boundary) so that the
-// whole fits in an identifier.
-std::string default_dead_letter_table(const std::string& table) {
-  static const std::string suffix = "_dead_letters";
-  std::size_t keep = std::min(table.size(), kMaxIdentifierBytes - suffix.size());
-  while (keep > 0 && keep < table.size() && (static_cast<unsigned char>(table[keep]) & 0xc0) == 0x80) --keep;
-  return table.substr(0, keep) + suffix;
-}
-
 // What exactly_once needs of the sink itself: every write of a batch must join its transaction.
 // What it needs of the stages upstream (one source that keeps its positions in our store, stages
 // that keep each partition's records one to one and in order) the engine checks for every sink
@@ -122,6 +112,13 @@ void check_exactly_once(const PostgresSinkConfig& c, const StageConfig& stage) {
 }
 
 }  // namespace
+
+std::string default_dead_letter_table(const std::string& table) {
+  static const std::string suffix = "_dead_letters";
+  std::size_t keep = std::min(table.size(), kMaxIdentifierBytes - suffix.size());
+  while (keep > 0 && keep < table.size() && (static_cast<unsigned char>(table[keep]) & 0xc0) == 0x80) --keep;
+  return table.substr(0, keep) + suffix;
+}
 
 std::string join(const std::vector<std::string>& v, const std::string& sep) {
   std::string out;
@@ -215,9 +212,26 @@ const std::vector<OptionSpec>& option_specs() {
        {}},
       {"table",
        OptionKind::string,
-       "target table, optionally schema-qualified (schema.table), case-sensitive",
-       true,
+       "target table, optionally schema-qualified (schema.table), case-sensitive; or a template of "
+       "tables made on first use: {topic}, with mode debezium {source.table} and {source.schema} "
+       "(\"raw_{topic}\", \"replica.{source.table}\"); table or tables is required",
+       false,
        "",
+       {}},
+      {"tables",
+       OptionKind::mapping,
+       "topic -> table, or topic -> {table, key, columns, mode, guard, soft_delete, truncate, create_table, "
+       "delete_on_tombstone} overriding the stage's options for that table; a record of another topic is a "
+       "dead letter",
+       false,
+       "",
+       {}},
+      {"max_tables",
+       OptionKind::integer,
+       "with a table template: the most tables one sink instance writes; a record naming one more is a "
+       "dead letter",
+       false,
+       "1000",
        {}},
       {"mode",
        OptionKind::choice,
@@ -357,12 +371,19 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
     throw ConfigError(o.mark("dsn"), "option 'dsn': " + problem->message, problem->hint);
   c.dsn_redacted = redact_dsn(c.dsn);
 
-  const std::string table_text = o.get_string("table");
-  auto [schema, table] = split_table(table_text, o.mark("table"));
+  if (!o.has("table") && !o.has("tables"))
+    throw ConfigError(o.mark("table"), "the postgres sink needs 'table' or 'tables'",
+                      "write table: public.orders, table: \"{topic}\" or tables: {orders: public.orders}");
+  // A routed stage's own table holds the dead letters of records that no table takes.
+  const bool routed = is_routed(o);
+  const std::string table_text = routed ? std::string() : o.get_string("table");
+  auto [schema, table] = routed ? unrouted_table(o, stage.name) : split_table(table_text, o.mark("table"));
   c.schema = schema;
   c.table = table;
   c.qualified = (schema.empty() ? "" : quote_ident(schema) + ".") + quote_ident(table);
-  c.display = table_text;
+  c.display = routed ? (schema.empty() ? "" : schema + ".") + table : table_text;
+  // With `tables`, each entry has its own columns and key, parsed with it (pg_routing.cpp).
+  const bool one_shape = !o.has("tables");
 
   const std::string mode = o.get_string("mode");
   c.mode = mode == "upsert"          ? Mode::upsert
@@ -373,7 +394,7 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
   c.create_table = o.get_bool("create_table");
   if (c.mode == Mode::merge)
     configure_merge(c, stage, pipeline);
-  else
+  else if (one_shape)
     parse_columns_and_key(c, o, mode);
 
   c.credit_limit = std::max<std::size_t>(1, stage.max_demand) * std::max<std::size_t>(1, stage.inputs.size());
@@ -387,14 +408,14 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
   // delete_on_tombstone
   if (o.has("delete_on_tombstone")) {
     c.delete_on_tombstone = o.get_bool("delete_on_tombstone");
-    if (c.delete_on_tombstone && c.key.empty())
+    if (c.delete_on_tombstone && c.key.empty() && one_shape)
       throw ConfigError(o.mark("delete_on_tombstone"),
                         "delete_on_tombstone needs 'key': which columns identify a row", "add key: [id]");
   } else {
     c.delete_on_tombstone = !c.key.empty() && c.mode != Mode::merge;  // partials are never tombstones
   }
   if (c.mode == Mode::debezium) {
-    configure_debezium(c, o);
+    if (one_shape) configure_debezium(c, o);
   } else {
     for (const char* option : {"soft_delete", "truncate"})
       if (o.has(option))
@@ -503,7 +524,7 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
                            : action == "alert" ? GuardAction::alert
                                                : GuardAction::pause;
 
-  if (o.has("guard") && c.mode != Mode::debezium) {  // debezium's: configure_debezium
+  if (o.has("guard") && c.mode != Mode::debezium && one_shape) {  // debezium's: configure_debezium
     c.guard = o.get_string("guard");
     if (c.mode != Mode::upsert)
       throw ConfigError(o.mark("guard"), "option 'guard' applies to mode upsert only",
@@ -534,6 +555,7 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
   derive_sql(c);
   if (c.mode == Mode::merge) derive_merge_sql(c);
   if (c.mode == Mode::debezium) derive_debezium_sql(c);
+  if (routed) c.routing = parse_routing(c, stage, pipeline);
   return c;
 }
 

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -76,6 +77,8 @@ enum class Mode { insert, upsert, insert_ignore, merge, debezium };
 // What the dead-letter guard does when a batch trips max_dead_letter_ratio (docs/connectors/postgres.md).
 using sink::GuardAction;
 
+struct Routing;  // pg_routing.hpp
+
 struct PostgresSinkConfig {
   std::string dsn;           // secret: never logged
   std::string dsn_redacted;  // safe to log: the password replaced by ***
@@ -122,8 +125,13 @@ struct PostgresSinkConfig {
   std::string offsets_display;
   std::string offsets_qualified;
 
+  // Many tables (pg_routing.hpp): set on a routed stage's own config, whose table only holds the
+  // dead letters of records no table takes; each table's config (routing null) is made from it.
+  std::shared_ptr<const Routing> routing;
+
   // Derived SQL.
-  bool uses_stage = false;  // upsert modes, or keyed deletes: a per-connection staging table
+  std::string stage_table = "etld_stage";  // the per-connection staging table (one per table)
+  bool uses_stage = false;                 // upsert modes, or keyed deletes: a per-connection staging table
   std::string copy_target_sql;
   std::string create_stage_sql;
   std::string copy_stage_sql;
@@ -158,6 +166,12 @@ std::size_t batch_max_rows(const Options& options);
 
 // Parses and checks every option; throws ConfigError located at the culprit node.
 PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& pipeline);
+
+// PostgreSQL's longest identifier (NAMEDATALEN - 1): it cuts longer names silently.
+inline constexpr std::size_t kMaxIdentifierBytes = 63;
+
+// "<table>_dead_letters", the table's part cut (at a UTF-8 boundary) so that the whole fits 63 bytes.
+std::string default_dead_letter_table(const std::string& table);
 
 // "name" with embedded quotes doubled.
 std::string quote_ident(const std::string& name);

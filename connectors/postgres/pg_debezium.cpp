@@ -120,15 +120,16 @@ void derive_debezium_sql(PostgresSinkConfig& c) {
     return g.empty() ? std::string() : " AND (t." + g + " IS NULL OR t." + g + " <= " + event + "." + g + ")";
   };
   auto later = [&](bool deletes) {
-    return " AND NOT EXISTS (SELECT 1 FROM pg_temp.etld_stage o WHERE " + std::string(deletes ? "" : "NOT ") +
-           "o._etld_del AND " + match("o", "s") + " AND " + ord("o") + " > " + ord("s") + ")";
+    return " AND NOT EXISTS (SELECT 1 FROM pg_temp." + c.stage_table + " o WHERE " +
+           std::string(deletes ? "" : "NOT ") + "o._etld_del AND " + match("o", "s") + " AND " + ord("o") +
+           " > " + ord("s") + ")";
   };
   const bool soft = !c.soft_delete.empty();
   auto upsert = [&](bool after_delete) {
     std::string sql = "INSERT INTO " + c.qualified + " AS t (" + col_list + ") SELECT " + col_list +
-                      " FROM (SELECT DISTINCT ON (" + key_list +
-                      ") * FROM pg_temp.etld_stage s WHERE NOT s._etld_del" +
-                      (after_delete ? later(true) : "") + latest + ") x ON CONFLICT (" + key_list + ") DO ";
+                      " FROM (SELECT DISTINCT ON (" + key_list + ") * FROM pg_temp." + c.stage_table +
+                      " s WHERE NOT s._etld_del" + (after_delete ? later(true) : "") + latest +
+                      ") x ON CONFLICT (" + key_list + ") DO ";
     if (updates.empty()) return sql + "NOTHING";
     sql += "UPDATE SET " + join(updates, ", ");
     if (!g.empty()) sql += " WHERE t." + g + " IS NULL OR t." + g + " <= EXCLUDED." + g;
@@ -138,7 +139,7 @@ void derive_debezium_sql(PostgresSinkConfig& c) {
   // A soft delete keeps the row: every key's latest upsert applies, then the deletes after it.
   c.upsert_after_delete_sql = soft ? c.upsert_sql : upsert(true);
   const std::string latest_delete =
-      "(SELECT DISTINCT ON (" + key_list + ") * FROM pg_temp.etld_stage s WHERE s._etld_del";
+      "(SELECT DISTINCT ON (" + key_list + ") * FROM pg_temp." + c.stage_table + " s WHERE s._etld_del";
   if (soft) {
     envelope_sets.insert(envelope_sets.begin(), quote_ident(c.soft_delete) + " = true");
     c.delete_sql.clear();

@@ -28,31 +28,31 @@ void derive_sql(PostgresSinkConfig& c) {
   const std::string key_list = sql_join(keys, ", ");
   c.copy_target_sql = "COPY " + c.qualified + " (" + col_list + ") FROM STDIN";
   c.uses_stage = c.mode != Mode::insert || c.delete_on_tombstone;
-  c.create_stage_sql =
-      "CREATE TEMP TABLE IF NOT EXISTS etld_stage ON COMMIT DELETE ROWS AS SELECT 0::bigint AS _etld_seq, "
-      "false AS _etld_del, " +
-      col_list + " FROM " + c.qualified + " WITH NO DATA";
-  c.copy_stage_sql = "COPY pg_temp.etld_stage (_etld_seq, _etld_del, " + col_list + ") FROM STDIN";
-  c.clear_stage_sql = "DELETE FROM pg_temp.etld_stage";
+  c.create_stage_sql = "CREATE TEMP TABLE IF NOT EXISTS " + c.stage_table +
+                       " ON COMMIT DELETE ROWS AS SELECT 0::bigint AS _etld_seq, "
+                       "false AS _etld_del, " +
+                       col_list + " FROM " + c.qualified + " WITH NO DATA";
+  c.copy_stage_sql = "COPY pg_temp." + c.stage_table + " (_etld_seq, _etld_del, " + col_list + ") FROM STDIN";
+  c.clear_stage_sql = "DELETE FROM pg_temp." + c.stage_table;
   if (!keys.empty()) {
     std::vector<std::string> match_t, match_s;
     for (const auto& k : keys) {
       match_t.push_back("t." + k + " = d." + k);
       match_s.push_back("d." + k + " = s." + k);
     }
-    c.delete_sql = "DELETE FROM " + c.qualified + " t USING (SELECT DISTINCT " + key_list +
-                   " FROM pg_temp.etld_stage WHERE _etld_del) d WHERE " + sql_join(match_t, " AND ");
+    c.delete_sql = "DELETE FROM " + c.qualified + " t USING (SELECT DISTINCT " + key_list + " FROM pg_temp." +
+                   c.stage_table + " WHERE _etld_del) d WHERE " + sql_join(match_t, " AND ");
     // Per key, the last upsert (upsert) or the first (insert_ignore) wins; with deletes in the
     // batch, only operations after the key's last delete count (the delete ran first).
     auto upsert = [&](bool after_delete) {
       std::string sql = "INSERT INTO " + c.qualified + " AS t (" + col_list + ") SELECT " + col_list +
-                        " FROM (SELECT DISTINCT ON (" + key_list +
-                        ") * FROM pg_temp.etld_stage s WHERE NOT _etld_del";
+                        " FROM (SELECT DISTINCT ON (" + key_list + ") * FROM pg_temp." + c.stage_table +
+                        " s WHERE NOT _etld_del";
       if (after_delete)
-        sql +=
-            " AND s._etld_seq > COALESCE((SELECT max(d._etld_seq) FROM pg_temp.etld_stage d WHERE "
-            "d._etld_del AND " +
-            sql_join(match_s, " AND ") + "), -1)";
+        sql += " AND s._etld_seq > COALESCE((SELECT max(d._etld_seq) FROM pg_temp." + c.stage_table +
+               " d WHERE "
+               "d._etld_del AND " +
+               sql_join(match_s, " AND ") + "), -1)";
       // With a guard, the newest version of a key in the batch wins whatever the arrival order.
       const std::string guard_order = c.guard.empty() ? "" : quote_ident(c.guard) + " DESC NULLS LAST, ";
       sql += " ORDER BY " + key_list + ", " + guard_order + "_etld_seq " +

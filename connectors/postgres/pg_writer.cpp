@@ -48,7 +48,9 @@ void mark_poison(Row& r, const PgError& e) {
 class Writer::DeadLetterTable final : public sink::DeadLetterDestination {
  public:
   explicit DeadLetterTable(Writer& w) : w_(w) {}
-  std::string describe() const override { return "table " + w_.cfg_->dead_letter_display; }
+  std::string describe() const override {
+    return w_.cfg_->routing ? std::string("the dead-letter tables") : "table " + w_.cfg_->dead_letter_display;
+  }
   std::string write(const std::vector<sink::DeadLetter>& letters, const sink::StopSignal&) override {
     w_.ensure_connected();
     try {
@@ -74,6 +76,7 @@ Writer::Writer(std::shared_ptr<const PostgresSinkConfig> cfg, spdlog::logger& lo
                const sink::StopSignal& stop, SinkMetrics* metrics, std::shared_ptr<PgOffsetStore> offsets,
                std::unique_ptr<sink::DeadLetterDestination> topic)
     : cfg_(std::move(cfg)),
+      cur_(cfg_.get()),
       log_(log),
       stop_(stop),
       metrics_(metrics),
@@ -134,11 +137,13 @@ void Writer::connect_once() {
     conn_->exec("SET TimeZone = 'UTC'");
     conn_->exec_params("SELECT set_config('application_name', $1, false)",
                        {fmt::format("etld/{}/{}", cfg_->pipeline, cfg_->stage).substr(0, 63)});
-    if (cfg_->create_table) ddl(cfg_->create_table_sql, cfg_->lock_key);
+    // A routed stage's own table only holds the dead letters of records that no table takes.
+    if (cfg_->create_table && !cfg_->routing) ddl(cfg_->create_table_sql, cfg_->lock_key);
     if (cfg_->on_poison == PoisonPolicy::dead_letter && cfg_->dead_letter_table)
       ddl(cfg_->create_dead_letter_sql, cfg_->lock_key);
     if (cfg_->exactly_once) ddl(cfg_->create_offsets_sql, cfg_->offsets_lock_key);
-    if (cfg_->uses_stage) conn_->exec(cfg_->create_stage_sql);
+    if (cfg_->uses_stage && !cfg_->routing) conn_->exec(cfg_->create_stage_sql);
+    for (const PostgresSinkConfig* t : known_) prepare(*t);  // temporary staging tables died with the old one
   } catch (const PgError& e) {
     rollback_quietly();
     if (e.error_class() != ErrorClass::transient)
@@ -153,6 +158,61 @@ void Writer::connect_once() {
     log_.debug("connected to PostgreSQL ({})", cfg_->dsn_redacted);
   failures_ = 0;
   if (metrics_) metrics_->set_connected(true);
+}
+
+void Writer::prepare(const PostgresSinkConfig& t) {
+  if (t.create_table) ddl(t.create_table_sql, t.lock_key);
+  if (t.on_poison == PoisonPolicy::dead_letter && t.dead_letter_table &&
+      t.dead_letter_qualified != cfg_->dead_letter_qualified)
+    ddl(t.create_dead_letter_sql, t.lock_key);
+  if (t.uses_stage) conn_->exec(t.create_stage_sql);
+}
+
+// Tables the batch names for the first time: created (create_table) under the DDL lock, with
+// their dead-letter tables and staging tables, before anything of the batch is written.
+void Writer::prepare_new_tables(const WorkBatch& b) {
+  std::vector<const PostgresSinkConfig*> fresh;
+  for (const Row& r : b.rows)
+    if (r.table && known_.insert(r.table).second) fresh.push_back(r.table);
+  if (fresh.empty()) return;
+  sink::retry<PgError>(
+      backoff_, stop_,
+      [&] {
+        ensure_connected();  // a new connection prepares every known table, these too
+        for (const PostgresSinkConfig* t : fresh) {
+          try {
+            prepare(*t);
+          } catch (const PgError& e) {
+            rollback_quietly();
+            if (e.error_class() != ErrorClass::transient)
+              throw FatalStageError(fmt::format("preparing table {} failed: {} (SQLSTATE {})", t->display,
+                                                e.what(), e.sqlstate));
+            throw;
+          }
+        }
+      },
+      pg_failure,
+      [&](const PgError& e, std::chrono::milliseconds delay) {
+        log_.warn("preparing {} new table(s) failed transiently: {}; retrying in {} ms", fresh.size(),
+                  e.what(), delay.count());
+        count_transient(e);
+      });
+  for (const PostgresSinkConfig* t : fresh) log_.info("writing to table {} too", t->display);
+}
+
+Writer::TableRows Writer::by_table(const WorkBatch& b, const std::vector<std::size_t>& idx) const {
+  TableRows groups;
+  for (std::size_t i : idx) {
+    const PostgresSinkConfig* t = &table_of(b.rows[i]);
+    if (!groups.empty() && groups.back().first == t) {  // rows come in runs of one topic
+      groups.back().second.push_back(i);
+      continue;
+    }
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == t; });
+    if (it == groups.end()) it = groups.insert(groups.end(), {t, {}});
+    it->second.push_back(i);
+  }
+  return groups;
 }
 
 void Writer::ensure_connected() {
@@ -179,7 +239,7 @@ std::string Writer::connect() {
 
 void Writer::write_rows(WorkBatch& b, const std::vector<std::size_t>& idx, std::size_t lo, std::size_t hi) {
   const bool one_copy =
-      cfg_->mode == Mode::insert && std::all_of(idx.begin() + static_cast<std::ptrdiff_t>(lo),
+      cur_->mode == Mode::insert && std::all_of(idx.begin() + static_cast<std::ptrdiff_t>(lo),
                                                 idx.begin() + static_cast<std::ptrdiff_t>(hi),
                                                 [&](std::size_t i) { return b.rows[i].op == RowOp::write; });
   if (one_copy) {
@@ -219,7 +279,7 @@ void Writer::write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, 
     conn_->copy_in(begin ? "BEGIN; " + sql : sql, rows);
     begin = false;
   };
-  if (cfg_->mode == Mode::insert) {
+  if (cur_->mode == Mode::insert) {
     // Runs of inserts go straight to the table; runs of deletes through the staging table.
     std::size_t a = lo;
     while (a < hi) {
@@ -227,11 +287,11 @@ void Writer::write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, 
       std::size_t z = a + 1;
       while (z < hi && b.rows[idx[z]].op == op) ++z;
       if (op == RowOp::write) {
-        copy(cfg_->copy_target_sql, slice(a, z));
+        copy(cur_->copy_target_sql, slice(a, z));
       } else {
-        copy(cfg_->copy_stage_sql, slice(a, z));
-        conn_->exec(cfg_->delete_sql);
-        conn_->exec(cfg_->clear_stage_sql);
+        copy(cur_->copy_stage_sql, slice(a, z));
+        conn_->exec(cur_->delete_sql);
+        conn_->exec(cur_->clear_stage_sql);
       }
       a = z;
     }
@@ -240,31 +300,31 @@ void Writer::write_rows_body(WorkBatch& b, const std::vector<std::size_t>& idx, 
     // one are written.
     for (std::size_t i = lo; i < hi; ++i)
       if (b.rows[idx[i]].op == RowOp::truncate) {
-        conn_->exec(begin ? "BEGIN; " + cfg_->truncate_sql : cfg_->truncate_sql);
+        conn_->exec(begin ? "BEGIN; " + cur_->truncate_sql : cur_->truncate_sql);
         begin = false;
         lo = i + 1;
       }
     if (lo == hi) return;
     bool has_del = false, has_write = false;
     for (std::size_t i = lo; i < hi; ++i) (b.rows[idx[i]].op == RowOp::del ? has_del : has_write) = true;
-    copy(cfg_->copy_stage_sql, slice(lo, hi));
-    if (has_del && !cfg_->delete_sql.empty()) conn_->exec(cfg_->delete_sql);
-    if (has_write && cfg_->mode == Mode::merge) {
+    copy(cur_->copy_stage_sql, slice(lo, hi));
+    if (has_del && !cur_->delete_sql.empty()) conn_->exec(cur_->delete_sql);
+    if (has_write && cur_->mode == Mode::merge) {
       merge_staged();
     } else if (has_write) {
-      conn_->exec(has_del ? cfg_->upsert_after_delete_sql : cfg_->upsert_sql);
+      conn_->exec(has_del ? cur_->upsert_after_delete_sql : cur_->upsert_sql);
     }
-    if (has_del && !cfg_->soft_delete_sql.empty()) conn_->exec(cfg_->soft_delete_sql);
-    if (more_slices) conn_->exec(cfg_->clear_stage_sql);
+    if (has_del && !cur_->soft_delete_sql.empty()) conn_->exec(cur_->soft_delete_sql);
+    if (more_slices) conn_->exec(cur_->clear_stage_sql);
   }
 }
 
 // mode merge: folds the staged rows into the table, a key's n-th row in round n (pg_merge.hpp).
 void Writer::merge_staged() {
-  Result r = conn_->query(cfg_->merge_rounds_sql);
+  Result r = conn_->query(cur_->merge_rounds_sql);
   const long rounds = std::stol(PQgetvalue(r.get(), 0, 0));
   for (long round = 1; round <= rounds; ++round)
-    conn_->exec_params(cfg_->merge_round_sql, {std::to_string(round)});
+    conn_->exec_params(cur_->merge_round_sql, {std::to_string(round)});
 }
 
 // The rows idx[...] in transactions of their own, retrying transient failures; a slice the
@@ -284,7 +344,7 @@ void Writer::write_slices(WorkBatch& b, const std::vector<std::size_t>& idx) {
               throw FatalStageError(
                   fmt::format("PostgreSQL rejected the writes to {}: {} (SQLSTATE {}): the configuration or "
                               "the table is wrong",
-                              cfg_->display, e.what(), e.sqlstate));
+                              cur_->display, e.what(), e.sqlstate));
             throw;
           }
           for (std::size_t i = lo; i < hi; ++i) b.rows[idx[i]].status = AckStatus::done;
@@ -293,7 +353,7 @@ void Writer::write_slices(WorkBatch& b, const std::vector<std::size_t>& idx) {
         },
         pg_failure,
         [&](const PgError& e, std::chrono::milliseconds delay) {
-          log_.warn("writing to {} failed transiently: {}{}; retrying {} row(s) in {} ms", cfg_->display,
+          log_.warn("writing to {} failed transiently: {}{}; retrying {} row(s) in {} ms", cur_->display,
                     e.what(), e.sqlstate.empty() ? "" : " (SQLSTATE " + e.sqlstate + ")", hi - lo,
                     delay.count());
           count_transient(e);
@@ -309,7 +369,9 @@ std::vector<sink::DeadLetter> Writer::poison_letters(const WorkBatch& b) const {
   for (std::size_t i = 0; i < b.rows.size(); ++i) {
     const Row& r = b.rows[i];
     if (r.op == RowOp::poison && !r.dropped && !r.deferred)
-      letters.push_back({&b.events[i], dead_letter_reason(r.error), r.sqlstate});
+      letters.push_back({&b.events[i],
+                         dead_letter_reason(r.table ? "table " + r.table->display + ": " + r.error : r.error),
+                         r.sqlstate});
   }
   return letters;
 }
@@ -331,6 +393,7 @@ void Writer::write_dead_letters(WorkBatch& b) {
 void Writer::insert_dead_letters(const std::vector<sink::DeadLetter>& letters) {
   for (const sink::DeadLetter& l : letters) {
     const Event& e = *l.event;
+    const Row& row = batch_->rows[static_cast<std::size_t>(l.event - batch_->events.data())];
     std::optional<std::string> headers;
     if (!e.headers.empty()) {
       Object o;
@@ -338,7 +401,7 @@ void Writer::insert_dead_letters(const std::vector<sink::DeadLetter>& letters) {
       headers = Value(std::move(o)).to_json();
     }
     conn_->exec_params(
-        cfg_->insert_dead_letter_sql,
+        table_of(row).insert_dead_letter_sql,
         {cfg_->pipeline, cfg_->stage, opt(!e.topic.empty(), sanitize_utf8(e.topic.str())),
          opt(e.partition >= 0, std::to_string(e.partition)), opt(e.offset >= 0, std::to_string(e.offset)),
          opt(e.has_key, e.key), opt(e.has_value, e.value), headers, l.reason, opt(!l.code.empty(), l.code)},
@@ -359,6 +422,13 @@ void Writer::write(WorkBatch& b) {
       m->batch_seconds->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
   } observe{metrics_, b.rows.size()};
+  batch_ = &b;
+  try {
+    prepare_new_tables(b);
+  } catch (const FatalStageError& f) {
+    b.fatal = f.what();
+    return;
+  }
   if (offsets_) {
     try {
       write_exactly_once(b);
@@ -375,8 +445,13 @@ void Writer::write(WorkBatch& b) {
     if (r.op == RowOp::skip) r.status = AckStatus::done;
   }
   try {
-    write_slices(b, idx);
+    for (auto& [table, rows] : by_table(b, idx)) {
+      cur_ = table;
+      write_slices(b, rows);
+    }
+    cur_ = cfg_.get();
   } catch (const FatalStageError& f) {
+    cur_ = cfg_.get();
     b.fatal = f.what();  // rows not committed stay failed
     return;
   }

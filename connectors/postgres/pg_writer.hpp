@@ -14,7 +14,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <spdlog/logger.h>
@@ -43,6 +45,9 @@ struct Row {
   // exactly_once: an earlier offset of its partition is still on its way; the strand hands the
   // event back for a later batch (it is not settled).
   bool deferred = false;
+  // A routed stage (pg_routing.hpp): the table the row goes to (its config lives as long as the
+  // sink's router); null: the stage's own table (unrouted: its dead-letter table only).
+  const PostgresSinkConfig* table = nullptr;
 };
 
 // One batch on its way through the writer: events and their rows, index for index.
@@ -75,6 +80,14 @@ class Writer {
  private:
   class DeadLetterTable;  // the dead-letter table as a sink::DeadLetterDestination
 
+  // The rows idx[...] grouped by table, each group in batch order, the groups in order of first row.
+  using TableRows = std::vector<std::pair<const PostgresSinkConfig*, std::vector<std::size_t>>>;
+  TableRows by_table(const WorkBatch& b, const std::vector<std::size_t>& idx) const;
+  const PostgresSinkConfig& table_of(const Row& r) const { return r.table ? *r.table : *cfg_; }
+  // A routed table's DDL (create_table, its dead-letter table) and staging table, on this connection.
+  void prepare(const PostgresSinkConfig& t);
+  void prepare_new_tables(const WorkBatch& b);
+
   void ensure_connected();
   void connect_once();
   void drop_connection();
@@ -94,6 +107,9 @@ class Writer {
   void count_transient(const PgError& e);
 
   std::shared_ptr<const PostgresSinkConfig> cfg_;
+  const PostgresSinkConfig* cur_;              // the table being written: cfg_, or a routed table's
+  const WorkBatch* batch_ = nullptr;           // the batch being written: the tables of its dead letters
+  std::set<const PostgresSinkConfig*> known_;  // routed tables seen: prepared on every connection
   spdlog::logger& log_;
   const sink::StopSignal& stop_;
   std::unique_ptr<PgConnection> conn_;

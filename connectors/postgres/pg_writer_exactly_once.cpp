@@ -212,11 +212,21 @@ void Writer::write_exactly_once(WorkBatch& b) {
     ensure_connected();
     try {
       if (!optimistic || idx.empty()) conn_->exec("BEGIN");
+      // Every table of the batch (one, unless the stage routes) in the one transaction.
+      const TableRows tables = by_table(b, idx);
       if (!optimistic) {
-        bisect_in_transaction(b, idx);
+        for (const auto& [table, rows] : tables) {
+          cur_ = table;
+          bisect_in_transaction(b, rows);
+        }
       } else if (!idx.empty()) {
         try {
-          write_rows_body(b, idx, 0, idx.size(), /*more_slices=*/false, /*begin=*/true);
+          bool begin = true;
+          for (const auto& [table, rows] : tables) {
+            cur_ = table;
+            write_rows_body(b, rows, 0, rows.size(), /*more_slices=*/false, begin);
+            begin = false;
+          }
         } catch (const PgError& e) {
           if (e.error_class() != ErrorClass::data) throw;
           // A row the table refuses: start over, with each slice under a savepoint, to find it.
@@ -303,7 +313,7 @@ void Writer::write_exactly_once(WorkBatch& b) {
       rollback_quietly();
       if (e.error_class() != ErrorClass::transient) {
         b.fatal = fmt::format("PostgreSQL rejected the exactly-once transaction on {}: {} (SQLSTATE {})",
-                              cfg_->display, e.what(), e.sqlstate);
+                              cur_->display, e.what(), e.sqlstate);
         return;
       }
       stop_.throw_if_stopping();

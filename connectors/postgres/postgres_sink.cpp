@@ -31,6 +31,7 @@
 #include "config/schema/printable.hpp"
 #include "connectors/postgres/avro_schema_check.hpp"
 #include "connectors/postgres/pg_offset_store.hpp"
+#include "connectors/postgres/pg_routing.hpp"
 #include "connectors/postgres/pg_writer.hpp"
 #include "stages/engine/registry.hpp"
 #include "stages/sink/batcher.hpp"
@@ -75,15 +76,18 @@ class PostgresSink final : public Sink {
                                             ctx.log());
 #endif
     writer_ = std::make_unique<Writer>(cfg_, ctx.log(), stop_, metrics_.get(), offsets_, std::move(topic));
-    ctx.log().info("writing to table {} ({}, {}) at {}", cfg_->display,
-                   cfg_->mode == Mode::insert          ? "insert"
-                   : cfg_->mode == Mode::upsert        ? "upsert"
-                   : cfg_->mode == Mode::insert_ignore ? "insert_ignore"
-                   : cfg_->mode == Mode::merge         ? "merge"
-                                                       : "debezium",
-                   cfg_->exactly_once ? "exactly once, offsets in " + cfg_->offsets_display
-                                      : std::string("at least once"),
-                   cfg_->dsn_redacted);
+    if (cfg_->routing) router_.emplace(cfg_);
+    ctx.log().info(
+        "writing to {} ({}, {}) at {}",
+        cfg_->routing ? "the tables " + describe_routing(*cfg_->routing) : "table " + cfg_->display,
+        cfg_->mode == Mode::insert          ? "insert"
+        : cfg_->mode == Mode::upsert        ? "upsert"
+        : cfg_->mode == Mode::insert_ignore ? "insert_ignore"
+        : cfg_->mode == Mode::merge         ? "merge"
+                                            : "debezium",
+        cfg_->exactly_once ? "exactly once, offsets in " + cfg_->offsets_display
+                           : std::string("at least once"),
+        cfg_->dsn_redacted);
     worker_.emplace(ctx.executor(), stop_, [this] { writer_->interrupt(); });
     worker_->start([this] {
       if (std::string fatal = writer_->connect(); !fatal.empty())
@@ -114,7 +118,12 @@ class PostgresSink final : public Sink {
       WorkBatch& w = batcher_->open();
       Row r;
       r.begin = w.buf.size();
-      r.op = encode_event(*cfg_, e, seq_++, w.buf, r.error);
+      const PostgresSinkConfig* table = cfg_.get();
+      if (router_) table = r.table = router_->route(e, r.error);
+      if (table)
+        r.op = encode_event(*table, e, seq_++, w.buf, r.error);
+      else  // no table: a dead letter with the reason (to the stage's own), or a tombstone to skip
+        r.op = r.error.empty() ? RowOp::skip : RowOp::poison;
       r.end = w.buf.size();
       w.rows.push_back(std::move(r));
       w.events.push_back(std::move(e));
@@ -217,6 +226,7 @@ class PostgresSink final : public Sink {
 
   // Strand state.
   std::optional<sink::Batcher<WorkBatch>> batcher_;
+  std::optional<TableRouter> router_;  // a routed stage: each record's table
   std::uint64_t seq_ = 0;
   std::size_t buf_hint_ = 0;  // COPY bytes of the last batch: the next one's reserve
   bool draining_ = false, drained_ = false, failed_ = false;
