@@ -23,6 +23,7 @@
 #include "connectors/postgres/pg_connection.hpp"
 #include "stages/engine/registry.hpp"
 #include "tests/support/fake_contexts.hpp"
+#include "tests/support/postgres_scalar.hpp"
 #include "tests/support/services.hpp"
 #include "tests/support/test_partition.hpp"
 #include "tests/support/test_stages.hpp"
@@ -34,6 +35,9 @@ using etld::Event;
 using etld::pg::RowOp;
 
 namespace {
+
+using etld::test::Db;
+using etld::test::dsn;
 
 // A change event: op, the row images (JSON or "null") and source.lsn; wrapped in Kafka Connect's
 // {"schema": ..., "payload": ...} when `wrapped`.
@@ -106,23 +110,6 @@ Encoded encode(const etld::pg::PostgresSinkConfig& cfg, const std::optional<std:
   r.op = etld::pg::encode_event(cfg, e, 7, r.row, r.error);
   return r;
 }
-
-const std::string& dsn() {
-  static const std::string d = [] {
-    const char* env = std::getenv("PG_DSN");
-    return env && *env ? std::string(env) : etld::test::services().pg_dsn;
-  }();
-  return d;
-}
-
-struct Db {
-  etld::pg::PgConnection conn{dsn()};
-  void exec(const std::string& sql) { conn.exec(sql); }
-  std::string scalar(const std::string& sql) {
-    auto r = conn.query(sql);
-    return PQntuples(r.get()) == 0 || PQgetisnull(r.get(), 0, 0) ? "<null>" : PQgetvalue(r.get(), 0, 0);
-  }
-};
 
 std::string unique_table(const std::string& base) {
   static int n = 0;

@@ -25,6 +25,7 @@
 #include "stages/engine/offset_store.hpp"
 #include "stages/engine/registry.hpp"
 #include "tests/support/fake_contexts.hpp"
+#include "tests/support/postgres_scalar.hpp"
 #include "tests/support/services.hpp"
 #include "tests/support/test_partition.hpp"
 #include "tests/support/test_stages.hpp"
@@ -35,13 +36,8 @@ using etld::Event;
 
 namespace {
 
-const std::string& dsn() {
-  static const std::string d = [] {
-    const char* env = std::getenv("PG_DSN");
-    return env && *env ? std::string(env) : etld::test::services().pg_dsn;
-  }();
-  return d;
-}
+using etld::test::Db;
+using etld::test::dsn;
 
 std::string unique(const std::string& base) {
   static int n = 0;
@@ -69,15 +65,6 @@ std::string config_error(const std::string& yaml) {
   }
   return "";
 }
-
-struct Db {
-  etld::pg::PgConnection conn{dsn()};
-  void exec(const std::string& sql) { conn.exec(sql); }
-  std::string scalar(const std::string& sql) {
-    auto r = conn.query(sql);
-    return PQntuples(r.get()) == 0 || PQgetisnull(r.get(), 0, 0) ? "<null>" : PQgetvalue(r.get(), 0, 0);
-  }
-};
 
 // The sink on a real io_context, fed events of several topics (offset = ack token).
 struct Sink {

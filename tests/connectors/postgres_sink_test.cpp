@@ -25,6 +25,7 @@
 #include "stages/engine/pipeline.hpp"
 #include "tests/support/fake_contexts.hpp"
 #include "tests/support/kafka_test_util.hpp"
+#include "tests/support/postgres_scalar.hpp"
 #include "tests/support/services.hpp"
 #include "tests/support/test_stages.hpp"
 
@@ -35,38 +36,8 @@ using etld::Event;
 
 namespace {
 
-const std::string& dsn() {
-  static const std::string d = [] {
-    const char* env = std::getenv("PG_DSN");
-    if (env && *env) return std::string(env);
-    return etld::test::services().pg_dsn;
-  }();
-  return d;
-}
-
-// A test-side connection with helpers to run SQL and read results as text.
-struct Db {
-  etld::pg::PgConnection conn{dsn()};
-  Db() { conn.exec("SET TimeZone = 'UTC'"); }
-  void exec(const std::string& sql) { conn.exec(sql); }
-  std::vector<std::vector<std::optional<std::string>>> rows(const std::string& sql) {
-    auto r = conn.query(sql);
-    std::vector<std::vector<std::optional<std::string>>> out;
-    for (int i = 0; i < PQntuples(r.get()); ++i) {
-      std::vector<std::optional<std::string>> row;
-      for (int j = 0; j < PQnfields(r.get()); ++j)
-        row.push_back(PQgetisnull(r.get(), i, j) ? std::nullopt
-                                                 : std::optional<std::string>(PQgetvalue(r.get(), i, j)));
-      out.push_back(std::move(row));
-    }
-    return out;
-  }
-  std::string scalar(const std::string& sql) {
-    auto r = rows(sql);
-    return r.empty() || r[0].empty() || !r[0][0] ? std::string("<null>") : *r[0][0];
-  }
-  long count(const std::string& table) { return std::stol(scalar("SELECT count(*) FROM " + table)); }
-};
+using etld::test::Db;
+using etld::test::dsn;
 
 std::string unique_name(const std::string& base) {
   static int n = 0;
