@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "connectors/postgres/pg_config.hpp"
+#include "connectors/postgres/pg_text.hpp"
 #include "stages/engine/event.hpp"
 #include "stages/engine/value.hpp"
 
@@ -20,16 +21,6 @@ bool append_copy_escaped(std::string& out, std::string_view s);
 // Appends `v` (not null) converted to `col`'s type as a COPY text field. On failure returns false
 // and sets `error` to "column qty (smallint): 70000 out of range".
 bool encode_value(const Value& v, const ColumnSpec& col, std::string& out, std::string& error);
-
-// Epoch milliseconds -> "YYYY-MM-DD HH:MM:SS.mmm+00"; false outside years 1..9999.
-bool format_epoch_ms(std::int64_t ms, std::string& out, bool date_only = false);
-// ISO 8601 date or timestamp ("2024-05-01", "2024-05-01T10:00:00.5Z", "... +02:00").
-bool valid_iso8601(std::string_view s, bool date_only);
-bool valid_uuid(std::string_view s);
-bool valid_numeric(std::string_view s);
-
-// Replaces invalid UTF-8 sequences by U+FFFD (for JSON and text made from raw bytes).
-std::string sanitize_utf8(std::string_view s);
 
 // How one event turns into a row of the batch. truncate: mode debezium's op t (no row text).
 enum class RowOp : std::uint8_t { write, del, skip, poison, truncate };
