@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "stages/engine/record_schema.hpp"
+
 namespace etld::avro {
 
 enum class AvroType : std::uint8_t {
@@ -57,14 +59,17 @@ struct AvroNode {
   std::vector<std::pair<std::string, const AvroNode*>> fields;  // record, in order
   std::vector<std::string> symbols;                             // enum
   std::vector<const AvroNode*> branches;                        // union
-  const AvroNode* items = nullptr;                              // array items, map values
+  // Debezium's converters' name of the type ("io.debezium.time.ZonedTimestamp"), "" when none.
+  std::string connect_name;
+  const AvroNode* items = nullptr;  // array items, map values
 };
 
 struct AvroSchemaError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-class AvroSchema {
+// Events decoded with it carry it (Event::schema): the postgres sink maps columns from it.
+class AvroSchema final : public RecordSchema {
  public:
   // Compiles the schema text (JSON). Throws AvroSchemaError with avro-c's reason.
   static std::shared_ptr<const AvroSchema> parse(std::string_view json);

@@ -15,7 +15,7 @@ WireDecoder::Part WireDecoder::schema_of(std::string_view payload, std::string& 
   part.id = frame->schema_id;
   part.body = frame->body;
   if (auto it = known_.find(part.id); it != known_.end()) {
-    part.schema = it->second.get();
+    part.schema = it->second;
     return part;
   }
   SchemaRegistry::Lookup found = registry_->lookup(part.id);
@@ -24,7 +24,7 @@ WireDecoder::Part WireDecoder::schema_of(std::string_view payload, std::string& 
   } else if (!found.schema) {
     reason = std::move(found.error);
   } else {
-    part.schema = known_.emplace(part.id, std::move(found.schema)).first->second.get();
+    part.schema = known_.emplace(part.id, std::move(found.schema)).first->second;
   }
   return part;
 }
@@ -55,12 +55,16 @@ WireDecoder::Outcome WireDecoder::decode(Event& e, std::string& reason, std::uin
   if (value) {
     try {
       e.set_record(decode_avro(*v.schema, v.body));
+      e.schema = std::move(v.schema);
     } catch (const AvroDecodeError& ex) {
       reason = "avro: body does not decode with schema id " + std::to_string(v.id) + ": " + ex.what();
       return Outcome::rejected;
     }
   }
-  if (key) e.key = std::move(key_json);
+  if (key) {
+    e.key = std::move(key_json);
+    e.key_schema = std::move(k.schema);
+  }
   return Outcome::decoded;
 }
 

@@ -31,7 +31,7 @@ class WireDecoder {
 
  private:
   struct Part {
-    const AvroSchema* schema = nullptr;  // nullptr: see `reason`, or `waiting`
+    std::shared_ptr<const AvroSchema> schema;  // null: see `reason`, or `waiting`
     std::uint32_t id = 0;
     std::string_view body;
     bool waiting = false;

@@ -161,11 +161,33 @@ ColumnSpec parse_column(const YAML::Node& key_node, const YAML::Node& value, boo
 
 // The mapping and the conflict target of every mode but merge.
 void parse_columns_and_key(PostgresSinkConfig& c, const Options& o, const std::string& mode) {
-  if (!o.has("columns"))
-    throw ConfigError(o.mark("columns"), "missing required option 'columns' for mode " + mode,
-                      "write columns: {id: {from: id, type: bigint}}");
-  YAML::Node cols = o.node("columns");
-  if (!(cols.IsMap() || cols.IsSequence()) || cols.size() == 0)
+  // Without `columns:` they come from each record's schema (schema_columns.hpp); column_overrides
+  // are parsed as columns here (mode debezium's soft_delete and guard look for theirs among them)
+  // and set aside by parse_config.
+  c.schema_columns = !o.has("columns");
+  if (!c.schema_columns && o.has("column_overrides"))
+    throw ConfigError(o.mark("column_overrides"),
+                      "option 'column_overrides' applies when 'columns' is not given",
+                      "with columns: every column is mapped there; remove column_overrides");
+  if (!c.schema_columns && o.has("evolve") && o.get_string("evolve") != "none")
+    throw ConfigError(
+        o.mark("evolve"), "option 'evolve' applies to columns from the schema (no 'columns:')",
+        "add the column to 'columns' and to the table yourself, or drop 'columns' to map the schema");
+  c.evolve = o.has("evolve") && o.get_string("evolve") == "add_columns";
+  YAML::Node cols = c.schema_columns ? o.node("column_overrides") : o.node("columns");
+  if (c.schema_columns && (!cols.IsDefined() || cols.IsNull())) cols = YAML::Node(YAML::NodeType::Map);
+  if (c.schema_columns && cols.IsMap()) {
+    // `field: skip` leaves a field of the schema out.
+    YAML::Node kept(YAML::NodeType::Map);
+    for (auto it = cols.begin(); it != cols.end(); ++it) {
+      if (it->second.IsScalar() && it->second.Scalar() == "skip")
+        c.skipped_fields.push_back(it->first.Scalar());
+      else
+        kept[it->first] = it->second;
+    }
+    cols = kept;
+  }
+  if (!c.schema_columns && (!(cols.IsMap() || cols.IsSequence()) || cols.size() == 0))
     throw ConfigError(
         o.mark("columns"),
         "option 'columns' must be a non-empty map of column -> {from, type}, or a list of {name, from, type}",
@@ -202,6 +224,7 @@ void parse_columns_and_key(PostgresSinkConfig& c, const Options& o, const std::s
         throw ConfigError(o.mark("key"), "key column '" + k + "' is listed twice", "Please delete one.");
       auto it = std::find_if(c.columns.begin(), c.columns.end(),
                              [&](const ColumnSpec& col) { return col.name == k; });
+      if (it == c.columns.end() && c.schema_columns) continue;  // checked against each schema
       if (it == c.columns.end()) {
         std::string hint = did_you_mean(k, names);
         if (hint.empty()) hint = "every key column must be mapped in 'columns'";
@@ -210,7 +233,7 @@ void parse_columns_and_key(PostgresSinkConfig& c, const Options& o, const std::s
       it->is_key = true;
     }
   }
-  if (c.mode != Mode::insert && c.key.empty())
+  if (c.mode != Mode::insert && c.key.empty() && !c.schema_columns)  // schema columns: Avro keys may name it
     throw ConfigError(o.mark(o.has("key") ? "key" : "mode"),
                       "mode '" + mode + "' needs 'key' (the conflict target)", "add key: [id]");
 }

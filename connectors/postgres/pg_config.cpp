@@ -22,6 +22,7 @@
 #include "connectors/postgres/pg_merge.hpp"
 #include "connectors/postgres/pg_routing.hpp"
 #include "connectors/postgres/pg_sql.hpp"
+#include "connectors/postgres/schema_columns.hpp"
 #ifdef ETLD_WITH_KAFKA
 #include "connectors/kafka/dead_letter_topic.hpp"
 #endif
@@ -220,7 +221,9 @@ const std::vector<OptionSpec>& option_specs() {
        {}},
       {"tables",
        OptionKind::mapping,
-       "topic -> table, or topic -> {table, key, columns, mode, guard, soft_delete, truncate, create_table, "
+       "topic -> table, or topic -> {table, key, columns, column_overrides, evolve, mode, guard, "
+       "soft_delete, "
+       "truncate, create_table, "
        "delete_on_tombstone} overriding the stage's options for that table; a record of another topic is a "
        "dead letter",
        false,
@@ -253,11 +256,29 @@ const std::vector<OptionSpec>& option_specs() {
        OptionKind::any,  // a map or a list, checked by parse_columns_and_key
        "column -> {from: field path, \".\" or _topic/_partition/_offset/_timestamp/_key/_headers, type: ..., "
        "required: bool, default: value} (or a list of {name: column, ...}); debezium: paths read the row "
-       "image, _op/_ts_ms/_source.FIELD the envelope; required but with mode merge, which derives them "
-       "(there only column: type, another type for a derived column)",
+       "image, _op/_ts_ms/_source.FIELD the envelope; with mode merge only column: type, another type for a "
+       "derived column (merge derives them). Without columns, each record's schema (format: avro, or "
+       "Debezium's JSON schema wrapper) gives them: one per top-level field, named and typed after it",
        false,
        "",
        {}},
+      {"column_overrides",
+       OptionKind::mapping,
+       "without columns: entries like those of columns (column -> {from, type, ...}): one named as a schema "
+       "field replaces its column, others are added (e.g. _offset: {from: _offset, type: bigint}); "
+       "field: skip leaves a field out",
+       false,
+       "",
+       {}},
+      {"evolve",
+       OptionKind::choice,
+       "without columns: add_columns adds a nullable column for a field the table lacks and widens a column "
+       "where PostgreSQL can do it safely (integer to bigint, real to double precision, a wider numeric or "
+       "varchar); none leaves the table as it is. A change it cannot make sends the records of that schema "
+       "to the dead letters with the reason",
+       false,
+       "none",
+       {"none", "add_columns"}},
       {"create_table",
        OptionKind::boolean,
        "CREATE TABLE IF NOT EXISTS from the mapping (primary key = key; merge: UNIQUE NULLS NOT DISTINCT "
@@ -396,6 +417,7 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
     configure_merge(c, stage, pipeline);
   else if (one_shape)
     parse_columns_and_key(c, o, mode);
+  check_schema_upstream(c, stage, pipeline);
 
   c.credit_limit = std::max<std::size_t>(1, stage.max_demand) * std::max<std::size_t>(1, stage.inputs.size());
 
@@ -531,14 +553,19 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
                         "set mode: upsert, or remove guard");
     auto it = std::find_if(c.columns.begin(), c.columns.end(),
                            [&](const ColumnSpec& col) { return col.name == c.guard; });
-    if (it == c.columns.end()) {
+    if (it == c.columns.end() && !c.schema_columns) {
       std::vector<std::string> names;
       for (const auto& col : c.columns) names.push_back(col.name);
       std::string hint = did_you_mean(c.guard, names);
       throw ConfigError(o.mark("guard"), "guard column '" + c.guard + "' is not in 'columns'",
                         hint.empty() ? "map it, e.g. version: {from: _offset, type: bigint}" : hint);
     }
-    if (it->is_key) throw ConfigError(o.mark("guard"), "guard column '" + c.guard + "' is a key column");
+    if (it != c.columns.end() && it->is_key)
+      throw ConfigError(o.mark("guard"), "guard column '" + c.guard + "' is a key column");
+  }
+  if (c.schema_columns) {  // each record's schema gives the columns, these go on top
+    c.column_overrides = std::move(c.columns);
+    c.columns.clear();
   }
 
   c.exactly_once = o.get_string("delivery") == "exactly_once";

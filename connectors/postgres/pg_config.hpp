@@ -16,7 +16,12 @@
 #include "config/schema/options.hpp"
 #include "config/schema/pipeline.hpp"
 #include "stages/engine/output_columns.hpp"
+#include "stages/engine/record_schema.hpp"
 #include "stages/sink/ratio_guard.hpp"
+
+namespace etld::avro {
+struct AvroNode;
+}
 
 namespace etld::pg {
 
@@ -70,6 +75,9 @@ struct ColumnSpec {
   // As declared in CREATE TABLE when it is not type_name(type): a type derived from the stage
   // upstream (mode merge) that etld does not convert itself ("text[]"); values go as text.
   std::string declared_type;
+  // Columns from the schema (schema_columns.hpp): the field's Avro schema node, for the checks
+  // against the table and its DDL; null for a mapped or added column.
+  const avro::AvroNode* field = nullptr;
 };
 
 enum class Mode { insert, upsert, insert_ignore, merge, debezium };
@@ -124,6 +132,15 @@ struct PostgresSinkConfig {
   bool exactly_once{};
   std::string offsets_display;
   std::string offsets_qualified;
+
+  // Columns from the schema (schema_columns.hpp): no `columns:` was given; the column_overrides
+  // (`skip` entries in skipped_fields) and evolve: add_columns. A table's config made for one row
+  // schema (config_for_schema) has its columns and keeps the schema they point into alive.
+  bool schema_columns = false;
+  std::vector<ColumnSpec> column_overrides;
+  std::vector<std::string> skipped_fields;
+  bool evolve = false;
+  std::shared_ptr<const RecordSchema> row_schema;
 
   // Many tables (pg_routing.hpp): set on a routed stage's own config, whose table only holds the
   // dead letters of records no table takes; each table's config (routing null) is made from it.

@@ -22,6 +22,14 @@ constexpr Metric kDeadLetters{"etld_postgres_dead_letters_total", Type::counter,
 constexpr Metric kGuardTrips{"etld_postgres_dead_letter_guard_trips_total", Type::counter,
                              "Batches in which more than max_dead_letter_ratio of the records were bad (the "
                              "guard tripped and did what on_dead_letter_ratio says)."};
+constexpr Metric kSchemaChanges{
+    "etld_postgres_schema_changes_total", Type::counter,
+    "Changes made to tables from the records' schemas: tables created (create_table), columns added and "
+    "widened (evolve: add_columns); each is also logged."};
+constexpr Metric kSchemaRefusals{
+    "etld_postgres_schema_refusals_total", Type::counter,
+    "Record schemas a table cannot take (a column missing without evolve, a type that cannot be widened "
+    "safely, a NOT NULL column the schema has no field for): their records go to the dead letters."};
 constexpr Metric kBatchRows{"etld_postgres_batch_rows", Type::histogram, "Rows per batch."};
 constexpr Metric kBatchSeconds{"etld_postgres_batch_seconds", Type::histogram,
                                "Time to write one batch, retries and dead letters included."};
@@ -36,6 +44,8 @@ SinkMetrics::SinkMetrics(const metrics::MetricsScope& scope, ReadinessProbe prob
       retries(scope.counter(kRetries)),
       dead_letters(scope.counter(kDeadLetters)),
       guard_trips(scope.counter(kGuardTrips)),
+      schema_changes(scope.counter(kSchemaChanges)),
+      schema_refusals(scope.counter(kSchemaRefusals)),
       batch_rows(scope.histogram(kBatchRows, metrics::size_buckets())),
       batch_seconds(scope.histogram(kBatchSeconds, metrics::latency_buckets())),
       connected(scope.gauge(kConnected)),

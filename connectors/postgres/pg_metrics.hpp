@@ -16,7 +16,8 @@ struct SinkMetrics {
   // Connection state: the gauge and the /readyz probe together.
   void set_connected(bool connected);
 
-  std::shared_ptr<metrics::Counter> rows_written, batches, retries, dead_letters, guard_trips;
+  std::shared_ptr<metrics::Counter> rows_written, batches, retries, dead_letters, guard_trips, schema_changes,
+      schema_refusals;
   std::shared_ptr<metrics::Histogram> batch_rows, batch_seconds;
   std::shared_ptr<metrics::Gauge> connected;
   ReadinessProbe probe;

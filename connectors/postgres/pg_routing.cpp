@@ -16,9 +16,9 @@ namespace etld::pg {
 namespace {
 
 // The options a `tables:` entry may set; the others are the stage's.
-const std::vector<std::string> kEntryOptions = {"table",    "key",          "columns",
-                                                "mode",     "guard",        "soft_delete",
-                                                "truncate", "create_table", "delete_on_tombstone"};
+const std::vector<std::string> kEntryOptions = {
+    "table",       "key",      "columns",      "column_overrides",   "evolve", "mode", "guard",
+    "soft_delete", "truncate", "create_table", "delete_on_tombstone"};
 
 const char* const kPlaceholders = "{topic}, {source.table} and {source.schema} (mode debezium)";
 

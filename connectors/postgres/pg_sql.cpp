@@ -72,7 +72,8 @@ void derive_sql(PostgresSinkConfig& c) {
   if (c.create_table) {
     std::vector<std::string> defs;
     for (const auto& col : c.columns)
-      defs.push_back(col.quoted + " " + type_name(col.type) +
+      defs.push_back(col.quoted + " " +
+                     (col.declared_type.empty() ? type_name(col.type) : col.declared_type) +
                      (col.required && !col.is_key ? " NOT NULL" : ""));
     if (!keys.empty()) defs.push_back("PRIMARY KEY (" + key_list + ")");
     c.create_table_sql = "CREATE TABLE IF NOT EXISTS " + c.qualified + " (" + sql_join(defs, ", ") + ")";

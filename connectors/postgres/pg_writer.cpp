@@ -1,6 +1,7 @@
 #include "connectors/postgres/pg_writer.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <optional>
 #include <stdexcept>
 #include <vector>
@@ -10,12 +11,18 @@
 #include "config/schema/printable.hpp"
 #include "config/schema/secrets.hpp"
 #include "connectors/postgres/pg_writer_detail.hpp"
+#include "connectors/postgres/schema_evolution.hpp"
 #include "stages/engine/stage.hpp"
 #include "stages/sink/bisect.hpp"
 
 namespace etld::pg {
 
 namespace {
+
+// Whether rows are written to the config's table: not a routed stage's own (it holds the dead
+// letters of records no table takes) nor a table whose columns come from each record's schema
+// (the config made for each schema writes, schema_columns.hpp).
+bool writes_rows(const PostgresSinkConfig& t) { return !t.routing && (!t.schema_columns || t.row_schema); }
 
 std::optional<std::string> opt(bool present, std::string v) {
   return present ? std::optional<std::string>(std::move(v)) : std::nullopt;
@@ -137,12 +144,11 @@ void Writer::connect_once() {
     conn_->exec("SET TimeZone = 'UTC'");
     conn_->exec_params("SELECT set_config('application_name', $1, false)",
                        {fmt::format("etld/{}/{}", cfg_->pipeline, cfg_->stage).substr(0, 63)});
-    // A routed stage's own table only holds the dead letters of records that no table takes.
-    if (cfg_->create_table && !cfg_->routing) ddl(cfg_->create_table_sql, cfg_->lock_key);
+    if (cfg_->create_table && writes_rows(*cfg_)) ddl(cfg_->create_table_sql, cfg_->lock_key);
     if (cfg_->on_poison == PoisonPolicy::dead_letter && cfg_->dead_letter_table)
       ddl(cfg_->create_dead_letter_sql, cfg_->lock_key);
     if (cfg_->exactly_once) ddl(cfg_->create_offsets_sql, cfg_->offsets_lock_key);
-    if (cfg_->uses_stage && !cfg_->routing) conn_->exec(cfg_->create_stage_sql);
+    if (cfg_->uses_stage && writes_rows(*cfg_)) conn_->exec(cfg_->create_stage_sql);
     for (const PostgresSinkConfig* t : known_) prepare(*t);  // temporary staging tables died with the old one
   } catch (const PgError& e) {
     rollback_quietly();
@@ -161,11 +167,51 @@ void Writer::connect_once() {
 }
 
 void Writer::prepare(const PostgresSinkConfig& t) {
-  if (t.create_table) ddl(t.create_table_sql, t.lock_key);
+  if (t.row_schema)
+    prepare_for_schema(t);
+  else if (t.create_table && writes_rows(t))
+    ddl(t.create_table_sql, t.lock_key);
   if (t.on_poison == PoisonPolicy::dead_letter && t.dead_letter_table &&
       t.dead_letter_qualified != cfg_->dead_letter_qualified)
     ddl(t.create_dead_letter_sql, t.lock_key);
-  if (t.uses_stage) conn_->exec(t.create_stage_sql);
+  if (t.uses_stage && writes_rows(t) && !refused_.count(&t)) conn_->exec(t.create_stage_sql);
+}
+
+void Writer::prepare_for_schema(const PostgresSinkConfig& t) {
+  SchemaReadiness ready;
+  try {
+    ready = ready_table_for_schema(*conn_, t);
+  } catch (const PgError& e) {
+    if (e.error_class() == ErrorClass::transient) throw;
+    // Not allowed to change the table, or PostgreSQL refused the change: this schema's records
+    // are dead letters with the reason, the other tables and schemas go on.
+    ready.refusal =
+        fmt::format("changing it for the records' schema failed: {} (SQLSTATE {})", e.what(), e.sqlstate);
+  }
+  for (const std::string& change : ready.changes) {
+    log_.info("table {}: {}", t.display, change);
+    if (metrics_) metrics_->schema_changes->inc();
+  }
+  if (ready.refusal.empty()) {
+    refused_.erase(&t);
+    return;
+  }
+  if (refused_.emplace(&t, ready.refusal).second) {
+    log_.warn("table {} cannot take the records of a schema: {}; they go to the dead letters", t.display,
+              ready.refusal);
+    if (metrics_) metrics_->schema_refusals->inc();
+  }
+}
+
+void Writer::poison_refused(WorkBatch& b) const {
+  if (refused_.empty()) return;
+  for (Row& r : b.rows) {
+    if (!r.table || (r.op != RowOp::write && r.op != RowOp::del && r.op != RowOp::truncate)) continue;
+    auto it = refused_.find(r.table);
+    if (it == refused_.end()) continue;
+    r.op = RowOp::poison;
+    r.error = it->second;
+  }
 }
 
 // Tables the batch names for the first time: created (create_table) under the DDL lock, with
@@ -208,7 +254,16 @@ Writer::TableRows Writer::by_table(const WorkBatch& b, const std::vector<std::si
       groups.back().second.push_back(i);
       continue;
     }
-    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == t; });
+    // The group of the same config, unless a later group writes the same table (records of
+    // another schema): then a new group keeps the table's rows in order (an upsert's last wins).
+    auto it = groups.end();
+    for (auto g = groups.rbegin(); g != groups.rend(); ++g) {
+      if (g->first == t) {
+        it = std::prev(g.base());
+        break;
+      }
+      if (g->first->qualified == t->qualified) break;
+    }
     if (it == groups.end()) it = groups.insert(groups.end(), {t, {}});
     it->second.push_back(i);
   }
@@ -429,6 +484,7 @@ void Writer::write(WorkBatch& b) {
     b.fatal = f.what();
     return;
   }
+  poison_refused(b);
   if (offsets_) {
     try {
       write_exactly_once(b);

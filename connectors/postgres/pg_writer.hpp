@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -87,6 +88,10 @@ class Writer {
   // A routed table's DDL (create_table, its dead-letter table) and staging table, on this connection.
   void prepare(const PostgresSinkConfig& t);
   void prepare_new_tables(const WorkBatch& b);
+  // A (table, record schema) config (schema_columns.hpp): its table created, evolved or refused.
+  void prepare_for_schema(const PostgresSinkConfig& t);
+  // Rows whose (table, schema) the table refused become poison with the reason.
+  void poison_refused(WorkBatch& b) const;
 
   void ensure_connected();
   void connect_once();
@@ -110,6 +115,9 @@ class Writer {
   const PostgresSinkConfig* cur_;              // the table being written: cfg_, or a routed table's
   const WorkBatch* batch_ = nullptr;           // the batch being written: the tables of its dead letters
   std::set<const PostgresSinkConfig*> known_;  // routed tables seen: prepared on every connection
+  // (table, schema) configs whose table cannot take their records, with the reason; prepared
+  // again on a new connection (the table may have been fixed meanwhile).
+  std::map<const PostgresSinkConfig*, std::string> refused_;
   spdlog::logger& log_;
   const sink::StopSignal& stop_;
   std::unique_ptr<PgConnection> conn_;

@@ -33,6 +33,7 @@
 #include "connectors/postgres/pg_offset_store.hpp"
 #include "connectors/postgres/pg_routing.hpp"
 #include "connectors/postgres/pg_writer.hpp"
+#include "connectors/postgres/schema_tables.hpp"
 #include "stages/engine/registry.hpp"
 #include "stages/sink/batcher.hpp"
 #include "stages/sink/blocking_worker.hpp"
@@ -118,8 +119,9 @@ class PostgresSink final : public Sink {
       WorkBatch& w = batcher_->open();
       Row r;
       r.begin = w.buf.size();
-      const PostgresSinkConfig* table = cfg_.get();
-      if (router_) table = r.table = router_->route(e, r.error);
+      const PostgresSinkConfig* table = router_ ? router_->route(e, r.error) : cfg_.get();
+      if (table && table->schema_columns) table = schema_tables_.route(*table, e, r.error);
+      r.table = table == cfg_.get() ? nullptr : table;
       if (table)
         r.op = encode_event(*table, e, seq_++, w.buf, r.error);
       else  // no table: a dead letter with the reason (to the stage's own), or a tombstone to skip
@@ -227,6 +229,7 @@ class PostgresSink final : public Sink {
   // Strand state.
   std::optional<sink::Batcher<WorkBatch>> batcher_;
   std::optional<TableRouter> router_;  // a routed stage: each record's table
+  SchemaTables schema_tables_;         // columns from the schema: each (table, schema)
   std::uint64_t seq_ = 0;
   std::size_t buf_hint_ = 0;  // COPY bytes of the last batch: the next one's reserve
   bool draining_ = false, drained_ = false, failed_ = false;

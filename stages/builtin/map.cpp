@@ -53,6 +53,7 @@ class Map : public Transform {
           renaming = nullptr;
           for (const auto& path : spec_->remove) take_path(record, path);
         }
+        event.schema.reset();  // it described the record before this map changed it
       } catch (const ExprError& e) {
         reject(event, setting, renaming, e.what());
       } catch (const PathError& e) {

@@ -126,6 +126,8 @@ Event Event::clone() const {
   e.rejection = rejection;
   e.record_ = record_;
   e.parsed_ = parsed_;
+  e.schema = schema;
+  e.key_schema = key_schema;
   return e;
 }
 

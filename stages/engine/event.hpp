@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "stages/engine/record_schema.hpp"
 #include "stages/engine/value.hpp"
 
 namespace etld {
@@ -120,12 +121,18 @@ struct Event {
   std::string rejection;
   bool rejected() const { return !rejection.empty(); }
 
+  // The schemas of the decoded record and key, when the source had them (format: avro); null
+  // otherwise. A stage that makes a new record (set_record) drops `schema`; one that changes the
+  // record in place (map) must drop it too: it would describe fields that are no longer there.
+  std::shared_ptr<const RecordSchema> schema, key_schema;
+
   // The decoded record, parsed from `value` on first use (JSON). Throws JsonError.
   Value& record();
   bool parsed() const { return parsed_; }
   void set_record(Value v) {
     record_ = std::move(v);
     parsed_ = true;
+    schema.reset();
   }
   // Drops the decoded record, so that sinks write `value`, the payload's own bytes, again: for a
   // stage that only read the record (filter), whose output must be its input unchanged.

@@ -366,11 +366,12 @@ TEST_SUITE("postgres merge") {
     CHECK(err.find("delete_on_tombstone does not apply to mode: merge") != std::string::npos);
     err = sink("    guard: n\n");
     CHECK(err.find("applies to mode upsert only") != std::string::npos);
-    // Every other mode still needs its mapping.
+    // Every other mode needs its mapping, or a schema from upstream.
     err = config_error(
         "stages:\n  gen: { type: generate, count: 1 }\n  out:\n    type: postgres\n    inputs: [gen]\n"
         "    dsn: 'host=x'\n    table: t\n");
-    CHECK(err.find("missing required option 'columns' for mode insert") != std::string::npos);
+    CHECK(err.find("without 'columns', the columns come from each record's Avro schema, and no kafka source "
+                   "with format: avro is upstream of this sink") != std::string::npos);
   }
 
   TEST_CASE("exactly_once lets a stage of per-partition partials sit between the source and the sink") {

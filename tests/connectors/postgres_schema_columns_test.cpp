@@ -1,0 +1,288 @@
+// Columns from the schema (connectors/postgres/schema_columns.hpp, schema_evolution.hpp): the
+// column each Avro type becomes, column_overrides and skip, the configuration mistakes; and against
+// a real PostgreSQL (scripts/dev-env): a table created from the schema, a field added mid-stream
+// adding its column (evolve: add_columns) without losing or repeating a row, records of two schemas
+// of one key kept in order, a safe widening applied, and the changes a table cannot take (a column
+// missing without evolve, an unsafe type change, a removed NOT NULL field) sent to the dead letters
+// with the reason while other records go on.
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/schema/diagnostics.hpp"
+#include "connectors/avro/avro_schema.hpp"
+#include "connectors/postgres/pg_config.hpp"
+#include "connectors/postgres/schema_columns.hpp"
+#include "stages/engine/registry.hpp"
+#include "tests/support/fake_contexts.hpp"
+#include "tests/support/postgres_scalar.hpp"
+#include "tests/support/test_stages.hpp"
+
+using namespace std::chrono_literals;
+using etld::Batch;
+using etld::Event;
+
+namespace {
+
+using etld::test::Db;
+using etld::test::dsn;
+
+std::string unique(const std::string& base) {
+  static int n = 0;
+  return "sc_" + base + "_" + std::to_string(::getpid()) + "_" + std::to_string(++n);
+}
+
+etld::StageConfig stage(const std::string& name, const std::string& yaml) {
+  const etld::StageType* type = etld::find_stage_type("postgres");
+  REQUIRE(type != nullptr);
+  etld::StageConfig cfg;
+  cfg.name = name;
+  cfg.type = "postgres";
+  cfg.node = YAML::Load(yaml);
+  cfg.options = etld::Options(cfg.node, &type->options);
+  return cfg;
+}
+
+std::string config_error(const std::string& yaml) {
+  try {
+    etld::PipelineConfig pipeline;
+    etld::pg::parse_config(stage("to_pg", "dsn: 'host=localhost'\n" + yaml), pipeline);
+  } catch (const etld::ConfigError& e) {
+    return std::to_string(e.mark().line + 1) + ": " + e.what();
+  }
+  return "";
+}
+
+std::shared_ptr<const etld::avro::AvroSchema> schema(const std::string& fields) {
+  return etld::avro::AvroSchema::parse(R"({"type":"record","name":"Order","namespace":"shop","fields":[)" +
+                                       fields + "]}");
+}
+
+const std::string kV1 =
+    R"({"name":"id","type":"long"},{"name":"name","type":"string"},)"
+    R"({"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}},)"
+    R"({"name":"qty","type":"int"},)"
+    R"({"name":"at","type":{"type":"long","logicalType":"timestamp-micros"}})";
+// v2: a new optional field.
+const std::string kV2 = kV1 + R"(,{"name":"note","type":["null","string"],"default":null})";
+
+// The sink on a real io_context; events carry the schema the kafka source would have set.
+struct Sink {
+  boost::asio::io_context io;
+  etld::test::FakeSinkContext ctx{io, "to_pg"};
+  std::shared_ptr<etld::test::RecordingAcks> acks = std::make_shared<etld::test::RecordingAcks>();
+  std::unique_ptr<etld::StageFactory> factory;
+  std::unique_ptr<etld::Sink> sink;
+  std::uint64_t next = 0;
+
+  Sink(const std::string& name, const std::string& options) {
+    etld::PipelineConfig pipeline;
+    pipeline.name = "schema_columns";
+    factory = etld::find_stage_type("postgres")
+                  ->configure(stage(name, "dsn: '" + dsn() + "'\nbatch: {max_rows: 1000, max_wait: 10ms}\n" +
+                                              options),
+                              pipeline);
+    sink = factory->make_sink(0);
+    ctx.start(*sink);
+    etld::test::run_idle(io);
+  }
+  ~Sink() {
+    sink.reset();
+    etld::test::run_idle(io);
+  }
+  struct In {
+    std::shared_ptr<const etld::avro::AvroSchema> schema;
+    std::string record;  // JSON of the decoded record
+    std::string topic = "orders";
+  };
+  void send(const std::vector<In>& in) {
+    Batch b;
+    for (const auto& i : in) {
+      Event e;
+      e.value = i.record;
+      e.set_record(etld::parse_json(i.record));
+      e.schema = i.schema;
+      e.topic = i.topic;
+      e.partition = 0;
+      e.offset = static_cast<std::int64_t>(next);
+      e.ack = etld::Ack(acks, next++);
+      b.push_back(std::move(e));
+    }
+    const std::size_t want = ctx.done_total + b.size();
+    ctx.consume(*sink, std::move(b));
+    REQUIRE(etld::test::run_until(
+        io, [&] { return ctx.done_total >= want || ctx.error != nullptr; }, 20s));
+    REQUIRE_MESSAGE(ctx.error == nullptr, ctx.failure_text());
+  }
+};
+
+std::string order(int id, const std::string& name, const std::string& extra = "") {
+  return R"({"id":)" + std::to_string(id) + R"(,"name":")" + name +
+         R"(","price":12345678.90,"qty":3,"at":"2026-12-06T12:00:00.123456Z")" + extra + "}";
+}
+
+}  // namespace
+
+TEST_SUITE("postgres sink: columns from the schema") {
+  TEST_CASE("each Avro type's column, overrides and skip, and the key") {
+    using etld::pg::column_type_for;
+    auto s = schema(
+        R"({"name":"b","type":"boolean"},{"name":"i","type":"int"},{"name":"l","type":"long"},)"
+        R"({"name":"f","type":"float"},{"name":"d","type":"double"},{"name":"s","type":"string"},)"
+        R"({"name":"raw","type":"bytes"},{"name":"dec","type":{"type":"bytes","logicalType":"decimal","precision":20,"scale":4}},)"
+        R"({"name":"day","type":{"type":"int","logicalType":"date"}},)"
+        R"({"name":"tm","type":{"type":"int","logicalType":"time-millis"}},)"
+        R"({"name":"ts","type":{"type":"long","logicalType":"timestamp-millis"}},)"
+        R"({"name":"lts","type":{"type":"long","logicalType":"local-timestamp-micros"}},)"
+        R"({"name":"u","type":{"type":"string","logicalType":"uuid"}},)"
+        R"({"name":"e","type":{"type":"enum","name":"E","symbols":["A"]}},)"
+        R"({"name":"arr","type":{"type":"array","items":"int"}},)"
+        R"({"name":"opt","type":["null","long"]},{"name":"multi","type":["null","long","string"]},)"
+        R"({"name":"nothing","type":"null"})");
+    std::vector<etld::pg::ColumnSpec> cols;
+    REQUIRE(etld::pg::columns_from_schema(s->root(), {}, {}, {"l"}, cols) == "");
+    std::string got;
+    for (const auto& c : cols) got += c.name + ":" + c.declared_type + (c.is_key ? "*" : "") + " ";
+    CHECK(
+        got ==
+        "b:boolean i:integer l:bigint* f:real d:double precision s:text raw:bytea dec:numeric(20,4) day:date "
+        "tm:time ts:timestamptz lts:timestamp without time zone u:uuid e:text arr:jsonb opt:bigint "
+        "multi:jsonb ");
+    CHECK(column_type_for(*s->root().fields[15].second)->nullable);
+    CHECK(!column_type_for(*s->root().fields[2].second)->nullable);
+
+    // Overrides replace a field's column or add one; skip leaves a field out.
+    etld::pg::ColumnSpec as_text;
+    as_text.name = "dec";
+    as_text.quoted = "\"dec\"";
+    as_text.path = "dec";
+    as_text.type = etld::pg::PgType::text;
+    etld::pg::ColumnSpec offset;
+    offset.name = "_off";
+    offset.quoted = "\"_off\"";
+    offset.source = etld::pg::ColumnSource::offset;
+    offset.type = etld::pg::PgType::bigint;
+    REQUIRE(etld::pg::columns_from_schema(s->root(), {as_text, offset}, {"raw", "arr"}, {}, cols) == "");
+    got.clear();
+    for (const auto& c : cols) got += c.name + " ";
+    CHECK(got == "b i l f d s dec day tm ts lts u e opt multi _off ");
+    CHECK(cols[6].type == etld::pg::PgType::text);
+    CHECK(cols[6].field == s->root().fields[7].second);  // still checked against the field
+
+    CHECK(etld::pg::columns_from_schema(s->root(), {}, {}, {"nope"}, cols) ==
+          "key column 'nope' is not a field of the schema shop.Order");
+    auto plain = etld::avro::AvroSchema::parse(R"("long")");
+    CHECK(etld::pg::columns_from_schema(plain->root(), {}, {}, {}, cols).find("is not a record") !=
+          std::string::npos);
+  }
+
+  TEST_CASE("configuration: column_overrides and evolve need columns to be absent") {
+    CHECK(config_error("table: t\nmode: upsert\ncreate_table: true\nevolve: add_columns\n") == "");
+    CHECK(config_error("table: t\ncolumn_overrides: {price: text, blob: skip, _o: {from: _offset, type: "
+                       "bigint}}\n") == "");
+    CHECK(config_error("table: t\ncolumns: {id: bigint}\ncolumn_overrides: {id: text}\n") ==
+          "4: option 'column_overrides' applies when 'columns' is not given");
+    CHECK(config_error("table: t\ncolumns: {id: bigint}\nevolve: add_columns\n") ==
+          "4: option 'evolve' applies to columns from the schema (no 'columns:')");
+    CHECK(config_error("table: t\ncolumn_overrides: {price: numbr}\n") ==
+          "3: column 'price': unknown type 'numbr'");
+  }
+
+  TEST_CASE(
+      "a table created from the schema; a field added mid-stream adds its column, no row lost or "
+      "repeated") {
+    Db db;
+    const std::string table = unique("evolve");
+    Sink s(table, "table: " + table + "\nmode: upsert\nkey: [id]\ncreate_table: true\nevolve: add_columns\n");
+    auto v1 = schema(kV1), v2 = schema(kV2);
+    s.send({{v1, order(1, "a")}, {v1, order(2, "b")}});
+    CHECK(db.scalar("SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) FROM "
+                    "information_schema.columns WHERE table_name = '" +
+                    table + "'") ==
+          "id bigint, name text, price numeric, qty integer, at timestamp with time zone");
+    CHECK(db.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = '" + table +
+                    "'::regclass AND attname = 'price'") == "numeric(10,2)");
+    // v2 records, and in the same batch v1 ones of the same key after them: the last one wins.
+    s.send({{v2, order(3, "c", R"(,"note":"new")")},
+            {v1, order(4, "d")},
+            {v2, order(1, "a2", R"(,"note":"changed")")},
+            {v1, order(1, "a3")},
+            {v2, order(5, "e", R"(,"note":null)")}});
+    CHECK(db.scalar(
+              "SELECT string_agg(id || '=' || name || '/' || coalesce(note, '-'), ',' ORDER BY id) FROM " +
+              table) == "1=a3/changed,2=b/-,3=c/new,4=d/-,5=e/-");
+    CHECK(db.scalar("SELECT price || ' ' || qty || ' ' || at FROM " + table + " WHERE id = 3") ==
+          "12345678.90 3 2026-12-06 12:00:00.123456+00");
+    CHECK(s.acks->count(etld::AckStatus::done) == 7);
+    CHECK(s.acks->count(etld::AckStatus::dead_lettered) == 0);
+    db.exec("DROP TABLE " + table + ", " + table + "_dead_letters");
+  }
+
+  TEST_CASE("changes a table cannot take are dead letters with the reason; other records go on") {
+    Db db;
+    const std::string table = unique("refuse");
+    db.exec("CREATE TABLE " + table +
+            " (id bigint PRIMARY KEY, name text, price numeric(10,2), qty integer, at timestamptz, "
+            "extra text NOT NULL)");
+    // Without evolve: the table has no column note, and nothing fills `extra`.
+    {
+      Sink s(table, "table: " + table + "\nmode: upsert\nkey: [id]\n");
+      auto v1 = schema(kV1 + R"(,{"name":"extra","type":"string"})"), v2 = schema(kV2);
+      s.send({{v1, order(1, "a", R"(,"extra":"x")")}, {v2, order(2, "b", R"(,"note":"n")")}});
+      CHECK(db.scalar("SELECT string_agg(id || '=' || name, ',') FROM " + table) == "1=a");
+      CHECK(db.scalar("SELECT error FROM " + table + "_dead_letters") ==
+            "table " + table +
+                ": it has no column note (the schema's field note, text); add it, or set evolve: "
+                "add_columns");
+      CHECK(db.scalar("SELECT \"offset\" FROM " + table + "_dead_letters") == "1");
+    }
+    db.exec("ALTER TABLE " + table + " ADD COLUMN note text, ALTER COLUMN qty TYPE smallint");
+    db.exec("TRUNCATE " + table + "_dead_letters");
+    {
+      Sink s(table, "table: " + table + "\nmode: upsert\nkey: [id]\nevolve: add_columns\n");
+      // qty int into smallint: widened to integer; price as a string: no safe change; a schema
+      // without `extra`: NOT NULL without a default.
+      auto v3 = schema(kV2 + R"(,{"name":"extra","type":"string"})");
+      auto text_price = schema(
+          R"({"name":"id","type":"long"},{"name":"price","type":"string"},{"name":"extra","type":"string"})");
+      auto no_extra = schema(kV2);
+      s.send({{v3, order(3, "c", R"(,"note":null,"extra":"x")")},
+              {text_price, R"({"id":4,"price":"cheap","extra":"x"})"},
+              {no_extra, order(5, "e", R"(,"note":null)")}});
+      CHECK(db.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = '" + table +
+                      "'::regclass AND attname = 'qty'") == "integer");
+      CHECK(db.scalar("SELECT string_agg(id::text, ',' ORDER BY id) FROM " + table) == "1,3");
+      CHECK(db.scalar("SELECT string_agg(\"offset\" || ': ' || error, ' | ' ORDER BY \"offset\") FROM " +
+                      table + "_dead_letters") ==
+            "1: table " + table +
+                ": column price (numeric(10,2)) cannot hold the field price (string): a string is not a "
+                "number: "
+                "numeric(10,2) refuses every value that is not one; no safe widening: change the column, or "
+                "map the "
+                "field with column_overrides | "
+                "2: table " +
+                table +
+                ": column extra is NOT NULL without a default, and the schema has no field extra (removed?): "
+                "every "
+                "row would fail; give the column a default or drop NOT NULL");
+      CHECK(s.acks->count(etld::AckStatus::dead_lettered) == 2);
+    }
+    db.exec("DROP TABLE " + table + ", " + table + "_dead_letters");
+  }
+
+  TEST_CASE("a record without a schema is a dead letter saying why") {
+    Db db;
+    const std::string table = unique("noschema");
+    Sink s(table, "table: " + table + "\ncreate_table: true\n");
+    s.send({{nullptr, R"({"id":1})"}, {schema(kV1), order(2, "b")}});
+    CHECK(db.scalar("SELECT count(*) FROM " + table) == "1");
+    CHECK(db.scalar("SELECT error FROM " + table + "_dead_letters")
+              .find("no schema to map the record's columns") == 0);
+    db.exec("DROP TABLE " + table + ", " + table + "_dead_letters");
+  }
+}
