@@ -100,8 +100,10 @@ SchemaReadiness ready_table_for_schema(PgConnection& conn, const PostgresSinkCon
       return out;
     }
     std::vector<std::string> alters;
-    auto refuse = [&](std::string why) {
-      if (out.refusal.empty()) out.refusal = std::move(why);
+    // Every problem is named: a reason with only the first would have the user fix it, restart,
+    // and meet the next one.
+    auto refuse = [&](const std::string& why) {
+      out.refusal += (out.refusal.empty() ? "" : "; also, ") + why;
     };
     for (const ColumnSpec& col : t.columns) {
       auto it = table.find(col.name);
