@@ -4,9 +4,10 @@
 # PostgreSQL. A postgres sink without `columns:` creates its table from the schema, its primary key
 # from the key schema, and with `evolve: add_columns` follows a producer that moves to schema v2
 # (a new optional field, an int widened to long) while an old producer goes on writing v1, under
-# delivery: exactly_once, SIGKILLed twice mid-stream. Every produced key is then in the table once
-# with exactly the values produced; the new column is NULL for v1 rows; the widened column is
-# bigint and holds values beyond 2^31; nothing is a dead letter; the change is logged and counted.
+# delivery: exactly_once, SIGKILLed twice mid-stream; two sink instances meet each schema, and
+# the table is changed once. Every produced key is then in the table once with exactly the values
+# produced; the new column is NULL for v1 rows; the widened column is bigint and holds values
+# beyond 2^31; nothing is a dead letter; each change is logged and counted.
 # Then the same without `evolve`: the v2 records are dead letters naming the missing column, with
 # their topic/partition/offset, and every v1 record is in the table.
 #
@@ -97,6 +98,8 @@ stages:
     mode: upsert
     create_table: true
     max_demand: 1000
+    concurrency: 2
+    partition_by: _partition
     batch: { max_rows: 200, max_wait: 20ms }
     column_overrides:
       part: { from: _partition, type: integer }
@@ -133,7 +136,7 @@ check "run 1: the table was created from schema v1 (qty integer, no note)" \
 produce v2 "$n1" $((n1 + n2)) 30
 check "run 1: v2 adds the column note and widens qty to bigint" wait_for 60 evolved
 check "run 1: /metrics counts the three changes (created, widened, added)" wait_for 10 changes_at_least "$port" 3
-check "run 1: ... exactly three" test "$(sum_metric etld_postgres_schema_changes_total{)" = 3
+check "run 1: ... exactly three, over both sink instances" test "$(sum_metric etld_postgres_schema_changes_total{)" = 3
 check "run 1: no schema was refused" test "$(sum_metric etld_postgres_schema_refusals_total{)" = 0
 check "run 1: the log says the column was added" grep -q "table $table: added column note text" "$tmp/run.1.log"
 check "run 1: ... and widened" grep -q "table $table: widened column qty from integer to bigint" "$tmp/run.1.log"
