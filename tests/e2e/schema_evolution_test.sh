@@ -224,7 +224,7 @@ topic="t2_$run" table="${run}_ne" dlq="${run}_ne_dl"
 exp_dir=$tmp/expected2 && mkdir "$exp_dir"
 check "without evolve: v1, v2, v1 records are produced" produce_now v1 0 200
 produce_now v2 200 300 && produce_now v1 300 400
-pipeline "$tmp/ne.yaml" "$table" "$dlq" "$topic"
+pipeline "$tmp/ne.yaml" "$table" "$dlq" "$topic" "delivery: exactly_once" "offsets_table: offsets_$run"
 start ne "$tmp/ne.yaml"
 port=$(admin_port "$tmp/ne.1.log")
 landed() { [[ $(count "$table")/$(count "$dlq") == 300/100 ]]; }
@@ -241,6 +241,8 @@ check "without evolve: each reason names the missing column note" \
   test "$(psql_q "select count(*) from $dlq where error like '%it has no column note (the schema''s field note, text); add it, or set evolve: add_columns%'")" = 100
 check "without evolve: ... and the column qty too narrow" \
   test "$(psql_q "select count(*) from $dlq where error like 'table $table: %column qty (integer) cannot hold the field qty (long)%'")" = 100
+check "without evolve: the offsets table covers the rows and the dead letters" \
+  test "$(psql_q "select sum(next_offset) from offsets_$run where consumer_group = 'g_$table'")" = 400
 check "without evolve: /metrics counts the refusal" bash -c "curl -sf http://127.0.0.1:$port/metrics | python3 $promcheck | awk 'index(\$0, \"etld_postgres_schema_refusals_total{\") == 1 {s += \$NF} END {exit !(s >= 1)}'"
 echo "a reason: $(psql_q "select error from $dlq limit 1")" >&2
 check "without evolve: exits 0 on SIGTERM" stop ne
