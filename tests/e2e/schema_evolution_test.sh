@@ -27,31 +27,35 @@ JSON
 v1_fields='{"name": "id", "type": "long"},
   {"name": "customer", "type": "string"},
   {"name": "qty", "type": "int"},
+  {"name": "ratio", "type": "float"},
   {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}},
   {"name": "placed_at", "type": {"type": "long", "logicalType": "timestamp-millis"}}'
 cat >"$tmp/v1.avsc" <<JSON
 {"type": "record", "name": "Order", "namespace": "etld.evolve", "fields": [
   $v1_fields]}
 JSON
-# v2: qty widened from int to long, and a new optional field.
-sed 's/"name": "qty", "type": "int"/"name": "qty", "type": "long"/' "$tmp/v1.avsc" >"$tmp/v2.avsc"
+# v2: qty widened from int to long, ratio from float to double, and a new optional field.
+sed -e 's/"name": "qty", "type": "int"/"name": "qty", "type": "long"/' \
+  -e 's/"name": "ratio", "type": "float"/"name": "ratio", "type": "double"/' "$tmp/v1.avsc" >"$tmp/v2.avsc"
 sed -i 's/"timestamp-millis"}}/"timestamp-millis"}},\n  {"name": "note", "type": ["null", "string"], "default": null}/' "$tmp/v2.avsc"
 python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); assert [f["name"] for f in s["fields"]][-1] == "note"' "$tmp/v2.avsc"
 
 # records VERSION FROM TO PER_TENTH: the records of keys FROM..TO-1 of schema VERSION as
 # avro-produce's input lines, PER_TENTH every 0.1 s (0: all at once); each also written to a file
-# of its own in $exp_dir. v2 records hold qty beyond 2^31 (up to 2^62) and a note on two of three.
+# of its own in $exp_dir. v2 records hold qty beyond 2^31 (up to 2^62), a ratio that a float
+# would round, and a note on two of three.
 records() {
   python3 -u - "$@" "$exp_dir/$1.$2.jsonl" <<'PY'
 import json, sys, time
 version, lo, hi, rate, expected = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 with open(expected, "w") as out:
     for i in range(lo, hi):
-        v = {"id": i, "customer": f"cust-{i % 97:02d} \"é\"\t{i}", "qty": i % 1000 - 500,
+        v = {"id": i, "customer": f"cust-{i % 97:02d} \"é\"\t{i}", "qty": i % 1000 - 500, "ratio": i % 1000 + 0.5,
              "amount": f"{i * 7 % 100000}.{i % 100:02d}",
              "placed_at": f"2026-12-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:{i * 7 % 60:02d}.{i % 1000:03d}Z"}
         if version == "v2":
             v["qty"] = 2**31 + i * 1_000_003 if i % 2 else 2**62 - i
+            v["ratio"] = i + 0.1
             if i % 3:
                 v["note"] = f"note {i}"
         out.write(json.dumps({"version": version, **v}) + "\n")
@@ -116,7 +120,7 @@ check "the pipeline without columns validates" "$etld" validate "$tmp/p.yaml"
 
 count() { psql_q "select count(*) from $1" || echo 0; }
 col_type() { psql_q "select format_type(atttypid, atttypmod) from pg_attribute where attrelid = '$table'::regclass and attname = '$1' and not attisdropped"; }
-evolved() { [[ $(col_type note)/$(col_type qty) == text/bigint ]]; }
+evolved() { [[ $(col_type note)/$(col_type qty)/$(col_type ratio) == "text/bigint/double precision" ]]; }
 grows_past() { (($(count "$table") > $1)); }
 scrape() { curl -sf "http://127.0.0.1:$1/metrics" | python3 "$promcheck" >"$tmp/samples"; }
 sum_metric() { awk -v k="$1" 'index($0, k) == 1 {s += $NF} END {print s + 0}' "$tmp/samples"; }
@@ -131,15 +135,16 @@ check "the v1 records are produced before etld starts" produce_now v1 0 "$n1"
 start run "$tmp/p.yaml"
 port=$(admin_port "$tmp/run.1.log")
 check "run 1: the v1 records start landing" wait_for 60 grows_past 0
-check "run 1: the table was created from schema v1 (qty integer, no note)" \
-  test "$(col_type qty)/$(col_type note)" = "integer/"
+check "run 1: the table was created from schema v1 (qty integer, ratio real, no note)" \
+  test "$(col_type qty)/$(col_type ratio)/$(col_type note)" = "integer/real/"
 produce v2 "$n1" $((n1 + n2)) 30
-check "run 1: v2 adds the column note and widens qty to bigint" wait_for 60 evolved
-check "run 1: /metrics counts the three changes (created, widened, added)" wait_for 10 changes_at_least "$port" 3
-check "run 1: ... exactly three, over both sink instances" test "$(sum_metric etld_postgres_schema_changes_total{)" = 3
+check "run 1: v2 adds the column note, widens qty to bigint and ratio to double precision" wait_for 60 evolved
+check "run 1: /metrics counts the four changes (created, widened twice, added)" wait_for 10 changes_at_least "$port" 4
+check "run 1: ... exactly four, over both sink instances" test "$(sum_metric etld_postgres_schema_changes_total{)" = 4
 check "run 1: no schema was refused" test "$(sum_metric etld_postgres_schema_refusals_total{)" = 0
 check "run 1: the log says the column was added" grep -q "table $table: added column note text" "$tmp/run.1.log"
 check "run 1: ... and widened" grep -q "table $table: widened column qty from integer to bigint" "$tmp/run.1.log"
+check "run 1: ... both" grep -q "table $table: widened column ratio from real to double precision" "$tmp/run.1.log"
 sleep "$(python3 -c "import random; print(random.random())")"
 before=$(count "$table")
 kill9 run
@@ -164,7 +169,7 @@ check "every key reached the table" wait_for 90 all_in
 for p in "${bg_pids[@]}"; do wait "$p" 2>/dev/null || true; done
 bg_pids=()
 
-psql_q "select json_build_object('id', id, 'customer', customer, 'qty', qty, 'amount', amount::text,
+psql_q "select json_build_object('id', id, 'customer', customer, 'qty', qty, 'ratio', ratio::float8, 'amount', amount::text,
   'placed_at', to_char(placed_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'note', note,
   'part', part, 'off', off) from $table" >"$tmp/table.jsonl"
 # exact TABLE_ROWS EXPECTED [GAP]: each key once with the values produced, each partition's
@@ -182,7 +187,7 @@ if set(got) != set(want):
     bad.append(f"missing keys {sorted(set(want) - set(got))[:10]}, unexpected {sorted(set(got) - set(want))[:10]}")
 for k in sorted(set(got) & set(want)):
     g, w = got[k], want[k]
-    for f in ("customer", "qty", "amount", "placed_at"):
+    for f in ("customer", "qty", "ratio", "amount", "placed_at"):
         if g[f] != w[f]:
             bad.append(f"key {k} ({w['version']}): {f} is {g[f]!r}, produced {w[f]!r}")
     if g["note"] != w.get("note"):
@@ -229,11 +234,11 @@ start ne "$tmp/ne.yaml"
 port=$(admin_port "$tmp/ne.1.log")
 landed() { [[ $(count "$table")/$(count "$dlq") == 300/100 ]]; }
 check "without evolve: 300 v1 rows and 100 dead letters" wait_for 60 landed
-psql_q "select json_build_object('id', id, 'customer', customer, 'qty', qty, 'amount', amount::text,
+psql_q "select json_build_object('id', id, 'customer', customer, 'qty', qty, 'ratio', ratio::float8, 'amount', amount::text,
   'placed_at', to_char(placed_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'note', null,
   'part', part, 'off', off) from $table" >"$tmp/table.jsonl"
 check "without evolve: every v1 record once with its values" exact "$tmp/table.jsonl" <(cat "$exp_dir"/v1.*.jsonl) 200-300
-check "without evolve: the table kept its columns" test "$(col_type qty)/$(col_type note)" = "integer/"
+check "without evolve: the table kept its columns" test "$(col_type qty)/$(col_type ratio)/$(col_type note)" = "integer/real/"
 check "without evolve: the dead letters are exactly the v2 records, by topic/partition/offset" \
   test "$(psql_q "select count(distinct \"offset\") || '/' || min(\"offset\") || '/' || max(\"offset\") || '/' || bool_and(topic = '$topic' and \"partition\" = 0) from $dlq")" = "100/200/299/true"
 # The reason names every problem: the column note is missing, qty is too narrow.
