@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Schema evolution mid-stream, for real: records made by the real Avro serializer (which registers
 # each schema in the dev environment's registry), Avro keys, the real binary, broker and
-# PostgreSQL. A postgres sink without `columns:` creates its table from the schema, its primary key
-# from the key schema, and with `evolve: add_columns` follows a producer that moves to schema v2
-# (a new optional field, an int widened to long) while an old producer goes on writing v1, under
-# delivery: exactly_once, SIGKILLed twice mid-stream; two sink instances meet each schema, and
-# the table is changed once. Every produced key is then in the table once with exactly the values
-# produced; the new column is NULL for v1 rows; the widened column is bigint and holds values
-# beyond 2^31; nothing is a dead letter; each change is logged and counted.
-# Then the same without `evolve`: the v2 records are dead letters naming the missing column, with
-# their topic/partition/offset, and every v1 record is in the table.
+# PostgreSQL. A postgres sink without `columns:` creates its table from the schema, its primary
+# key from the key schema, and with `evolve: add_columns` follows a producer that moves to schema
+# v2 (a new optional field, an int widened to long, a float to double) while an old producer goes
+# on writing v1, under delivery: exactly_once, SIGKILLed twice mid-stream; two sink instances meet
+# each schema, and the table is changed once. Every produced key is then in the table once with
+# exactly the values produced; the new column is NULL for v1 rows; the widened columns are bigint,
+# holding values beyond 2^31, and double precision; nothing is a dead letter; each change is
+# logged and counted. Then the same without `evolve`: the v2 records are dead letters naming the
+# missing column and the narrow one, with their topic/partition/offset, and every v1 record is in
+# the table.
 #
 # The registry stand-in checks no compatibility; v2 is BACKWARD compatible with v1 all the same
-# (Confluent's default level: a new field with a default, int promoted to long), so a real
-# registry would take it too.
+# (Confluent's default level: a new field with a default, int promoted to long, float to double),
+# so a real registry would take it too.
 source "$(dirname "$0")/exactly_once_lib.sh"
 use_registry
 
