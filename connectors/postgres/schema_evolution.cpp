@@ -146,6 +146,7 @@ SchemaReadiness ready_table_for_schema(PgConnection& conn, const PostgresSinkCon
     }
     // A column the records no longer fill (a field removed from the schema) that cannot stay empty.
     for (const auto& [name, col] : table) {
+      if (t.deletes_only) break;
       if (!col.type.not_null || col.has_default) continue;
       const bool written = std::any_of(t.columns.begin(), t.columns.end(),
                                        [&, &name = name](const ColumnSpec& c) { return c.name == name; });

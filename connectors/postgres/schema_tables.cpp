@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "connectors/avro/avro_schema.hpp"
+#include "connectors/postgres/copy_encoder.hpp"
 #include "connectors/postgres/schema_columns.hpp"
 
 namespace etld::pg {
@@ -52,27 +53,80 @@ const PostgresSinkConfig* SchemaTables::route(const PostgresSinkConfig& t, Event
     }
   }
   if (!row) {
-    error = e.schema
-                ? "the record's schema is not an Avro schema etld can map to columns"
-                : "no schema to map the record's columns from (columns: is not given): read the topic with "
-                  "format: avro, or map the columns with 'columns:' (a map stage upstream drops the schema)";
+    if (!e.schema && t.mode != Mode::debezium)
+      return e.has_value ? from_json(t, e, error) : for_tombstone(t, e, error);
+    error = e.schema ? "the record's schema is not an Avro schema etld can map to columns"
+                     : "no schema to map the change event's columns from: give Kafka Connect's JsonConverter "
+                       "schemas.enable=true, read Avro, or map the columns with 'columns:'";
     return nullptr;
   }
   const Key key{&t, row};
   if (last_ && key == last_key_) return last_;
   auto it = configs_.find(key);
   if (it == configs_.end()) {
-    if (configs_.size() >= kMaxConfigs) {
-      error = "more than " + std::to_string(kMaxConfigs) + " (table, schema) pairs in one sink instance";
-      return nullptr;
-    }
-    auto c = config_for_schema(t, e.schema, *row, key_fields(e), configs_.size(), error);
+    if (full(error)) return nullptr;
+    auto c = config_for_schema(t, e.schema, *row, key_fields(e), count(), error);
     if (!c) return nullptr;  // not cached: a later record may bring the key the first lacked
     it = configs_.emplace(key, std::move(c)).first;
   }
   last_key_ = key;
   last_ = it->second.get();
   return last_;
+}
+
+const PostgresSinkConfig* SchemaTables::from_json(const PostgresSinkConfig& t, Event& e, std::string& error) {
+  const Value* record = record_or_error(e, error);
+  if (!record) return nullptr;
+  JsonTable& table = json_[&t];
+  const std::size_t added = table.columns.learn(*record, error);
+  if (!error.empty()) return nullptr;
+  if (added == 0 && table.current) return table.current;
+  if (full(error)) return nullptr;
+  std::vector<ColumnSpec> columns;
+  error = with_overrides(table.columns.columns(), t.column_overrides, t.skipped_fields, t.key, columns);
+  if (!error.empty()) return nullptr;
+  auto c = config_for_columns(t, std::move(columns), t.key, nullptr, count(), error);
+  if (!c) return nullptr;
+  json_configs_.push_back(std::move(c));
+  table.current = json_configs_.back().get();
+  return table.current;
+}
+
+const PostgresSinkConfig* SchemaTables::for_tombstone(const PostgresSinkConfig& t, const Event& e,
+                                                      std::string& error) {
+  if (!t.delete_on_tombstone) return &t;  // encode_event skips it
+  if (auto it = deletes_.find(&t); it != deletes_.end()) return it->second;
+  // A config of the key columns alone, typed as the table has them (the staging table copies
+  // them): it deletes, and never creates nor changes the table.
+  std::vector<std::string> key = t.key.empty() ? key_fields(e) : t.key;
+  if (key.empty()) {
+    error = "a tombstone without key columns to delete by: set key: [...], or give the records Avro keys";
+    return nullptr;
+  }
+  if (full(error)) return nullptr;
+  std::vector<ColumnSpec> columns;
+  for (const std::string& k : key) {
+    ColumnSpec c;
+    c.name = k;
+    c.quoted = quote_ident(k);
+    c.path = k;
+    c.is_key = true;
+    columns.push_back(std::move(c));
+  }
+  PostgresSinkConfig deletes = t;
+  deletes.create_table = false;
+  deletes.evolve = false;
+  deletes.deletes_only = true;
+  auto c = config_for_columns(deletes, std::move(columns), std::move(key), nullptr, count(), error);
+  if (!c) return nullptr;
+  json_configs_.push_back(std::move(c));
+  return deletes_[&t] = json_configs_.back().get();
+}
+
+bool SchemaTables::full(std::string& error) const {
+  if (count() < kMaxConfigs) return false;
+  error = "more than " + std::to_string(kMaxConfigs) + " (table, schema) pairs in one sink instance";
+  return true;
 }
 
 }  // namespace etld::pg
