@@ -57,6 +57,8 @@ struct AvroNode {
   std::vector<std::pair<std::string, const AvroNode*>> fields;  // record, in order
   std::vector<std::string> symbols;                             // enum
   std::vector<const AvroNode*> branches;                        // union
+  // Debezium's converters' name of the type ("io.debezium.time.ZonedTimestamp"), "" when none.
+  std::string connect_name;
   const AvroNode* items = nullptr;                              // array items, map values
 };
 
