@@ -6,8 +6,6 @@
 // reasons, and the cache compiling one schema once.
 #include <doctest/doctest.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <utility>
@@ -16,6 +14,7 @@
 #include "connectors/avro/avro_schema.hpp"
 #include "connectors/postgres/connect_schema.hpp"
 #include "stages/engine/value.hpp"
+#include "tests/support/debezium_fixture.hpp"
 
 #ifdef ETLD_WITH_AVRO
 
@@ -36,15 +35,9 @@ struct Recorded {
 };
 
 std::vector<Recorded> fixture(const std::string& name) {
-  const char* dir = std::getenv("ETLD_SOURCE_DIR");
-  std::ifstream in(std::string(dir ? dir : ETLD_SOURCE_DIR) + "/tests/fixtures/debezium/" + name);
-  REQUIRE(in);
   std::vector<Recorded> out;
-  for (std::string line; std::getline(in, line);) {
-    const auto tab = line.find('\t');
-    REQUIRE(tab != std::string::npos);
-    out.push_back({parse_json(line.substr(0, tab)), parse_json(line.substr(tab + 1))});
-  }
+  for (const auto& [key, value] : etld::test::debezium_fixture(name))
+    out.push_back({parse_json(key), parse_json(value)});
   return out;
 }
 

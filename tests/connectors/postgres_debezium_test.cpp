@@ -11,7 +11,6 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <future>
 #include <memory>
 #include <optional>
@@ -24,6 +23,7 @@
 #include "connectors/postgres/pg_config.hpp"
 #include "connectors/postgres/pg_connection.hpp"
 #include "stages/engine/registry.hpp"
+#include "tests/support/debezium_fixture.hpp"
 #include "tests/support/fake_contexts.hpp"
 #include "tests/support/postgres_scalar.hpp"
 #include "tests/support/services.hpp"
@@ -168,20 +168,6 @@ struct Sink {
 };
 
 std::string key(int id) { return R"({"id":)" + std::to_string(id) + "}"; }
-
-// The (key, value) of each record of a fixture recorded from Debezium (tests/fixtures/debezium).
-std::vector<std::pair<std::string, std::string>> recorded(const std::string& name) {
-  const char* dir = std::getenv("ETLD_SOURCE_DIR");
-  std::ifstream in(std::string(dir ? dir : ETLD_SOURCE_DIR) + "/tests/fixtures/debezium/" + name);
-  REQUIRE(in);
-  std::vector<std::pair<std::string, std::string>> out;
-  for (std::string line; std::getline(in, line);) {
-    const auto tab = line.find('\t');
-    REQUIRE(tab != std::string::npos);
-    out.emplace_back(line.substr(0, tab), line.substr(tab + 1));
-  }
-  return out;
-}
 std::string row(int id, const std::string& email) {
   return R"({"id":)" + std::to_string(id) + R"(,"email":")" + email + R"("})";
 }
@@ -304,7 +290,7 @@ TEST_SUITE("postgres sink mode debezium") {
           t,
           "columns: {id: bigint, b: bytea, bits: bytea, j: jsonb, jb: jsonb, b_text: {from: b, type: text}, "
           "j_text: {from: j, type: text}, n102: numeric, nfree: numeric, d: date}\n");
-      const auto types = recorded("types.schemas.tsv");
+      const auto types = etld::test::debezium_fixture("types.schemas.tsv");
       // Row 1 again as rows 3 and 4, with a value that is not base64 and one that is not JSON.
       auto poisoned = [&](int id, const std::string& from, const std::string& to) {
         auto [k, v] = types[0];
@@ -340,7 +326,7 @@ TEST_SUITE("postgres sink mode debezium") {
     db.exec("CREATE TABLE " + c + " (id bigint PRIMARY KEY, born date, seen timestamptz)");
     {
       Sink s(c, "columns: {id: bigint, born: date, seen: timestamptz}\n");
-      const auto customers = recorded("customers.tsv");
+      const auto customers = etld::test::debezium_fixture("customers.tsv");
       s.send({{customers[0].second, customers[0].first}});
     }
     CHECK(db.scalar("SELECT concat_ws('|', id, born, seen) FROM " + c) ==
