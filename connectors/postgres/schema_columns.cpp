@@ -18,13 +18,18 @@ using avro::Logical;
 // keep beside the type ("connect.name").
 std::optional<SchemaColumnType> connect_type(const AvroNode& n) {
   const std::string& name = n.connect_name;
-  if (name == "io.debezium.time.ZonedTimestamp")
-    return SchemaColumnType{PgType::timestamptz, "timestamptz", false};
-  if (name == "io.debezium.data.Json") return SchemaColumnType{PgType::jsonb, "jsonb", false};
-  if (name == "io.debezium.time.ZonedTime")
-    return SchemaColumnType{PgType::text, "time with time zone", false};
+  auto by_name = [](PgType type, const char* sql) { return SchemaColumnType{type, sql, false, true}; };
+  if (name == "io.debezium.time.ZonedTimestamp") return by_name(PgType::timestamptz, "timestamptz");
+  if (name == "io.debezium.data.Json") return by_name(PgType::jsonb, "jsonb");
+  if (name == "io.debezium.time.ZonedTime") return by_name(PgType::text, "time with time zone");
+  // time.precision.mode isostring: ISO text that these columns parse.
+  if (name == "io.debezium.time.IsoDate") return by_name(PgType::date, "date");
+  if (name == "io.debezium.time.IsoTime") return by_name(PgType::text, "time");
+  if (name == "io.debezium.time.IsoTimestamp") return by_name(PgType::text, "timestamp without time zone");
+  // decode_logical makes a number of every digit of these: numeric of any precision and scale.
+  if (name == "io.debezium.data.VariableScaleDecimal") return by_name(PgType::numeric, "numeric");
   if (name == "org.apache.kafka.connect.data.Decimal" && n.logical != Logical::decimal)
-    return SchemaColumnType{PgType::numeric, "numeric", false};  // no precision: unconstrained
+    return by_name(PgType::numeric, "numeric");
   return std::nullopt;
 }
 

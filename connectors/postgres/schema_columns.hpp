@@ -23,6 +23,9 @@ struct SchemaColumnType {
   PgType type;
   std::string sql;
   bool nullable;  // a union with null
+  // Typed by Debezium's name for it ("connect.name"), not by the Avro type, which says less (a
+  // VariableScaleDecimal's bytes): the Avro rules of avro_column_rules.hpp do not apply to it.
+  bool by_connect_name = false;
 };
 std::optional<SchemaColumnType> column_type_for(const avro::AvroNode& field);
 

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "connectors/postgres/connect_schema.hpp"
 #include "connectors/postgres/json_columns.hpp"
 #include "connectors/postgres/pg_config.hpp"
 #include "stages/engine/event.hpp"
@@ -53,6 +54,8 @@ class SchemaTables {
     const PostgresSinkConfig* current = nullptr;
   };
   std::unordered_map<const PostgresSinkConfig*, JsonTable> json_;
+  // mode debezium, JSON in Kafka Connect's wrapper: per table, its row image schemas as Avro.
+  std::unordered_map<const PostgresSinkConfig*, ConnectSchemaCache> connect_;
   std::vector<std::unique_ptr<const PostgresSinkConfig>> json_configs_;  // and tombstones' key-only ones
   std::unordered_map<const PostgresSinkConfig*, const PostgresSinkConfig*> deletes_;  // per table
   const PostgresSinkConfig* last_ = nullptr;

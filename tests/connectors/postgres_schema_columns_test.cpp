@@ -19,6 +19,7 @@
 #include "connectors/postgres/pg_config.hpp"
 #include "connectors/postgres/schema_columns.hpp"
 #include "stages/engine/registry.hpp"
+#include "tests/support/debezium_fixture.hpp"
 #include "tests/support/fake_contexts.hpp"
 #include "tests/support/postgres_scalar.hpp"
 #include "tests/support/test_stages.hpp"
@@ -323,5 +324,71 @@ TEST_SUITE("postgres sink: columns from the schema") {
     s.send({{nullptr, "", "orders", R"({"id":1})"}});  // a tombstone
     CHECK(db.count(table) == 0);
     db.exec("DROP TABLE " + table + ", " + table + "_dead_letters");
+  }
+
+  // Debezium's recorded events (tests/fixtures/debezium/README.md) into a table made from them.
+  std::vector<Sink::In> fixture(const std::string& name) {
+    std::vector<Sink::In> in;
+    for (const auto& [key, value] : etld::test::debezium_fixture(name))
+      in.push_back(
+          {nullptr, value == "null" ? "" : value, "srv.public.fixture_customers", key == "null" ? "" : key});
+    return in;
+  }
+
+  TEST_CASE("mode debezium, JSON in Kafka Connect's wrapper: the table made from the row image's schema") {
+    Db db;
+    const std::string table = unique("dbzw");
+    Sink s(table, "table: " + table + "\nmode: debezium\ncreate_table: true\nevolve: add_columns\n");
+    s.send(fixture("customers.schemas.tsv"));
+    CHECK(
+        db.scalar("SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) FROM "
+                  "information_schema.columns WHERE table_name = '" +
+                  table + "'") ==
+        "id integer, name text, balance text, seen timestamp with time zone, active boolean, note text, born "
+        "date, tier text");
+    CHECK(db.scalar(
+              "SELECT string_agg(concat_ws('/', id, name, balance, seen, active, note, born, tier), ' | ' "
+              "ORDER BY id) FROM " +
+              table) == "3/bob/-0.01/2025-12-31 23:00:00+00/f/x | 4/cy/0.10/2026-12-06 16:00:00.5+00/t/gold");
+    CHECK(db.scalar("SELECT count(*) FROM " + table + "_dead_letters") == "0");
+    CHECK(db.scalar("SELECT string_agg(a.attname, ',') FROM pg_index i JOIN pg_attribute a ON a.attrelid = "
+                    "i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indisprimary AND i.indrelid = '" +
+                    table + "'::regclass") == "id");  // the key from the Kafka key's fields
+    db.exec("DROP TABLE " + table + ", " + table + "_dead_letters");
+  }
+
+  TEST_CASE("mode debezium, JSON without the wrapper: columns learnt from the row images") {
+    Db db;
+    const std::string table = unique("dbzj");
+    Sink s(table, "table: " + table + "\nmode: debezium\ncreate_table: true\nevolve: add_columns\n");
+    s.send(fixture("customers.tsv"));
+    CHECK(db.scalar("SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) FROM "
+                    "information_schema.columns WHERE table_name = '" +
+                    table + "'") ==
+          "id bigint, name text, balance text, seen text, active boolean, born text, note text, tier text");
+    CHECK(db.scalar(
+              "SELECT string_agg(concat_ws('/', id, name, balance, active, note, tier), ' | ' ORDER BY id) "
+              "FROM " +
+              table) == "3/bob/-0.01/f/x | 4/cy/0.10/t/gold");
+    CHECK(db.scalar("SELECT count(*) FROM " + table + "_dead_letters") == "0");
+    db.exec("DROP TABLE " + table + ", " + table + "_dead_letters");
+  }
+
+  TEST_CASE("mode debezium: every PostgreSQL type through the wrapper's schema lands exactly") {
+    Db db;
+    for (const char* name :
+         {"types.schemas.tsv", "types.connect.schemas.tsv", "types.isostring.schemas.tsv"}) {
+      CAPTURE(name);
+      const std::string table = unique("dbzt");
+      Sink s(table, "table: " + table + "\nmode: debezium\ncreate_table: true\n");
+      s.send(fixture(name));
+      CHECK(db.scalar("SELECT count(*) FROM " + table + "_dead_letters") == "0");
+      CHECK(db.count(table) == 2);
+      CHECK(db.scalar("SELECT concat_ws('/', i8, n102, nfree, t, encode(b, 'hex'), d, tstz, u, jb) FROM " +
+                      table + " WHERE id = 1") ==
+            "9223372036854775807/-12345678.91/3.14159265358979323846264338327950288/tëxt/00ff10/1990-01-02/"
+            "2026-12-06 12:00:00.123456+00/a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11/{\"b\": null}");
+      db.exec("DROP TABLE " + table + ", " + table + "_dead_letters");
+    }
   }
 }
