@@ -293,7 +293,8 @@ const std::vector<OptionSpec>& option_specs() {
        {}},
       {"delete_on_tombstone",
        OptionKind::boolean,
-       "a tombstone (null value) deletes the row of its Kafka key; default: true when key is set",
+       "a tombstone (null value) deletes the row of its Kafka key; default: true when key is set, or "
+       "without columns when the key columns are known (key:, or an Avro key's fields)",
        false,
        "",
        {}},
@@ -432,7 +433,9 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
       throw ConfigError(o.mark("delete_on_tombstone"),
                         "delete_on_tombstone needs 'key': which columns identify a row", "add key: [id]");
   } else {
-    c.delete_on_tombstone = !c.key.empty() && c.mode != Mode::merge;  // partials are never tombstones
+    // Partials are never tombstones. Columns from the schema: the key may be the Avro key's, known
+    // at run time (a tombstone without key columns is skipped then, schema_tables.cpp).
+    c.delete_on_tombstone = (!c.key.empty() || c.schema_columns) && c.mode != Mode::merge;
   }
   if (c.mode == Mode::debezium) {
     if (one_shape) configure_debezium(c, o);

@@ -134,10 +134,7 @@ const PostgresSinkConfig* SchemaTables::for_tombstone(const PostgresSinkConfig& 
   // A config of the key columns alone, typed as the table has them (the staging table copies
   // them): it deletes, and never creates nor changes the table.
   std::vector<std::string> key = t.key.empty() ? key_fields(e) : t.key;
-  if (key.empty()) {
-    error = "a tombstone without key columns to delete by: set key: [...], or give the records Avro keys";
-    return nullptr;
-  }
+  if (key.empty()) return nullptr;  // no key columns (no key:, a raw key): nothing to delete, skipped
   if (full(error)) return nullptr;
   std::vector<ColumnSpec> columns;
   for (const std::string& k : key) {

@@ -101,6 +101,7 @@ struct Sink {
     std::string record;  // JSON of the decoded record
     std::string topic = "orders";
     std::string key;  // "" = none; with record "" too: a tombstone
+    std::shared_ptr<const etld::avro::AvroSchema> key_schema = nullptr;
   };
   void send(const std::vector<In>& in) {
     Batch b;
@@ -112,6 +113,7 @@ struct Sink {
       e.value = i.record;
       if (e.has_value && i.schema) e.set_record(etld::parse_json(i.record));
       e.schema = i.schema;
+      e.key_schema = i.key_schema;
       e.topic = i.topic;
       e.partition = 0;
       e.offset = static_cast<std::int64_t>(next);
@@ -225,6 +227,26 @@ TEST_SUITE("postgres sink: columns from the schema") {
           "12345678.90 3 2026-12-06 12:00:00.123456+00");
     CHECK(s.acks->count(etld::AckStatus::done) == 7);
     CHECK(s.acks->count(etld::AckStatus::dead_lettered) == 0);
+    db.exec("DROP TABLE " + table + ", " + table + "_dead_letters");
+  }
+
+  TEST_CASE("Avro keys: without key:, the key schema's fields are the key; a tombstone deletes its row") {
+    Db db;
+    const std::string table = unique("akey");
+    Sink s(table, "table: " + table + "\nmode: upsert\ncreate_table: true\n");
+    auto v1 = schema(kV1);
+    auto key = etld::avro::AvroSchema::parse(
+        R"({"type":"record","name":"K","fields":[{"name":"id","type":"long"}]})");
+    s.send({{v1, order(1, "a"), "orders", R"({"id":1})", key},
+            {v1, order(2, "b"), "orders", R"({"id":2})", key},
+            {v1, order(1, "a2"), "orders", R"({"id":1})", key}});
+    CHECK(db.scalar("SELECT string_agg(id || name, ',' ORDER BY id) FROM " + table) == "1a2,2b");
+    s.send({{nullptr, "", "orders", R"({"id":1})", key}});  // the tombstone of id 1
+    CHECK(db.scalar("SELECT string_agg(id || name, ',' ORDER BY id) FROM " + table) == "2b");
+    CHECK(db.scalar("SELECT string_agg(a.attname, ',') FROM pg_index i JOIN pg_attribute a ON a.attrelid = "
+                    "i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indisprimary AND i.indrelid = '" +
+                    table + "'::regclass") == "id");
+    CHECK(s.acks->count(etld::AckStatus::done) == 4);
     db.exec("DROP TABLE " + table + ", " + table + "_dead_letters");
   }
 
