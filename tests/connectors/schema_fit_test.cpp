@@ -124,18 +124,17 @@ TEST_SUITE("schema_fit: a table against a record schema") {
     table["note"] = column("text", "text", /*not_null=*/true);
     table["extra"] = column("text", "text", /*not_null=*/true);
     table["created"] = column("timestamptz", "timestamp with time zone", true, /*has_default=*/true);
+    const std::string no_field_fills =
+        "column extra is NOT NULL without a default, and the schema has no field extra (removed?): every row "
+        "would fail; give the column a default or drop NOT NULL\n";
     SchemaFit f = fit(table, "mode: upsert\nkey: [id]\n");
     CHECK(
         joined(f.refusals) ==
         "column note is NOT NULL and the field note ([null, string]) may be null; evolve: add_columns would "
-        "drop NOT NULL\n"
-        "column extra is NOT NULL without a default, and the schema has no field extra (removed?): every row "
-        "would fail; give the column a default or drop NOT NULL\n");
+        "drop NOT NULL\n" +
+            no_field_fills);
     f = fit(table, "mode: upsert\nkey: [id]\nevolve: add_columns\n");
-    CHECK(
-        joined(f.refusals) ==
-        "column extra is NOT NULL without a default, and the schema has no field extra (removed?): every row "
-        "would fail; give the column a default or drop NOT NULL\n");
+    CHECK(joined(f.refusals) == no_field_fills);
     REQUIRE(f.changes.size() == 1);
     CHECK(f.changes[0].clause == "ALTER COLUMN \"note\" DROP NOT NULL");
     CHECK(f.changes[0].planned == "drop NOT NULL of column note");
