@@ -129,8 +129,38 @@ write_pipeline "$tmp/template_create.yaml" "table: \"{topic}_tpl\"" "create_tabl
 validate template_create
 check "... and passes with create_table: true" test "$rc" = 0
 
+# mode debezium: the columns come from the envelope's `after` record, the key from the Avro key.
+dtopic="${topic}_dbz" dtable="${table}_dbz"
+"$src/scripts/dev-env" topic "$dtopic" 1 >/dev/null
+cat >"$tmp/envelope.avsc" <<'JSON'
+{"type": "record", "name": "Envelope", "namespace": "etld.test.customers", "fields": [
+  {"name": "before", "type": ["null", {"type": "record", "name": "Value", "fields": [
+      {"name": "id", "type": "int"},
+      {"name": "email", "type": "string"},
+      {"name": "balance", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}]}],
+   "default": null},
+  {"name": "after", "type": ["null", "Value"], "default": null},
+  {"name": "source", "type": {"type": "record", "name": "Source", "fields": [{"name": "lsn", "type": ["null", "long"]}]}},
+  {"name": "op", "type": "string"}
+]}
+JSON
+echo '{"type": "record", "name": "Key", "namespace": "etld.test.customers", "fields": [{"name": "id", "type": "int"}]}' \
+  >"$tmp/dkey.avsc"
+echo '{"key": {"id": 1}, "value": {"before": null, "after": {"id": 1, "email": "a@example.com", "balance": "10.50"}, "source": {"lsn": 100}, "op": "c"}}' \
+  >"$tmp/changes.jsonl"
+check "the real serializer registers the Debezium envelope and its key" \
+  "$avro_produce" --topic "$dtopic" --schema "$tmp/envelope.avsc" --key-schema "$tmp/dkey.avsc" <"$tmp/changes.jsonl"
+psql_q "create table $dtable (id integer primary key, email text)" >/dev/null
+sed -e "s|topics: \[$topic\]|topics: [$dtopic]|" -e "s|mode: upsert|mode: debezium|" "$tmp/narrow.yaml" \
+  | sed -e "s|table: $narrow|table: $dtable|" >"$tmp/dbz.yaml"
+validate dbz
+check "mode debezium: the after record's field the table lacks fails validation" test "$rc" = 1
+check "... naming the column, the type it would have and the envelope's subject" \
+  grep -qF "error: table $dtable cannot take the records of topic '$dtopic' (subject $dtopic-value version 1): it has no column balance (the schema's field balance, numeric(12,2)); add it, or set evolve: add_columns" "$tmp/dbz.err"
+check "... and only that (the key id from the Avro key, no envelope field as a column)" test "$(grep -c 'error:' "$tmp/dbz.err")" = 1
+
 if [ "$fail" != 0 ]; then
-  for f in narrow evolve bad key entry entry_evolve template template_create; do
+  for f in narrow evolve bad key entry entry_evolve template template_create dbz; do
     echo "--- $f.err"; cat "$tmp/$f.err" 2>/dev/null
   done
   echo "--- narrow.yaml"; cat "$tmp/narrow.yaml"
