@@ -173,6 +173,55 @@ Upstream upstream(const StageConfig& stage, const PipelineConfig& pipeline) {
   return u;
 }
 
+// The latest schema of a topic as a column mapped from a field reads it.
+struct TopicSchema {
+  const std::string& topic;
+  const std::string& named;  // "subject orders-value version 3"
+  const AvroNode& root;      // what `from: _source...` reads (mode debezium: the envelope)
+  const AvroNode& row;       // what `from: field` reads (mode debezium: the `after` record)
+};
+
+// A column mapped from a field (in columns:, or a column_overrides entry reading another field
+// than its name): the field in the schema, and both the table's column and the mapping's type
+// able to hold it. `columns`: the table's (null: no catalog).
+void check_mapped_column(const ColumnSpec& col, const PostgresSinkConfig& table, const TableColumns* columns,
+                         const TopicSchema& s, std::vector<ConfigError>& errors) {
+  const bool envelope = col.source == ColumnSource::envelope;
+  if (col.source != ColumnSource::field && !envelope) return;
+  const Found f = find_field(envelope ? s.root : s.row, col.path);
+  if (!f.node) {
+    const std::string hint = did_you_mean(f.segment, f.siblings);
+    errors.emplace_back(col.mark,
+                        "column '" + col.name + "' reads field '" + col.path +
+                            "', which the Avro schema of topic '" + s.topic + "' (" + s.named +
+                            ") does not have: " + f.missing,
+                        hint.empty() ? "map a field the schema has, or remove the column" : hint);
+    return;
+  }
+  const ColumnType* pg = nullptr;  // null: not in the table (check_live reports it) or no catalog
+  if (columns)
+    if (auto it = columns->find(col.name); it != columns->end()) pg = &it->second.type;
+  const std::string field = "field '" + col.path + "' of topic '" + s.topic + "', Avro " +
+                            avro_type_text(*f.node) + " (" + s.named + "): ";
+  if (auto problem = pg ? avro_column_problem(*f.node, *pg, col.default_copy.has_value(), f.nullable_path)
+                        : std::nullopt) {
+    errors.emplace_back(col.mark,
+                        "column '" + col.name + "' of table " + table.display + " is " + pg->display +
+                            ", which cannot hold " + field + *problem,
+                        "change the column's type (ALTER TABLE " + table.display + " ALTER COLUMN " +
+                            quote_ident(col.name) + " TYPE ...), or map another field");
+    return;
+  }
+  // A type taken as written from the stage upstream (mode merge) is not converted by etld.
+  if (!col.declared_type.empty()) return;
+  if (auto problem = avro_column_problem(*f.node, mapped_type(col.type), true))
+    errors.emplace_back(col.type_mark,
+                        "column '" + col.name + "' is mapped as " + type_name(col.type) +
+                            ", which cannot hold " + field + *problem,
+                        pg ? "map it with the column's type, " + pg->display
+                           : std::string("map it with a type that holds the field"));
+}
+
 // The table a topic's records go to: the stage's, a `tables:` entry's or the template's (null
 // when the template names tables from the records), and where validate locates its problems.
 struct TopicTable {
@@ -323,10 +372,9 @@ void check_against_avro_schemas(const PostgresSinkConfig& cfg, const StageConfig
       for (const ColumnSpec& col : table->columns) mapped.push_back(&col);
       SchemaColumnsFindings schema_columns;
       if (table->schema_columns) {
-        const std::string about = "topic '" + topic + "' (" + schema_named + ")";
         schema_columns =
             check_schema_columns(*table, latest.schema, *row, key_fields(*table, o, registry, topic), columns,
-                                 about, target.from_template);
+                                 "topic '" + topic + "' (" + schema_named + ")", target.from_template);
         for (const std::string& e : schema_columns.errors) errors.emplace_back(target.mark, e);
         for (const std::string& w : schema_columns.warnings)
           warnings.push_back(warning_at(pipeline, target.mark, w));
@@ -336,44 +384,9 @@ void check_against_avro_schemas(const PostgresSinkConfig& cfg, const StageConfig
           for (const ColumnSpec& col : schema_columns.config->columns)
             if (!col.field) mapped.push_back(&col);
       }
-      for (const ColumnSpec* mapped_col : mapped) {
-        const ColumnSpec& col = *mapped_col;
-        const bool envelope = col.source == ColumnSource::envelope;
-        if ((col.source != ColumnSource::field && !envelope) || changed_by.count(col.name)) continue;
-        const Found f = find_field(envelope ? latest.schema->root() : *row, col.path);
-        if (!f.node) {
-          const std::string hint = did_you_mean(f.segment, f.siblings);
-          errors.emplace_back(col.mark,
-                              "column '" + col.name + "' reads field '" + col.path +
-                                  "', which the Avro schema of topic '" + topic + "' (" + schema_named +
-                                  ") does not have: " + f.missing,
-                              hint.empty() ? "map a field the schema has, or remove the column" : hint);
-          continue;
-        }
-        const ColumnType* pg = nullptr;  // null: not in the table (check_live reports it) or no catalog
-        if (columns)
-          if (auto it = columns->find(col.name); it != columns->end()) pg = &it->second.type;
-        const std::string field = "field '" + col.path + "' of topic '" + topic + "', Avro " +
-                                  avro_type_text(*f.node) + " (" + schema_named + "): ";
-        if (auto problem =
-                pg ? avro_column_problem(*f.node, *pg, col.default_copy.has_value(), f.nullable_path)
-                   : std::nullopt) {
-          errors.emplace_back(col.mark,
-                              "column '" + col.name + "' of table " + table->display + " is " + pg->display +
-                                  ", which cannot hold " + field + *problem,
-                              "change the column's type (ALTER TABLE " + table->display + " ALTER COLUMN " +
-                                  quote_ident(col.name) + " TYPE ...), or map another field");
-          continue;
-        }
-        // A type taken as written from the stage upstream (mode merge) is not converted by etld.
-        if (!col.declared_type.empty()) continue;
-        if (auto problem = avro_column_problem(*f.node, mapped_type(col.type), true))
-          errors.emplace_back(col.type_mark,
-                              "column '" + col.name + "' is mapped as " + type_name(col.type) +
-                                  ", which cannot hold " + field + *problem,
-                              pg ? "map it with the column's type, " + pg->display
-                                 : std::string("map it with a type that holds the field"));
-      }
+      const TopicSchema about{topic, schema_named, latest.schema->root(), *row};
+      for (const ColumnSpec* col : mapped)
+        if (!changed_by.count(col->name)) check_mapped_column(*col, *table, columns, about, errors);
     }
   }
 }

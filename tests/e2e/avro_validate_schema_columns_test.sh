@@ -101,6 +101,17 @@ check "a key column the schema lacks fails validation" test "$rc" = 1
 check "... naming the key column and the schema" \
   grep -qF "error: table $narrow cannot take the records of $about: key column 'order_id' is not a field of the schema etld.test.Order" "$tmp/key.err"
 
+# A column_overrides entry reading another field is checked as a mapped column, at its line.
+write_pipeline "$tmp/override.yaml" "table: $narrow" "evolve: add_columns" "column_overrides:" \
+  "  total: {from: qtty, type: bigint}"
+override_at=$(line_of override "total: {from: qtty")
+validate override
+check "an override reading a field the schema lacks fails validation" test "$rc" = 1
+check "... at the override's line, with a did-you-mean" \
+  grep -qF "override.yaml:$override_at:7: error: column 'total' reads field 'qtty', which the Avro schema of $about does not have: record etld.test.Order has no field 'qtty' (its fields: id, qty, price, note) (did you mean 'qty'?)" "$tmp/override.err"
+check "... and evolve would add its column" \
+  grep -qF "warning: table $narrow: evolve: add_columns would add column total bigint for the records of $about" "$tmp/override.err"
+
 # A `tables:` entry: located at its table; a nullable field for a NOT NULL column.
 entry="${table}_entry"
 psql_q "create table $entry (id bigint primary key, qty bigint, price numeric(12,2), note text not null)" >/dev/null
@@ -160,7 +171,7 @@ check "... naming the column, the type it would have and the envelope's subject"
 check "... and only that (the key id from the Avro key, no envelope field as a column)" test "$(grep -c 'error:' "$tmp/dbz.err")" = 1
 
 if [ "$fail" != 0 ]; then
-  for f in narrow evolve bad key entry entry_evolve template template_create dbz; do
+  for f in narrow evolve bad key override entry entry_evolve template template_create dbz; do
     echo "--- $f.err"; cat "$tmp/$f.err" 2>/dev/null
   done
   echo "--- narrow.yaml"; cat "$tmp/narrow.yaml"
