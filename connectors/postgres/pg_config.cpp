@@ -22,7 +22,6 @@
 #include "connectors/postgres/pg_merge.hpp"
 #include "connectors/postgres/pg_routing.hpp"
 #include "connectors/postgres/pg_sql.hpp"
-#include "connectors/postgres/schema_columns.hpp"
 #ifdef ETLD_WITH_KAFKA
 #include "connectors/kafka/dead_letter_topic.hpp"
 #endif
@@ -417,7 +416,6 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
     configure_merge(c, stage, pipeline);
   else if (one_shape)
     parse_columns_and_key(c, o, mode);
-  check_schema_upstream(c, stage, pipeline);
 
   c.credit_limit = std::max<std::size_t>(1, stage.max_demand) * std::max<std::size_t>(1, stage.inputs.size());
 
@@ -430,7 +428,7 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
   // delete_on_tombstone
   if (o.has("delete_on_tombstone")) {
     c.delete_on_tombstone = o.get_bool("delete_on_tombstone");
-    if (c.delete_on_tombstone && c.key.empty() && one_shape)
+    if (c.delete_on_tombstone && c.key.empty() && one_shape && !c.schema_columns)  // or an Avro key's
       throw ConfigError(o.mark("delete_on_tombstone"),
                         "delete_on_tombstone needs 'key': which columns identify a row", "add key: [id]");
   } else {

@@ -112,6 +112,7 @@ SchemaFit fit_table_to_schema(const TableColumns& table, const PostgresSinkConfi
       out.changes.push_back({"ALTER COLUMN " + col.quoted + " DROP NOT NULL",
                              "column " + col.name + " made nullable", "drop NOT NULL of column " + col.name});
     }
+    if (want->by_connect_name) continue;  // the column takes its text; PostgreSQL judges each value
     const std::optional<std::string> problem = avro_column_problem(*col.field, have, true);
     if (!problem) continue;
     const std::optional<std::string> wider = safe_widening(have, *want);
@@ -129,6 +130,7 @@ SchemaFit fit_table_to_schema(const TableColumns& table, const PostgresSinkConfi
   }
   // A column the records no longer fill (a field removed from the schema) that cannot stay empty.
   for (const auto& [name, col] : table) {
+    if (t.deletes_only) break;
     if (!col.type.not_null || col.has_default) continue;
     const bool written = std::any_of(t.columns.begin(), t.columns.end(),
                                      [&, &name = name](const ColumnSpec& c) { return c.name == name; });

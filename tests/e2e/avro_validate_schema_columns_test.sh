@@ -99,7 +99,7 @@ write_pipeline "$tmp/key.yaml" "table: $narrow" "evolve: add_columns" "key: [ord
 validate key
 check "a key column the schema lacks fails validation" test "$rc" = 1
 check "... naming the key column and the schema" \
-  grep -qF "error: table $narrow cannot take the records of $about: key column 'order_id' is not a field of the schema etld.test.Order" "$tmp/key.err"
+  grep -qF "error: table $narrow cannot take the records of $about: key column 'order_id' is not a field of the records (schema etld.test.Order)" "$tmp/key.err"
 
 # A column_overrides entry reading another field is checked as a mapped column, at its line.
 write_pipeline "$tmp/override.yaml" "table: $narrow" "evolve: add_columns" "column_overrides:" \
@@ -111,6 +111,20 @@ check "... at the override's line, with a did-you-mean" \
   grep -qF "override.yaml:$override_at:7: error: column 'total' reads field 'qtty', which the Avro schema of $about does not have: record etld.test.Order has no field 'qtty' (its fields: id, qty, price, note) (did you mean 'qty'?)" "$tmp/override.err"
 check "... and evolve would add its column" \
   grep -qF "warning: table $narrow: evolve: add_columns would add column total bigint for the records of $about" "$tmp/override.err"
+
+# A map between drops the records' schema (the sink learns the columns from the records): not
+# checked, said as a warning.
+sed -e "s|inputs: \[in\]|inputs: [m]|" "$tmp/narrow.yaml" >"$tmp/map.yaml"
+cat >>"$tmp/map.yaml" <<YAML
+  m:
+    type: map
+    inputs: [in]
+    set: { qty: "1" }
+YAML
+validate map
+check "with a map between, the table is not checked against the schema" test "$rc" = 0
+check "... and a warning says why" \
+  grep -qF "warning: stage 'out': its columns come from the records' schema, which map 'm' drops: the table is not checked against the Avro schemas" "$tmp/map.err"
 
 # A `tables:` entry: located at its table; a nullable field for a NOT NULL column.
 entry="${table}_entry"
@@ -171,7 +185,7 @@ check "... naming the column, the type it would have and the envelope's subject"
 check "... and only that (the key id from the Avro key, no envelope field as a column)" test "$(grep -c 'error:' "$tmp/dbz.err")" = 1
 
 if [ "$fail" != 0 ]; then
-  for f in narrow evolve bad key override entry entry_evolve template template_create dbz; do
+  for f in narrow evolve bad key override map entry entry_evolve template template_create dbz; do
     echo "--- $f.err"; cat "$tmp/$f.err" 2>/dev/null
   done
   echo "--- narrow.yaml"; cat "$tmp/narrow.yaml"
