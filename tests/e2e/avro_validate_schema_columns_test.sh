@@ -157,18 +157,7 @@ check "... and passes with create_table: true" test "$rc" = 0
 # mode debezium: the columns come from the envelope's `after` record, the key from the Avro key.
 dtopic="${topic}_dbz" dtable="${table}_dbz"
 "$src/scripts/dev-env" topic "$dtopic" 1 >/dev/null
-cat >"$tmp/envelope.avsc" <<'JSON'
-{"type": "record", "name": "Envelope", "namespace": "etld.test.customers", "fields": [
-  {"name": "before", "type": ["null", {"type": "record", "name": "Value", "fields": [
-      {"name": "id", "type": "int"},
-      {"name": "email", "type": "string"},
-      {"name": "balance", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}]}],
-   "default": null},
-  {"name": "after", "type": ["null", "Value"], "default": null},
-  {"name": "source", "type": {"type": "record", "name": "Source", "fields": [{"name": "lsn", "type": ["null", "long"]}]}},
-  {"name": "op", "type": "string"}
-]}
-JSON
+customers_envelope_avsc >"$tmp/envelope.avsc"
 echo '{"type": "record", "name": "Key", "namespace": "etld.test.customers", "fields": [{"name": "id", "type": "int"}]}' \
   >"$tmp/dkey.avsc"
 echo '{"key": {"id": 1}, "value": {"before": null, "after": {"id": 1, "email": "a@example.com", "balance": "10.50"}, "source": {"lsn": 100}, "op": "c"}}' \
