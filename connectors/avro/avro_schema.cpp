@@ -171,8 +171,11 @@ class SchemaCompiler {
     n.name = (ns && *ns ? std::string(ns) + "." : std::string()) + avro_schema_name(s);
   }
 
-  // The logical type written beside the type, when it is one etld maps and fits its type.
+  // The logical type written beside the type, when it is one etld maps and fits its type; and
+  // the Kafka Connect type's name that Debezium's AvroConverter writes beside it ("connect.name"):
+  // a ZonedTimestamp is a string to Avro, a timestamptz to the column.
   static void annotate(AvroNode& n, const Json* json) {
+    n.connect_name = string_member(json, "connect.name");
     const std::string_view lt = string_member(json, "logicalType");
     if (lt.empty()) return;
     const AvroType t = n.type;

@@ -11,6 +11,9 @@
 #include "connectors/avro/subject_lookup.hpp"
 #include "connectors/postgres/avro_column_rules.hpp"
 #include "connectors/postgres/pg_connection.hpp"
+#include "connectors/postgres/pg_routing.hpp"
+#include "connectors/postgres/schema_columns_check.hpp"
+#include "connectors/postgres/schema_fit.hpp"
 #include "stages/engine/registry.hpp"
 #include "stages/engine/upstream.hpp"
 
@@ -41,36 +44,30 @@ bool overlaps(const std::string& path, const std::string& changed) {
   return changed == "." || path == changed || under(path, changed) || under(changed, path);
 }
 
-// The table's columns by name, or nullopt when the catalog cannot be read (check_live says why).
-std::optional<std::map<std::string, ColumnType>> read_column_types(const PostgresSinkConfig& cfg) {
-  try {
-    PgConnection conn(cfg.dsn);
-    Result r = conn.query(
-        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
-        "CASE WHEN t.typtype = 'd' THEN bt.typname ELSE t.typname END, a.attnotnull, "
-        "CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END "
-        "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_type bt ON bt.oid = "
-        "t.typbasetype "
-        "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
-        {cfg.qualified});
-    std::map<std::string, ColumnType> out;
-    for (int i = 0; i < PQntuples(r.get()); ++i) {
-      ColumnType c;
-      c.display = PQgetvalue(r.get(), i, 1);
-      c.typname = PQgetvalue(r.get(), i, 2);
-      c.not_null = PQgetvalue(r.get(), i, 3)[0] == 't';
-      const long typmod = std::strtol(PQgetvalue(r.get(), i, 4), nullptr, 10);
-      if (c.typname == "numeric" && typmod >= 4) {  // PostgreSQL's packing of numeric(p,s)
-        c.precision = static_cast<int>(((typmod - 4) >> 16) & 0xffff);
-        c.scale = static_cast<int>((typmod - 4) & 0xffff);
-      }
-      out.emplace(PQgetvalue(r.get(), i, 0), std::move(c));
+// The tables' columns, read once each on one connection; none when the catalog cannot be read
+// (check_live says why).
+class Catalog {
+ public:
+  explicit Catalog(std::string dsn) : dsn_(std::move(dsn)) {}
+  // nullptr when the catalog cannot be read; empty when the table does not exist.
+  const TableColumns* columns(const std::string& qualified) {
+    if (failed_) return nullptr;
+    if (auto it = tables_.find(qualified); it != tables_.end()) return &it->second;
+    try {
+      if (!conn_) conn_ = std::make_unique<PgConnection>(dsn_);
+      return &tables_.emplace(qualified, read_table_columns(*conn_, qualified)).first->second;
+    } catch (const PgError&) {
+      failed_ = true;
+      return nullptr;
     }
-    return out;
-  } catch (const PgError&) {
-    return std::nullopt;
   }
-}
+
+ private:
+  std::string dsn_;
+  std::unique_ptr<PgConnection> conn_;
+  std::map<std::string, TableColumns> tables_;
+  bool failed_ = false;
+};
 
 // The values a mapping's type converts to, as a column of that type: the sink converts each value
 // to it before PostgreSQL sees it (a long mapped as integer is range-checked as one).
@@ -176,6 +173,95 @@ Upstream upstream(const StageConfig& stage, const PipelineConfig& pipeline) {
   return u;
 }
 
+// The latest schema of a topic as a column mapped from a field reads it.
+struct TopicSchema {
+  const std::string& topic;
+  const std::string& named;  // "subject orders-value version 3"
+  const AvroNode& root;      // what `from: _source...` reads (mode debezium: the envelope)
+  const AvroNode& row;       // what `from: field` reads (mode debezium: the `after` record)
+};
+
+// A column mapped from a field (in columns:, or a column_overrides entry reading another field
+// than its name): the field in the schema, and both the table's column and the mapping's type
+// able to hold it. `columns`: the table's (null: no catalog).
+void check_mapped_column(const ColumnSpec& col, const PostgresSinkConfig& table, const TableColumns* columns,
+                         const TopicSchema& s, std::vector<ConfigError>& errors) {
+  const bool envelope = col.source == ColumnSource::envelope;
+  if (col.source != ColumnSource::field && !envelope) return;
+  const Found f = find_field(envelope ? s.root : s.row, col.path);
+  if (!f.node) {
+    const std::string hint = did_you_mean(f.segment, f.siblings);
+    errors.emplace_back(col.mark,
+                        "column '" + col.name + "' reads field '" + col.path +
+                            "', which the Avro schema of topic '" + s.topic + "' (" + s.named +
+                            ") does not have: " + f.missing,
+                        hint.empty() ? "map a field the schema has, or remove the column" : hint);
+    return;
+  }
+  const ColumnType* pg = nullptr;  // null: not in the table (check_live reports it) or no catalog
+  if (columns)
+    if (auto it = columns->find(col.name); it != columns->end()) pg = &it->second.type;
+  const std::string field = "field '" + col.path + "' of topic '" + s.topic + "', Avro " +
+                            avro_type_text(*f.node) + " (" + s.named + "): ";
+  if (auto problem = pg ? avro_column_problem(*f.node, *pg, col.default_copy.has_value(), f.nullable_path)
+                        : std::nullopt) {
+    errors.emplace_back(col.mark,
+                        "column '" + col.name + "' of table " + table.display + " is " + pg->display +
+                            ", which cannot hold " + field + *problem,
+                        "change the column's type (ALTER TABLE " + table.display + " ALTER COLUMN " +
+                            quote_ident(col.name) + " TYPE ...), or map another field");
+    return;
+  }
+  // A type taken as written from the stage upstream (mode merge) is not converted by etld.
+  if (!col.declared_type.empty()) return;
+  if (auto problem = avro_column_problem(*f.node, mapped_type(col.type), true))
+    errors.emplace_back(col.type_mark,
+                        "column '" + col.name + "' is mapped as " + type_name(col.type) +
+                            ", which cannot hold " + field + *problem,
+                        pg ? "map it with the column's type, " + pg->display
+                           : std::string("map it with a type that holds the field"));
+}
+
+// The table a topic's records go to: the stage's, a `tables:` entry's or the template's (null
+// when the template names tables from the records), and where validate locates its problems.
+struct TopicTable {
+  std::shared_ptr<const PostgresSinkConfig> routed;  // owns `table` when routed
+  const PostgresSinkConfig* table = nullptr;
+  YAML::Mark mark;
+  bool from_template = false;
+};
+
+TopicTable table_of_topic(const PostgresSinkConfig& cfg, const StageConfig& stage, const std::string& topic) {
+  TopicTable out;
+  out.mark = stage.options.mark(stage.options.has("tables") ? "tables" : "table");
+  if (!cfg.routing) {
+    out.table = &cfg;
+    return out;
+  }
+  out.routed = table_for_topic(cfg, topic);
+  out.table = out.routed.get();
+  out.from_template = cfg.routing->by_topic.empty();
+  if (auto it = cfg.routing->by_topic.find(topic); it != cfg.routing->by_topic.end())
+    out.mark = it->second.stage.options.mark("table");
+  return out;
+}
+
+// The fields of the topic's Avro key schema (subject "<topic>-key"): the key of a table whose
+// columns come from the schema and that names none, as the sink takes it from each record's key.
+// Empty when the table names its key, the source's keys are not Avro or the registry has none.
+std::vector<std::string> key_fields(const PostgresSinkConfig& t, const Options& source,
+                                    const avro::RegistrySettings& registry, const std::string& topic) {
+  std::vector<std::string> out;
+  if (!t.key.empty() || source.get_string("key_format") != "avro") return out;
+  const avro::SubjectSchema key = avro::fetch_latest_schema(registry, topic + "-key");
+  if (key.outcome != avro::SubjectSchema::Outcome::found) return out;
+  bool nullable = false;
+  const AvroNode* record = non_null(&key.schema->root(), nullable);
+  if (record->type == AvroType::record)
+    for (const auto& field : record->fields) out.push_back(field.first);
+  return out;
+}
+
 }  // namespace
 
 void check_against_avro_schemas(const PostgresSinkConfig& cfg, const StageConfig& stage,
@@ -216,7 +302,8 @@ void check_against_avro_schemas(const PostgresSinkConfig& cfg, const StageConfig
   }
 
   // Without the catalog (check_live says why), the fields and the mapped types are still checked.
-  const auto columns = read_column_types(cfg);
+  Catalog catalog(cfg.dsn);
+  bool said_unrouted = false, said_map = false;
   for (const StageConfig* source : up.avro_sources) {
     const Options& o = source->options;
     if (o.has("topic_pattern")) {
@@ -253,8 +340,20 @@ void check_against_avro_schemas(const PostgresSinkConfig& cfg, const StageConfig
         continue;
       }
       const std::string schema_named = "subject " + subject + " version " + std::to_string(latest.version);
+      const TopicTable target = table_of_topic(cfg, stage, topic);
+      if (!target.table) {
+        if (cfg.routing->by_topic.empty() && !said_unrouted)
+          warnings.push_back(warning_at(pipeline, target.mark,
+                                        "stage '" + stage.name + "': the table template " +
+                                            cfg.routing->template_text +
+                                            " names its tables from the records: their columns are not "
+                                            "checked against the Avro schemas"));
+        said_unrouted = true;
+        continue;
+      }
+      const PostgresSinkConfig* table = target.table;
       const AvroNode* row = &latest.schema->root();
-      if (cfg.mode == Mode::debezium) {
+      if (table->mode == Mode::debezium) {
         Found after = find_field(*row, "after");
         bool nullable = false;
         if (after.node) after.node = non_null(after.node, nullable);
@@ -268,43 +367,38 @@ void check_against_avro_schemas(const PostgresSinkConfig& cfg, const StageConfig
         }
         row = after.node;
       }
-      for (const ColumnSpec& col : cfg.columns) {
-        const bool envelope = col.source == ColumnSource::envelope;
-        if ((col.source != ColumnSource::field && !envelope) || changed_by.count(col.name)) continue;
-        const Found f = find_field(envelope ? latest.schema->root() : *row, col.path);
-        if (!f.node) {
-          const std::string hint = did_you_mean(f.segment, f.siblings);
-          errors.emplace_back(col.mark,
-                              "column '" + col.name + "' reads field '" + col.path +
-                                  "', which the Avro schema of topic '" + topic + "' (" + schema_named +
-                                  ") does not have: " + f.missing,
-                              hint.empty() ? "map a field the schema has, or remove the column" : hint);
-          continue;
-        }
-        const ColumnType* pg = nullptr;  // null: not in the table (check_live reports it) or no catalog
-        if (columns)
-          if (auto it = columns->find(col.name); it != columns->end()) pg = &it->second;
-        const std::string field = "field '" + col.path + "' of topic '" + topic + "', Avro " +
-                                  avro_type_text(*f.node) + " (" + schema_named + "): ";
-        if (auto problem =
-                pg ? avro_column_problem(*f.node, *pg, col.default_copy.has_value(), f.nullable_path)
-                   : std::nullopt) {
-          errors.emplace_back(col.mark,
-                              "column '" + col.name + "' of table " + cfg.display + " is " + pg->display +
-                                  ", which cannot hold " + field + *problem,
-                              "change the column's type (ALTER TABLE " + cfg.display + " ALTER COLUMN " +
-                                  quote_ident(col.name) + " TYPE ...), or map another field");
-          continue;
-        }
-        // A type taken as written from the stage upstream (mode merge) is not converted by etld.
-        if (!col.declared_type.empty()) continue;
-        if (auto problem = avro_column_problem(*f.node, mapped_type(col.type), true))
-          errors.emplace_back(col.type_mark,
-                              "column '" + col.name + "' is mapped as " + type_name(col.type) +
-                                  ", which cannot hold " + field + *problem,
-                              pg ? "map it with the column's type, " + pg->display
-                                 : std::string("map it with a type that holds the field"));
+      const TableColumns* columns = catalog.columns(table->qualified);
+      std::vector<const ColumnSpec*> mapped;  // the columns checked one by one against their fields
+      for (const ColumnSpec& col : table->columns) mapped.push_back(&col);
+      SchemaColumnsFindings schema_columns;
+      if (table->schema_columns && !up.maps.empty()) {
+        // A map drops the record's schema: the sink learns the columns from the records it writes.
+        if (!said_map)
+          warnings.push_back(warning_at(pipeline, target.mark,
+                                        "stage '" + stage.name +
+                                            "': its columns come from the records' schema, "
+                                            "which map '" +
+                                            up.maps.front()->name +
+                                            "' drops: the table is not checked against the Avro schemas"));
+        said_map = true;
+        continue;
       }
+      if (table->schema_columns) {
+        schema_columns =
+            check_schema_columns(*table, latest.schema, *row, key_fields(*table, o, registry, topic), columns,
+                                 "topic '" + topic + "' (" + schema_named + ")", target.from_template);
+        for (const std::string& e : schema_columns.errors) errors.emplace_back(target.mark, e);
+        for (const std::string& w : schema_columns.warnings)
+          warnings.push_back(warning_at(pipeline, target.mark, w));
+        // column_overrides reading another field than their name's: checked as mapped columns.
+        mapped.clear();
+        if (schema_columns.config)
+          for (const ColumnSpec& col : schema_columns.config->columns)
+            if (!col.field) mapped.push_back(&col);
+      }
+      const TopicSchema about{topic, schema_named, latest.schema->root(), *row};
+      for (const ColumnSpec* col : mapped)
+        if (!changed_by.count(col->name)) check_mapped_column(*col, *table, columns, about, errors);
     }
   }
 }

@@ -114,6 +114,9 @@ void check_live(const PostgresSinkConfig& c, const StageConfig& stage) {
       throw ConfigError(o.mark("table"), "table " + c.display + " does not exist",
                         "create it, or set create_table: true");
     }
+    // Columns from the schema: the columns and the key are each schema's, checked against the
+    // table by check_against_avro_schemas (avro_schema_check.hpp); only a key given here is known.
+    if (c.schema_columns && c.key.empty()) return;
     std::vector<CatalogColumn> cols = read_columns(*conn, oid);
     std::map<std::string, const CatalogColumn*> by_name;
     std::vector<std::string> names;
@@ -156,7 +159,9 @@ void check_live(const PostgresSinkConfig& c, const StageConfig& stage) {
                           "map it with a type the column takes, or change the column's type");
     }
     for (const auto& col : cols) {
-      if (mapped.count(col.name) || !col.not_null || col.has_default || col.identity || col.generated)
+      // Columns from the schema: which columns a schema fills is check_against_avro_schemas's.
+      if (c.schema_columns || mapped.count(col.name) || !col.not_null || col.has_default || col.identity ||
+          col.generated)
         continue;
       throw ConfigError(o.mark("columns"),
                         "column '" + col.name + "' of table " + c.display +

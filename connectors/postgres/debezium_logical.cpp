@@ -13,7 +13,11 @@ namespace etld::pg {
 
 namespace {
 
-enum class Kind { none, date, timestamp, time, decimal, variable_decimal };
+enum class Kind { none, date, timestamp, time, decimal, variable_decimal, bytes, json };
+
+// Connect's bytes (the JsonConverter writes them base64), whatever their name (io.debezium.data.Bits):
+// LogicalField::type of a bytes field that is no decimal.
+constexpr const char* kBytes = "bytes";
 
 struct Named {
   const char* name;
@@ -33,6 +37,8 @@ constexpr Named kLogical[] = {
     {"io.debezium.time.NanoTime", Kind::time, 1'000'000'000},
     {"org.apache.kafka.connect.data.Decimal", Kind::decimal, 0},
     {"io.debezium.data.VariableScaleDecimal", Kind::variable_decimal, 0},
+    {"io.debezium.data.Json", Kind::json, 0},
+    {kBytes, Kind::bytes, 0},
 };
 
 const Named* named(std::string_view type) {
@@ -113,10 +119,17 @@ LogicalFields logical_fields(const Value& schema, std::string_view image) {
     for (const Value& column : fields->as_array()) {
       const Value* field = column.find("field");
       const Value* type = column.find("name");
-      if (!field || !type || field->kind() != Value::Kind::string || type->kind() != Value::Kind::string ||
-          !named(type->as_string()))
+      if (!field || field->kind() != Value::Kind::string) continue;
+      std::string_view name;
+      if (type && type->kind() == Value::Kind::string) name = type->as_string();
+      const Named* n = named(name);
+      const Value* connect_type = column.find("type");
+      if ((!n || n->kind == Kind::bytes) && connect_type && connect_type->kind() == Value::Kind::string &&
+          connect_type->as_string() == "bytes")
+        name = kBytes;
+      else if (!n)
         continue;
-      LogicalField l{field->as_string(), type->as_string(), 0};
+      LogicalField l{field->as_string(), name, 0};
       const Value* params = column.find("parameters");
       const Value* scale = params ? params->find("scale") : nullptr;
       if (scale && scale->kind() == Value::Kind::string) l.scale = std::atoi(scale->as_string().c_str());
@@ -162,6 +175,24 @@ bool decode_logical(const LogicalFields& fields, std::string_view field, const C
       std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld", static_cast<long long>(seconds / 3600),
                     static_cast<long long>(seconds / 60 % 60), static_cast<long long>(seconds % 60));
       out = Value(std::string(buf) + fraction(units - seconds * n->per_second, n->per_second));
+      return true;
+    }
+    case Kind::bytes: {
+      // Into bytea the bytes themselves; a text column keeps the base64 text.
+      std::vector<unsigned char> raw;
+      if (v.kind() != Value::Kind::string || col.type != PgType::bytea) return true;
+      if (!base64_bytes(v.as_string(), raw)) return error = what + "the value is not base64 bytes", false;
+      out = Value(std::string(raw.begin(), raw.end()));
+      return true;
+    }
+    case Kind::json: {
+      // JSON text: into jsonb the document it holds, not a JSON string of its text.
+      if (v.kind() != Value::Kind::string || col.type != PgType::jsonb) return true;
+      try {
+        out = parse_json(v.as_string());
+      } catch (const JsonError& e) {
+        return error = what + "the value is not JSON text: " + e.what(), false;
+      }
       return true;
     }
     case Kind::decimal:

@@ -2,7 +2,8 @@
 // `schema` ({"type": "int32", "name": "io.debezium.time.Date", "field": "born"}), turned into
 // values the column types take: a date's days since 1970 into "1990-05-17", a timestamp's epoch
 // micro- or nanoseconds into ISO text, a decimal's base64 two's-complement bytes into its exact
-// digits. Without the wrapper (schemas.enable false) the values are read as they are.
+// digits, base64 bytes into the bytes for bytea, io.debezium.data.Json's text into its document for
+// jsonb. Without the wrapper (schemas.enable false) the values are read as they are.
 #pragma once
 
 #include <string>
@@ -18,6 +19,7 @@ namespace etld::pg {
 struct LogicalField {
   std::string_view field;  // the field's name in the row image
   std::string_view type;   // "io.debezium.time.Date", "org.apache.kafka.connect.data.Decimal", ...
+                           // or "bytes" for Connect bytes that are no decimal
   int scale = 0;           // Decimal's parameters.scale
 };
 using LogicalFields = std::vector<LogicalField>;

@@ -22,7 +22,6 @@
 #include "connectors/postgres/pg_merge.hpp"
 #include "connectors/postgres/pg_routing.hpp"
 #include "connectors/postgres/pg_sql.hpp"
-#include "connectors/postgres/schema_columns.hpp"
 #ifdef ETLD_WITH_KAFKA
 #include "connectors/kafka/dead_letter_topic.hpp"
 #endif
@@ -294,7 +293,8 @@ const std::vector<OptionSpec>& option_specs() {
        {}},
       {"delete_on_tombstone",
        OptionKind::boolean,
-       "a tombstone (null value) deletes the row of its Kafka key; default: true when key is set",
+       "a tombstone (null value) deletes the row of its Kafka key; default: true when key is set, or "
+       "without columns when the key columns are known (key:, or an Avro key's fields)",
        false,
        "",
        {}},
@@ -417,7 +417,6 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
     configure_merge(c, stage, pipeline);
   else if (one_shape)
     parse_columns_and_key(c, o, mode);
-  check_schema_upstream(c, stage, pipeline);
 
   c.credit_limit = std::max<std::size_t>(1, stage.max_demand) * std::max<std::size_t>(1, stage.inputs.size());
 
@@ -430,11 +429,13 @@ PostgresSinkConfig parse_config(const StageConfig& stage, const PipelineConfig& 
   // delete_on_tombstone
   if (o.has("delete_on_tombstone")) {
     c.delete_on_tombstone = o.get_bool("delete_on_tombstone");
-    if (c.delete_on_tombstone && c.key.empty() && one_shape)
+    if (c.delete_on_tombstone && c.key.empty() && one_shape && !c.schema_columns)  // or an Avro key's
       throw ConfigError(o.mark("delete_on_tombstone"),
                         "delete_on_tombstone needs 'key': which columns identify a row", "add key: [id]");
   } else {
-    c.delete_on_tombstone = !c.key.empty() && c.mode != Mode::merge;  // partials are never tombstones
+    // Partials are never tombstones. Columns from the schema: the key may be the Avro key's, known
+    // at run time (a tombstone without key columns is skipped then, schema_tables.cpp).
+    c.delete_on_tombstone = (!c.key.empty() || c.schema_columns) && c.mode != Mode::merge;
   }
   if (c.mode == Mode::debezium) {
     if (one_shape) configure_debezium(c, o);

@@ -141,6 +141,7 @@ struct PostgresSinkConfig {
   std::vector<std::string> skipped_fields;
   bool evolve = false;
   std::shared_ptr<const RecordSchema> row_schema;
+  bool deletes_only = false;  // made for tombstones: the key columns alone; it never changes the table
 
   // Many tables (pg_routing.hpp): set on a routed stage's own config, whose table only holds the
   // dead letters of records no table takes; each table's config (routing null) is made from it.

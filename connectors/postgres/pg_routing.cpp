@@ -210,6 +210,20 @@ std::string describe_routing(const Routing& r) {
   return "named by the template " + r.template_text;
 }
 
+std::shared_ptr<const PostgresSinkConfig> table_for_topic(const PostgresSinkConfig& base,
+                                                          const std::string& topic) {
+  const Routing& r = *base.routing;
+  if (!r.by_topic.empty()) {
+    auto it = r.by_topic.find(topic);
+    return it == r.by_topic.end() ? nullptr : it->second.cfg;
+  }
+  if (r.reads_envelope) return nullptr;
+  std::string schema, table;
+  for (auto [parts, out] : {std::pair{&r.schema_parts, &schema}, std::pair{&r.table_parts, &table}})
+    for (const auto& p : *parts) *out += p.kind == TemplatePart::Kind::topic ? topic : p.text;
+  return config_for(base, r, schema, table, 0);
+}
+
 TableRouter::TableRouter(std::shared_ptr<const PostgresSinkConfig> base) : base_(std::move(base)) {}
 
 const PostgresSinkConfig* TableRouter::route(Event& e, std::string& error) {

@@ -53,6 +53,12 @@ std::shared_ptr<const Routing> parse_routing(const PostgresSinkConfig& base, con
 // that no table takes): the template's fixed schema, if any, and the stage's name.
 std::pair<std::string, std::string> unrouted_table(const Options& o, const std::string& stage_name);
 
+// For validate --against-db: the config of the table the records of `topic` go to, as the router
+// makes it (a `tables:` entry's, or the template's table for the topic); nullptr when none is
+// known before records come (no entry for the topic, or a template naming tables by {source.*}).
+std::shared_ptr<const PostgresSinkConfig> table_for_topic(const PostgresSinkConfig& base,
+                                                          const std::string& topic);
+
 // For the log: "of the template raw_{topic}" or "of 3 topics".
 std::string describe_routing(const Routing& r);
 

@@ -75,6 +75,9 @@ bool valid_iso8601(std::string_view s, bool date_only) {
     return false;
   if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo)) return false;
   if (i == s.size()) return true;
+  // A date with UTC's designator, as Debezium's time.precision.mode=isostring writes dates
+  // ("1990-01-02Z"): PostgreSQL's date and timestamptz take it.
+  if ((s[i] == 'Z' || s[i] == 'z') && i + 1 == s.size()) return true;
   if (date_only) return false;
   if (s[i] != 'T' && s[i] != 't' && s[i] != ' ') return false;
   ++i;

@@ -3,11 +3,8 @@
 
 #include <algorithm>
 
-#include "config/schema/diagnostics.hpp"
 #include "connectors/postgres/pg_debezium.hpp"
 #include "connectors/postgres/pg_sql.hpp"
-#include "stages/engine/registry.hpp"
-#include "stages/engine/upstream.hpp"
 
 namespace etld::pg {
 
@@ -21,13 +18,18 @@ using avro::Logical;
 // keep beside the type ("connect.name").
 std::optional<SchemaColumnType> connect_type(const AvroNode& n) {
   const std::string& name = n.connect_name;
-  if (name == "io.debezium.time.ZonedTimestamp")
-    return SchemaColumnType{PgType::timestamptz, "timestamptz", false};
-  if (name == "io.debezium.data.Json") return SchemaColumnType{PgType::jsonb, "jsonb", false};
-  if (name == "io.debezium.time.ZonedTime")
-    return SchemaColumnType{PgType::text, "time with time zone", false};
+  auto by_name = [](PgType type, const char* sql) { return SchemaColumnType{type, sql, false, true}; };
+  if (name == "io.debezium.time.ZonedTimestamp") return by_name(PgType::timestamptz, "timestamptz");
+  if (name == "io.debezium.data.Json") return by_name(PgType::jsonb, "jsonb");
+  if (name == "io.debezium.time.ZonedTime") return by_name(PgType::text, "time with time zone");
+  // time.precision.mode isostring: ISO text that these columns parse.
+  if (name == "io.debezium.time.IsoDate") return by_name(PgType::date, "date");
+  if (name == "io.debezium.time.IsoTime") return by_name(PgType::text, "time");
+  if (name == "io.debezium.time.IsoTimestamp") return by_name(PgType::text, "timestamp without time zone");
+  // decode_logical makes a number of every digit of these: numeric of any precision and scale.
+  if (name == "io.debezium.data.VariableScaleDecimal") return by_name(PgType::numeric, "numeric");
   if (name == "org.apache.kafka.connect.data.Decimal" && n.logical != Logical::decimal)
-    return SchemaColumnType{PgType::numeric, "numeric", false};  // no precision: unconstrained
+    return by_name(PgType::numeric, "numeric");
   return std::nullopt;
 }
 
@@ -96,6 +98,35 @@ std::optional<SchemaColumnType> column_type_for(const AvroNode& field) {
   return t;
 }
 
+std::string with_overrides(std::vector<ColumnSpec> base, const std::vector<ColumnSpec>& overrides,
+                           const std::vector<std::string>& skipped, const std::vector<std::string>& key,
+                           std::vector<ColumnSpec>& out) {
+  out.clear();
+  std::vector<bool> used(overrides.size(), false);
+  for (ColumnSpec& c : base) {
+    if (std::find(skipped.begin(), skipped.end(), c.name) != skipped.end()) continue;
+    auto o = std::find_if(overrides.begin(), overrides.end(),
+                          [&](const ColumnSpec& x) { return x.name == c.name; });
+    if (o == overrides.end()) {
+      out.push_back(std::move(c));
+      continue;
+    }
+    used[static_cast<std::size_t>(o - overrides.begin())] = true;
+    const avro::AvroNode* field = c.field;
+    out.push_back(*o);
+    if (o->source == ColumnSource::field && o->path == o->name) out.back().field = field;
+  }
+  for (std::size_t i = 0; i < overrides.size(); ++i)
+    if (!used[i]) out.push_back(overrides[i]);
+  if (out.empty()) return "no field to map to a column";
+  for (const std::string& k : key) {
+    auto it = std::find_if(out.begin(), out.end(), [&](const ColumnSpec& c) { return c.name == k; });
+    if (it == out.end()) return "key column '" + k + "' is not a field of the records";
+    it->is_key = true;
+  }
+  return {};
+}
+
 std::string columns_from_schema(const AvroNode& row, const std::vector<ColumnSpec>& overrides,
                                 const std::vector<std::string>& skipped, const std::vector<std::string>& key,
                                 std::vector<ColumnSpec>& out) {
@@ -104,23 +135,16 @@ std::string columns_from_schema(const AvroNode& row, const std::vector<ColumnSpe
     return "the records' schema is not a record (" +
            (row.name.empty() ? std::string("a plain value") : row.name) +
            "): there are no fields to map to columns; map them with 'columns:'";
-  std::vector<bool> used(overrides.size(), false);
+  std::vector<ColumnSpec> base;
   for (const auto& [name, node] : row.fields) {
-    if (std::find(skipped.begin(), skipped.end(), name) != skipped.end()) continue;
-    auto o =
-        std::find_if(overrides.begin(), overrides.end(), [&](const ColumnSpec& c) { return c.name == name; });
-    if (o != overrides.end()) {
-      used[static_cast<std::size_t>(o - overrides.begin())] = true;
-      out.push_back(*o);
-      if (o->source == ColumnSource::field && o->path == name) out.back().field = node;
-      continue;
-    }
     const std::optional<SchemaColumnType> t = column_type_for(*node);
     if (!t) continue;  // a field that is always null holds nothing
-    if (name.size() > kMaxIdentifierBytes)
+    const bool renamed = std::any_of(overrides.begin(), overrides.end(),
+                                     [&, &name = name](const ColumnSpec& c) { return c.name == name; });
+    if (name.size() > kMaxIdentifierBytes && !renamed &&
+        std::find(skipped.begin(), skipped.end(), name) == skipped.end())
       return "field '" + name.substr(0, 80) +
-             "...' has a name longer than PostgreSQL's 63-byte names; map it " +
-             "under another name in column_overrides, or skip it";
+             "...' has a name longer than PostgreSQL's 63-byte names; skip it " + "in column_overrides";
     ColumnSpec c;
     c.name = name;
     c.quoted = quote_ident(name);
@@ -128,29 +152,24 @@ std::string columns_from_schema(const AvroNode& row, const std::vector<ColumnSpe
     c.type = t->type;
     c.declared_type = t->sql;
     c.field = node;
-    out.push_back(std::move(c));
+    base.push_back(std::move(c));
   }
-  for (std::size_t i = 0; i < overrides.size(); ++i)
-    if (!used[i]) out.push_back(overrides[i]);
-  if (out.empty()) return "the schema " + row.name + " has no field to map to a column";
-  for (const std::string& k : key) {
-    auto it = std::find_if(out.begin(), out.end(), [&](const ColumnSpec& c) { return c.name == k; });
-    if (it == out.end()) return "key column '" + k + "' is not a field of the schema " + row.name;
-    it->is_key = true;
-  }
+  std::string error = with_overrides(std::move(base), overrides, skipped, key, out);
+  if (error == "no field to map to a column")
+    return "the schema " + row.name + " has no field to map to a column";
+  if (!error.empty()) return error + " (schema " + row.name + ")";
   return {};
 }
 
-std::unique_ptr<PostgresSinkConfig> config_for_schema(const PostgresSinkConfig& t,
-                                                      std::shared_ptr<const RecordSchema> owner,
-                                                      const AvroNode& row,
-                                                      const std::vector<std::string>& key_fields,
-                                                      std::size_t number, std::string& error) {
+std::unique_ptr<PostgresSinkConfig> config_for_columns(const PostgresSinkConfig& t,
+                                                       std::vector<ColumnSpec> columns,
+                                                       std::vector<std::string> key,
+                                                       std::shared_ptr<const RecordSchema> owner,
+                                                       std::size_t number, std::string& error) {
   auto c = std::make_unique<PostgresSinkConfig>(t);
   c->routing = nullptr;
-  if (c->key.empty()) c->key = key_fields;
-  error = columns_from_schema(row, t.column_overrides, t.skipped_fields, c->key, c->columns);
-  if (!error.empty()) return nullptr;
+  c->key = std::move(key);
+  c->columns = std::move(columns);
   if (c->mode != Mode::insert && c->key.empty()) {
     error =
         "mode " +
@@ -162,42 +181,27 @@ std::unique_ptr<PostgresSinkConfig> config_for_schema(const PostgresSinkConfig& 
   }
   if (!c->guard.empty() && std::none_of(c->columns.begin(), c->columns.end(),
                                         [&](const ColumnSpec& col) { return col.name == c->guard; })) {
-    error = "guard column '" + c->guard + "' is not a field of the schema " + row.name;
+    error = "guard column '" + c->guard + "' is not a field of the records";
     return nullptr;
   }
   if (c->delete_on_tombstone && c->key.empty()) c->delete_on_tombstone = false;
-  c->row_schema = std::move(owner);
+  c->row_schema = owner ? std::move(owner) : std::make_shared<const RecordSchema>();
   c->stage_table = "etld_stage_s" + std::to_string(number);
   derive_sql(*c);
   if (c->mode == Mode::debezium) derive_debezium_sql(*c);
   return c;
 }
 
-void check_schema_upstream(const PostgresSinkConfig& c, const StageConfig& stage,
-                           const PipelineConfig& pipeline) {
-  if (!c.schema_columns || c.mode == Mode::debezium || stage.inputs.empty()) return;
-  bool avro = false;
-  const StageConfig* map = nullptr;
-  for (const StageConfig* s : upstream_of(stage, pipeline)) {
-    const StageType* type = find_stage_type(s->type);
-    if (type && type->role == Role::source && s->type == "kafka" && s->options.has("format") &&
-        s->options.get_string("format") == "avro")
-      avro = true;
-    if (s->type == "map" && !map) map = s;
-  }
-  const YAML::Mark mark = stage.options.mark(stage.options.has("tables") ? "tables" : "table");
-  if (!avro)
-    throw ConfigError(
-        mark,
-        "without 'columns', the columns come from each record's Avro schema, and no kafka source "
-        "with format: avro is upstream of this sink",
-        "map the columns with columns: {id: bigint, ...}, or read the topic with format: avro");
-  if (map)
-    throw ConfigError(mark,
-                      "without 'columns', the columns come from each record's Avro schema, and map stage '" +
-                          map->name +
-                          "' upstream changes the records (their schema no longer describes them)",
-                      "map the columns with columns: {id: bigint, ...}");
+std::unique_ptr<PostgresSinkConfig> config_for_schema(const PostgresSinkConfig& t,
+                                                      std::shared_ptr<const RecordSchema> owner,
+                                                      const AvroNode& row,
+                                                      const std::vector<std::string>& key_fields,
+                                                      std::size_t number, std::string& error) {
+  const std::vector<std::string>& key = t.key.empty() ? key_fields : t.key;
+  std::vector<ColumnSpec> columns;
+  error = columns_from_schema(row, t.column_overrides, t.skipped_fields, key, columns);
+  if (!error.empty()) return nullptr;
+  return config_for_columns(t, std::move(columns), key, std::move(owner), number, error);
 }
 
 }  // namespace etld::pg

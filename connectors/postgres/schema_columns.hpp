@@ -11,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "config/schema/pipeline.hpp"
 #include "connectors/avro/avro_schema.hpp"
 #include "connectors/postgres/pg_config.hpp"
 
@@ -24,32 +23,41 @@ struct SchemaColumnType {
   PgType type;
   std::string sql;
   bool nullable;  // a union with null
+  // Typed by Debezium's name for it ("connect.name"), not by the Avro type, which says less (a
+  // VariableScaleDecimal's bytes): the Avro rules of avro_column_rules.hpp do not apply to it.
+  bool by_connect_name = false;
 };
 std::optional<SchemaColumnType> column_type_for(const avro::AvroNode& field);
 
-// The columns of the record node `row` with `overrides` (ColumnSpecs as parsed from
-// column_overrides; an entry without a type and named `skip`... see skipped) applied: an override
-// named as a field replaces its column, others are added after the fields. `skipped` names fields
-// left out. Each column's `field` is its schema node (null for added ones). `key` marks key columns;
-// returns "" or why no table can be made of it ("key column 'id' is not a field of the schema").
+// `base` (the columns of a schema's or of JSON records' fields) with `overrides` (ColumnSpecs as
+// parsed from column_overrides) applied: one named as a column replaces it (keeping its `field`),
+// the others are added after; `skipped` columns are left out; `key` columns marked. Returns "" or
+// why no table can be made of them ("key column 'id' is not a field of the records").
+std::string with_overrides(std::vector<ColumnSpec> base, const std::vector<ColumnSpec>& overrides,
+                           const std::vector<std::string>& skipped, const std::vector<std::string>& key,
+                           std::vector<ColumnSpec>& out);
+
+// The columns of the record node `row`, one per field (its `field` the field's node), with the
+// overrides applied as with_overrides does. Returns "" or why no table can be made of it.
 std::string columns_from_schema(const avro::AvroNode& row, const std::vector<ColumnSpec>& overrides,
                                 const std::vector<std::string>& skipped, const std::vector<std::string>& key,
                                 std::vector<ColumnSpec>& out);
 
-// The table `t`'s config for records of the row schema `row` (owned by `owner`): its columns,
-// key (t.key, else `key_fields`), staging table etld_stage_<number> and SQL. nullptr with `error`
-// when no table can be made of it.
+// The table `t`'s config for rows of these columns: its key, staging table etld_stage_s<number>
+// and SQL; `owner` keeps what the columns point into alive (null: nothing to keep). nullptr with
+// `error` when no table can be made of it (an upsert without a key).
+std::unique_ptr<PostgresSinkConfig> config_for_columns(const PostgresSinkConfig& t,
+                                                       std::vector<ColumnSpec> columns,
+                                                       std::vector<std::string> key,
+                                                       std::shared_ptr<const RecordSchema> owner,
+                                                       std::size_t number, std::string& error);
+
+// The same for records of the row schema `row` (owned by `owner`); the key is t.key, else
+// `key_fields` (an Avro key's fields).
 std::unique_ptr<PostgresSinkConfig> config_for_schema(const PostgresSinkConfig& t,
                                                       std::shared_ptr<const RecordSchema> owner,
                                                       const avro::AvroNode& row,
                                                       const std::vector<std::string>& key_fields,
                                                       std::size_t number, std::string& error);
-
-// Throws ConfigError at the sink's table when its columns are to come from the schema but nothing
-// upstream gives the records one: no kafka source with format: avro, or a map stage between
-// (changing a record drops its schema). Mode debezium is not checked: JSON change events carry
-// theirs in Kafka Connect's wrapper.
-void check_schema_upstream(const PostgresSinkConfig& c, const StageConfig& stage,
-                           const PipelineConfig& pipeline);
 
 }  // namespace etld::pg

@@ -1,14 +1,18 @@
 // Per sink instance, on its strand: for a table with columns from the schema, the config of each
 // (table, row schema) pair its records bring (schema_columns.hpp), made on first use and kept.
 // The row schema: the Avro schema the record was decoded with (Event::schema), or with mode
-// debezium its envelope's `after` record.
+// debezium its envelope's `after` record; records without one (JSON) bring their columns
+// themselves (json_columns.hpp), one layout per table that grows with the fields seen.
 #pragma once
 
 #include <cstddef>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
+#include "connectors/postgres/connect_schema.hpp"
+#include "connectors/postgres/json_columns.hpp"
 #include "connectors/postgres/pg_config.hpp"
 #include "stages/engine/event.hpp"
 
@@ -25,6 +29,12 @@ class SchemaTables {
   static constexpr std::size_t kMaxConfigs = 4096;
 
  private:
+  const PostgresSinkConfig* from_json(const PostgresSinkConfig& t, Event& e, std::string& error);
+  // A tombstone without a schema: a config of the table's key columns deletes by them.
+  const PostgresSinkConfig* for_tombstone(const PostgresSinkConfig& t, const Event& e, std::string& error);
+  std::size_t count() const { return configs_.size() + json_configs_.size(); }
+  bool full(std::string& error) const;
+
   struct Key {
     const PostgresSinkConfig* table;
     const void* row;
@@ -37,6 +47,17 @@ class SchemaTables {
   };
   std::unordered_map<Key, std::unique_ptr<const PostgresSinkConfig>, KeyHash> configs_;
   Key last_key_{nullptr, nullptr};
+  // JSON records: per table, the columns learnt so far and the config of the latest layout (the
+  // earlier ones stay alive: rows of a batch in flight point to them).
+  struct JsonTable {
+    JsonColumns columns;
+    const PostgresSinkConfig* current = nullptr;
+  };
+  std::unordered_map<const PostgresSinkConfig*, JsonTable> json_;
+  // mode debezium, JSON in Kafka Connect's wrapper: per table, its row image schemas as Avro.
+  std::unordered_map<const PostgresSinkConfig*, ConnectSchemaCache> connect_;
+  std::vector<std::unique_ptr<const PostgresSinkConfig>> json_configs_;  // and tombstones' key-only ones
+  std::unordered_map<const PostgresSinkConfig*, const PostgresSinkConfig*> deletes_;  // per table
   const PostgresSinkConfig* last_ = nullptr;
 };
 

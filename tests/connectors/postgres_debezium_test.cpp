@@ -3,7 +3,8 @@
 // PostgreSQL (scripts/dev-env), inserts, updates, deletes with and without their tombstones, a key
 // deleted and inserted again in one batch, the guard holding against replayed older events, soft
 // deletes, truncates on and off, poison envelopes dead-lettered with their reasons and the
-// `validate --against-db` checks of the soft-delete and guard columns.
+// `validate --against-db` checks of the soft-delete and guard columns; events recorded from Debezium
+// (tests/fixtures/debezium) with bytes, json and isostring dates.
 #include <doctest/doctest.h>
 
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "connectors/postgres/pg_config.hpp"
 #include "connectors/postgres/pg_connection.hpp"
 #include "stages/engine/registry.hpp"
+#include "tests/support/debezium_fixture.hpp"
 #include "tests/support/fake_contexts.hpp"
 #include "tests/support/postgres_scalar.hpp"
 #include "tests/support/services.hpp"
@@ -273,6 +275,64 @@ TEST_SUITE("postgres sink mode debezium") {
     CHECK(db.scalar("SELECT error FROM " + t + "_dead_letters") ==
           "column score (io.debezium.data.VariableScaleDecimal): the value is not base64 bytes");
     db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
+  }
+
+  TEST_CASE("recorded events: bytes, Json and isostring dates reach their columns exactly") {
+    Db db;
+    // With the wrapper (decimal.handling.mode=precise): the JsonConverter writes bytes as base64
+    // and Debezium json(b) as its text; bytea gets the bytes, jsonb the document.
+    const std::string t = unique_table("recorded");
+    db.exec("CREATE TABLE " + t +
+            " (id bigint PRIMARY KEY, b bytea, bits bytea, j jsonb, jb jsonb, b_text text, j_text text, "
+            "n102 numeric(10,2), nfree numeric, d date)");
+    {
+      Sink s(
+          t,
+          "columns: {id: bigint, b: bytea, bits: bytea, j: jsonb, jb: jsonb, b_text: {from: b, type: text}, "
+          "j_text: {from: j, type: text}, n102: numeric, nfree: numeric, d: date}\n");
+      const auto types = etld::test::debezium_fixture("types.schemas.tsv");
+      // Row 1 again as rows 3 and 4, with a value that is not base64 and one that is not JSON.
+      auto poisoned = [&](int id, const std::string& from, const std::string& to) {
+        auto [k, v] = types[0];
+        const std::string id_text = R"("id":)" + std::to_string(id);
+        k.replace(k.find(R"("id":1)"), 6, id_text);
+        v.replace(v.find(R"("id":1)"), 6, id_text);
+        REQUIRE(v.find(from) != std::string::npos);
+        v.replace(v.find(from), from.size(), to);
+        return std::pair<std::optional<std::string>, std::optional<std::string>>{v, k};
+      };
+      s.send({{types[0].second, types[0].first},
+              {types[1].second, types[1].first},
+              poisoned(3, R"("b":"AP8Q")", R"("b":"AP8")"),
+              poisoned(4, R"("j":"{\"a\")", R"("j":"{\"a)")});
+    }
+    CHECK(
+        db.scalar("SELECT concat_ws('|', id, encode(b, 'hex'), encode(bits, 'hex'), j, jsonb_typeof(j), jb, "
+                  "b_text, j_text, n102, nfree, d) FROM " +
+                  t + " WHERE id = 1") ==
+        R"(1|00ff10|05|{"a": [1, 2.50]}|object|{"b": null}|AP8Q|{"a": [1, 2.50]}|-12345678.91|)"
+        "3.14159265358979323846264338327950288|1990-01-02");
+    CHECK(db.scalar("SELECT concat_ws('|', id, b, j, d) FROM " + t + " WHERE id = 2") == "2");
+    CHECK(db.scalar("SELECT count(*) FROM " + t + " WHERE id > 2") == "0");
+    const std::string errors =
+        db.scalar("SELECT string_agg(error, ' / ' ORDER BY \"offset\") FROM " + t + "_dead_letters");
+    CHECK(
+        errors.find("column b (bytes): the value is not base64 bytes / column j (io.debezium.data.Json): the "
+                    "value is not JSON text: ") == 0);
+    db.exec("DROP TABLE " + t + ", " + t + "_dead_letters");
+
+    // Without it (scripts/cdc's settings, time.precision.mode=isostring): "1990-01-02Z".
+    const std::string c = unique_table("isodate");
+    db.exec("CREATE TABLE " + c + " (id bigint PRIMARY KEY, born date, seen timestamptz)");
+    {
+      Sink s(c, "columns: {id: bigint, born: date, seen: timestamptz}\n");
+      const auto customers = etld::test::debezium_fixture("customers.tsv");
+      s.send({{customers[0].second, customers[0].first}});
+    }
+    CHECK(db.scalar("SELECT concat_ws('|', id, born, seen) FROM " + c) ==
+          "1|1990-01-02|2026-12-06 12:00:00.123456+00");
+    CHECK(db.scalar("SELECT count(*) FROM " + c + "_dead_letters") == "0");
+    db.exec("DROP TABLE " + c + ", " + c + "_dead_letters");
   }
 
   TEST_CASE("configuration: mistakes located at their option, the list form of columns") {

@@ -31,6 +31,24 @@ YAML
   for line in "$@"; do printf '    %s\n' "$line"; done
 }
 
+# customers_envelope_avsc: on stdout, the Avro schema of a Debezium change event of a table
+# customers (id int, email string, balance decimal(12,2)) with its source.lsn, as Debezium's
+# converter writes it.
+customers_envelope_avsc() {
+  cat <<'JSON'
+{"type": "record", "name": "Envelope", "namespace": "etld.test.customers", "fields": [
+  {"name": "before", "type": ["null", {"type": "record", "name": "Value", "fields": [
+      {"name": "id", "type": "int"},
+      {"name": "email", "type": "string"},
+      {"name": "balance", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}]}],
+   "default": null},
+  {"name": "after", "type": ["null", "Value"], "default": null},
+  {"name": "source", "type": {"type": "record", "name": "Source", "fields": [{"name": "lsn", "type": ["null", "long"]}]}},
+  {"name": "op", "type": "string"}
+]}
+JSON
+}
+
 # start_etld: checks that $tmp/p.yaml validates and runs etld on it in the background ($pid),
 # its log in $tmp/run.log.
 start_etld() {

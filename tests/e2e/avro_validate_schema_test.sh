@@ -128,18 +128,7 @@ check "... and the registry's password is not shown" bash -c "! grep -q 'registr
 # mode debezium: the columns are checked against the envelope's `after` record.
 dtopic="${topic}_dbz" dtable="${table}_dbz"
 "$src/scripts/dev-env" topic "$dtopic" 1 >/dev/null
-cat >"$tmp/envelope.avsc" <<'JSON'
-{"type": "record", "name": "Envelope", "namespace": "etld.test.customers", "fields": [
-  {"name": "before", "type": ["null", {"type": "record", "name": "Value", "fields": [
-      {"name": "id", "type": "int"},
-      {"name": "email", "type": "string"},
-      {"name": "balance", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}]}],
-   "default": null},
-  {"name": "after", "type": ["null", "Value"], "default": null},
-  {"name": "source", "type": {"type": "record", "name": "Source", "fields": [{"name": "lsn", "type": ["null", "long"]}]}},
-  {"name": "op", "type": "string"}
-]}
-JSON
+customers_envelope_avsc >"$tmp/envelope.avsc"
 echo '{"before": null, "after": {"id": 1, "email": "a@example.com", "balance": "10.50"}, "source": {"lsn": 100}, "op": "c"}' \
   >"$tmp/changes.jsonl"
 check "the real serializer registers the Debezium envelope" \
