@@ -13,7 +13,9 @@ SchemaReadiness ready_table_for_schema(PgConnection& conn, const PostgresSinkCon
     const SchemaFit fit = fit_table_to_schema(read_table_columns(conn, t.qualified), t);
     if (!fit.refusals.empty()) {
       conn.exec("ROLLBACK");
-      out.refusal = fit.refusals.front();
+      // Every reason: with only the first, the user would fix it, restart, and meet the next.
+      for (const std::string& why : fit.refusals)
+        out.refusal += (out.refusal.empty() ? "" : "; also, ") + why;
       return out;
     }
     if (fit.create) {

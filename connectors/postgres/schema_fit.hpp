@@ -1,7 +1,7 @@
 // Whether a table takes the records of a (table, record schema) config (schema_columns.hpp), and
 // what evolve: add_columns would change for it: one decision, a pure function of the table's
-// catalog columns and the config, shared by the writer (schema_evolution.hpp: it refuses with the
-// first reason, or makes the changes) and by `etld validate --against-db` (avro_schema_check.hpp:
+// catalog columns and the config, shared by the writer (schema_evolution.hpp: it refuses with
+// every reason, or makes the changes) and by `etld validate --against-db` (avro_schema_check.hpp:
 // it lists every reason and every change). The catalog read both use is here too.
 #pragma once
 
