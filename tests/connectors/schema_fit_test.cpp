@@ -159,4 +159,27 @@ TEST_SUITE("schema_fit: a table against a record schema") {
     REQUIRE(f.changes.size() == 1);
     CHECK(f.changes[0].clause == "ALTER COLUMN \"price\" TYPE numeric(12,2)");
   }
+
+  TEST_CASE("a real column for a double field: widened by evolve, taken as it is without") {
+    // validate's rules take a double into real, which rounds it (0.1 becomes 0.100000001...); a
+    // table evolving from a float field to a double one is widened instead.
+    const auto schema = etld::avro::AvroSchema::parse(
+        R"({"type":"record","name":"M","fields":[{"name":"id","type":"long"},{"name":"x","type":"double"}]})");
+    const TableColumns table{{"id", column("int8", "bigint", true)}, {"x", column("float4", "real")}};
+    auto fit_double = [&](const std::string& options) {
+      const PostgresSinkConfig t = stage_config(options);
+      std::string error;
+      const auto c = etld::pg::config_for_schema(t, schema, schema->root(), {}, 0, error);
+      REQUIRE_MESSAGE(c != nullptr, error);
+      return etld::pg::fit_table_to_schema(table, *c);
+    };
+    SchemaFit f = fit_double("mode: upsert\nkey: [id]\n");
+    CHECK(f.refusals.empty());
+    CHECK(f.changes.empty());
+    f = fit_double("mode: upsert\nkey: [id]\nevolve: add_columns\n");
+    CHECK(f.refusals.empty());
+    REQUIRE(f.changes.size() == 1);
+    CHECK(f.changes[0].clause == "ALTER COLUMN \"x\" TYPE double precision");
+    CHECK(f.changes[0].done == "widened column x from real to double precision");
+  }
 }
