@@ -16,6 +16,7 @@
 #include <simdjson.h>
 #include <sys/resource.h>
 
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
@@ -65,20 +66,22 @@ std::string quote_ident(const std::string& name) {
 }
 
 // A COPY text field: backslash, tab, newline and carriage return escaped; NUL refused (PostgreSQL
-// text cannot hold it). Copies runs of plain bytes at once.
+// text cannot hold it). One table look-up per byte; runs of plain bytes copied at once.
+constexpr std::array<char, 256> kCopyEscape = [] {
+  std::array<char, 256> t{};
+  t['\\'] = '\\', t['\t'] = 't', t['\n'] = 'n', t['\r'] = 'r', t[0] = '0';
+  return t;
+}();
+
 bool append_copy_text(std::string& out, std::string_view s) {
   std::size_t run = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    const char* esc = c == '\\'   ? "\\\\"
-                      : c == '\t' ? "\\t"
-                      : c == '\n' ? "\\n"
-                      : c == '\r' ? "\\r"
-                                  : nullptr;
-    if (!esc && c != '\0') continue;
+    const char esc = kCopyEscape[static_cast<unsigned char>(s[i])];
+    if (esc == 0) continue;
+    if (esc == '0') return false;
     out.append(s.data() + run, i - run);
-    if (!esc) return false;
-    out.append(esc, 2);
+    const char pair[2] = {'\\', esc};
+    out.append(pair, 2);
     run = i + 1;
   }
   out.append(s.data() + run, s.size() - run);
@@ -138,8 +141,20 @@ class RowEncoder {
   explicit RowEncoder(std::vector<Column> cols)
       : cols_(std::move(cols)), cells_(cols_.size()), set_(cols_.size()) {}
 
-  // Appends the row (with `prefix` first, and '\n') to `out`; on a bad record returns the reason.
+  // Appends the row (with `prefix` first, and '\n') to `out`; on a bad record leaves `out` as it
+  // was and returns the reason.
   std::string encode(const char* data, std::size_t len, std::string_view prefix, std::string& out) {
+    const std::size_t mark = out.size();
+    std::string why = encode_row(data, len, prefix, out);
+    if (!why.empty()) out.resize(mark);
+    return why;
+  }
+
+ private:
+  // Fields in the columns' order (the usual case) go straight onto `out`; from the first one out
+  // of order on, into per-column cells, joined at the end. A field named twice is refused: which
+  // one a reader keeps is not defined (RFC 8259).
+  std::string encode_row(const char* data, std::size_t len, std::string_view prefix, std::string& out) {
     padded_.assign(data, len);
     padded_.resize(len + simdjson::SIMDJSON_PADDING);
     od::document doc;
@@ -149,24 +164,33 @@ class RowEncoder {
     if (auto err = doc.get_object().get(obj))
       return std::string("not a JSON object: ") + simdjson::error_message(err);
     std::fill(set_.begin(), set_.end(), false);
-    std::size_t hint = 0;  // the fields usually come in the columns' order
+    out.append(prefix);
+    std::size_t direct = 0;  // columns 0..direct-1 are on `out` already
+    bool in_order = true;
     for (auto f : obj) {
       od::field field;
       if (auto err = std::move(f).get(field)) return simdjson::error_message(err);
-      const std::size_t c = find(field, hint);
+      const std::size_t c = find(field, direct);
       if (c == cols_.size()) continue;  // a field no column reads
-      hint = c + 1;
-      cells_[c].clear();
-      if (std::string why = encode_value(field.value(), cols_[c].kind, cells_[c]); !why.empty())
-        return "column " + cols_[c].name + ": " + why;
+      if (set_[c]) return "field " + cols_[c].name + " appears twice";
       set_[c] = true;
+      in_order = in_order && c == direct;
+      std::string* to = &out;
+      if (in_order) {
+        if (c > 0) out.push_back('\t');
+        ++direct;
+      } else {
+        to = &cells_[c];
+        to->clear();
+      }
+      if (std::string why = encode_value(field.value(), cols_[c].kind, *to); !why.empty())
+        return "column " + cols_[c].name + ": " + why;
     }
     // The On Demand parser stops where the object ends: a location after it is trailing content.
     const char* rest = nullptr;
     if (!doc.current_location().get(rest)) return "trailing content after the JSON object";
-    out.append(prefix);
-    for (std::size_t c = 0; c < cols_.size(); ++c) {
-      if (c) out.push_back('\t');
+    for (std::size_t c = direct; c < cols_.size(); ++c) {
+      if (c > 0) out.push_back('\t');
       if (set_[c]) {
         out.append(cells_[c]);
       } else {
@@ -177,7 +201,6 @@ class RowEncoder {
     return {};
   }
 
- private:
   std::size_t find(od::field& field, std::size_t hint) {
     od::raw_json_string key = field.key();
     for (std::size_t k = 0; k < cols_.size(); ++k) {

@@ -3,11 +3,13 @@
 # what was produced: every record once (count and sum of ids), each value as written (COPY
 # escapes, a numeric's digits, nulls, fields in any order), upserts through the staging table
 # (the last version of a key in a batch wins), its consumer group's offsets committed to the end;
-# and a record that does not fit its column stops it with the record's topic/partition/offset.
+# and a record that does not fit its column (or names a field twice) stops it with the record's
+# topic/partition/offset.
 source "$(dirname "$0")/lib.sh"
 use_services
-bench=$(dirname "$etld")/bench
-fused=$bench/fused_loader kafka_tool=$bench/kafka_tool
+# From ctest (tests/CMakeLists.txt), else beside the etld binary as bench/run finds them.
+fused=${ETLD_FUSED_LOADER:-$(dirname "$etld")/bench/fused_loader}
+kafka_tool=${ETLD_KAFKA_TOOL:-$(dirname "$etld")/bench/kafka_tool}
 [[ -x $fused && -x $kafka_tool ]] || { echo "FAIL: $fused or $kafka_tool not built (ETLD_BENCH=ON)" >&2; exit 1; }
 run_id=$(date +%s%N | tail -c 9)
 cols="id bigint, customer text, amount numeric, status text, created_at timestamptz, note text"
@@ -88,6 +90,16 @@ status=0
 check "bad record: exit status 1" test "$status" = 1
 check "bad record: its topic/partition/offset and column" grep -q "record $topic/0@1: column id: not a bigint" "$tmp/bad.err"
 check "bad record: nothing of its batch written" test "$(psql_q "select count(*) from $table")" = 0
+
+# A field named twice: which one a reader keeps is not defined (RFC 8259), so it is refused.
+topic=fused_twice_$run_id
+"$src/scripts/dev-env" topic "$topic" 1 >/dev/null
+printf '%s\n' '{"id":1,"note":"a","id":2}' | "$src/scripts/dev-env" produce "$topic"
+status=0
+"$fused" "$KAFKA_BROKERS" "$topic" "g_twice_$table" "$PG_DSN" "$table" 1 narrow insert 10000 100 >/dev/null \
+  2>"$tmp/twice.err" || status=$?
+check "a field named twice: exit status 1 with the reason" grep -q "record $topic/0@0: field id appears twice" "$tmp/twice.err"
+check "a field named twice: exit status 1" test "$status" = 1
 
 psql_q "drop table if exists fused_ins_$run_id, fused_ups_$run_id, fused_vals_$run_id, fused_vals_up_$run_id,
   fused_wide_$run_id, fused_bad_$run_id" >/dev/null
