@@ -1,6 +1,8 @@
 // Columns learnt from JSON records (json_columns.hpp).
 #include "connectors/postgres/json_columns.hpp"
 
+#include <algorithm>
+
 #include "config/schema/printable.hpp"
 
 namespace etld::pg {
@@ -25,7 +27,8 @@ ColumnSpec column_for(const std::string& name, const Value& v) {
 
 }  // namespace
 
-std::size_t JsonColumns::learn(const Value& record, std::string& error) {
+std::size_t JsonColumns::learn(const Value& record, std::string& error, std::size_t& needed) {
+  needed = 0;
   if (record.kind() != Value::Kind::object) {
     error = std::string("the record is a JSON ") + kind_name(record.kind()) +
             ", not an object: it has no fields to map to columns; map it with 'columns:'";
@@ -35,10 +38,15 @@ std::size_t JsonColumns::learn(const Value& record, std::string& error) {
   // Records of one producer list their fields in one order: compared in place, no lookup.
   std::size_t i = 0;
   while (i < fields.size() && i < columns_.size() && fields[i].first == columns_[i].name) ++i;
+  needed = i;
   std::vector<std::size_t> fresh;
   for (; i < fields.size(); ++i) {
     const auto& [name, value] = fields[i];
-    if (value.is_null() || index_.count(name)) continue;
+    if (auto known = index_.find(name); known != index_.end()) {
+      needed = std::max(needed, known->second + 1);
+      continue;
+    }
+    if (value.is_null()) continue;
     if (name.empty() || name.size() > kMaxIdentifierBytes || name.find('\0') != std::string::npos) {
       error = "field '" + printable(name, 80) +
               "' cannot be a column name (1 to 63 bytes, no NUL): map the "
@@ -58,6 +66,7 @@ std::size_t JsonColumns::learn(const Value& record, std::string& error) {
     index_.emplace(fields[f].first, columns_.size());
     columns_.push_back(column_for(fields[f].first, fields[f].second));
   }
+  if (!fresh.empty()) needed = columns_.size();
   return fresh.size();
 }
 

@@ -24,7 +24,8 @@ class JsonColumns {
 
   // Adds the columns of `record`'s fields not known yet. Returns how many were added; sets `error`
   // (and adds none) when the record is not an object or a new field cannot be a column.
-  std::size_t learn(const Value& record, std::string& error);
+  // `needed`: how many of the columns (in order) the record's fields reach, the new ones included.
+  std::size_t learn(const Value& record, std::string& error, std::size_t& needed);
   const std::vector<ColumnSpec>& columns() const { return columns_; }
 
  private:

@@ -112,9 +112,12 @@ const PostgresSinkConfig* SchemaTables::from_json(const PostgresSinkConfig& t, E
       return nullptr;
     }
   }
-  const std::size_t added = table.columns.learn(*row, error);
+  std::size_t needed = 0;
+  const std::size_t added = table.columns.learn(*row, error, needed);
   if (!error.empty()) return nullptr;
-  if (added == 0 && table.current) return table.current;
+  if (added == 0)
+    for (const auto& [width, layout] : table.layouts)
+      if (width >= needed) return layout;
   if (full(error)) return nullptr;
   const std::vector<std::string> key = t.key.empty() ? key_fields(e) : t.key;
   std::vector<ColumnSpec> columns;
@@ -124,6 +127,7 @@ const PostgresSinkConfig* SchemaTables::from_json(const PostgresSinkConfig& t, E
   if (!c) return nullptr;
   json_configs_.push_back(std::move(c));
   table.current = json_configs_.back().get();
+  table.layouts.emplace_back(table.columns.columns().size(), table.current);
   return table.current;
 }
 

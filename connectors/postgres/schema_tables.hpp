@@ -52,6 +52,9 @@ class SchemaTables {
   struct JsonTable {
     JsonColumns columns;
     const PostgresSinkConfig* current = nullptr;
+    // Every layout made, by how many learnt columns it has (ascending): a record goes to the first
+    // that holds its fields, so that one refused field does not refuse the records without it.
+    std::vector<std::pair<std::size_t, const PostgresSinkConfig*>> layouts;
   };
   std::unordered_map<const PostgresSinkConfig*, JsonTable> json_;
   // mode debezium, JSON in Kafka Connect's wrapper: per table, its row image schemas as Avro.
