@@ -3,8 +3,9 @@
 // the records themselves: every top-level field with a value is a column of that name, typed by
 // the first value it had (an integer bigint, another number numeric, a string text, true/false
 // boolean, an object or array jsonb); a null brings no column. The set only grows: a record with a
-// field not seen before makes the next layout, and a record writes every known column (NULL for
-// the fields it lacks), as the row it stands for.
+// field not seen before makes the next layout (the columns learnt so far), and a record writes
+// the first layout that holds all its fields (NULL for those of them it lacks), so that a layout
+// the table refuses holds back only the records that need it.
 #pragma once
 
 #include <cstddef>
