@@ -170,7 +170,9 @@ EventExpectation read_expectation(const YAML::Node& node, bool dead_letter, Diag
                             "e.g. fields: {customer.id: 7}");
         for (const auto& kv : e.value) {
           if (!kv.first.IsScalar()) throw ConfigError(kv.first.Mark(), "a field path must be plain text");
-          x.fields.emplace_back(kv.first.Scalar(), yaml_to_value(kv.second));
+          x.fields.emplace_back(
+              std::make_shared<const Expr>(compile_expr_option(kv.first.Scalar(), "fields", kv.first.Mark())),
+              yaml_to_value(kv.second));
         }
       } else if (e.key == "check") {
         for (const auto& item : items_of(e.value)) {
@@ -369,10 +371,9 @@ bool EventExpectation::matches(Event& event, std::string& why) const {
       return false;
     }
     for (const auto& [path, want] : fields) {
-      const Value* got = event.record().at_path(path);
-      if (!got || !(*got == want)) {
-        why = "field '" + path + "' is " + (got ? got->to_json() : std::string("absent")) + ", not " +
-              want.to_json();
+      Value got = path->eval(event);
+      if (!(got == want)) {
+        why = "field '" + path->text() + "' is " + got.to_json() + ", not " + want.to_json();
         return false;
       }
     }
@@ -392,7 +393,7 @@ std::string EventExpectation::describe() const {
   std::string out;
   auto part = [&](const std::string& s) { out += (out.empty() ? "" : ", ") + s; };
   if (value) part(value->to_json());
-  for (const auto& [path, want] : fields) part(path + " = " + want.to_json());
+  for (const auto& [path, want] : fields) part(path->text() + " = " + want.to_json());
   for (const auto& check : checks) part("check \"" + check->text() + "\"");
   if (reason) part("reason \"" + *reason + "\"");
   if (reason_contains) part("reason contains \"" + *reason_contains + "\"");

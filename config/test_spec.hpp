@@ -37,7 +37,9 @@ struct TestInput {
 struct EventExpectation {
   YAML::Mark mark;
   std::optional<Value> value;                          // the whole record, exactly
-  std::vector<std::pair<std::string, Value>> fields;   // these paths hold these values
+  // These field paths (or metadata: _key, _topic...) hold these values; a path is read as an
+  // expression reads it, so "items.0.sku" indexes an array.
+  std::vector<std::pair<std::shared_ptr<const Expr>, Value>> fields;
   std::vector<std::shared_ptr<const Expr>> checks;     // each of these is true of the event
   std::optional<std::string> reason, reason_contains;  // dead letters: the rejection's text
   // Whether `event` is what this expects; when not, `why` says what differs.

@@ -9,6 +9,7 @@
 #include "config/loader.hpp"
 #include "config/schema/diagnostics.hpp"
 #include "config/test_spec.hpp"
+#include "daemon/test_diff.hpp"
 #include "daemon/test_run.hpp"
 #include "stages/engine/registry.hpp"
 
@@ -102,61 +103,6 @@ std::vector<const StageConfig*> resolve_path(const TestCase& c, const PipelineCo
   return path;
 }
 
-std::string shown(Event& e) {
-  if (!e.has_value) return "tombstone";
-  try {
-    return e.record().to_json();
-  } catch (const std::exception&) {
-    return "raw " + Value(e.value).to_json();
-  }
-}
-
-// Compares `actual` with `expected` and, when they differ, returns the lines of a diff: events
-// that match are shown as they are, expectations no event met with '-', events none expected with '+'.
-std::optional<std::string> diff(const std::string& what, const std::vector<EventExpectation>& expected,
-                                std::vector<Event>& actual, bool ordered, bool dead_letters) {
-  auto line_of = [](const EventExpectation& x) {
-    return "  (expected at line " + std::to_string(x.mark.line + 1) + ")";
-  };
-  auto event_text = [&](Event& e) { return shown(e) + (dead_letters ? "  reason: " + e.rejection : ""); };
-  std::ostringstream out;
-  bool same = expected.size() == actual.size();
-  std::string why;
-  if (ordered) {
-    for (std::size_t i = 0; i < std::max(expected.size(), actual.size()); ++i) {
-      std::string index = "[" + std::to_string(i) + "] ";
-      if (i < expected.size() && i < actual.size() && expected[i].matches(actual[i], why)) {
-        out << "      " << index << event_text(actual[i]) << "\n";
-        continue;
-      }
-      same = false;
-      if (i < expected.size())
-        out << "    - " << index << expected[i].describe() << line_of(expected[i]) << "\n";
-      if (i < actual.size())
-        out << "    + " << index << event_text(actual[i])
-            << (i < expected.size() ? "  (" + why + ")" : std::string("  (not expected)")) << "\n";
-    }
-  } else {
-    std::vector<bool> used(actual.size(), false);
-    for (const auto& x : expected) {
-      bool found = false;
-      for (std::size_t j = 0; j < actual.size() && !found; ++j)
-        if (!used[j] && x.matches(actual[j], why)) used[j] = found = true;
-      if (!found) {
-        same = false;
-        out << "    - " << x.describe() << line_of(x) << "  (no event matches)\n";
-      }
-    }
-    for (std::size_t j = 0; j < actual.size(); ++j)
-      out << (used[j] ? "      " : "    + ") << event_text(actual[j]) << (used[j] ? "" : "  (not expected)")
-          << "\n";
-    for (bool u : used) same = same && u;
-  }
-  if (same) return std::nullopt;
-  return "  " + what + ": expected " + std::to_string(expected.size()) + ", got " +
-         std::to_string(actual.size()) + (ordered ? "" : " (in any order)") + "\n" + out.str();
-}
-
 struct Tally {
   int passed = 0, failed = 0, invalid = 0;
 };
@@ -203,8 +149,8 @@ void run_file(const std::string& file, Tally& tally) {
     std::string report;
     for (const auto& e : run.errors) report += "  error: " + e + "\n";
     if (run.errors.empty()) {
-      if (auto d = diff("outputs", c.outputs, run.outputs, c.ordered, false)) report += *d;
-      if (auto d = diff("dead letters", c.dead_letters, run.dead_letters, c.ordered, true)) report += *d;
+      if (auto d = expectation_diff("outputs", c.outputs, run.outputs, c.ordered, false)) report += *d;
+      if (auto d = expectation_diff("dead letters", c.dead_letters, run.dead_letters, c.ordered, true)) report += *d;
     }
     const std::string where = file + ":" + std::to_string(c.mark.line + 1) + ": " + c.name;
     if (report.empty()) {
