@@ -36,7 +36,7 @@ struct TestInput {
 // reason. Matching an event reads its record (Event::record), so it may parse the payload.
 struct EventExpectation {
   YAML::Mark mark;
-  std::optional<Value> value;                          // the whole record, exactly
+  std::optional<Value> value;  // the whole record, exactly
   // These field paths (or metadata: _key, _topic...) hold these values; a path is read as an
   // expression reads it, so "items.0.sku" indexes an array.
   std::vector<std::pair<std::shared_ptr<const Expr>, Value>> fields;

@@ -220,7 +220,9 @@ int cli_main(int argc, char** argv) {
       {"run", cmd_run}, {"validate", cmd_validate}, {"graph", cmd_graph}, {"test", cmd_test}};
   auto it = commands.find(args.command);
   if (it == commands.end()) return usage_error("unknown command '" + args.command + "'");
-  if (args.file.empty()) return usage_error("'" + args.command + "' needs a " + (args.command == "test" ? "test" : "pipeline") + " FILE");
+  if (args.file.empty())
+    return usage_error("'" + args.command + "' needs a " + (args.command == "test" ? "test" : "pipeline") +
+                       " FILE");
   spdlog::set_level(spdlog::level::info);
   return it->second(args);
 }

@@ -150,7 +150,8 @@ void run_file(const std::string& file, Tally& tally) {
     for (const auto& e : run.errors) report += "  error: " + e + "\n";
     if (run.errors.empty()) {
       if (auto d = expectation_diff("outputs", c.outputs, run.outputs, c.ordered, false)) report += *d;
-      if (auto d = expectation_diff("dead letters", c.dead_letters, run.dead_letters, c.ordered, true)) report += *d;
+      if (auto d = expectation_diff("dead letters", c.dead_letters, run.dead_letters, c.ordered, true))
+        report += *d;
     }
     const std::string where = file + ":" + std::to_string(c.mark.line + 1) + ": " + c.name;
     if (report.empty()) {

@@ -68,14 +68,16 @@ std::string shown_event(Event& e) {
   }
 }
 
-std::optional<std::string> expectation_diff(const std::string& what, const std::vector<EventExpectation>& expected,
+std::optional<std::string> expectation_diff(const std::string& what,
+                                            const std::vector<EventExpectation>& expected,
                                             std::vector<Event>& actual, bool ordered, bool dead_letters) {
   std::vector<std::vector<bool>> meets(expected.size(), std::vector<bool>(actual.size()));
   std::string why;
   for (std::size_t i = 0; i < expected.size(); ++i)
     for (std::size_t j = 0; j < actual.size(); ++j) meets[i][j] = expected[i].matches(actual[j], why);
   auto matched = ordered ? align_in_order(meets) : align_any_order(meets);
-  if (expected.size() == actual.size() && std::none_of(matched.begin(), matched.end(), [](int j) { return j < 0; }))
+  if (expected.size() == actual.size() &&
+      std::none_of(matched.begin(), matched.end(), [](int j) { return j < 0; }))
     return std::nullopt;
 
   auto event_text = [&](std::size_t j) {

@@ -20,7 +20,8 @@ std::string shown_event(Event& e);
 
 // nullopt when `actual` is what `expected` describes; else the diff's lines, headed by `what`
 // ("outputs", "dead letters"). Dead letters are shown with their reason.
-std::optional<std::string> expectation_diff(const std::string& what, const std::vector<EventExpectation>& expected,
+std::optional<std::string> expectation_diff(const std::string& what,
+                                            const std::vector<EventExpectation>& expected,
                                             std::vector<Event>& actual, bool ordered, bool dead_letters);
 
 }  // namespace etld

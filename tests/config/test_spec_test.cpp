@@ -26,7 +26,9 @@ std::string errors_of(const std::string& text) {
   return diags.format();
 }
 
-bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+bool contains(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
 
 const char* kSuite = R"(pipeline: ../pipelines/p.yaml
 env: {PG_DSN: "postgresql://unused/"}
@@ -141,35 +143,44 @@ TEST_CASE("an expectation matches an event, or says what differs") {
 
 TEST_CASE("mistakes in a test file are reported at their file:line:column") {
   SUBCASE("an unknown key, with the key meant") {
-    auto text = errors_of("pipeline: p.yaml\ntests:\n  - name: a\n    stage: s\n    inputs: []\n    outptus: []\n");
-    CHECK(contains(text, "dir/p.test.yaml:6:5: error: unknown key 'outptus' in the test case (did you mean 'outputs'?)"));
+    auto text =
+        errors_of("pipeline: p.yaml\ntests:\n  - name: a\n    stage: s\n    inputs: []\n    outptus: []\n");
+    CHECK(contains(
+        text,
+        "dir/p.test.yaml:6:5: error: unknown key 'outptus' in the test case (did you mean 'outputs'?)"));
   }
   SUBCASE("an input needs exactly one payload") {
-    auto text = errors_of("pipeline: p.yaml\ntests:\n  - name: a\n    stage: s\n    inputs:\n      - {value: 1, raw: x}\n");
+    auto text = errors_of(
+        "pipeline: p.yaml\ntests:\n  - name: a\n    stage: s\n    inputs:\n      - {value: 1, raw: x}\n");
     CHECK(contains(text, "dir/p.test.yaml:6:9: error: an input needs exactly one of 'value:'"));
     text = errors_of("pipeline: p.yaml\ntests:\n  - name: a\n    stage: s\n    inputs:\n      - {key: k}\n");
     CHECK(contains(text, "dir/p.test.yaml:6:9: error: an input needs exactly one of 'value:'"));
   }
   SUBCASE("a check that is no expression") {
     auto text = errors_of(
-        "pipeline: p.yaml\ntests:\n  - name: a\n    stage: s\n    inputs: []\n    outputs:\n      - check: \"a >\"\n");
+        "pipeline: p.yaml\ntests:\n  - name: a\n    stage: s\n    inputs: []\n    outputs:\n      - check: "
+        "\"a >\"\n");
     CHECK(contains(text, "dir/p.test.yaml:7:16: error: check: invalid expression"));
   }
   SUBCASE("metadata of the wrong kind") {
     auto text = errors_of(
         "pipeline: p.yaml\ntests:\n  - name: a\n    stage: s\n    inputs:\n      - {value: 1, partition: -1, "
         "offset: x}\n");
-    CHECK(contains(text, "dir/p.test.yaml:6:31: error: 'partition' must be a whole number of at least 0; got '-1'"));
-    CHECK(contains(text, "dir/p.test.yaml:6:43: error: 'offset' must be a whole number of at least 0; got 'x'"));
+    CHECK(contains(
+        text, "dir/p.test.yaml:6:31: error: 'partition' must be a whole number of at least 0; got '-1'"));
+    CHECK(contains(text,
+                   "dir/p.test.yaml:6:43: error: 'offset' must be a whole number of at least 0; got 'x'"));
   }
   SUBCASE("reason is for dead letters only") {
     auto text = errors_of(
-        "pipeline: p.yaml\ntests:\n  - name: a\n    stage: s\n    inputs: []\n    outputs:\n      - reason: x\n");
+        "pipeline: p.yaml\ntests:\n  - name: a\n    stage: s\n    inputs: []\n    outputs:\n      - reason: "
+        "x\n");
     CHECK(contains(text, "dir/p.test.yaml:7:9: error: unknown key 'reason' in the expected output"));
   }
   SUBCASE("a case without a name, a stage or inputs; two cases of one name") {
-    auto text = errors_of("pipeline: p.yaml\ntests:\n  - {}\n  - {name: b, stage: s, stages: [s], inputs: []}\n"
-                          "  - {name: b, stage: s, inputs: []}\n");
+    auto text = errors_of(
+        "pipeline: p.yaml\ntests:\n  - {}\n  - {name: b, stage: s, stages: [s], inputs: []}\n"
+        "  - {name: b, stage: s, inputs: []}\n");
     CHECK(contains(text, "dir/p.test.yaml:3:5: error: a test case needs a 'name'"));
     CHECK(contains(text, "dir/p.test.yaml:3:5: error: a test case needs exactly one of 'stage:'"));
     CHECK(contains(text, "dir/p.test.yaml:3:5: error: a test case needs 'inputs:'"));
@@ -216,7 +227,8 @@ tests:
   // The loader's unknown-key check still holds, and tests: must be a list.
   Diagnostics typo("inline.yaml");
   CHECK(load_pipeline_text(pipeline + "testz: []\n", "inline.yaml", typo) == nullptr);
-  CHECK(contains(typo.format(), "inline.yaml:11:1: error: unknown top-level key 'testz' (did you mean 'tests'?)"));
+  CHECK(contains(typo.format(),
+                 "inline.yaml:11:1: error: unknown top-level key 'testz' (did you mean 'tests'?)"));
   Diagnostics not_list("inline.yaml");
   std::string scalar_tests = pipeline.substr(0, pipeline.find("tests:")) + "tests: yes\n";
   CHECK(load_pipeline_text(scalar_tests, "inline.yaml", not_list) == nullptr);

@@ -25,13 +25,13 @@ class DroppingFactory : public StageFactory {
  public:
   std::unique_ptr<Transform> make_transform(int) override { return std::make_unique<DroppingTransform>(); }
 };
-const StageRegistration drop_reg{StageType{
-    .name = "test_run_drop",
-    .role = Role::transform,
-    .summary = "test transform that loses its input",
-    .configure = [](const StageConfig&, const PipelineConfig&) -> std::unique_ptr<StageFactory> {
-      return std::make_unique<DroppingFactory>();
-    }}};
+const StageRegistration drop_reg{
+    StageType{.name = "test_run_drop",
+              .role = Role::transform,
+              .summary = "test transform that loses its input",
+              .configure = [](const StageConfig&, const PipelineConfig&) -> std::unique_ptr<StageFactory> {
+                return std::make_unique<DroppingFactory>();
+              }}};
 
 StageConfig stage(const std::string& name, const std::string& type, const std::string& options) {
   StageConfig c = test::stage_config(type, options, name);
@@ -73,7 +73,8 @@ TEST_CASE("a flat_map's held outputs are all handed on, and every input is settl
 TEST_CASE("an event a stage of a path rejects passes the later stages untouched, with its reason") {
   auto parse = stage("parse", "map", R"({set: {total: "price * 2"}})");
   auto big = stage("big", "filter", R"({where: "total > 5"})");
-  CaseRun run = run_case(case_of({R"({"price":1})", R"({"price":"x"})", R"({"price":4})", "{oops"}), {&parse, &big});
+  CaseRun run =
+      run_case(case_of({R"({"price":1})", R"({"price":"x"})", R"({"price":4})", "{oops"}), {&parse, &big});
   CHECK(run.errors.empty());
   CHECK(texts(run.outputs) == std::vector<std::string>{R"({"price":4,"total":8})"});
   REQUIRE(run.dead_letters.size() == 2);
@@ -88,10 +89,10 @@ TEST_CASE("end of input flushes a window's open windows and a reduce's groups, s
                    "{window: tumbling, size: 1m, event_time: ts, emit: results, group_by: [page], "
                    "aggregates: {views: count}}");
   auto total = stage("total", "reduce", "{aggregates: {windows: count, views: sum(views)}}");
-  CaseRun run = run_case(case_of({R"({"ts":"2026-12-06T12:00:01Z","page":"a"})",
-                                  R"({"ts":"2026-12-06T12:00:02Z","page":"a"})",
-                                  R"({"ts":"2026-12-06T12:00:03Z","page":"b"})"}),
-                         {&win, &total});
+  CaseRun run = run_case(
+      case_of({R"({"ts":"2026-12-06T12:00:01Z","page":"a"})", R"({"ts":"2026-12-06T12:00:02Z","page":"a"})",
+               R"({"ts":"2026-12-06T12:00:03Z","page":"b"})"}),
+      {&win, &total});
   CHECK(run.errors.empty());
   REQUIRE(run.outputs.size() == 1);
   CHECK(run.outputs[0].record().at_path("windows")->to_json() == "2");
