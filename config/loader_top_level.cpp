@@ -137,6 +137,13 @@ const std::vector<OptionSpec>& top_level_options() {
        "",
        {}},
       {"stages", OptionKind::mapping, "The stages, by name.", true, "", {}},
+      {"tests",
+       OptionKind::sequence,
+       "Test cases of the pipeline's transforms, which `etld test FILE` runs (docs/testing.md); run and "
+       "validate leave them alone.",
+       false,
+       "",
+       {}},
   };
   return specs;
 }

@@ -15,6 +15,7 @@
 #include "daemon/graph.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/supervisor.hpp"
+#include "daemon/test_cmd.hpp"
 #include "etld_version.hpp"
 #include "stages/engine/pipeline.hpp"
 #include "stages/engine/registry.hpp"
@@ -32,6 +33,9 @@ Usage:
   etld run FILE [options]        run the pipeline until its sources end or SIGTERM/SIGINT
   etld validate FILE [options]   check FILE; exit 0 if valid, 1 with file:line:column errors
   etld graph FILE                print the stage graph as a Mermaid flowchart
+  etld test FILE...              run the test cases of FILE against the pipeline's transforms,
+                                 without Kafka or PostgreSQL; exit 0 passed, 1 a case failed,
+                                 2 invalid (etld test --help, docs/testing.md)
   etld stages                    list the stage types
   etld reference                 print every stage type and option as Markdown (docs/stages.md)
   etld --version                 print versions
@@ -66,7 +70,8 @@ systemd: under Type=notify (NOTIFY_SOCKET set) etld sends READY=1, RELOADING=1, 
 STATUS= with events/s in and out, and WATCHDOG=1 while no stage is wedged (WatchdogSec=).
 Unit files: packaging/etld.service, packaging/etld@.service; see docs/operations.md.
 
-Exit status: 0 success, 1 invalid configuration or a pipeline error, 2 usage error.
+Exit status: 0 success, 1 invalid configuration or a pipeline error, 2 usage error
+(etld test: 0 every case passed, 1 a case failed, 2 a test file or its pipeline is invalid).
 Docs: docs/operations.md (admin endpoint, metrics, logs), docs/delivery.md (at least / exactly once),
 docs/configuration.md, docs/stages.md (every stage type and option), docs/expressions.md.
 )";
@@ -74,6 +79,7 @@ docs/configuration.md, docs/stages.md (every stage type and option), docs/expres
 struct Args {
   std::string command, file, log_level, log_format, admin_address, admin_token_file;
   bool against_db = false;
+  std::vector<std::string> more_files;  // test: the FILEs after the first
 };
 
 int usage_error(const std::string& message) {
@@ -141,6 +147,12 @@ int cmd_run(const Args& args) {
   return supervisor.run();
 }
 
+int cmd_test(const Args& args) {
+  std::vector<std::string> files{args.file};
+  files.insert(files.end(), args.more_files.begin(), args.more_files.end());
+  return run_test_files(files);
+}
+
 int cmd_stages() {
   for (const auto* type : all_stage_types())
     std::cout << type->name << std::string(type->name.size() < 14 ? 14 - type->name.size() : 1, ' ')
@@ -162,7 +174,7 @@ int cli_main(int argc, char** argv) {
     };
     try {
       if (a == "--help" || a == "-h" || a == "help") {
-        std::cout << kUsage;
+        std::cout << (args.command == "test" ? kTestUsage : kUsage);
         return 0;
       } else if (a == "--version" || a == "-V" || a == "version") {
         std::cout << "etld " << ETLD_VERSION << "\n";
@@ -186,6 +198,8 @@ int cli_main(int argc, char** argv) {
         args.command = a;
       } else if (args.file.empty()) {
         args.file = a;
+      } else if (args.command == "test") {
+        args.more_files.push_back(a);
       } else {
         return usage_error("unexpected argument '" + a + "'");
       }
@@ -203,10 +217,12 @@ int cli_main(int argc, char** argv) {
     return 0;
   }
   static const std::map<std::string, int (*)(const Args&)> commands{
-      {"run", cmd_run}, {"validate", cmd_validate}, {"graph", cmd_graph}};
+      {"run", cmd_run}, {"validate", cmd_validate}, {"graph", cmd_graph}, {"test", cmd_test}};
   auto it = commands.find(args.command);
   if (it == commands.end()) return usage_error("unknown command '" + args.command + "'");
-  if (args.file.empty()) return usage_error("'" + args.command + "' needs a pipeline FILE");
+  if (args.file.empty())
+    return usage_error("'" + args.command + "' needs a " + (args.command == "test" ? "test" : "pipeline") +
+                       " FILE");
   spdlog::set_level(spdlog::level::info);
   return it->second(args);
 }

@@ -101,6 +101,10 @@ env -i "$tmp/root/usr/bin/etld" --version >"$tmp/version" 2>&1 || true
 check "the unpacked etld --version runs with librdkafka 2.12.0" grep -qx "librdkafka 2.12.0" "$tmp/version"
 check "the shipped default pipeline validates with no variable set" env -i "$tmp/root/usr/bin/etld" validate "$tmp/root/etc/etld/pipeline.yaml"
 for example in "$tmp"/root/etc/etld/examples/*.yaml; do  # the examples name a DSN they need
+  if [[ $example == *.test.yaml ]]; then  # the examples' tests (docs/testing.md), not pipelines
+    check "the shipped $(basename "$example") passes" env -i "$tmp/root/usr/bin/etld" test "$example"
+    continue
+  fi
   check "the shipped $(basename "$example") validates" env -i PG_DSN=postgresql://localhost/etld \
     "$tmp/root/usr/bin/etld" validate "$example"
 done
