@@ -272,8 +272,9 @@ const std::vector<OptionSpec>& option_specs() {
       {"evolve",
        OptionKind::choice,
        "without columns: add_columns adds a nullable column for a field the table lacks and widens a column "
-       "where PostgreSQL can do it safely (integer to bigint, real to double precision, a wider numeric or "
-       "varchar); none leaves the table as it is. A change it cannot make sends the records of that schema "
+       "where PostgreSQL can do it safely (an integer type to a wider one, real to double precision, a wider "
+       "numeric; it drops NOT NULL for a field that may be null); none leaves the table as it is. A change "
+       "it cannot make sends the records of that schema "
        "to the dead letters with the reason",
        false,
        "none",
