@@ -8,7 +8,6 @@
 // `tables:`.
 #include <doctest/doctest.h>
 
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -26,6 +25,7 @@
 #include "stages/engine/registry.hpp"
 #include "tests/support/fake_contexts.hpp"
 #include "tests/support/postgres_scalar.hpp"
+#include "tests/support/postgres_sink_harness.hpp"
 #include "tests/support/services.hpp"
 #include "tests/support/test_partition.hpp"
 #include "tests/support/test_stages.hpp"
@@ -39,57 +39,13 @@ namespace {
 using etld::test::Db;
 using etld::test::dsn;
 
-std::string unique(const std::string& base) {
-  static int n = 0;
-  return "rt_" + base + "_" + std::to_string(::getpid()) + "_" + std::to_string(++n);
-}
+std::string unique(const std::string& base) { return etld::test::unique_name("rt", base); }
 
-etld::StageConfig stage(const std::string& name, const std::string& yaml) {
-  const etld::StageType* type = etld::find_stage_type("postgres");
-  REQUIRE(type != nullptr);
-  etld::StageConfig cfg;
-  cfg.name = name;
-  cfg.type = "postgres";
-  cfg.node = YAML::Load(yaml);
-  cfg.options = etld::Options(cfg.node, &type->options);
-  return cfg;
-}
+std::string config_error(const std::string& yaml) { return etld::test::postgres_option_error(yaml); }
 
-// "line: message" of the ConfigError the options raise, or "".
-std::string config_error(const std::string& yaml) {
-  try {
-    etld::PipelineConfig pipeline;
-    etld::pg::parse_config(stage("to_pg", "dsn: 'host=localhost'\n" + yaml), pipeline);
-  } catch (const etld::ConfigError& e) {
-    return std::to_string(e.mark().line + 1) + ": " + e.what();
-  }
-  return "";
-}
-
-// The sink on a real io_context, fed events of several topics (offset = ack token).
-struct Sink {
-  boost::asio::io_context io;
-  etld::test::FakeSinkContext ctx{io, "to_pg"};
-  std::shared_ptr<etld::test::RecordingAcks> acks = std::make_shared<etld::test::RecordingAcks>();
-  std::unique_ptr<etld::StageFactory> factory;
-  std::unique_ptr<etld::Sink> sink;
-  std::uint64_t next = 0;
-
-  Sink(const std::string& name, const std::string& options) {
-    etld::PipelineConfig pipeline;
-    pipeline.name = "routing";
-    factory = etld::find_stage_type("postgres")
-                  ->configure(stage(name, "dsn: '" + dsn() + "'\nbatch: {max_rows: 1000, max_wait: 10ms}\n" +
-                                              options),
-                              pipeline);
-    sink = factory->make_sink(0);
-    ctx.start(*sink);
-    etld::test::run_idle(io);
-  }
-  ~Sink() {
-    sink.reset();
-    etld::test::run_idle(io);
-  }
+// The sink fed events of several topics (offset = ack token).
+struct Sink : etld::test::PostgresSinkHarness {
+  Sink(const std::string& name, const std::string& options) : PostgresSinkHarness(name, options, "routing") {}
   // One batch of (topic, value) pairs; waits until all of it is settled.
   void send(const std::vector<std::pair<std::string, std::optional<std::string>>>& events) {
     Batch b;
@@ -99,15 +55,10 @@ struct Sink {
       if (value) e.value = *value;
       e.topic = topic;
       e.partition = 0;
-      e.offset = static_cast<std::int64_t>(next);
-      e.ack = etld::Ack(acks, next++);
+      number(e);
       b.push_back(std::move(e));
     }
-    const std::size_t want = ctx.done_total + b.size();
-    ctx.consume(*sink, std::move(b));
-    REQUIRE(etld::test::run_until(
-        io, [&] { return ctx.done_total >= want || ctx.error != nullptr; }, 20s));
-    REQUIRE(ctx.error == nullptr);
+    consume(std::move(b));
   }
 };
 
@@ -309,7 +260,7 @@ TEST_SUITE("postgres sink routing") {
     auto check = [&](const std::string& options) -> std::string {
       etld::PipelineConfig pipeline;
       try {
-        type->check_live(stage("to_pg", "dsn: '" + dsn() + "'\n" + options), pipeline);
+        type->check_live(etld::test::postgres_stage("to_pg", "dsn: '" + dsn() + "'\n" + options), pipeline);
       } catch (const etld::ConfigError& e) {
         return std::to_string(e.mark().line + 1) + ": " + e.what();
       }

@@ -7,7 +7,6 @@
 // with the reason while other records go on.
 #include <doctest/doctest.h>
 
-#include <unistd.h>
 
 #include <chrono>
 #include <memory>
@@ -22,6 +21,7 @@
 #include "tests/support/debezium_fixture.hpp"
 #include "tests/support/fake_contexts.hpp"
 #include "tests/support/postgres_scalar.hpp"
+#include "tests/support/postgres_sink_harness.hpp"
 #include "tests/support/test_stages.hpp"
 
 using namespace std::chrono_literals;
@@ -33,31 +33,9 @@ namespace {
 using etld::test::Db;
 using etld::test::dsn;
 
-std::string unique(const std::string& base) {
-  static int n = 0;
-  return "sc_" + base + "_" + std::to_string(::getpid()) + "_" + std::to_string(++n);
-}
+std::string unique(const std::string& base) { return etld::test::unique_name("sc", base); }
 
-etld::StageConfig stage(const std::string& name, const std::string& yaml) {
-  const etld::StageType* type = etld::find_stage_type("postgres");
-  REQUIRE(type != nullptr);
-  etld::StageConfig cfg;
-  cfg.name = name;
-  cfg.type = "postgres";
-  cfg.node = YAML::Load(yaml);
-  cfg.options = etld::Options(cfg.node, &type->options);
-  return cfg;
-}
-
-std::string config_error(const std::string& yaml) {
-  try {
-    etld::PipelineConfig pipeline;
-    etld::pg::parse_config(stage("to_pg", "dsn: 'host=localhost'\n" + yaml), pipeline);
-  } catch (const etld::ConfigError& e) {
-    return std::to_string(e.mark().line + 1) + ": " + e.what();
-  }
-  return "";
-}
+std::string config_error(const std::string& yaml) { return etld::test::postgres_option_error(yaml); }
 
 std::shared_ptr<const etld::avro::AvroSchema> schema(const std::string& fields) {
   return etld::avro::AvroSchema::parse(R"({"type":"record","name":"Order","namespace":"shop","fields":[)" +
@@ -72,30 +50,10 @@ const std::string kV1 =
 // v2: a new optional field.
 const std::string kV2 = kV1 + R"(,{"name":"note","type":["null","string"],"default":null})";
 
-// The sink on a real io_context; events carry the schema the kafka source would have set.
-struct Sink {
-  boost::asio::io_context io;
-  etld::test::FakeSinkContext ctx{io, "to_pg"};
-  std::shared_ptr<etld::test::RecordingAcks> acks = std::make_shared<etld::test::RecordingAcks>();
-  std::unique_ptr<etld::StageFactory> factory;
-  std::unique_ptr<etld::Sink> sink;
-  std::uint64_t next = 0;
-
-  Sink(const std::string& name, const std::string& options) {
-    etld::PipelineConfig pipeline;
-    pipeline.name = "schema_columns";
-    factory = etld::find_stage_type("postgres")
-                  ->configure(stage(name, "dsn: '" + dsn() + "'\nbatch: {max_rows: 1000, max_wait: 10ms}\n" +
-                                              options),
-                              pipeline);
-    sink = factory->make_sink(0);
-    ctx.start(*sink);
-    etld::test::run_idle(io);
-  }
-  ~Sink() {
-    sink.reset();
-    etld::test::run_idle(io);
-  }
+// The sink; events carry the schemas the kafka source would have set.
+struct Sink : etld::test::PostgresSinkHarness {
+  Sink(const std::string& name, const std::string& options)
+      : PostgresSinkHarness(name, options, "schema_columns") {}
   struct In {
     std::shared_ptr<const etld::avro::AvroSchema> schema;
     std::string record;  // JSON of the decoded record
@@ -116,15 +74,10 @@ struct Sink {
       e.key_schema = i.key_schema;
       e.topic = i.topic;
       e.partition = 0;
-      e.offset = static_cast<std::int64_t>(next);
-      e.ack = etld::Ack(acks, next++);
+      number(e);
       b.push_back(std::move(e));
     }
-    const std::size_t want = ctx.done_total + b.size();
-    ctx.consume(*sink, std::move(b));
-    REQUIRE(etld::test::run_until(
-        io, [&] { return ctx.done_total >= want || ctx.error != nullptr; }, 20s));
-    REQUIRE_MESSAGE(ctx.error == nullptr, ctx.failure_text());
+    consume(std::move(b));
   }
 };
 

@@ -43,17 +43,7 @@ pipeline() {  # pipeline CA_FILE
   cat <<YAML
 pipeline: avro_registry_tls
 stages:
-  in:
-    type: kafka
-    brokers: \${KAFKA_BROKERS}
-    topics: [$topic]
-    group: g_$run_id
-    start_from: earliest
-    format: avro
-    schema_registry:
-      url: https://127.0.0.1:$port
-      ca_file: $1
-      timeout: 2s
+$(avro_source "  ca_file: $1" "  timeout: 2s")
   out:
     type: postgres
     inputs: [in]
@@ -69,6 +59,8 @@ stages:
     dead_letter: { table: $dlq }
 YAML
 }
+
+export SCHEMA_REGISTRY_URL=https://127.0.0.1:$port  # the sources' url (avro_source)
 
 # The wrong CA: retried, named, nothing written.
 pipeline "$tmp/other.pem" >"$tmp/p.yaml"
