@@ -106,9 +106,11 @@ say("the partitions fetch at a rate", sum(p["fetched_per_second"] for p in parts
 PY
 while read -r verdict name; do check "$name" test "$verdict" = ok; done <"$tmp/checks"
 
+check "etld --help describes etld top" bash -c "'$etld' --help | grep -q '^  etld top \[--admin HOST:PORT\]'"
+check "etld top --help says what it shows" bash -c "'$etld' top --help | grep -q 'Kafka lag'"
 check "etld top --once prints the view as text" "$etld" top --admin "$admin" --once --interval 300ms >"$tmp/top.txt"
-check "... with the stage table, the Kafka and PostgreSQL sections" \
-  grep -q '^STAGE .*IN/s .*OUT/s' "$tmp/top.txt" -a
+check "... the stage table" grep -qE '^STAGE +TYPE +INST +IN/s +OUT/s' "$tmp/top.txt"
+check "... a row per stage" test "$(grep -cE '^(in +kafka|parse +map|out +postgres) ' "$tmp/top.txt")" = 3
 check "... the kafka section" grep -qE '^KAFKA +TOPIC' "$tmp/top.txt"
 check "... the total lag" grep -qE '^total lag [0-9]+ over 3 partitions' "$tmp/top.txt"
 check "... the postgres section" grep -qE '^POSTGRES +ROWS/s' "$tmp/top.txt"
