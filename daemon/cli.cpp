@@ -16,6 +16,7 @@
 #include "daemon/logging.hpp"
 #include "daemon/supervisor.hpp"
 #include "daemon/test_cmd.hpp"
+#include "daemon/top_cmd.hpp"
 #include "etld_version.hpp"
 #include "stages/engine/pipeline.hpp"
 #include "stages/engine/registry.hpp"
@@ -36,6 +37,11 @@ Usage:
   etld test FILE...              run the test cases of FILE against the pipeline's transforms,
                                  without Kafka or PostgreSQL; exit 0 passed, 1 a case failed,
                                  2 invalid (etld test --help, docs/testing.md)
+  etld top [--admin HOST:PORT] [--interval 1s] [--once] [--json]
+                                 watch a running etld from its admin endpoint: events/s per
+                                 stage, buffers and demand, dead letters, Kafka lag per
+                                 partition, PostgreSQL batches, latency and retries; q quits
+                                 (etld top --help)
   etld stages                    list the stage types
   etld reference                 print every stage type and option as Markdown (docs/stages.md)
   etld --version                 print versions
@@ -165,6 +171,7 @@ int cmd_stages() {
 
 int cli_main(int argc, char** argv) {
   std::vector<std::string> argv_s(argv + 1, argv + argc);
+  if (!argv_s.empty() && argv_s[0] == "top") return top_main({argv_s.begin() + 1, argv_s.end()});
   Args args;
   for (std::size_t i = 0; i < argv_s.size(); ++i) {
     const auto& a = argv_s[i];
