@@ -131,7 +131,7 @@ check "SIGTERM drains and exits 0" test "$rc" = 0
 
 if [ -n "$missing" ]; then
   finish >&2 || exit 1
-  echo "SKIP:$missing not installed (Debian's prometheus package, which scripts/install-deps installs, has both): the rules and the dashboard's PromQL were not run on Prometheus, not parsed by promtool, and the rules' unit tests did not run" >&2
+  echo "SKIP: not installed:$missing (Debian's prometheus package, which scripts/install-deps installs, has both): the rules and the dashboard's PromQL were not run on Prometheus, not parsed by promtool, and the rules' unit tests did not run" >&2
   exit 77
 fi
 check "promtool check rules accepts the alert rules" promtool check rules "$rules"
