@@ -1,7 +1,8 @@
 # The Debian package (cmake --build build --target package -> etld_<version>_amd64.deb).
 # The install rules lay out the package: /usr/bin/etld, a private librdkafka under
 # /usr/lib/etld (Debian 12's 2.0.2 cannot join consumer groups on Kafka 4.x), the systemd units,
-# /etc/etld with a default pipeline and the examples (conffiles), and the docs.
+# /etc/etld with a default pipeline and the examples (conffiles), the docs, and the Grafana
+# dashboard and Prometheus alert rules (with their unit tests) under /usr/share/etld.
 include(GNUInstallDirs)
 
 # The librdkafka that scripts/build-librdkafka cached travels inside the package; the binary
@@ -29,6 +30,9 @@ endforeach()
 file(WRITE ${CMAKE_BINARY_DIR}/packaging/conffiles "${ETLD_CONFFILES}")
 
 install(FILES ${CMAKE_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(FILES ${CMAKE_SOURCE_DIR}/packaging/grafana/etld.json DESTINATION ${CMAKE_INSTALL_DATADIR}/etld/grafana)
+install(FILES ${CMAKE_SOURCE_DIR}/packaging/prometheus/etld-alerts.yml
+  ${CMAKE_SOURCE_DIR}/packaging/prometheus/etld-alerts.test.yml DESTINATION ${CMAKE_INSTALL_DATADIR}/etld/prometheus)
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs
   FILES_MATCHING PATTERN "*.md")
 

@@ -29,9 +29,12 @@ for example in "$src"/examples/*.yaml; do
   check "example $(basename "$example")" has -rw-r--r-- "/etc/etld/examples/$(basename "$example")"
 done
 check "the docs" has -rw-r--r-- /usr/share/doc/etld/docs/operations.md
+check "the Grafana dashboard" has -rw-r--r-- /usr/share/etld/grafana/etld.json
+check "the Prometheus alert rules" has -rw-r--r-- /usr/share/etld/prometheus/etld-alerts.yml
+check "... and their unit tests" has -rw-r--r-- /usr/share/etld/prometheus/etld-alerts.test.yml
 check "everything is owned by root" test -z "$(awk '$2 != "root/root"' "$tmp/files")"
 check "nothing outside etld's own places" test -z "$(awk '{print $3}' "$tmp/files" | grep -v -E \
-  '^/((etc|lib|lib/systemd|lib/systemd/system|usr|usr/bin|usr/lib|usr/share|usr/share/doc)/|etc/etld/.*|lib/systemd/system/etld.*|usr/bin/etld|usr/lib/etld/.*|usr/share/doc/etld/.*)$')"
+  '^/((etc|lib|lib/systemd|lib/systemd/system|usr|usr/bin|usr/lib|usr/share|usr/share/doc)/|etc/etld/.*|lib/systemd/system/etld.*|usr/bin/etld|usr/lib/etld/.*|usr/share/doc/etld/.*|usr/share/etld/.*)$')"
 
 # librdkafka: Debian 12's 2.0.2 is too old for Kafka 4.x, so the one the build used travels along
 # unless it is the system's own.
