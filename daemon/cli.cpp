@@ -14,6 +14,7 @@
 #include "config/warnings.hpp"
 #include "daemon/graph.hpp"
 #include "daemon/logging.hpp"
+#include "daemon/replay_cmd.hpp"
 #include "daemon/supervisor.hpp"
 #include "daemon/test_cmd.hpp"
 #include "etld_version.hpp"
@@ -36,6 +37,10 @@ Usage:
   etld test FILE...              run the test cases of FILE against the pipeline's transforms,
                                  without Kafka or PostgreSQL; exit 0 passed, 1 a case failed,
                                  2 invalid (etld test --help, docs/testing.md)
+  etld replay FILE --from TIME [--to TIME] [--group NAME]
+                                 load a time range of the kafka sources' topics again, under
+                                 a consumer group of its own (the live group's offsets stay),
+                                 then exit 0 (etld replay --help, docs/operations.md)
   etld stages                    list the stage types
   etld reference                 print every stage type and option as Markdown (docs/stages.md)
   etld --version                 print versions
@@ -164,6 +169,7 @@ int cmd_stages() {
 }  // namespace
 
 int cli_main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "replay") return replay_main(argc, argv);
   std::vector<std::string> argv_s(argv + 1, argv + argc);
   Args args;
   for (std::size_t i = 0; i < argv_s.size(); ++i) {
