@@ -15,7 +15,7 @@ std::int64_t parse_bound_time(const std::string& text) {
   if (auto ms = flow::parse_rfc3339_ms(text)) return *ms;
   // Operators write 2026-12-01T10:00Z; RFC 3339 wants the seconds, which are then 00.
   auto t = text.find_first_of("Tt ");
-  if (t != std::string::npos && text.size() >= t + 6 && text.find(':', t + 4) == std::string::npos)
+  if (t != std::string::npos && text.size() > t + 6 && text[t + 3] == ':' && text[t + 6] != ':')
     if (auto ms = flow::parse_rfc3339_ms(text.substr(0, t + 6) + ":00" + text.substr(t + 6))) return *ms;
   return -1;
 }
