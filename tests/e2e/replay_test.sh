@@ -3,7 +3,8 @@
 # batches a second apart, A, B and C, and the live pipeline (stop_at_end) loads them all under
 # its group. `etld replay --from T1 --to T2` (the times between the batches) then loads exactly
 # batch B into the emptied table and exits 0 by itself, `--group` without --to loads B and C, and
-# the live group's committed offsets stay as they were. start_at/stop_at with explicit offsets
+# the live group's committed offsets stay as they were; under exactly_once, its rows of the offsets
+# table stay as they were too. start_at/stop_at with explicit offsets
 # read exactly those, and bad values are refused by validate at their file:line:column.
 source "$(dirname "$0")/lib.sh"
 use_services
@@ -65,6 +66,40 @@ check "the range up to the end arrived: ids 101..300" test "$(ids)" = "200 101 3
 check "the named group committed the end" \
   test "$("$src/scripts/dev-env" offsets "g2_$run_id" | awk '{s += $3} END {print s}')" = 300
 check "the live group's offsets are still unchanged" diff "$tmp/live-offsets" <("$src/scripts/dev-env" offsets "$live" | sort)
+
+# exactly_once: the positions live in the offsets table; the replay's group has rows of its own
+# there, the live group's rows stay as they were.
+table="eo_$run_id"
+cat >"$tmp/eo.yaml" <<YAML
+pipeline: replay_eo
+stages:
+  in:
+    type: kafka
+    brokers: \${KAFKA_BROKERS}
+    topics: [$topic]
+    group: geo_$run_id
+    stop_at_end: true
+  out:
+    type: postgres
+    inputs: [in]
+    dsn: \${PG_DSN}
+    table: $table
+    create_table: true
+    delivery: exactly_once
+    columns:
+      id: { from: id, type: bigint }
+    dead_letter: { table: eo_dead_$run_id }
+YAML
+eo_rows() { psql_q "select consumer_group, topic, partition, next_offset, epoch from etld_offsets where consumer_group like 'geo_$run_id%' order by 1, 3"; }
+check "the exactly_once live pipeline loads every record" timeout 120 "$etld" run "$tmp/eo.yaml" 2>"$tmp/eo-live.log"
+eo_rows >"$tmp/eo-live-offsets"
+check "the live group's positions are stored" test "$(wc -l <"$tmp/eo-live-offsets")" = 2
+check "an exactly_once replay exits 0" timeout 120 "$etld" replay "$tmp/eo.yaml" --from "$t1" --to "$t2" 2>"$tmp/eo-replay.log"
+check "it appended exactly the range once more" \
+  test "$(psql_q "select count(*) || ' ' || count(distinct id) || ' ' || min(id) || ' ' || max(id) from $table where id in (select id from $table group by id having count(*) = 2)")" = "200 100 101 200"
+check "the table holds the live load and the range" rows_are 400
+check "the live group's stored positions are unchanged" diff "$tmp/eo-live-offsets" <(eo_rows | grep -v -- '-replay-')
+check "the replay's group stored its own" test "$(eo_rows | grep -c -- "geo_$run_id-replay-")" = 2
 
 # Explicit offsets: partitions 0 and 1 from offset 5 up to 15, 20 records.
 table="offsets_$run_id"
