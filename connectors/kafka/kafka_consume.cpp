@@ -87,8 +87,8 @@ void KafkaSource::check_end_of_input() {
   if (stopped_ || parts_.empty() || !revokes_.empty()) return;
   for (const auto& [key, p] : parts_)
     if (!p->at_end || !p->buffered.empty()) return;
-  ctx_->log().info("kafka: every assigned partition ({}) is read to its {}: input ends", parts_.size(),
-                   s_.stop_at ? "stop (stop_at)" : "end (stop_at_end)");
+  ctx_->log().info("kafka: every assigned partition ({}) is read to its {}", parts_.size(),
+                   s_.stop_at ? "stop: input ends (stop_at)" : "end: input ends (stop_at_end)");
   stop();
 }
 
