@@ -14,6 +14,7 @@
 #include "config/warnings.hpp"
 #include "daemon/graph.hpp"
 #include "daemon/logging.hpp"
+#include "daemon/replay_cmd.hpp"
 #include "daemon/supervisor.hpp"
 #include "daemon/test_cmd.hpp"
 #include "daemon/top_cmd.hpp"
@@ -37,11 +38,18 @@ Usage:
   etld test FILE...              run the test cases of FILE against the pipeline's transforms,
                                  without Kafka or PostgreSQL; exit 0 passed, 1 a case failed,
                                  2 invalid (etld test --help, docs/testing.md)
+<<<<<<< HEAD
   etld top [--admin HOST:PORT] [--interval 1s] [--once] [--json]
                                  watch a running etld from its admin endpoint: events/s per
                                  stage, buffers and demand, dead letters, Kafka lag per
                                  partition, PostgreSQL batches, latency and retries; q quits
                                  (etld top --help)
+=======
+  etld replay FILE --from TIME [--to TIME] [--group NAME]
+                                 load a time range of the kafka sources' topics again, under
+                                 a consumer group of its own (the live group's offsets stay),
+                                 then exit 0 (etld replay --help, docs/operations.md)
+>>>>>>> wt-replay
   etld stages                    list the stage types
   etld reference                 print every stage type and option as Markdown (docs/stages.md)
   etld --version                 print versions
@@ -170,6 +178,7 @@ int cmd_stages() {
 }  // namespace
 
 int cli_main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "replay") return replay_main(argc, argv);
   std::vector<std::string> argv_s(argv + 1, argv + argc);
   if (!argv_s.empty() && argv_s[0] == "top") return top_main({argv_s.begin() + 1, argv_s.end()});
   Args args;

@@ -46,7 +46,8 @@ void KafkaSource::on_claimed(const std::vector<PartitionClaim>& claims, const st
   for (const auto& c : claims) {
     for (int i = 0; i < list->cnt; ++i)
       if (list->elems[i].partition == c.partition && c.topic == list->elems[i].topic)
-        list->elems[i].offset = c.next_offset >= 0 ? c.next_offset : RD_KAFKA_OFFSET_INVALID;
+        if (!s_.start_at)  // a bounded read starts at start_at (bound_assignment set it)
+          list->elems[i].offset = c.next_offset >= 0 ? c.next_offset : RD_KAFKA_OFFSET_INVALID;
     resumed += fmt::format("{}{}[{}]@{} (epoch {})", resumed.empty() ? "" : " ", c.topic, c.partition,
                            c.next_offset >= 0 ? std::to_string(c.next_offset) : "committed", c.epoch);
   }

@@ -118,6 +118,15 @@ KafkaSettings read_kafka_settings(const StageConfig& cfg, const PipelineConfig& 
   // input needs no cap, and a stage holding its acks to the end must not meet one.
   s.stop_at_end = o.get_bool("stop_at_end");
   if (s.stop_at_end && !o.has("max_in_flight_per_partition")) s.max_in_flight = kNoInFlightCap;
+  if (o.has("start_at")) s.start_at = read_bound(o.node("start_at"), true);
+  if (o.has("stop_at")) s.stop_at = read_bound(o.node("stop_at"), false);
+  if (s.start_at && !s.stop_at)
+    throw ConfigError(o.mark("start_at"),
+                      "start_at needs stop_at: a bounded read rewinds on every assignment",
+                      "add stop_at: end (the end seen at start), a time or offsets");
+  if (s.stop_at && s.stop_at_end)
+    throw ConfigError(o.mark("stop_at_end"), "set either stop_at_end or stop_at, not both",
+                      "stop_at: end stops at the end seen at start; stop_at_end at the end whenever reached");
   s.commit_interval = o.get_duration("commit_interval");
   if (s.commit_interval.count() <= 0)
     throw ConfigError(o.mark("commit_interval"), "commit_interval must be positive");
@@ -152,7 +161,7 @@ KafkaSettings read_kafka_settings(const StageConfig& cfg, const PipelineConfig& 
       {"fetch.wait.max.ms", "50"},
       {"statistics.interval.ms", "5000"},  // consumer lag for the metrics
   };
-  if (s.stop_at_end) s.properties.emplace_back("enable.partition.eof", "true");
+  if (s.stop_at_end || s.stop_at) s.properties.emplace_back("enable.partition.eof", "true");
   ConfHandle conf(rd_kafka_conf_new());
   for (const auto& [k, v] : s.properties) check_property(conf.get(), k, v, o.mark("brokers"));
   auto user = o.get_string_map("librdkafka");
@@ -255,6 +264,22 @@ std::vector<OptionSpec> kafka_source_options() {
        "committing as the rest settles; max_in_flight_per_partition then caps nothing unless set.",
        false,
        "false",
+       {}},
+      {"start_at",
+       OptionKind::any,
+       "A bounded read (replays, backfills; needs stop_at): where every assigned partition starts, whatever "
+       "the group committed: an RFC 3339 time (the first record at or after it, by the broker's "
+       "offsets-for-times), earliest, or {TOPIC: {PARTITION: OFFSET}} (others: earliest).",
+       false,
+       "",
+       {}},
+      {"stop_at",
+       OptionKind::any,
+       "Where each partition's read ends, exclusive, after which the source finishes: end (the high "
+       "watermark seen at assignment), an RFC 3339 time (before the first record at or after it), or "
+       "{TOPIC: {PARTITION: OFFSET}} (others: end).",
+       false,
+       "",
        {}},
       {"commit_interval",
        OptionKind::duration,

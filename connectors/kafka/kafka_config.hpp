@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "config/schema/options.hpp"
 #include "config/schema/pipeline.hpp"
 #include "connectors/avro/registry_settings.hpp"
+#include "connectors/kafka/kafka_bounds.hpp"
 
 namespace etld::kafka {
 
@@ -30,6 +32,9 @@ struct KafkaSettings {
   // The options' defaults are their specs' (kafka_source_options()), read by read_kafka_settings.
   std::size_t max_in_flight{};  // kNoInFlightCap: none (stop_at_end without the option)
   bool stop_at_end{};           // finish once every assigned partition is read to its end
+  // A bounded read (kafka_bounds.hpp): every assignment starts at start_at, whatever the group
+  // committed; with stop_at the source finishes once each partition is read up to it.
+  std::optional<ReadBound> start_at, stop_at;
   std::size_t prefetch_bytes{};
   std::chrono::milliseconds commit_interval{};
   std::chrono::milliseconds revoke_timeout{};

@@ -35,7 +35,7 @@ void KafkaSource::pump() {
     }
     check_hold();
     progress_revokes();
-    if (s_.stop_at_end) check_end_of_input();
+    if (s_.stop_at_end || s_.stop_at) check_end_of_input();
     update_pauses();
     if (Clock::now() - last_commit_ >= s_.commit_interval) {
       last_commit_ = Clock::now();
@@ -87,13 +87,15 @@ void KafkaSource::check_end_of_input() {
   if (stopped_ || parts_.empty() || !revokes_.empty()) return;
   for (const auto& [key, p] : parts_)
     if (!p->at_end || !p->buffered.empty()) return;
-  ctx_->log().info("kafka: every assigned partition ({}) is read to its end: input ends (stop_at_end)",
-                   parts_.size());
+  ctx_->log().info("kafka: every assigned partition ({}) is read to its {}", parts_.size(),
+                   s_.stop_at ? "stop: input ends (stop_at)" : "end: input ends (stop_at_end)");
   stop();
 }
 
 void KafkaSource::take_message(const rd_kafka_message_t& m) {
-  if (m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF && s_.stop_at_end) {
+  // stop_at: the end now is at or past the stop (the stop is at most the end seen at assignment),
+  // so the range is read even when its last offsets hold no record (transaction markers).
+  if (m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF && (s_.stop_at_end || s_.stop_at)) {
     if (Part* p = find_part(m.rkt, m.partition)) p->at_end = true;
     return;
   }
@@ -101,7 +103,15 @@ void KafkaSource::take_message(const rd_kafka_message_t& m) {
   if (stopped_ || closing_) return;
   Part* p = find_part(m.rkt, m.partition);
   if (!p || p->revoking || p->poisoned) return;  // stale: fetched before a revoke or poison pause
-  p->at_end = false;
+  if (p->stop_offset >= 0) {
+    if (p->at_end || m.offset >= p->stop_offset) {  // past the range: dropped, never emitted
+      p->at_end = true;
+      return;
+    }
+    p->at_end = m.offset + 1 >= p->stop_offset;
+  } else {
+    p->at_end = false;
+  }
   rd_kafka_headers_t* hdrs = nullptr;
   if (rd_kafka_message_headers(&m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) hdrs = nullptr;
   rd_kafka_timestamp_type_t tstype;

@@ -22,7 +22,8 @@ std::size_t KafkaSource::room() const {
 // does not flap between paused and resumed.
 bool KafkaSource::want_fetch(const Part& p) const {
   if (stopped_ || closing_ || p.revoking || p.poisoned) return false;
-  if (p.awaiting_schema) return false;  // fetched again once the schema is there
+  if (p.stop_offset >= 0 && p.at_end) return false;  // its bounded read is done
+  if (p.awaiting_schema) return false;               // fetched again once the schema is there
   if (!cap_.fetches(p.acks->window() + p.buffered.size(), p.paused)) return false;
   if (p.idle_paused)
     return total_buffered_ <= kLocalBufferEvents / 2 && total_buffered_bytes_ <= s_.prefetch_bytes / 2;

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <cstring>
+#include <exception>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +30,7 @@ void KafkaSource::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition
       if (slot) slot->acks->detach();
       slot = std::move(p);
     }
+    if ((s_.start_at || s_.stop_at) && list->cnt > 0 && !closing_) bound_assignment(list);
     if (ctx_log_ok_ && !closing_ && list->cnt > 0)
       ctx_->log().info("kafka: assigned {} ({}; {} partitions now)", describe_partitions(list),
                        cooperative ? "cooperative" : "eager", parts_.size());
@@ -103,6 +106,41 @@ void KafkaSource::assign(rd_kafka_topic_partition_list_t* list, bool cooperative
   } else if (auto e = rd_kafka_assign(rk_.get(), list); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
     log_warn("assign", "kafka: assign failed: {}", rd_kafka_err2str(e));
   }
+}
+
+void KafkaSource::bound_assignment(rd_kafka_topic_partition_list_t* list) {
+  // Blocking, once per assignment (a replay's group has one member): a watermark query per
+  // partition and an offsets-for-times request per time bound, each up to kBoundsTimeout.
+  constexpr int kBoundsTimeout = 10000;
+  std::string described;
+  try {
+    auto ranges = resolve_ranges(rk_.get(), list, s_.start_at ? &*s_.start_at : nullptr,
+                                 s_.stop_at ? &*s_.stop_at : nullptr, kBoundsTimeout);
+    for (int i = 0; i < list->cnt; ++i) {
+      auto& e = list->elems[i];
+      const auto& r = ranges.at(Key(e.topic, e.partition));
+      if (s_.start_at) e.offset = r.start;
+      Part& p = *parts_.at(Key(e.topic, e.partition));
+      p.stop_offset = r.stop;
+      // Nothing to read: ends now (no partition EOF comes for a partition that never fetches).
+      p.at_end = r.stop >= 0 && r.start >= 0 && r.start >= r.stop;
+      described += fmt::format("{}{}[{}] {}..{}", described.empty() ? "" : ", ", e.topic, e.partition,
+                               r.start >= 0 ? std::to_string(r.start) : std::string("committed"),
+                               r.stop >= 0 ? std::to_string(r.stop) : std::string("on"));
+    }
+  } catch (const std::exception& e) {
+    // Reads nothing rather than an unbounded range, and fails the pipeline.
+    for (int i = 0; i < list->cnt; ++i) {
+      Part& p = *parts_.at(Key(list->elems[i].topic, list->elems[i].partition));
+      p.stop_offset = 0;
+      p.at_end = true;
+    }
+    if (ctx_log_ok_)
+      ctx_->fail(std::make_exception_ptr(std::runtime_error("kafka: the bounded read (start_at/stop_at) of " +
+                                                            describe_partitions(list) + ": " + e.what())));
+    return;
+  }
+  if (ctx_log_ok_) ctx_->log().info("kafka: bounded read, offsets [start..stop): {}", described);
 }
 
 // Finishes revokes whose partitions have nothing in flight, or whose time is up.

@@ -122,7 +122,9 @@ void KafkaSource::start(SourceContext& ctx) {
       member_id_.empty() ? std::string("dynamic member") : "group.instance.id " + member_id_,
       s_.overrides_text.empty() ? "" : "; librdkafka overrides: " + s_.overrides_text,
       store_ ? "; exactly once: positions from " + store_->description() : "",
-      s_.stop_at_end ? "; stops at the end of its partitions" : "");
+      s_.stop_at_end ? "; stops at the end of its partitions"
+      : s_.stop_at   ? "; a bounded read (start_at/stop_at)"
+                     : "");
   last_commit_ = Clock::now();
   arm_fd();
   arm_tick();

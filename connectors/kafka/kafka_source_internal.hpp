@@ -72,6 +72,7 @@ class KafkaSource final : public Source {
     bool paused = false, revoking = false, poisoned = false;
     bool idle_paused = false;          // paused because nobody asked for events for kHoldGrace
     bool at_end = false;               // stop_at_end: read to its end, nothing newer taken since
+    std::int64_t stop_offset = -1;     // stop_at: the offset its read ends before (-1: none)
     std::int64_t committed_sent = -1;  // last offset we asked Kafka to commit
     std::int64_t committed = -1;       // last offset Kafka confirmed
     std::uint64_t fetched = 0, emitted = 0;
@@ -163,6 +164,8 @@ class KafkaSource final : public Source {
   // kafka_rebalance.cpp
   void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list);
   void assign(rd_kafka_topic_partition_list_t* list, bool cooperative);
+  // start_at / stop_at: sets the assigned partitions' start offsets in `list` and their stops.
+  void bound_assignment(rd_kafka_topic_partition_list_t* list);
   void progress_revokes();
   bool finish_revoke(std::size_t index, bool commit, bool sync);
   std::vector<Part*> revoke_parts(const PendingRevoke& rev);
