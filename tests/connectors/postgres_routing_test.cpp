@@ -8,7 +8,6 @@
 // `tables:`.
 #include <doctest/doctest.h>
 
-
 #include <chrono>
 #include <cstdlib>
 #include <future>

@@ -7,7 +7,6 @@
 // with the reason while other records go on.
 #include <doctest/doctest.h>
 
-
 #include <chrono>
 #include <memory>
 #include <string>
