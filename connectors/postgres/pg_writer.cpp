@@ -188,8 +188,10 @@ void Writer::prepare_for_schema(const PostgresSinkConfig& t) {
     ready.refusal =
         fmt::format("changing it for the records' schema failed: {} (SQLSTATE {})", e.what(), e.sqlstate);
   }
+  // Names in these lines may come from the records (a JSON field, a Debezium source table):
+  // escaped, so that a name cannot forge a log line.
   for (const std::string& change : ready.changes) {
-    log_.info("table {}: {}", t.display, change);
+    log_.info("table {}: {}", printable(t.display, 200), printable(change, 1024));
     if (metrics_) metrics_->schema_changes->inc();
   }
   if (ready.refusal.empty()) {
@@ -197,8 +199,8 @@ void Writer::prepare_for_schema(const PostgresSinkConfig& t) {
     return;
   }
   if (refused_.emplace(&t, ready.refusal).second) {
-    log_.warn("table {} cannot take the records of a schema: {}; they go to the dead letters", t.display,
-              ready.refusal);
+    log_.warn("table {} cannot take the records of a schema: {}; they go to the dead letters",
+              printable(t.display, 200), dead_letter_reason(ready.refusal));
     if (metrics_) metrics_->schema_refusals->inc();
   }
 }
@@ -243,7 +245,7 @@ void Writer::prepare_new_tables(const WorkBatch& b) {
                   e.what(), delay.count());
         count_transient(e);
       });
-  for (const PostgresSinkConfig* t : fresh) log_.info("writing to table {} too", t->display);
+  for (const PostgresSinkConfig* t : fresh) log_.info("writing to table {} too", printable(t->display, 200));
 }
 
 Writer::TableRows Writer::by_table(const WorkBatch& b, const std::vector<std::size_t>& idx) const {

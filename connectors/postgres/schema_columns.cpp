@@ -155,8 +155,7 @@ std::string columns_from_schema(const AvroNode& row, const std::vector<ColumnSpe
     base.push_back(std::move(c));
   }
   std::string error = with_overrides(std::move(base), overrides, skipped, key, out);
-  if (error == "no field to map to a column")
-    return "the schema " + row.name + " has no field to map to a column";
+  if (out.empty()) return "the schema " + row.name + " has no field to map to a column";
   if (!error.empty()) return error + " (schema " + row.name + ")";
   return {};
 }
