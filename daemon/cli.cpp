@@ -38,18 +38,15 @@ Usage:
   etld test FILE...              run the test cases of FILE against the pipeline's transforms,
                                  without Kafka or PostgreSQL; exit 0 passed, 1 a case failed,
                                  2 invalid (etld test --help, docs/testing.md)
-<<<<<<< HEAD
   etld top [--admin HOST:PORT] [--interval 1s] [--once] [--json]
                                  watch a running etld from its admin endpoint: events/s per
                                  stage, buffers and demand, dead letters, Kafka lag per
                                  partition, PostgreSQL batches, latency and retries; q quits
                                  (etld top --help)
-=======
   etld replay FILE --from TIME [--to TIME] [--group NAME]
                                  load a time range of the kafka sources' topics again, under
                                  a consumer group of its own (the live group's offsets stay),
                                  then exit 0 (etld replay --help, docs/operations.md)
->>>>>>> wt-replay
   etld stages                    list the stage types
   etld reference                 print every stage type and option as Markdown (docs/stages.md)
   etld --version                 print versions
