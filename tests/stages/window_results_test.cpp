@@ -4,8 +4,10 @@
 // final result carries.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/window_harness.hpp"
@@ -216,7 +218,13 @@ TEST_CASE("trigger_every runs on a timer: its results are held and the runner is
 }
 
 TEST_CASE("processing time: a window closes when the clock passes its end, with no further event") {
-  WindowHarness h(R"({window: tumbling, size: 100ms, aggregates: {n: count}, emit: results})", true);
+  WindowHarness h(R"({window: tumbling, size: 1s, aggregates: {n: count}, emit: results})", true);
+  // Windows are aligned to the wall clock: feed early in one, so that both events fall in it and
+  // it is still open when the feed returns, however slow the machine (under TSan a 100 ms window
+  // once closed during the feed).
+  const auto into = std::chrono::system_clock::now().time_since_epoch() % std::chrono::seconds(1);
+  if (into > std::chrono::milliseconds(400))
+    std::this_thread::sleep_for(std::chrono::seconds(1) - into + std::chrono::milliseconds(10));
   CHECK(h.feed({"{}", "{}"}).empty());
   test::run_until(
       h.ctx.io(), [&] { return h.stage->held() > 0; }, 5s);
