@@ -33,6 +33,12 @@ constexpr Metric kInFlight{"etld_kafka_partition_in_flight", Type::gauge,
                            "Events of the partition emitted and not yet committable (the commit window)."};
 constexpr Metric kBuffered{"etld_kafka_partition_buffered", Type::gauge,
                            "Messages of the partition fetched, waiting for demand."};
+constexpr Metric kPrefetched{
+    "etld_kafka_partition_prefetched", Type::gauge,
+    "Messages librdkafka fetched for the partition that the source has not taken yet (its prefetch queue, "
+    "bounded by prefetch_kbytes), from librdkafka's statistics."};
+constexpr Metric kPrefetchedBytes{"etld_kafka_partition_prefetched_bytes", Type::gauge,
+                                  "Payload bytes of etld_kafka_partition_prefetched."};
 constexpr Metric kCommittedOffset{
     "etld_kafka_partition_committed_offset", Type::gauge,
     "Last offset committed for the partition (the next to read), -1 before the first commit."};
@@ -62,6 +68,8 @@ constexpr const Metric* kAll[] = {&kConsumerLag,
                                   &kFetched,
                                   &kInFlight,
                                   &kBuffered,
+                                  &kPrefetched,
+                                  &kPrefetchedBytes,
                                   &kCommittedOffset,
                                   &kPaused,
                                   &kHeld,
@@ -89,6 +97,8 @@ void StatsBoard::collect(metrics::Exposition& out) const {
     out.sample(kFetched, pl, static_cast<double>(p.fetched));
     out.sample(kInFlight, pl, static_cast<double>(p.in_flight));
     out.sample(kBuffered, pl, static_cast<double>(p.buffered));
+    if (p.prefetched >= 0) out.sample(kPrefetched, pl, static_cast<double>(p.prefetched));
+    if (p.prefetched_bytes >= 0) out.sample(kPrefetchedBytes, pl, static_cast<double>(p.prefetched_bytes));
     out.sample(kCommittedOffset, pl, static_cast<double>(p.committed_offset));
     out.sample(kPaused, pl, p.paused ? 1 : 0);
     out.sample(kHeld, pl, p.poisoned_offset >= 0 ? 1 : 0);

@@ -37,6 +37,10 @@ struct KafkaPartitionStats {
   std::int64_t epoch = 0;             // exactly_once: this instance's claim on the partition (0: none)
   std::int64_t poisoned_offset = -1;  // offset of a failed event holding the partition, -1 none
   std::int64_t consumer_lag = -1;     // from librdkafka's statistics, -1 unknown
+  // Messages librdkafka has fetched for the partition and etld has not taken yet (its prefetch
+  // queue, fetchq_cnt / fetchq_size in its statistics), -1 unknown: part of what is in flight.
+  std::int64_t prefetched = -1;
+  std::int64_t prefetched_bytes = -1;
   bool paused = false;
   bool revoking = false;
 };

@@ -83,6 +83,9 @@ class KafkaSource final : public Source {
     // format: avro: the event at the front waits for this schema, fetched by the registry client.
     bool awaiting_schema = false;
     std::uint32_t schema_id = 0;
+    // librdkafka's fetch queue for the partition (fetchq_cnt, fetchq_size), last statistics.
+    std::int64_t prefetched = -1;
+    std::int64_t prefetched_bytes = -1;
   };
   using Key = std::pair<std::string, std::int32_t>;
 

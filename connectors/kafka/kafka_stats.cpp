@@ -27,12 +27,16 @@ void KafkaSource::on_statistics(std::string_view json) {
   simdjson::dom::object topics;
   if (stats_parser_.parse(json.data(), json.size()).get_object()["topics"].get(topics)) return;
   for (auto& [key, p] : parts_) {
-    std::int64_t lag = -1;
+    std::int64_t lag = -1, queued = -1, queued_bytes = -1;
     simdjson::dom::object part;
-    if (topics[key.first]["partitions"][std::to_string(key.second)].get(part) ||
-        part["consumer_lag"].get(lag))
-      lag = -1;
+    if (!topics[key.first]["partitions"][std::to_string(key.second)].get(part)) {
+      if (part["consumer_lag"].get(lag)) lag = -1;
+      if (part["fetchq_cnt"].get(queued)) queued = -1;
+      if (part["fetchq_size"].get(queued_bytes)) queued_bytes = -1;
+    }
     p->lag = lag;
+    p->prefetched = queued;
+    p->prefetched_bytes = queued_bytes;
   }
 }
 
@@ -70,6 +74,8 @@ void KafkaSource::publish_stats() {
     ps.paused = p->paused;
     ps.revoking = p->revoking;
     ps.consumer_lag = p->lag;
+    ps.prefetched = p->prefetched;
+    ps.prefetched_bytes = p->prefetched_bytes;
     s.partitions.push_back(std::move(ps));
   }
   board_->publish(std::move(s));

@@ -20,7 +20,7 @@ python3 - "$out" <<'PY'
 import csv, json, math, os, sys
 out = sys.argv[1]
 failures = []
-for s in ["engine", "e2e", "source", "backpressure", "latency", "batch", "window", "avro"]:
+for s in ["engine", "e2e", "source", "backpressure", "latency", "batch", "window", "avro", "scale", "memory"]:
     for ext in ["csv", "svg"]:
         p = os.path.join(out, f"{s}.{ext}")
         if not os.path.exists(p) or os.path.getsize(p) == 0:
