@@ -14,6 +14,7 @@ import json
 import os
 import statistics
 import subprocess
+import threading
 import time
 import uuid
 
@@ -135,13 +136,28 @@ def backlog_once(bench, n):
     with open(logfile, "w") as lf:
         t0 = time.monotonic()
         proc = subprocess.Popen([bench.bin["etld"], "run", y], stdout=lf, stderr=subprocess.STDOUT)
+    samples, done = [], threading.Event()
+
+    def sample():  # RSS every 0.1 s while the poller waits for the rows
+        while not done.is_set():
+            samples.append((time.monotonic() - t0, rss_kib(proc.pid)))
+            done.wait(0.1)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     try:
         seconds, _ = bench.wait_rows(table, n, proc, t0, 900, logfile)
         peak = rss_kib(proc.pid, "VmHWM")
     finally:
+        done.set()
+        sampler.join()
         stop_process(proc)
         bench.drop_table(table)
-    return dict(peak_kib=peak, seconds=seconds, gb=n * produced["bytes_per_record"] / 1e9)
+    # Once the caps are full (after the first quarter), does RSS still climb? Last quarter / second.
+    q = [v for _, v in samples if v > 0]
+    k = max(1, len(q) // 4)
+    growth = statistics.median(q[-k:]) / statistics.median(q[k:2 * k]) if len(q) >= 8 else None
+    return dict(peak_kib=peak, seconds=seconds, gb=n * produced["bytes_per_record"] / 1e9, growth=growth)
 
 
 def run(bench):
@@ -158,7 +174,7 @@ def run(bench):
             res.add(S, case, "etld", rep, "records in flight", r["held"], "records",
                     **{f"held_by_{part}": r[part] for part in ["sink", "source", "librdkafka"]})
             res.add(S, case, "etld", rep, "RSS bytes/record", per_record, "B")
-            full_mib[shape] = r["full_kib"] / 1024
+            full_mib.setdefault(shape, []).append(r["full_kib"] / 1024)
             log(f"memory: {shape}: idle {r['idle_kib'] / 1024:.1f} MiB, caps full {r['full_kib'] / 1024:.1f} MiB, "
                 f"{r['held']:.0f} records in flight (sink {r['sink']:.0f}, source {r['source']:.0f}, librdkafka "
                 f"{r['librdkafka']:.0f} = {r['librdkafka_bytes'] / 2**20:.1f} MiB): {per_record:.0f} B/record")
@@ -169,6 +185,8 @@ def run(bench):
     # Backlogs of growing size (wide records, ~1.1 kB): the peak must not follow the backlog.
     # Quick: still past the caps (about 50 MB of wide records), or the peak would follow the backlog.
     sizes = [0.06, 0.12] if bench.quick else [0.1, 0.5, 1.0]
+    if os.environ.get("ETLD_BENCH_BACKLOG_GB"):  # e.g. 0.1,1,2: other sizes, by hand
+        sizes = [float(v) for v in os.environ["ETLD_BENCH_BACKLOG_GB"].split(",")]
     peaks = {}
     for size in sizes:
         n = int(size * 1e9 / 1100)
@@ -176,11 +194,18 @@ def run(bench):
         case = f"backlog {size:g} GB"
         res.add(S, case, "etld", 0, "peak RSS", r["peak_kib"] / 1024, "MiB", gb=round(r["gb"], 3))
         res.add(S, case, "etld", 0, "rows/s", n / r["seconds"], "rows/s")
+        if r["growth"]:
+            res.add(S, case, "etld", 0, "RSS last/2nd quarter", r["growth"], "ratio")
         peaks[size] = r["peak_kib"] / 1024
-        log(f"memory: backlog {r['gb']:.2f} GB: peak RSS {peaks[size]:.1f} MiB, {n / r['seconds']:,.0f} rows/s")
+        log(f"memory: backlog {r['gb']:.2f} GB: peak RSS {peaks[size]:.1f} MiB, {n / r['seconds']:,.0f} rows/s, RSS "
+            f"last/2nd quarter {r['growth'] or 0:.3f}")
     lo, hi = sizes[0], sizes[-1]
     res.ratio(S, f"peak RSS loading a {hi:g} GB backlog / a {lo:g} GB one (wide records, defaults)",
               [peaks[hi] / peaks[lo]], 1.10, higher_is_better=False)
+    res.ratio(S, f"RSS while loading the {hi:g} GB backlog, last quarter / second quarter (still growing once "
+                 "the caps are full?)", res.values(S, f"backlog {hi:g} GB", "etld", "RSS last/2nd quarter"), 1.05,
+              higher_is_better=False)
+    full_mib = {shape: statistics.median(v) for shape, v in full_mib.items()}
     bound = max(full_mib.values())
     res.ratio(S, f"peak RSS for a 10 GB backlog at the default caps, MiB: the largest peak over {lo:g}..{hi:g} GB "
                  f"(it does not grow with the backlog); RSS with every cap full (sink stopped): {bound:.0f} MiB",

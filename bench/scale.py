@@ -17,11 +17,17 @@ ONE, TWO = "1 etld process", "2 etld processes, one group"
 
 def run(bench):
     n = bench.rows()
-    topic = bench.topic("narrow", n)
     case = f"narrow insert, {n:,} records, 8 partitions"
     broker = broker_pid()
     if broker is None:
         bench.res.notes.append("scale: the broker's pid (scripts/dev-env) not found: its CPU is not measured")
+    # The broker's side of producing the records (a single broker, replication factor 1), when this
+    # scenario is the first to need the topic.
+    produce_cpu = cpu_seconds(broker) if broker and ("narrow", n) not in bench.topics else None
+    topic = bench.topic("narrow", n)
+    if produce_cpu is not None:
+        bench.res.add(S, case, "broker, producing the topic", 0, "cpu_s/Mrow",
+                      (cpu_seconds(broker) - produce_cpu) * 1e6 / n, "s/Mrow")
     for rep in range(bench.reps(3, 1)):
         for contender in [ONE, TWO] if rep % 2 == 0 else [TWO, ONE]:
             r = once(bench, 1 if contender == ONE else 2, topic, n, broker)
@@ -31,6 +37,9 @@ def run(bench):
             res.add(S, case, f"{contender}: postgres backends", rep, "cpu_s/Mrow", r["pg_cpu_s"] * 1e6 / n, "s/Mrow")
             if r["broker_cpu_s"] is not None:
                 res.add(S, case, f"{contender}: broker", rep, "cpu_s/Mrow", r["broker_cpu_s"] * 1e6 / n, "s/Mrow")
+            # What a row costs PostgreSQL's disk: WAL (this server runs with full_page_writes off) and table.
+            res.add(S, case, f"{contender}: PostgreSQL", rep, "WAL B/row", r["wal_bytes"] / n, "B")
+            res.add(S, case, f"{contender}: PostgreSQL", rep, "table B/row", r["table_bytes"] / n, "B")
             if contender == TWO:
                 res.add(S, case, contender, rep, "busier share", r["busier_share"], "ratio")
         log(f"scale: repetition {rep + 1} done")
@@ -49,8 +58,10 @@ def run(bench):
         f"the end): a second etld process can only take CPU the others leave. CPU µs per row, medians: etld "
         f"{med(ONE):.2f} (1 process) and {med(TWO):.2f} (2, summed); PostgreSQL backends "
         f"{med(ONE + ': postgres backends'):.2f} and {med(TWO + ': postgres backends'):.2f}; broker "
-        f"{med(ONE + ': broker'):.2f} and {med(TWO + ': broker'):.2f}; the busier of the 2 processes moved "
-        f"{med(TWO, 'busier share'):.2f} of the records")
+        f"{med(ONE + ': broker'):.2f} and {med(TWO + ': broker'):.2f} serving the consumers (and "
+        f"{med('broker, producing the topic'):.2f} taking the records from the producer); the busier of the 2 processes moved "
+        f"{med(TWO, 'busier share'):.2f} of the records; PostgreSQL wrote {med(ONE + ': PostgreSQL', 'WAL B/row'):.0f} "
+        f"B of WAL (full_page_writes off) and {med(ONE + ': PostgreSQL', 'table B/row'):.0f} B of table per row")
     res.write_scenario(S, "rows/s", "rows/s", "One etld process against two in one consumer group: rows/s")
 
 
@@ -66,6 +77,7 @@ def once(bench, processes, topic, n, broker):
     logs = [os.path.join(bench.work, f"{table}_{i}.log") for i in range(processes)]
     procs = []
     broker_cpu0 = cpu_seconds(broker) if broker else None
+    lsn0 = bench.psql.scalar("SELECT pg_current_wal_lsn()")
     try:
         t0 = time.monotonic()
         for i in range(processes):
@@ -78,6 +90,7 @@ def once(bench, processes, topic, n, broker):
         cpu = sum(cpu_seconds(p.pid) for p in procs)
         pg_cpu = bench.backend_cpu()
         broker_cpu = cpu_seconds(broker) - broker_cpu0 if broker else None
+        wal = float(bench.psql.scalar(f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn0}')"))
         moved = [metric_sum(scrape(port), "etld_stage_events_out_total", 'stage="in"') for port in ports]
         for i, p in enumerate(procs):
             if p.poll() is not None:
@@ -86,7 +99,8 @@ def once(bench, processes, topic, n, broker):
         for p in procs:
             stop_process(p)
     try:
-        total, distinct = map(int, bench.psql.scalar(f"SELECT count(*), count(DISTINCT id) FROM {table}").split("|"))
+        total, distinct, size = map(int, bench.psql.scalar(
+            f"SELECT count(*), count(DISTINCT id), pg_total_relation_size('{table}') FROM {table}").split("|"))
     finally:
         bench.drop_table(table)
     if distinct != n:
@@ -95,4 +109,5 @@ def once(bench, processes, topic, n, broker):
         bench.res.notes.append(f"scale: {processes} processes wrote {total - n} rows twice (at-least-once, a "
                                "rebalance during the load)")
     share = max(moved) / sum(moved) if sum(moved) > 0 else 0.0
-    return dict(seconds=seconds, cpu_s=cpu, pg_cpu_s=pg_cpu, broker_cpu_s=broker_cpu, busier_share=share)
+    return dict(seconds=seconds, cpu_s=cpu, pg_cpu_s=pg_cpu, broker_cpu_s=broker_cpu, busier_share=share,
+                wal_bytes=wal, table_bytes=size)

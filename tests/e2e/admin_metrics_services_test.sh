@@ -90,6 +90,8 @@ check "no retries against a healthy server" test "$(metric "etld_postgres_retrie
 check "three partitions assigned" test "$(metric "etld_kafka_assigned_partitions{${labels}\"in\"}")" = 3
 check "a consumer lag per partition, all 0 once caught up" test "$lag_series/$lag" = "3/0"
 check "committed offsets add up to the messages produced" test "$committed" = $((n + 2))
+check "librdkafka's prefetch queue per partition, empty once caught up" \
+  test "$(grep -c '^etld_kafka_partition_prefetched{' "$tmp/samples")/$(sum_metric "etld_kafka_partition_prefetched{")" = 3/0
 check "fetched messages add up to the messages produced" test "$(sum_metric "etld_kafka_partition_fetched_total{")" = $((n + 2))
 check "commits counted, none failed" test "$(metric "etld_kafka_commit_failures_total{${labels}\"in\"}")" = 0 -a \
   "$(metric "etld_kafka_commits_total{${labels}\"in\"}" | cut -d. -f1)" -gt 0
