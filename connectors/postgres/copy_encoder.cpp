@@ -536,34 +536,31 @@ RowOp encode_delete(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq, 
 
 namespace {
 
-// How a row's field column was resolved.
-enum class Lookup : std::uint8_t { found, absent, unsupported };
-
-// Appends one row's columns (and '\n'); `lookup(col, field)` resolves the field and whole-record
-// columns. Returns write, poison (with `error`), or skip when a lookup was unsupported.
+// Appends one row's columns (and '\n'); `lookup(col, scratch)` resolves the field and whole-record
+// columns: the value (in `scratch` or elsewhere), nullptr when absent or null. Returns write, or
+// poison with `error`.
 template <class LookupFn>
 RowOp encode_columns(const PostgresSinkConfig& cfg, const Event& e, std::uint64_t seq, std::string& out,
                      std::string& error, LookupFn&& lookup) {
   if (cfg.mode != Mode::insert) append_stage_prefix(out, seq, false);  // insert: straight to the table
   bool first = true;
   Value meta;
+  CopyField scratch;
   for (const auto& col : cfg.columns) {
     if (!first) out.push_back('\t');
     first = false;
-    CopyField f;
-    Lookup found = Lookup::absent;
+    const CopyField* f = nullptr;
     if (col.source == ColumnSource::field || col.source == ColumnSource::whole) {
-      found = lookup(col, f);
-      if (found == Lookup::unsupported) return RowOp::skip;
+      f = lookup(col, scratch);
     } else {
       if (col.source == ColumnSource::key && !key_is_storable(e, col, error)) return RowOp::poison;
       meta = metadata_value(e, col);
       if (!meta.is_null()) {
-        f = field_of(meta);
-        found = Lookup::found;
+        scratch = field_of(meta);
+        f = &scratch;
       }
     }
-    if (found == Lookup::absent) {
+    if (!f) {
       if (col.required) {
         error = col.source == ColumnSource::field
                     ? "missing required field '" + col.path + "' (column " + col.name + ")"
@@ -573,10 +570,16 @@ RowOp encode_columns(const PostgresSinkConfig& cfg, const Event& e, std::uint64_
       out += col.default_copy ? *col.default_copy : std::string_view("\\N");
       continue;
     }
-    if (!encode_field(f, col, out, error)) return RowOp::poison;
+    if (!encode_field(*f, col, out, error)) return RowOp::poison;
   }
   out.push_back('\n');
   return RowOp::write;
+}
+
+// Whether a column of this type reads a number as a double: the others take its digits.
+bool rounds_numbers(PgType type) {
+  return type == PgType::real || type == PgType::double_precision || type == PgType::timestamptz ||
+         type == PgType::date;
 }
 
 // The row from the payload's fields as simdjson's On Demand parser reads them, without a Value tree;
@@ -585,11 +588,15 @@ RowOp encode_from_payload(const PostgresSinkConfig& cfg, const Event& e, std::ui
                           std::string& error) {
   const CopyField* fields = read_fields_ondemand(cfg, std::string_view(e.value));
   if (!fields) return RowOp::skip;
-  return encode_columns(cfg, e, seq, out, error, [&](const ColumnSpec& col, CopyField& f) {
-    const CopyField& v = fields[static_cast<std::size_t>(&col - cfg.columns.data())];
-    if (v.kind == Value::Kind::null) return Lookup::absent;
-    f = v;
-    return Lookup::found;
+  return encode_columns(cfg, e, seq, out, error, [&](const ColumnSpec& col, CopyField& scratch) {
+    const CopyField* v = &fields[static_cast<std::size_t>(&col - cfg.columns.data())];
+    if (v->kind == Value::Kind::null) return static_cast<const CopyField*>(nullptr);
+    if (v->kind == Value::Kind::real && rounds_numbers(col.type)) {
+      scratch = *v;
+      scratch.d = json_number_double(v->text);
+      return static_cast<const CopyField*>(&scratch);
+    }
+    return v;
   });
 }
 
@@ -598,11 +605,11 @@ RowOp encode_from_record(const PostgresSinkConfig& cfg, Event& e, std::uint64_t 
                          std::string& error) {
   const Value* rec = record_or_error(e, error);
   if (!rec) return RowOp::poison;
-  return encode_columns(cfg, e, seq, out, error, [&](const ColumnSpec& col, CopyField& f) {
+  return encode_columns(cfg, e, seq, out, error, [&](const ColumnSpec& col, CopyField& scratch) {
     const Value* v = col.source == ColumnSource::whole ? rec : rec->at_path(col.path);
-    if (!v || v->is_null()) return Lookup::absent;
-    f = field_of(*v);
-    return Lookup::found;
+    if (!v || v->is_null()) return static_cast<const CopyField*>(nullptr);
+    scratch = field_of(*v);
+    return static_cast<const CopyField*>(&scratch);
   });
 }
 

@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <string>
@@ -24,6 +25,14 @@ namespace etld::pg {
 namespace {
 
 namespace od = simdjson::ondemand;
+
+// Names are short: compared in line, where a call to memcmp per comparison cost more than the bytes.
+bool same_name(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
 
 // Which columns read which fields: the columns' dotted paths as a tree, so that a record's field
 // is matched without comparing it with every column.
@@ -42,7 +51,7 @@ struct PathNode {
     const std::size_t n = members.size();
     for (std::size_t k = 0; k < n; ++k) {
       std::size_t at = next + k < n ? next + k : next + k - n;
-      if (members[at].name == name) {
+      if (same_name(members[at].name, name)) {
         next = at + 1 < n ? at + 1 : 0;
         return &members[at];
       }
@@ -119,7 +128,7 @@ std::string_view trim_blanks(std::string_view raw) {
 }
 
 // A number as Value::from_json_number reads it: an integer when it is an int64 ("-0" is not), else
-// a real whose text the columns that keep digits write, and whose double the others use.
+// a real with its text (its double only where a column needs it: json_number_double).
 bool number_field(std::string_view raw, CopyField& f) {
   if (!is_json_number(raw)) return false;
   const char* end = raw.data() + raw.size();
@@ -130,19 +139,27 @@ bool number_field(std::string_view raw, CopyField& f) {
   }
   f.kind = Value::Kind::real;
   f.text = raw;
-  if (std::from_chars(raw.data(), end, f.d).ec == std::errc::result_out_of_range) {
-    auto e = raw.find_first_of("eE");
-    bool tiny = e != std::string_view::npos && e + 1 < raw.size() && raw[e + 1] == '-';
-    f.d = tiny ? 0.0 : HUGE_VAL;
-    if (raw.front() == '-') f.d = -f.d;
-  }
   return true;
+}
+
+// A string's bytes. Without an escape they are the payload's own, taken in place: the parser's
+// first stage has checked the whole payload's UTF-8 and control characters, and unescaping, which
+// this build's parser does a byte at a time, would only copy them.
+bool read_string(od::value& v, std::string_view& s) {
+  std::string_view raw = v.raw_json_token();  // the opening quote to the next token
+  const char* body = raw.data() + 1;
+  const auto* quote = static_cast<const char*>(std::memchr(body, '"', raw.size() - 1));
+  if (quote && !std::memchr(body, '\\', static_cast<std::size_t>(quote - body))) {
+    s = std::string_view(body, static_cast<std::size_t>(quote - body));
+    return true;
+  }
+  return !v.get_string().get(s);
 }
 
 // A scalar of type `type` into `f` (kind null for null); false where parse_json would refuse it.
 bool read_scalar(od::value& v, od::json_type type, CopyField& f) {
   switch (type) {
-    case od::json_type::string: f.kind = Value::Kind::string; return !v.get_string().get(f.s);
+    case od::json_type::string: f.kind = Value::Kind::string; return read_string(v, f.s);
     case od::json_type::number: return number_field(trim_blanks(v.raw_json_token()), f);
     case od::json_type::boolean: f.kind = Value::Kind::boolean; return !v.get_bool().get(f.b);
     case od::json_type::null: {
@@ -209,9 +226,11 @@ class Reader {
   bool object(od::object& obj, const PathNode& node, std::size_t depth) {
     std::size_t next = 0;
     for (auto result : obj) {
-      od::field field;
+      // The field in place: copying it out of its result stalled a load on every field.
+      if (result.error()) return false;
+      od::field& field = result.value_unsafe();
       std::string_view key;
-      if (std::move(result).get(field) || !key_of(field, key)) return false;
+      if (!key_of(field, key)) return false;
       const PathNode::Member* m = node.find(key, next);
       if (!m || seen_[m->id] == record_) {  // the first field of a name counts, as in Value::find
         if (!skip(field.value(), depth + 1)) return false;
@@ -233,9 +252,11 @@ class Reader {
       od::object obj;
       return !v.get_object().get(obj) && object(obj, *m.below, depth);
     }
-    CopyField f;
+    // Straight into the first column's value: a copy of a value just built stalls on its stores.
+    CopyField scratch;
+    CopyField& f = m.columns.empty() ? scratch : values_[m.columns.front()];
     if (!read_scalar(v, type, f)) return false;
-    for (std::uint32_t c : m.columns) values_[c] = f;
+    for (std::size_t k = 1; k < m.columns.size(); ++k) values_[m.columns[k]] = f;
     return true;
   }
 
@@ -248,9 +269,9 @@ class Reader {
       od::object obj;
       if (v.get_object().get(obj)) return false;
       for (auto result : obj) {
-        od::field field;
         std::string_view key;
-        if (std::move(result).get(field) || !key_of(field, key) || !skip(field.value(), depth + 1))
+        if (result.error() || !key_of(result.value_unsafe(), key) ||
+            !skip(result.value_unsafe().value(), depth + 1))
           return false;
       }
       return true;
@@ -258,10 +279,8 @@ class Reader {
     if (type == od::json_type::array) {
       od::array items;
       if (v.get_array().get(items)) return false;
-      for (auto result : items) {
-        od::value item;
-        if (std::move(result).get(item) || !skip(item, depth + 1)) return false;
-      }
+      for (auto result : items)
+        if (result.error() || !skip(result.value_unsafe(), depth + 1)) return false;
       return true;
     }
     CopyField f;
@@ -278,6 +297,17 @@ class Reader {
 };
 
 }  // namespace
+
+double json_number_double(std::string_view text) {
+  double d = 0;
+  if (std::from_chars(text.data(), text.data() + text.size(), d).ec == std::errc::result_out_of_range) {
+    auto e = text.find_first_of("eE");
+    bool tiny = e != std::string_view::npos && e + 1 < text.size() && text[e + 1] == '-';
+    d = tiny ? 0.0 : HUGE_VAL;
+    if (!text.empty() && text.front() == '-') d = -d;
+  }
+  return d;
+}
 
 const CopyField* read_fields_ondemand(const PostgresSinkConfig& cfg, std::string_view payload) {
   thread_local Reader reader;

@@ -17,6 +17,12 @@ namespace etld::pg {
 // (parse_json gives the reason), a column takes an object or an array (their JSON text is the
 // Value tree's), or a column takes the whole record. Every value of the record is read, mapped
 // or not, so that it is accepted exactly when parse_json accepts it.
+// A real's `d` is not set: the columns that round numbers take it from its text with
+// json_number_double (the others write the text).
 const CopyField* read_fields_ondemand(const PostgresSinkConfig& cfg, std::string_view payload);
+
+// A JSON number's text (is_json_number) as a double, as Value::from_json_number reads it: beyond
+// double's range it is infinite, below it zero, with its sign.
+double json_number_double(std::string_view text);
 
 }  // namespace etld::pg
