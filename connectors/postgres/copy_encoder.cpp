@@ -16,6 +16,8 @@
 #include <simdjson.h>
 
 #include "config/schema/printable.hpp"
+#include "connectors/postgres/copy_field.hpp"
+#include "connectors/postgres/copy_ondemand.hpp"
 #include "connectors/postgres/debezium_encoder.hpp"
 
 namespace etld::pg {
@@ -72,34 +74,8 @@ bool append_copy_escaped(std::string& out, std::string_view s) {
 
 namespace {
 
-// One JSON value as the encoders read it, borrowed (never copied) from a Value or from simdjson's
-// DOM: rows encoded straight from the DOM skip building a Value tree per record.
-struct Field {
-  Value::Kind kind = Value::Kind::null;
-  bool b = false;
-  std::int64_t i = 0;
-  double d = 0;
-  std::string_view s;           // string
-  std::string_view text;        // real: its JSON text when `d` would not write it back (JsonNumber)
-  const Value* tree = nullptr;  // array and object: only borrowed from a Value
-
-  double number() const { return kind == Value::Kind::integer ? static_cast<double>(i) : d; }
-  std::string json() const {
-    switch (kind) {
-      case Value::Kind::array:
-      case Value::Kind::object: return tree->to_json();
-      case Value::Kind::boolean: return Value(b).to_json();
-      case Value::Kind::integer: return Value(i).to_json();
-      case Value::Kind::real: return text.empty() ? Value(d).to_json() : std::string(text);
-      case Value::Kind::string: return Value(std::string(s)).to_json();
-      case Value::Kind::null: break;
-    }
-    return "null";
-  }
-};
-
-Field field_of(const Value& v) {
-  Field f;
+CopyField field_of(const Value& v) {
+  CopyField f;
   f.kind = v.kind();
   switch (f.kind) {
     case Value::Kind::boolean: f.b = v.as_bool(); break;
@@ -118,7 +94,7 @@ Field field_of(const Value& v) {
 
 // A value for an error message, which goes to the log and the dead-letter reason: escaped (a
 // newline in a record must not forge a log line) and short.
-std::string describe(const Field& v) {
+std::string describe(const CopyField& v) {
   if (v.kind == Value::Kind::string) return "'" + printable(v.s, 60) + "'";
   return printable(v.json(), 60);
 }
@@ -214,7 +190,7 @@ IntegerText exact_integer(std::string_view text, std::int64_t& out) {
   return IntegerText::ok;
 }
 
-bool encode_integer(const Field& v, const ColumnSpec& col, std::string& out, std::string& error) {
+bool encode_integer(const CopyField& v, const ColumnSpec& col, std::string& out, std::string& error) {
   std::int64_t n = 0;
   switch (v.kind) {
     case Value::Kind::integer: n = v.i; break;
@@ -255,7 +231,7 @@ bool encode_integer(const Field& v, const ColumnSpec& col, std::string& out, std
   return true;
 }
 
-bool encode_float(const Field& v, const ColumnSpec& col, std::string& out, std::string& error) {
+bool encode_float(const CopyField& v, const ColumnSpec& col, std::string& out, std::string& error) {
   double d = 0;
   switch (v.kind) {
     case Value::Kind::integer:
@@ -288,7 +264,7 @@ bool encode_float(const Field& v, const ColumnSpec& col, std::string& out, std::
   return true;
 }
 
-bool encode_numeric(const Field& v, const ColumnSpec& col, std::string& out, std::string& error) {
+bool encode_numeric(const CopyField& v, const ColumnSpec& col, std::string& out, std::string& error) {
   switch (v.kind) {
     case Value::Kind::integer: append_int(out, v.i); return true;
     case Value::Kind::real:
@@ -309,7 +285,7 @@ bool encode_numeric(const Field& v, const ColumnSpec& col, std::string& out, std
   }
 }
 
-bool encode_boolean(const Field& v, const ColumnSpec& col, std::string& out, std::string& error) {
+bool encode_boolean(const CopyField& v, const ColumnSpec& col, std::string& out, std::string& error) {
   switch (v.kind) {
     case Value::Kind::boolean: out += v.b ? "t" : "f"; return true;
     case Value::Kind::integer:
@@ -338,7 +314,7 @@ bool encode_boolean(const Field& v, const ColumnSpec& col, std::string& out, std
   }
 }
 
-bool encode_time(const Field& v, const ColumnSpec& col, std::string& out, std::string& error) {
+bool encode_time(const CopyField& v, const ColumnSpec& col, std::string& out, std::string& error) {
   bool date_only = col.type == PgType::date;
   switch (v.kind) {
     case Value::Kind::integer:
@@ -386,7 +362,7 @@ void append_bytea_hex(std::string& out, std::string_view bytes) {
   }
 }
 
-bool encode_field(const Field& v, const ColumnSpec& col, std::string& out, std::string& error) {
+bool encode_field(const CopyField& v, const ColumnSpec& col, std::string& out, std::string& error) {
   switch (col.type) {
     case PgType::smallint:
     case PgType::integer:
@@ -560,34 +536,31 @@ RowOp encode_delete(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq, 
 
 namespace {
 
-// How a row's field column was resolved.
-enum class Lookup : std::uint8_t { found, absent, unsupported };
-
-// Appends one row's columns (and '\n'); `lookup(col, field)` resolves the field and whole-record
-// columns. Returns write, poison (with `error`), or skip when a lookup was unsupported.
+// Appends one row's columns (and '\n'); `lookup(col, scratch)` resolves the field and whole-record
+// columns: the value (in `scratch` or elsewhere), nullptr when absent or null. Returns write, or
+// poison with `error`.
 template <class LookupFn>
 RowOp encode_columns(const PostgresSinkConfig& cfg, const Event& e, std::uint64_t seq, std::string& out,
                      std::string& error, LookupFn&& lookup) {
   if (cfg.mode != Mode::insert) append_stage_prefix(out, seq, false);  // insert: straight to the table
   bool first = true;
   Value meta;
+  CopyField scratch;
   for (const auto& col : cfg.columns) {
     if (!first) out.push_back('\t');
     first = false;
-    Field f;
-    Lookup found = Lookup::absent;
+    const CopyField* f = nullptr;
     if (col.source == ColumnSource::field || col.source == ColumnSource::whole) {
-      found = lookup(col, f);
-      if (found == Lookup::unsupported) return RowOp::skip;
+      f = lookup(col, scratch);
     } else {
       if (col.source == ColumnSource::key && !key_is_storable(e, col, error)) return RowOp::poison;
       meta = metadata_value(e, col);
       if (!meta.is_null()) {
-        f = field_of(meta);
-        found = Lookup::found;
+        scratch = field_of(meta);
+        f = &scratch;
       }
     }
-    if (found == Lookup::absent) {
+    if (!f) {
       if (col.required) {
         error = col.source == ColumnSource::field
                     ? "missing required field '" + col.path + "' (column " + col.name + ")"
@@ -597,101 +570,33 @@ RowOp encode_columns(const PostgresSinkConfig& cfg, const Event& e, std::uint64_
       out += col.default_copy ? *col.default_copy : std::string_view("\\N");
       continue;
     }
-    if (!encode_field(f, col, out, error)) return RowOp::poison;
+    if (!encode_field(*f, col, out, error)) return RowOp::poison;
   }
   out.push_back('\n');
   return RowOp::write;
 }
 
-// Whether a column of this type stores a number's digits (or decides on them), which a double
-// may have lost: real and double precision round anyway, timestamps take epoch milliseconds.
-bool needs_number_text(PgType type) {
-  switch (type) {
-    case PgType::smallint:
-    case PgType::integer:
-    case PgType::bigint:
-    case PgType::numeric:
-    case PgType::text:
-    case PgType::jsonb: return true;
-    default: return false;
-  }
+// Whether a column of this type reads a number as a double: the others take its digits.
+bool rounds_numbers(PgType type) {
+  return type == PgType::real || type == PgType::double_precision || type == PgType::timestamptz ||
+         type == PgType::date;
 }
 
-// The text of the number at a dotted path of `json` (which the DOM parser has accepted). Reads the payload
-// again with the On Demand parser, which unlike the DOM gives a value's raw text: only for a number that is
-// not an int64 and goes to a column that keeps its digits. `text` stays valid until the next call on this
-// thread.
-bool number_text_at(std::string_view json, std::string_view path, std::string_view& text) {
-  thread_local simdjson::ondemand::parser parser;
-  thread_local std::string padded, pointer;
-  if (padded.size() < json.size() + simdjson::SIMDJSON_PADDING)
-    padded.resize(json.size() + simdjson::SIMDJSON_PADDING);
-  std::copy(json.begin(), json.end(), padded.begin());
-  pointer.clear();
-  for (;;) {  // "a.b" -> JSON Pointer "/a/b", with '~' and '/' escaped as RFC 6901 says
-    auto dot = path.find('.');
-    pointer += '/';
-    for (char c : path.substr(0, dot)) pointer += c == '~' ? "~0" : c == '/' ? "~1" : std::string_view(&c, 1);
-    if (dot == std::string_view::npos) break;
-    path.remove_prefix(dot + 1);
-  }
-  simdjson::ondemand::document doc;
-  simdjson::ondemand::value v;
-  if (parser.iterate(padded.data(), json.size(), padded.size()).get(doc) || doc.at_pointer(pointer).get(v))
-    return false;
-  std::string_view raw = v.raw_json_token();
-  while (!raw.empty() &&
-         (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\n' || raw.back() == '\r'))
-    raw.remove_suffix(1);
-  text = raw;
-  return is_json_number(raw);
-}
-
-// The row from simdjson's DOM of the payload, without a Value tree: scalars are read in place.
-// Arrays, objects and whole-record columns are left to the Value path (unsupported).
-RowOp encode_from_dom(const PostgresSinkConfig& cfg, const Event& e, std::uint64_t seq, std::string& out,
-                      std::string& error) {
-  // One parser per thread, reused: its buffers stay allocated from record to record.
-  thread_local simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  if (auto err = parser.parse(e.value.data(), e.value.size()).get(root)) {
-    // The DOM refuses valid numbers beyond 64 bits or double's range: parse_json takes them.
-    if (err == simdjson::NUMBER_ERROR) return RowOp::skip;
-    error = std::string("invalid JSON: ") + simdjson::error_message(err);
-    return RowOp::poison;
-  }
-  return encode_columns(cfg, e, seq, out, error, [&](const ColumnSpec& col, Field& f) {
-    if (col.source == ColumnSource::whole) return Lookup::unsupported;
-    simdjson::dom::element cur = root;
-    std::string_view path = col.path;
-    for (;;) {
-      simdjson::dom::object obj;
-      if (cur.get(obj)) return Lookup::absent;  // not an object: no such member, as in Value::at_path
-      auto dot = path.find('.');
-      if (obj.at_key(path.substr(0, dot)).get(cur)) return Lookup::absent;
-      if (dot == std::string_view::npos) break;
-      path.remove_prefix(dot + 1);
+// The row from the payload's fields as simdjson's On Demand parser reads them, without a Value tree;
+// skip where read_fields_ondemand leaves the record to the Value path.
+RowOp encode_from_payload(const PostgresSinkConfig& cfg, const Event& e, std::uint64_t seq, std::string& out,
+                          std::string& error) {
+  const CopyField* fields = read_fields_ondemand(cfg, std::string_view(e.value));
+  if (!fields) return RowOp::skip;
+  return encode_columns(cfg, e, seq, out, error, [&](const ColumnSpec& col, CopyField& scratch) {
+    const CopyField* v = &fields[static_cast<std::size_t>(&col - cfg.columns.data())];
+    if (v->kind == Value::Kind::null) return static_cast<const CopyField*>(nullptr);
+    if (v->kind == Value::Kind::real && rounds_numbers(col.type)) {
+      scratch = *v;
+      scratch.d = json_number_double(v->text);
+      return static_cast<const CopyField*>(&scratch);
     }
-    using T = simdjson::dom::element_type;
-    switch (cur.type()) {
-      case T::NULL_VALUE: return Lookup::absent;
-      case T::STRING: f.kind = Value::Kind::string, f.s = cur.get_string().value_unsafe(); break;
-      case T::INT64: f.kind = Value::Kind::integer, f.i = cur.get_int64().value_unsafe(); break;
-      // As parse_json does: beyond int64 a number is a real, and where its digits matter they
-      // are read from the payload (the DOM keeps only the double).
-      case T::UINT64:
-      case T::DOUBLE:
-        f.kind = Value::Kind::real;
-        f.d = cur.type() == T::DOUBLE ? cur.get_double().value_unsafe()
-                                      : static_cast<double>(cur.get_uint64().value_unsafe());
-        if (needs_number_text(col.type) && !number_text_at(e.value, col.path, f.text))
-          return Lookup::unsupported;
-        break;
-      case T::BOOL: f.kind = Value::Kind::boolean, f.b = cur.get_bool().value_unsafe(); break;
-      case T::ARRAY:
-      case T::OBJECT: return Lookup::unsupported;
-    }
-    return Lookup::found;
+    return v;
   });
 }
 
@@ -700,11 +605,11 @@ RowOp encode_from_record(const PostgresSinkConfig& cfg, Event& e, std::uint64_t 
                          std::string& error) {
   const Value* rec = record_or_error(e, error);
   if (!rec) return RowOp::poison;
-  return encode_columns(cfg, e, seq, out, error, [&](const ColumnSpec& col, Field& f) {
+  return encode_columns(cfg, e, seq, out, error, [&](const ColumnSpec& col, CopyField& scratch) {
     const Value* v = col.source == ColumnSource::whole ? rec : rec->at_path(col.path);
-    if (!v || v->is_null()) return Lookup::absent;
-    f = field_of(*v);
-    return Lookup::found;
+    if (!v || v->is_null()) return static_cast<const CopyField*>(nullptr);
+    scratch = field_of(*v);
+    return static_cast<const CopyField*>(&scratch);
   });
 }
 
@@ -725,8 +630,8 @@ RowOp encode_event(const PostgresSinkConfig& cfg, Event& e, std::uint64_t seq, s
       if (!cfg.delete_on_tombstone) return RowOp::skip;
       op = encode_delete(cfg, e, seq, out, error);
     } else {
-      if (!e.parsed()) op = encode_from_dom(cfg, e, seq, out, error);
-      if (op == RowOp::skip) {  // parsed upstream, or a value the DOM path leaves to the tree
+      if (!e.parsed()) op = encode_from_payload(cfg, e, seq, out, error);
+      if (op == RowOp::skip) {  // parsed upstream, or a record the On Demand path leaves to the tree
         out.resize(begin);
         op = encode_from_record(cfg, e, seq, out, error);
       }

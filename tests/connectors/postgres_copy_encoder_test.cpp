@@ -1,6 +1,6 @@
-// The COPY encoder reads a record in one of two ways: straight from simdjson's DOM of the payload
-// (when nothing upstream decoded it) or from the event's Value tree. Both must write the same row,
-// or fail with the same reason, for every record.
+// The COPY encoder reads a record in one of two ways: straight from the payload with simdjson's On
+// Demand parser (when nothing upstream decoded it) or from the event's Value tree. Both must write
+// the same row, or fail with the same reason, for every record.
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -124,7 +124,7 @@ TEST_SUITE("postgres copy encoder") {
     CHECK(r.row ==
           "prefix|42\t12\t19.5\t3\tt\t2024-05-01T10:00:00Z\ttab\\there \\\\ \"q\" "
           "\xc3\xa9\tKöln\t{\"city\":\"Köln\"}\torders\n");
-    // `doc` is an object: the DOM path hands that record to the Value path, which writes it.
+    // `doc` is an object: the On Demand path hands that record to the Value path, which writes it.
     CHECK(r.decoded);
 
     auto flat = encode(cfg, R"({"id": 1, "note": null, "address": 5})", false);
@@ -133,7 +133,7 @@ TEST_SUITE("postgres copy encoder") {
     CHECK(flat.row == "prefix|1\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t5\torders\n");
   }
 
-  TEST_CASE("the DOM path and the Value path agree on every record") {
+  TEST_CASE("the On Demand path and the Value path agree on every record") {
     auto cfg = config();
     const std::vector<std::string> records = {
         R"({"id": 1})",
@@ -160,7 +160,7 @@ TEST_SUITE("postgres copy encoder") {
         R"("just a string")",
         R"({"id": 18, "price": -0.0, "amount": 0.1})",
         R"({"id": 19, "note": "line\nbreak\r\u0001"})",
-        // Numbers past 64 bits or double's range (the DOM refuses them, parse_json reads them)
+        // Numbers past 64 bits or double's range
         R"({"id": 20, "amount": 18446744073709551616, "note": -12345678901234567890})",
         R"({"id": 21, "amount": 1e400, "price": 1e400})",
         R"({"id": 1e400})",
