@@ -70,17 +70,24 @@ std::vector<Value> lines(const std::string& ndjson) {
   return out;
 }
 
+// Hooks of the pipeline of config() whose taps come from `hub`, and an access with the token.
+struct Routes {
+  TapHub hub{{"gen", "double", "out"}};
+  AdminHooks hooks;
+  AdminAccess with_token{.token = kToken};
+  Routes() {
+    hooks.config = [cfg = config()] { return cfg; };
+    hooks.open_tap = [this](const std::string& stage, const TapLimits& limits) {
+      return hub.open(stage, limits);
+    };
+  }
+};
+
 }  // namespace
 
 TEST_CASE("GET /tap needs the admin token; without one configured tap is off") {
-  auto cfg = config();
-  TapHub hub({"gen", "double", "out"});
-  AdminHooks hooks;
-  hooks.config = [cfg] { return cfg; };
-  hooks.open_tap = [&hub](const std::string& stage, const TapLimits& limits) {
-    return hub.open(stage, limits);
-  };
-  const AdminAccess with_token{.token = kToken};
+  Routes routes;
+  auto& [hub, hooks, with_token] = routes;
 
   auto off = answer(get("/tap?stage=double"), {}, hooks);
   CHECK(off.status == 403);
@@ -109,14 +116,8 @@ TEST_CASE("GET /tap needs the admin token; without one configured tap is off") {
 }
 
 TEST_CASE("GET /tap: an unknown stage is 404 naming the stages; bad parameters are 400 saying which") {
-  auto cfg = config();
-  TapHub hub({"gen", "double", "out"});
-  AdminHooks hooks;
-  hooks.config = [cfg] { return cfg; };
-  hooks.open_tap = [&hub](const std::string& stage, const TapLimits& limits) {
-    return hub.open(stage, limits);
-  };
-  const AdminAccess with_token{.token = kToken};
+  Routes routes;
+  auto& [hub, hooks, with_token] = routes;
 
   auto unknown = answer(get("/tap?stage=nope"), with_token, hooks);
   CHECK(unknown.status == 404);

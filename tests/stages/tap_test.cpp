@@ -64,7 +64,7 @@ TEST_CASE("key, value and headers are cut to max_bytes and say so; text stays UT
   Event e;
   e.has_key = true;
   e.key = std::string(100, 'k');
-  e.value = "h\xc3\xa9h\xc3\xa9";  // héhé: cut at 4 bytes the é would be split
+  e.value = "h\xc3\xa9\xc3\xa9";  // héé: cut at 4 bytes the second é would be split
   e.headers = {{"trace", std::string(30, 't')}, {"next", "v"}, {"last", "w"}};
   e.rejection = "stage 'm': map: no field x";
   auto s = sample_event(e, "m", 1, 4);
