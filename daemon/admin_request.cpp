@@ -309,6 +309,7 @@ struct Route {
 constexpr Route kRoutes[] = {
     {"/metrics", "GET", false},  {"/healthz", "GET", true},       {"/readyz", "GET", true},
     {"/pipeline", "GET", false}, {"/reload", "GET, POST", false}, {"/log_level", "GET, PUT", false},
+    {"/tap", "GET", false},
 };
 
 class Router {
@@ -325,7 +326,7 @@ class Router {
     if (!route)
       return answer(http::status::not_found,
                     "no such path " + quoted(path_) +
-                        " (try /metrics, /healthz, /readyz, /pipeline, /reload, /log_level)\n");
+                        " (try /metrics, /healthz, /readyz, /pipeline, /reload, /log_level, /tap)\n");
     if (count(http::field::host) > 1 || count(http::field::authorization) > 1)
       return answer(http::status::bad_request, "more than one Host or Authorization header\n");
     auto host = req_.find(http::field::host);
@@ -346,7 +347,8 @@ class Router {
       res.set(http::field::allow, route->allow);
       return {std::move(res)};
     }
-    if (mutation)
+    // A tap shows events, which may hold personal data: the token, as for a change.
+    if (mutation || path_ == "/tap")
       if (auto refusal = authorize(route)) return {std::move(refusal)};
     return serve();
   }
@@ -375,6 +377,13 @@ class Router {
     if (auto why = cross_origin_reason(req_); !why.empty()) {
       refused(route, "cross-origin");
       return admin_answer(http::status::forbidden, v_, "cross-origin request refused: " + why + "\n");
+    }
+    if (access_.token.empty() && path_ == "/tap") {
+      refused(route, "no admin token is configured");
+      return admin_answer(http::status::forbidden, v_,
+                          "tap is off until an admin token is configured: set admin.token_file (or etld run "
+                          "--admin-token-file) to a file readable only by etld that holds a token, and send "
+                          "'Authorization: Bearer TOKEN' (etld tap --token-file FILE)\n");
     }
     if (access_.token.empty()) {
       refused(route, "no admin token is configured");
@@ -432,6 +441,7 @@ class Router {
       return {
           admin_answer(http::status::ok, v_, render_reload_json(hooks_.last_reload()), "application/json")};
     }
+    if (path_ == "/tap") return tap();
     // /log_level
     if (!get) {
       std::string name = req_.body();
@@ -449,6 +459,34 @@ class Router {
       set_log_level(level);
     }
     return answer(http::status::ok, fmt::format("{}\n", spdlog::level::to_string_view(current_log_level())));
+  }
+
+  // Checked here; the server opens the tap and streams it (admin_server.cpp).
+  AdminRouting tap() {
+    if (v_ < 11)
+      return answer(http::status::bad_request, "GET /tap streams its answer chunked: use HTTP/1.1\n");
+    auto target = sv(req_.target());
+    auto mark = target.find('?');
+    TapRequest request;
+    try {
+      request =
+          parse_tap_query(mark == std::string_view::npos ? std::string_view() : target.substr(mark + 1));
+    } catch (const std::invalid_argument& e) {
+      return answer(http::status::bad_request, std::string("tap: ") + e.what() + "\n");
+    }
+    auto config = hooks_.config ? hooks_.config() : nullptr;
+    std::string names;
+    bool known = false;
+    if (config)
+      for (const auto& sc : config->stages) {
+        names += (names.empty() ? "" : ", ") + sc.name;
+        known = known || sc.name == request.stage;
+      }
+    if (!known)
+      return answer(http::status::not_found, "tap: no stage " + quoted(request.stage) +
+                                                 " in the pipeline (its stages: " + names + ")\n");
+    if (!hooks_.open_tap) return answer(http::status::not_implemented, "tap is not available\n");
+    return {std::nullopt, false, std::move(request)};
   }
 
   const AdminRequest& req_;
@@ -473,6 +511,30 @@ AdminResponse reload_answer(unsigned version, const ReloadOutcome& outcome, cons
   }
   return admin_answer(outcome.ok ? http::status::ok : http::status::unprocessable_entity, version,
                       render_reload_json(outcome), "application/json");
+}
+
+AdminResponse tap_refusal(unsigned version, const TapRefused& refused) {
+  bool too_many = refused.why == TapRefused::Why::too_many;
+  auto res = admin_answer(too_many ? http::status::too_many_requests : http::status::not_found, version,
+                          std::string("tap: ") + refused.what() + "\n");
+  if (too_many) res.set(http::field::retry_after, "10");
+  return res;
+}
+
+// Without a socket to stream on: what the tap holds the moment it is opened (little or nothing),
+// and its end line.
+AdminResponse tap_answer_at_once(unsigned version, const TapRequest& request, const AdminHooks& hooks) {
+  std::shared_ptr<Tap> tap;
+  try {
+    tap = hooks.open_tap(request.stage, request.limits);
+  } catch (const TapRefused& e) {
+    return tap_refusal(version, e);
+  }
+  auto taken = tap->take();
+  std::string body = taken.dropped ? tap_dropped_line(taken.dropped) : "";
+  for (const auto& e : taken.events) body += tap_event_line(e);
+  body += tap_end_line(*tap, "answered at once");
+  return admin_answer(http::status::ok, version, std::move(body), "application/x-ndjson");
 }
 
 std::optional<AdminResponse> parse_error_answer(boost::beast::error_code ec, const AdminLimits& limits) {
@@ -523,6 +585,8 @@ std::string answer_admin_request(std::string_view raw, const AdminPeer& peer, co
         failure = e.what();
       }
       routing.response = reload_answer(req.version(), outcome, failure);
+    } else if (routing.tap) {
+      routing.response = tap_answer_at_once(req.version(), *routing.tap, hooks);
     }
     res = std::move(routing.response);
   }

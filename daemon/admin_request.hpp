@@ -2,12 +2,13 @@
 // and the answer of every path. AdminServer runs route_admin_request() on each request it reads;
 // answer_admin_request() does the same from raw bytes to raw bytes, for tests and fuzzing.
 //
-// Access: GET endpoints answer whoever reaches the address (they carry no secret). Mutations
-// (POST /reload, PUT /log_level) need `Authorization: Bearer TOKEN` with the token of
-// AdminAccess (403 when there is none, 401 when it is missing or wrong), and are refused when a
-// browser says the request comes from another origin. Every endpoint but the probes (/healthz,
-// /readyz) refuses a Host that is not an IP address, localhost or an allowed name, so that a web
-// page cannot reach it through a DNS name it rebinds to the daemon's address.
+// Access: GET endpoints answer whoever reaches the address (they carry no secret), but GET /tap
+// (events may hold personal data). It and the mutations (POST /reload, PUT /log_level) need
+// `Authorization: Bearer TOKEN` with the token of AdminAccess (403 when there is none, 401 when
+// it is missing or wrong), and are refused when a browser says the request comes from another
+// origin. Every endpoint but the probes (/healthz, /readyz) refuses a Host that is not an IP
+// address, localhost or an allowed name, so that a web page cannot reach it through a DNS name it
+// rebinds to the daemon's address.
 #pragma once
 
 #include <boost/asio/ip/address.hpp>
@@ -22,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/admin_tap.hpp"
 #include "daemon/control.hpp"
 
 namespace etld {
@@ -59,15 +61,22 @@ AdminResponse admin_answer(boost::beast::http::status status, unsigned version, 
 
 // The answer to a parsed request; none yet for an accepted POST /reload: the caller runs
 // hooks.reload() where it may block, then answers with reload_answer().
+// Nor for an accepted GET /tap: the caller opens hooks.open_tap(tap) and streams it.
 struct AdminRouting {
   std::optional<AdminResponse> response;
   bool reload = false;
+  std::optional<TapRequest> tap;
 };
 AdminRouting route_admin_request(const AdminRequest& request, const AdminPeer& peer,
                                  const AdminAccess& access, const AdminHooks& hooks);
 // The answer to a reload: its outcome, or a 500 if the hook threw `failure` (logged, not sent:
 // a library's message may hold what it was given).
 AdminResponse reload_answer(unsigned version, const ReloadOutcome& outcome, const std::string& failure);
+// The answer when hooks.open_tap refused: 404 (no such stage) or 429 (too many taps open).
+AdminResponse tap_refusal(unsigned version, const TapRefused& refused);
+// GET /tap answered in one piece, with what the tap holds as soon as it is open (for
+// answer_admin_request, which has no socket to stream on).
+AdminResponse tap_answer_at_once(unsigned version, const TapRequest& request, const AdminHooks& hooks);
 // The answer to a request the parser refused (400, 413, 431); none when the connection broke.
 std::optional<AdminResponse> parse_error_answer(boost::beast::error_code ec, const AdminLimits& limits);
 

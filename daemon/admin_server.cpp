@@ -5,10 +5,12 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -102,6 +104,8 @@ class Session : public std::enable_shared_from_this<Session> {
     auto routing = route_admin_request(req, peer_, *access, state_->hooks);
     if (routing.reload)
       post_reload(req.version(), !req.keep_alive());
+    else if (routing.tap)
+      start_tap(req.version(), std::move(*routing.tap));
     else
       send(std::move(*routing.response), !req.keep_alive());
   }
@@ -132,6 +136,91 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // GET /tap: the tap's lines as chunks, written as it fills, until it has sampled its limit, its
+  // time is up, the client goes or the server stops; then the connection closes. Nothing here
+  // blocks: a tick every kTapTick takes what the tap holds; while a chunk is being written the tap
+  // keeps sampling into its bounded buffer, and drops (and counts) what does not fit.
+  void start_tap(unsigned v, TapRequest request) {
+    try {
+      tap_ = state_->hooks.open_tap(request.stage, request.limits);
+    } catch (const TapRefused& e) {
+      send(tap_refusal(v, e), true);
+      return;
+    } catch (const std::exception& e) {
+      spdlog::warn("admin endpoint: cannot open a tap on stage '{}': {}", request.stage, e.what());
+      send(admin_answer(http::status::service_unavailable, v, "tap: the pipeline is not running\n"), true);
+      return;
+    }
+    spdlog::info("admin endpoint: tap on stage '{}' opened by {} (limit {}, rate {}/s, max_bytes {}, {}s)",
+                 request.stage, peer_.text(), request.limits.limit, request.limits.rate,
+                 request.limits.max_bytes, request.seconds.count());
+    tap_deadline_ = std::chrono::steady_clock::now() + request.seconds;
+    tap_head_ = {http::status::ok, v};
+    tap_head_.set(http::field::server, "etld");
+    tap_head_.set(http::field::content_type, "application/x-ndjson");
+    tap_head_.set(http::field::cache_control, "no-store");
+    tap_head_.keep_alive(false);
+    tap_head_.chunked(true);
+    tap_serializer_.emplace(tap_head_);
+    since_ = steady_now();
+    stream_.expires_after(state_->limits.request_timeout);
+    http::async_write_header(
+        stream_, *tap_serializer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          if (ec) return self->end_tap("the client went away");
+          // The client closing its end (or sending anything) ends the tap at once.
+          self->stream_.socket().async_wait(tcp::socket::wait_read, [self](beast::error_code) {
+            self->client_gone_ = true;
+            self->tap_timer_.cancel();
+          });
+          self->tap_tick();
+        });
+  }
+
+  void tap_tick() {
+    if (!tap_) return;
+    if (client_gone_ || state_->stopped)
+      return end_tap(client_gone_ ? "the client went away" : "etld stopped");
+    bool complete = tap_->complete();  // before take(): then everything sampled is taken
+    bool time_up = std::chrono::steady_clock::now() >= tap_deadline_;
+    auto taken = tap_->take();
+    tap_chunk_.clear();
+    if (taken.dropped > 0) tap_chunk_ += tap_dropped_line(taken.dropped);
+    for (const auto& e : taken.events) tap_chunk_ += tap_event_line(e);
+    bool last = complete || time_up;
+    if (last) tap_chunk_ += tap_end_line(*tap_, complete ? "limit reached" : "time is up");
+    if (tap_chunk_.empty()) {
+      tap_timer_.expires_after(kTapTick);
+      tap_timer_.async_wait([self = shared_from_this()](beast::error_code) { self->tap_tick(); });
+      return;
+    }
+    since_ = steady_now();
+    stream_.expires_after(state_->limits.request_timeout);  // a client that takes nothing is let go
+    asio::async_write(stream_, http::make_chunk(asio::buffer(tap_chunk_)),
+                      [self = shared_from_this(), last](beast::error_code ec, std::size_t) {
+                        if (ec) return self->end_tap("the client went away");
+                        if (last) return self->finish_tap();
+                        self->tap_timer_.expires_after(kTapTick);
+                        self->tap_timer_.async_wait([self](beast::error_code) { self->tap_tick(); });
+                      });
+  }
+
+  void finish_tap() {
+    asio::async_write(stream_, http::make_chunk_last(),
+                      [self = shared_from_this()](beast::error_code, std::size_t) { self->end_tap(""); });
+  }
+
+  void end_tap(const char* why) {
+    if (!tap_) return;
+    spdlog::info(
+        "admin endpoint: tap on stage '{}' by {} ended{}{}: {} sampled, {} dropped, of {} that passed",
+        tap_->stage(), peer_.text(), *why ? ": " : "", why, tap_->sampled(), tap_->dropped(), tap_->seen());
+    tap_.reset();  // its place among the kMaxTaps is free again
+    tap_timer_.cancel();
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
   void send(AdminResponse res, bool close) {
     res.keep_alive(!close);
     res_ = std::move(res);
@@ -154,6 +243,14 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   AdminResponse res_;
+  static constexpr std::chrono::milliseconds kTapTick{100};
+  std::shared_ptr<Tap> tap_;  // GET /tap being streamed
+  std::chrono::steady_clock::time_point tap_deadline_;
+  http::response<http::empty_body> tap_head_;
+  std::optional<http::response_serializer<http::empty_body>> tap_serializer_;
+  std::string tap_chunk_;
+  asio::steady_timer tap_timer_{stream_.get_executor()};
+  bool client_gone_ = false;
   std::atomic<bool> awaiting_reload_{false};  // its answer comes when the reload hook returns
   std::atomic<std::int64_t> since_{0};
 };

@@ -16,6 +16,7 @@
 #include "daemon/logging.hpp"
 #include "daemon/replay_cmd.hpp"
 #include "daemon/supervisor.hpp"
+#include "daemon/tap_cmd.hpp"
 #include "daemon/test_cmd.hpp"
 #include "daemon/top_cmd.hpp"
 #include "etld_version.hpp"
@@ -43,6 +44,10 @@ Usage:
                                  stage, buffers and demand, dead letters, Kafka lag per
                                  partition, PostgreSQL batches, latency and retries; q quits
                                  (etld top --help)
+  etld tap STAGE [--admin HOST:PORT] [--token-file FILE] [--limit N] [--rate R] [--json]
+                                 print a sample of the live events leaving STAGE of a running
+                                 etld (rate- and size-limited; needs the admin token)
+                                 (etld tap --help)
   etld replay FILE --from TIME [--to TIME] [--group NAME]
                                  load a time range of the kafka sources' topics again, under
                                  a consumer group of its own (the live group's offsets stay),
@@ -58,8 +63,9 @@ Options:
   --admin-address HOST:PORT
                        (run) serve the admin HTTP endpoint there (overrides the file's
                        admin.address): /metrics, /healthz, /readyz, /pipeline, /reload,
-                       /log_level. Reading is open to whoever reaches it; POST /reload and
-                       PUT /log_level need a bearer token, and are off without one.
+                       /log_level, /tap. Reading is open to whoever reaches it; POST /reload,
+                       PUT /log_level and GET /tap (events) need a bearer token, and are off
+                       without one.
   --admin-token-file PATH
                        (run) the file holding that token (overrides admin.token_file); it
                        must be readable by etld's user only (chmod 600)
@@ -178,6 +184,7 @@ int cli_main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "replay") return replay_main(argc, argv);
   std::vector<std::string> argv_s(argv + 1, argv + argc);
   if (!argv_s.empty() && argv_s[0] == "top") return top_main({argv_s.begin() + 1, argv_s.end()});
+  if (!argv_s.empty() && argv_s[0] == "tap") return tap_main({argv_s.begin() + 1, argv_s.end()});
   Args args;
   for (std::size_t i = 0; i < argv_s.size(); ++i) {
     const auto& a = argv_s[i];

@@ -35,6 +35,9 @@ struct AdminHooks {
   std::function<std::string()> unready_reason;
   // Optional: writes the stages' own metrics (the registry the pipelines register in).
   std::function<void(metrics::Exposition&)> collect_metrics;
+  // Optional: GET /tap: a tap on a stage of the running pipeline (Pipeline::tap; throws
+  // TapRefused).
+  std::function<std::shared_ptr<Tap>(const std::string& stage, const TapLimits& limits)> open_tap;
 };
 
 }  // namespace etld

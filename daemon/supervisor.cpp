@@ -495,8 +495,8 @@ void Supervisor::State::start_admin(const std::string& address) {
     auto ep = server->local_endpoint();
     spdlog::info("admin endpoint listening on {}:{} ({})", ep.address().to_string(), ep.port(),
                  admin_access_.token.empty()
-                     ? "read-only: POST /reload and PUT /log_level are off without admin.token_file"
-                     : "POST /reload and PUT /log_level need the bearer token of the token file");
+                     ? "read-only: POST /reload, PUT /log_level and GET /tap are off without admin.token_file"
+                     : "POST /reload, PUT /log_level and GET /tap need the bearer token of the token file");
     admin_ = std::move(server);
     return;
   }
@@ -524,6 +524,11 @@ AdminHooks Supervisor::State::admin_hooks() {
       .last_reload = [this] { return last_reload(); },
       .unready_reason = [this] { return unready_reason(); },
       .collect_metrics = [this](metrics::Exposition& out) { metrics_->collect(out); },
+      .open_tap = [this](const std::string& stage, const TapLimits& limits) -> std::shared_ptr<Tap> {
+        auto p = pipeline();
+        if (!p) throw std::runtime_error("no pipeline runs");
+        return p->tap(stage, limits);
+      },
   };
 }
 

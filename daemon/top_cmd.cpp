@@ -6,15 +6,6 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -27,6 +18,7 @@
 
 #include "config/schema/diagnostics.hpp"
 #include "config/schema/options.hpp"
+#include "daemon/admin_client.hpp"
 #include "daemon/top_view.hpp"
 #include "stages/engine/value.hpp"
 
@@ -54,86 +46,13 @@ Exit status: 0, 1 when the endpoint cannot be read (--once, --json), 2 usage err
 
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-struct Endpoint {
-  std::string host, port;
-  std::string text() const {
-    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + port;
-  }
-};
+using Endpoint = AdminEndpoint;
 
-Endpoint parse_endpoint(std::string text) {
-  if (text.rfind("http://", 0) == 0) text = text.substr(7);
-  while (!text.empty() && text.back() == '/') text.pop_back();
-  Endpoint e;
-  auto colon = text.rfind(':');
-  if (!text.empty() && text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string::npos || close + 1 != colon)
-      throw std::invalid_argument("--admin '" + text + "' is not HOST:PORT");
-    e.host = text.substr(1, close - 1);
-  } else {
-    if (colon == std::string::npos || text.find(':') != colon)
-      throw std::invalid_argument("--admin '" + text + "' is not HOST:PORT");
-    e.host = text.substr(0, colon);
-  }
-  e.port = text.substr(colon + 1);
-  if (e.host.empty() || e.port.empty() || e.port.find_first_not_of("0123456789") != std::string::npos)
-    throw std::invalid_argument("--admin '" + text + "' is not HOST:PORT");
-  if (e.host == "0.0.0.0") e.host = "127.0.0.1";  // where etld listens on every address
-  if (e.host == "::") e.host = "::1";
-  return e;
-}
-
-// One GET, the connection closed after it; throws std::runtime_error saying what failed.
 std::string http_get(const Endpoint& at, const std::string& target, milliseconds timeout) {
-  asio::io_context io;
-  asio::ip::tcp::resolver resolver(io);
-  beast::tcp_stream stream(io);
-  beast::flat_buffer buffer;
-  http::request<http::empty_body> req{http::verb::get, target, 11};
-  req.set(http::field::host, at.text());
-  req.set(http::field::user_agent, "etld-top");
-  req.set(http::field::connection, "close");
-  http::response<http::string_body> res;
-  beast::error_code failure;
-  const char* step = "resolve";
-  auto fail = [&](beast::error_code ec, const char* what) {
-    failure = ec;
-    step = what;
-  };
-  resolver.async_resolve(at.host, at.port,
-                         [&](beast::error_code ec, asio::ip::tcp::resolver::results_type r) {
-                           if (ec) return fail(ec, "resolve");
-                           stream.expires_after(timeout);
-                           stream.async_connect(r, [&](beast::error_code ec, const asio::ip::tcp::endpoint&) {
-                             if (ec) return fail(ec, "connect to");
-                             http::async_write(stream, req, [&](beast::error_code ec, std::size_t) {
-                               if (ec) return fail(ec, "send to");
-                               http::async_read(stream, buffer, res, [&](beast::error_code ec, std::size_t) {
-                                 if (ec) return fail(ec, "read from");
-                                 beast::error_code ignored;
-                                 stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-                               });
-                             });
-                           });
-                         });
-  io.run();
-  if (failure)
-    throw std::runtime_error(std::string("cannot ") + step + " the admin endpoint at " + at.text() +
-                             " (GET " + target + "): " + failure.message());
-  if (res.result() != http::status::ok) {
-    auto body = res.body().substr(0, 300);
-    while (!body.empty() && body.back() == '\n') body.pop_back();
-    throw std::runtime_error("the admin endpoint at " + at.text() + " answered GET " + target + " with " +
-                             std::to_string(res.result_int()) + ": " + body);
-  }
-  return std::move(res.body());
+  return admin_get(at, {.target = target, .timeout = timeout, .user_agent = "etld-top"});
 }
 
 top::Scrape take_scrape(const Endpoint& at, milliseconds timeout) {
@@ -334,7 +253,7 @@ int top_main(const std::vector<std::string>& args) {
     return usage_error("which daemon? give --admin HOST:PORT (its admin.address) or set ETLD_ADMIN_ADDRESS");
   Endpoint at;
   try {
-    at = parse_endpoint(admin);
+    at = parse_admin_endpoint(admin);
   } catch (const std::invalid_argument& e) {
     return usage_error(e.what());
   }

@@ -129,6 +129,9 @@ struct Event {
   // The decoded record, parsed from `value` on first use (JSON). Throws JsonError.
   Value& record();
   bool parsed() const { return parsed_; }
+  // The decoded record when it has been parsed, else null; parses nothing (for readers that must
+  // not change the event, such as a tap).
+  const Value* parsed_record() const { return parsed_ ? &record_ : nullptr; }
   void set_record(Value v) {
     record_ = std::move(v);
     parsed_ = true;

@@ -20,6 +20,9 @@ Pipeline::Impl::Impl(std::shared_ptr<const PipelineConfig> config, std::shared_p
       pool_(static_cast<std::size_t>(
           config_->threads > 0 ? config_->threads : std::max(1u, std::thread::hardware_concurrency()))) {
   std::map<std::string, StageGroup*> by_name;
+  std::vector<std::string> names;
+  for (const auto& sc : config_->stages) names.push_back(sc.name);
+  taps_ = std::make_unique<TapHub>(names);
   for (const auto& sc : config_->stages) {
     auto group = std::make_unique<StageGroup>();
     group->config = &sc;
@@ -28,6 +31,7 @@ Pipeline::Impl::Impl(std::shared_ptr<const PipelineConfig> config, std::shared_p
     group->factory = sc.factory ? sc.factory : group->type->configure(sc, *config_);
     remember_secrets(*group->factory);  // this configuration runs now: mask what it holds
     group->settings = canonical(sc.node);
+    group->tap = taps_->point(sc.name);
     if (!sc.partition_by.empty() && !sc.partition_hash)
       throw std::logic_error("stage '" + sc.name + "': partition_by is compiled by the loader");
     by_name[sc.name] = group.get();

@@ -47,6 +47,9 @@ bool Pipeline::running() const {
   std::lock_guard lock(impl_->mu_);
   return impl_->started_ && !impl_->stopping_ && !impl_->finished_;
 }
+std::shared_ptr<Tap> Pipeline::tap(const std::string& stage, const TapLimits& limits) {
+  return impl_->taps_->open(stage, limits);
+}
 boost::asio::any_io_executor Pipeline::executor() { return impl_->pool_.get_executor(); }
 
 }  // namespace etld

@@ -53,6 +53,9 @@ struct Reconfiguration {
   std::string error;                   // what went wrong while applying; "" on success
 };
 
+class Tap;
+struct TapLimits;
+
 class Pipeline {
  public:
   // Stages register their metrics in `metrics` (the daemon passes one registry to every pipeline
@@ -80,6 +83,9 @@ class Pipeline {
   metrics::Registry& metrics() const;                    // what its stages register
   // What this pipeline's stages wait for (their readiness probes not ready); see readiness.hpp.
   std::vector<std::string> unready_components() const;
+  // A sample of the events leaving `stage` (stages/engine/tap.hpp), until the Tap is destroyed.
+  // Throws TapRefused for an unknown stage or when kMaxTaps are open.
+  std::shared_ptr<Tap> tap(const std::string& stage, const TapLimits& limits);
 
   // Applies `next` without stopping: sources hold their output, every event in flight settles,
   // changed sources are stopped and closed (committing), changed transforms finish and changed

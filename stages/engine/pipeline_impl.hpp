@@ -19,6 +19,7 @@
 #include "stages/engine/readiness.hpp"
 #include "stages/engine/registry.hpp"
 #include "stages/engine/runner_base.hpp"
+#include "stages/engine/tap.hpp"
 
 namespace etld {
 
@@ -38,6 +39,7 @@ struct StageGroup {
   std::vector<std::unique_ptr<Runner>> instances;
   std::vector<StageGroup*> consumers;  // downstream stages, in file order
   std::string settings;                // canonical(config->node), ${...} expanded when built
+  std::shared_ptr<TapPoint> tap;       // where its output batches pass (tap.hpp)
 };
 
 class Pipeline::Impl {
@@ -63,6 +65,7 @@ class Pipeline::Impl {
   std::vector<std::shared_ptr<const PipelineConfig>> retired_configs_;
   std::shared_ptr<metrics::Registry> metrics_;  // before the stages: they keep series of it
   Readiness readiness_;
+  std::unique_ptr<TapHub> taps_;  // before the stages: they offer to its points
   boost::asio::thread_pool pool_;
   std::vector<std::unique_ptr<StageGroup>> groups_;
   std::vector<SourceRunner*> sources_;

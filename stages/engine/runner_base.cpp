@@ -45,6 +45,7 @@ Runner::Runner(Pipeline::Impl& pipeline, StageGroup& group, int instance)
       factory_(group.factory),
       offset_store_(group.offset_store),
       metrics_(*pipeline.metrics_, pipeline.config_->name, name_, instance),
+      tap_(*group.tap),
       restart_timer_(strand_) {
   auto label = group.config->concurrency > 1 ? name_ + "#" + std::to_string(instance) : name_;
   log_ = make_stage_logger(label);

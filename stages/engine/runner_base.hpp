@@ -38,6 +38,7 @@ namespace asio = boost::asio;
 using Strand = asio::strand<asio::thread_pool::executor_type>;
 
 struct StageGroup;
+class TapPoint;
 
 class Runner {
  public:
@@ -158,6 +159,7 @@ class Runner {
   std::shared_ptr<OffsetStore> offset_store_;  // sources: see StageGroup::offset_store
   std::shared_ptr<spdlog::logger> log_;
   metrics::MetricsScope metrics_;
+  TapPoint& tap_;  // its stage's: offer() what leaves the instance (tap.hpp)
 
   std::vector<Input> inputs_;
   std::vector<std::vector<Output>> outputs_;

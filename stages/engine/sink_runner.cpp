@@ -47,6 +47,7 @@ void SinkRunner::retire_stage() {
 
 void SinkRunner::deliver(std::size_t input, Batch&& batch) {
   auto n = batch.size();
+  tap_.offer(instance_, batch);  // what reaches the sink, rejected events too
   auto rejected = type_->takes_rejected ? 0 : settle_rejected(input, batch);
   auto kept = n - rejected;
   progress_ += rejected;

@@ -46,6 +46,7 @@ void SourceRunner::emit(Batch&& events) {
     pipeline_.fail("demand violated: source '" + name_ + "' emitted " + std::to_string(events.size()) +
                    " events with a demand of " + std::to_string(demand));
   }
+  tap_.offer(instance_, events);
   dispatcher_->dispatch(std::move(events));
   buffered_ = dispatcher_->buffered();
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "stages/engine/tap.hpp"
+
 namespace etld {
 
 bool TransformRunner::create_stage() {
@@ -72,7 +74,10 @@ void TransformRunner::dispatch_output(Batch&& out) {
     settle_all(out, AckStatus::done);
     return;
   }
-  if (!out.empty()) dispatcher_->dispatch(std::move(out));
+  if (!out.empty()) {
+    tap_.offer(instance_, out);
+    dispatcher_->dispatch(std::move(out));
+  }
   note_buffered();
 }
 

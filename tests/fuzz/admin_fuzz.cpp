@@ -37,6 +37,7 @@ namespace {
 struct Server {
   asio::thread_pool pool{2};
   std::shared_ptr<const PipelineConfig> config;
+  TapHub taps{{"gen", "out"}};
   std::unique_ptr<AdminServer> admin;
   unsigned short port = 0;
 
@@ -63,7 +64,13 @@ struct Server {
     outcome.error = "fuzz.yaml:3:5: error: unknown stage type 'x'";
     hooks.reload = [outcome] { return outcome; };
     hooks.last_reload = [outcome] { return outcome; };
-    admin = std::make_unique<AdminServer>(pool.get_executor(), hooks);
+    // GET /tap with the token (in admin.dict): a tap on stages no event passes, streamed until the
+    // client half-closes.
+    hooks.open_tap = [this](const std::string& stage, const TapLimits& limits) {
+      return taps.open(stage, limits);
+    };
+    admin = std::make_unique<AdminServer>(pool.get_executor(), hooks,
+                                          AdminAccess{.token = "fuzz-token-0123456789"});
     admin->start("127.0.0.1:0");
     port = admin->local_endpoint().port();
   }
