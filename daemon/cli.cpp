@@ -6,11 +6,14 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "config/loader.hpp"
 #include "config/reference.hpp"
 #include "config/schema/pipeline.hpp"
+#include "config/terminal_progress.hpp"
 #include "config/warnings.hpp"
 #include "daemon/graph.hpp"
 #include "daemon/logging.hpp"
@@ -110,9 +113,18 @@ int cmd_validate(const Args& args) {
   if (!config) return 1;
   if (args.against_db) {
     Diagnostics diags(args.file);
-    for (const auto& stage : config->stages) {
-      const auto* type = find_stage_type(stage.type);
-      if (!type || !type->check_live) continue;
+    std::vector<std::pair<const StageConfig*, const StageType*>> checked;
+    for (const auto& stage : config->stages)
+      if (const auto* type = find_stage_type(stage.type); type && type->check_live)
+        checked.emplace_back(&stage, type);
+    // Many tables take a while: say which one on a terminal (a routed sink adds "table k of n").
+    TerminalProgress progress(STDERR_FILENO, progress_wanted(STDERR_FILENO));
+    ScopedProgress current(progress);
+    for (std::size_t k = 0; k < checked.size(); ++k) {
+      const auto& stage = *checked[k].first;
+      const auto* type = checked[k].second;
+      progress.show(
+          fmt::format("validate --against-db: stage {} of {} ({})", k + 1, checked.size(), stage.name));
       try {
         type->check_live(stage, *config);
       } catch (const ConfigErrors& all) {
@@ -126,6 +138,7 @@ int cmd_validate(const Args& args) {
         diags.error(stage.mark, std::string("stage '") + stage.name + "': " + e.what());
       }
     }
+    progress.clear();
     if (!diags.ok()) {
       std::cerr << diags.format();
       return 1;
