@@ -84,8 +84,8 @@ class Progress:
         try:
             columns = os.get_terminal_size(self.stream.fileno()).columns
         except (AttributeError, ValueError, OSError):
-            columns = 80
-        width = max(10, columns - 1)
+            columns = 0
+        width = columns - 1 if columns > 1 else 79  # a terminal that does not say its size: 80
         text = "".join(c if c.isprintable() else "?" for c in self.line())[:width]
         self.stream.write("\r" + text + " " * max(0, self.drawn - len(text)))
         self.stream.flush()

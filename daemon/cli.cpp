@@ -69,7 +69,9 @@ Options:
   --against-db         (validate) also check stages against the live systems they use:
                        tables, columns and types in PostgreSQL, and for a sink fed by
                        format: avro, its columns against the registry's latest schema
-                       of each topic (docs/formats.md)
+                       of each topic (docs/formats.md). On a terminal, a line on stderr
+                       says which stage and table it checks (not when CI or NO_PROGRESS
+                       is set)
 
 Signals (run): SIGTERM or SIGINT drain the pipeline (sources stop, in-flight events reach
 their sinks, offsets commit) within shutdown_timeout, then exit 0; a second signal exits at
@@ -81,7 +83,8 @@ the log level one step (info, debug, trace); SIGUSR2 restores the configured one
 the pipeline is built and once it has finished, SIGHUP, SIGUSR1 and SIGUSR2 are ignored.
 
 systemd: under Type=notify (NOTIFY_SOCKET set) etld sends READY=1, RELOADING=1, STOPPING=1,
-STATUS= with events/s in and out, and WATCHDOG=1 while no stage is wedged (WatchdogSec=).
+STATUS= with events/s in and out, and WATCHDOG=1 while no stage is wedged (WatchdogSec=);
+with or without systemd, /metrics says how long each stage has held events without progress.
 Unit files: packaging/etld.service, packaging/etld@.service; see docs/operations.md.
 
 Exit status: 0 success, 1 invalid configuration or a pipeline error, 2 usage error

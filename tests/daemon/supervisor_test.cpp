@@ -91,6 +91,16 @@ std::size_t count(const std::vector<std::string>& messages, const std::string& w
   return static_cast<std::size_t>(std::count(messages.begin(), messages.end(), what));
 }
 
+// Pipeline `wedge`: 1000 events a second through `stuck`, which blocks at event `at` until the
+// gate `gate` opens, into `out` (bucket `gate`).
+std::string blocking_pipeline(const std::string& gate, int at) {
+  return "pipeline: wedge\nthreads: 3\nstages:\n"
+         "  producer: { type: generate, rate: 1000 }\n"
+         "  stuck: { type: test_block, inputs: [producer], gate: " +
+         gate + ", at: " + std::to_string(at) +
+         " }\n  out: { type: test_collect, inputs: [stuck], bucket: " + gate + " }\n";
+}
+
 // What the admin endpoint's /metrics would add from the supervisor and its pipelines.
 std::string metrics_text(const AdminHooks& hooks) {
   metrics::Exposition out;
@@ -177,14 +187,7 @@ TEST_CASE("supervisor: the systemd watchdog is fed while stages progress, and st
   ::setenv("NOTIFY_SOCKET", (dir.path / "notify.sock").c_str(), 1);
   ::setenv("WATCHDOG_USEC", "400000", 1);  // pings every 200 ms; wedged after 400 ms
   auto file = dir.path / "pipeline.yaml";
-  write(file, R"yaml(
-pipeline: wedge
-threads: 3
-stages:
-  producer: { type: generate, rate: 1000 }
-  stuck: { type: test_block, inputs: [producer], gate: sv_wedge, at: 1200 }
-  out: { type: test_collect, inputs: [stuck], bucket: sv_wedge }
-)yaml");
+  write(file, blocking_pipeline("sv_wedge", 1200));
   reset_bucket("sv_wedge");
   auto gate = test::gate("sv_wedge");
   Running running(file);
@@ -225,21 +228,12 @@ stages:
   ::unsetenv("WATCHDOG_USEC");
 }
 
-TEST_CASE(
-    "supervisor: without systemd, the stalled seconds of a blocked stage grow, and its wedge counts after 60 "
-    "s") {
+TEST_CASE("supervisor: without systemd, a blocked stage's stalled seconds grow; wedged only after 60 s") {
   TempDir dir;
   ::unsetenv("NOTIFY_SOCKET");
   ::unsetenv("WATCHDOG_USEC");
   auto file = dir.path / "pipeline.yaml";
-  write(file, R"yaml(
-pipeline: wedge
-threads: 3
-stages:
-  producer: { type: generate, rate: 1000 }
-  stuck: { type: test_block, inputs: [producer], gate: sv_stall, at: 500 }
-  out: { type: test_collect, inputs: [stuck], bucket: sv_stall }
-)yaml");
+  write(file, blocking_pipeline("sv_stall", 500));
   reset_bucket("sv_stall");
   auto gate = test::gate("sv_stall");
   Running running(file);
