@@ -76,7 +76,10 @@ set +e; wait "$pid"; rc=$?; set -e
 pid=
 check "SIGTERM drains and exits 0" test "$rc" = 0
 
-# PostgreSQL not there: never ready, the gauge says why, retries count.
+# PostgreSQL not there: never ready, the gauge says why, retries count. A consumer group of its
+# own (kafka_map_postgres names it after run_id), so that the records are read again and the sink
+# holds them.
+run_id+=_down
 kafka_map_postgres "$tmp/down.yaml" metrics_e2e dead_letter="$dlq" dsn="postgresql://etld:etld@127.0.0.1:1/etld?connect_timeout=1"
 start "$tmp/down.yaml"
 for _ in $(seq 1 100); do
