@@ -8,9 +8,13 @@ import subprocess
 import sys
 import urllib.request
 
+from progress import PROGRESS
+
 
 def log(msg):
+    PROGRESS.clear()  # the progress line on a terminal is redrawn below the message
     print(f"bench: {msg}", file=sys.stderr, flush=True)
+    PROGRESS.draw()
 
 
 def stop_process(proc, timeout=60):

@@ -6,11 +6,14 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "config/loader.hpp"
 #include "config/reference.hpp"
 #include "config/schema/pipeline.hpp"
+#include "config/terminal_progress.hpp"
 #include "config/warnings.hpp"
 #include "daemon/graph.hpp"
 #include "daemon/logging.hpp"
@@ -72,7 +75,9 @@ Options:
   --against-db         (validate) also check stages against the live systems they use:
                        tables, columns and types in PostgreSQL, and for a sink fed by
                        format: avro, its columns against the registry's latest schema
-                       of each topic (docs/formats.md)
+                       of each topic (docs/formats.md). On a terminal, a line on stderr
+                       says which stage and table it checks (not when CI or NO_PROGRESS
+                       is set)
 
 Signals (run): SIGTERM or SIGINT drain the pipeline (sources stop, in-flight events reach
 their sinks, offsets commit) within shutdown_timeout, then exit 0; a second signal exits at
@@ -84,7 +89,8 @@ the log level one step (info, debug, trace); SIGUSR2 restores the configured one
 the pipeline is built and once it has finished, SIGHUP, SIGUSR1 and SIGUSR2 are ignored.
 
 systemd: under Type=notify (NOTIFY_SOCKET set) etld sends READY=1, RELOADING=1, STOPPING=1,
-STATUS= with events/s in and out, and WATCHDOG=1 while no stage is wedged (WatchdogSec=).
+STATUS= with events/s in and out, and WATCHDOG=1 while no stage is wedged (WatchdogSec=);
+with or without systemd, /metrics says how long each stage has held events without progress.
 Unit files: packaging/etld.service, packaging/etld@.service; see docs/operations.md.
 
 Exit status: 0 success, 1 invalid configuration or a pipeline error, 2 usage error
@@ -116,9 +122,18 @@ int cmd_validate(const Args& args) {
   if (!config) return 1;
   if (args.against_db) {
     Diagnostics diags(args.file);
-    for (const auto& stage : config->stages) {
-      const auto* type = find_stage_type(stage.type);
-      if (!type || !type->check_live) continue;
+    std::vector<std::pair<const StageConfig*, const StageType*>> checked;
+    for (const auto& stage : config->stages)
+      if (const auto* type = find_stage_type(stage.type); type && type->check_live)
+        checked.emplace_back(&stage, type);
+    // Many tables take a while: say which one on a terminal (a routed sink adds "table k of n").
+    TerminalProgress progress(STDERR_FILENO, progress_wanted(STDERR_FILENO));
+    ScopedProgress current(progress);
+    for (std::size_t k = 0; k < checked.size(); ++k) {
+      const auto& stage = *checked[k].first;
+      const auto* type = checked[k].second;
+      progress.show(
+          fmt::format("validate --against-db: stage {} of {} ({})", k + 1, checked.size(), stage.name));
       try {
         type->check_live(stage, *config);
       } catch (const ConfigErrors& all) {
@@ -132,6 +147,7 @@ int cmd_validate(const Args& args) {
         diags.error(stage.mark, std::string("stage '") + stage.name + "': " + e.what());
       }
     }
+    progress.clear();
     if (!diags.ok()) {
       std::cerr << diags.format();
       return 1;

@@ -38,6 +38,22 @@ namespace {
 
 constexpr std::chrono::seconds kStatusInterval{2};
 constexpr std::chrono::milliseconds kFinishPoll{50};
+// The progress check runs whether or not systemd watches, for the watchdog metrics: sampled every
+// second, a stage instance is wedged after WatchdogSec, or after this without systemd's watchdog
+// (the WatchdogSec of the shipped unit files).
+constexpr std::chrono::seconds kStallSample{1};
+constexpr std::chrono::seconds kWedgedWithoutSystemd{60};
+
+using metrics::Metric;
+using metrics::Type;
+constexpr Metric kStageStalled{
+    "etld_stage_stalled_seconds", Type::gauge,
+    "Seconds the stage instance has held unfinished events without making progress (0 while it "
+    "progresses or holds nothing)."};
+constexpr Metric kWedgedStages{
+    "etld_watchdog_wedged_stages", Type::gauge,
+    "Stage instances stalled for a whole watchdog period (WatchdogSec, else 60 s); under systemd's "
+    "watchdog, etld stops its pings while this is above 0."};
 
 std::string config_hash(const std::string& text) { return fmt::format("{:016x}", hash_bytes(text)); }
 
@@ -68,7 +84,8 @@ class Supervisor::State {
         deadline_(io_),
         finish_poll_(io_),
         status_timer_(io_),
-        watchdog_timer_(io_) {}
+        watchdog_timer_(io_),
+        stall_timer_(io_) {}
 
   int run();
   ReloadOutcome reload();
@@ -115,6 +132,8 @@ class Supervisor::State {
   void poll_finished();
   void report_status();
   void feed_watchdog();
+  void sample_stalls();
+  void collect_watchdog_metrics(metrics::Exposition& out) const;
   std::string rates();
 
   const std::string file_;
@@ -137,16 +156,20 @@ class Supervisor::State {
   bool running_ = false, stopping_ = false;
 
   asio::signal_set signals_;
-  asio::steady_timer deadline_, finish_poll_, status_timer_, watchdog_timer_;
+  asio::steady_timer deadline_, finish_poll_, status_timer_, watchdog_timer_, stall_timer_;
   int signals_seen_ = 0;
 
   // Rates for STATUS=, between two reports.
   std::uint64_t last_in_ = 0, last_out_ = 0;
   Clock::time_point last_rates_at_ = Clock::now();
 
+  // The progress check: fed by the supervisor's thread, read by scrapes on the admin's threads.
+  mutable std::mutex watch_mu_;
   std::optional<ProgressWatch> watch_;
-  std::chrono::microseconds watchdog_period_{0};
-  bool wedged_ = false;
+  std::chrono::microseconds watchdog_period_{0};  // systemd's; 0 when it does not watch
+  bool wedged_ = false;                           // systemd's pings stopped
+  bool wedged_logged_ = false;                    // without systemd: the wedge was logged
+  std::shared_ptr<void> watchdog_metrics_;        // the collector of the metrics above
 };
 
 int Supervisor::State::run() {
@@ -191,12 +214,20 @@ int Supervisor::State::run() {
   notify_systemd("READY=1");
   notify_systemd(fmt::format("STATUS=pipeline '{}' running (generation {})", config_->name, generation_));
   last_rates_at_ = Clock::now();
-  if (auto period = systemd_watchdog_period()) {
+  auto period = systemd_watchdog_period();
+  {
+    std::lock_guard lock(watch_mu_);
+    watch_.emplace(period ? std::chrono::duration_cast<std::chrono::milliseconds>(*period)
+                          : std::chrono::milliseconds(kWedgedWithoutSystemd));
+  }
+  watchdog_metrics_ =
+      metrics_->add_collector([this](metrics::Exposition& out) { collect_watchdog_metrics(out); });
+  if (period) {
     watchdog_period_ = *period;
-    watch_.emplace(std::chrono::duration_cast<std::chrono::milliseconds>(*period));
     spdlog::info("systemd watchdog: every {}ms, while every stage makes progress", period->count() / 2000);
     feed_watchdog();
   }
+  sample_stalls();
   status_timer_.expires_after(kStatusInterval);
   status_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) report_status();
@@ -213,6 +244,7 @@ int Supervisor::State::run() {
   signals_.remove(SIGHUP);
   log_level_signals_.reset();
   ignore_control_signals();  // not handled any more, and their default would kill the process
+  watchdog_metrics_.reset();
   admin_.reset();
   retired_admin_.reset();
   auto pipeline = this->pipeline();
@@ -319,7 +351,11 @@ void Supervisor::State::report_status() {
 // Pings at half the period while no stage is wedged. A wedged stage stops the pings, so that
 // systemd restarts etld (WatchdogSec=, Restart=on-failure).
 void Supervisor::State::feed_watchdog() {
-  auto wedged = watch_->check(pipeline()->stats(), Clock::now());
+  std::vector<std::string> wedged;
+  {
+    std::lock_guard lock(watch_mu_);
+    wedged = watch_->check(pipeline()->stats(), Clock::now());
+  }
   if (wedged.empty()) {
     if (wedged_) spdlog::info("watchdog: every stage makes progress again");
     wedged_ = false;
@@ -332,6 +368,48 @@ void Supervisor::State::feed_watchdog() {
   watchdog_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) feed_watchdog();
   });
+}
+
+// Samples the progress check every second for the watchdog metrics. Without systemd's watchdog
+// nobody restarts etld, so the wedge is logged here (under it, feed_watchdog logs it).
+void Supervisor::State::sample_stalls() {
+  std::vector<std::string> wedged;
+  {
+    std::lock_guard lock(watch_mu_);
+    wedged = watch_->check(pipeline()->stats(), Clock::now());
+  }
+  if (watchdog_period_.count() == 0) {
+    if (!wedged.empty() && !wedged_logged_)
+      for (const auto& w : wedged) spdlog::error("watchdog: {}", w);
+    else if (wedged.empty() && wedged_logged_)
+      spdlog::info("watchdog: every stage makes progress again");
+    wedged_logged_ = !wedged.empty();
+  }
+  stall_timer_.expires_after(kStallSample);
+  stall_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) sample_stalls();
+  });
+}
+
+void Supervisor::State::collect_watchdog_metrics(metrics::Exposition& out) const {
+  const std::string pipeline = config()->name;
+  std::vector<ProgressWatch::Stall> stalls;
+  std::chrono::milliseconds period{0};
+  {
+    std::lock_guard lock(watch_mu_);
+    if (!watch_) return;
+    stalls = watch_->stalls(Clock::now());
+    period = watch_->period();
+  }
+  out.family(kStageStalled);
+  int wedged = 0;
+  for (const auto& s : stalls) {
+    out.sample(kStageStalled,
+               {{"pipeline", pipeline}, {"stage", s.stage}, {"instance", std::to_string(s.instance)}},
+               std::chrono::duration<double>(s.stalled).count());
+    if (s.stalled.count() > 0 && s.stalled >= period) ++wedged;
+  }
+  out.sample(kWedgedStages, {{"pipeline", pipeline}}, wedged);
 }
 
 ReloadOutcome Supervisor::State::reload() {
@@ -477,7 +555,10 @@ void Supervisor::State::rebuild(std::shared_ptr<const PipelineConfig> next, Relo
     }
   }
   for (const auto& sc : next->stages) outcome.restarted_stages.push_back(sc.name);
-  if (watch_) watch_->reset();
+  {
+    std::lock_guard lock(watch_mu_);
+    if (watch_) watch_->reset();
+  }
   last_in_ = last_out_ = 0;
 }
 

@@ -30,8 +30,8 @@ Shows a running etld from its admin endpoint (GET /metrics and GET /pipeline; it
 nothing, and needs no token): per stage events in and out per second, events buffered and
 demand outstanding (the credits), dead letters, failures and restarts; Kafka lag and fetch rate
 per partition and the total lag; per postgres sink rows per second, mean batch size and
-latency, retries and dead letters; the configuration generation and readiness. Rates are the
-growth of the counters between two scrapes an interval apart.
+latency, the latency's p50 and p99, retries and dead letters; the configuration generation and
+readiness. Rates and percentiles are over two scrapes an interval apart.
 
   --admin HOST:PORT   the admin endpoint (admin.address, or etld run --admin-address);
                       default: $ETLD_ADMIN_ADDRESS. 0.0.0.0 and [::] mean this host.

@@ -103,19 +103,20 @@ std::string render_text(const TopView& v, const std::string& source, std::size_t
     for (const auto& s : v.sinks) sw = std::max(sw, s.stage.size());
     sw = name_width(sw, 8);
     add_line(out, "", width);
-    add_line(
-        out,
-        fmt::format("{:<{}}  {:>9}  {:>9}  {:>10}  {:>9}  {:>7}  {:>9}  {:>7}  {}", "POSTGRES", sw, "ROWS/s",
-                    "BATCHES/s", "ROWS/BATCH", "LATENCY", "RETRIES", "RETRIES/s", "DEAD", "CONNECTED"),
-        width);
+    add_line(out,
+             fmt::format("{:<{}}  {:>9}  {:>9}  {:>10}  {:>9}  {:>9}  {:>9}  {:>7}  {:>9}  {:>7}  {}",
+                         "POSTGRES", sw, "ROWS/s", "BATCHES/s", "ROWS/BATCH", "LATENCY", "P50", "P99",
+                         "RETRIES", "RETRIES/s", "DEAD", "CONNECTED"),
+             width);
     for (const auto& s : v.sinks)
-      add_line(
-          out,
-          fmt::format("{:<{}}  {:>9}  {:>9}  {:>10}  {:>9}  {:>7}  {:>9}  {:>7}  {}", s.stage, sw,
-                      rate_text(s.rows_per_second), rate_text(s.batches_per_second), rate_text(s.batch_rows),
-                      seconds_text(s.batch_seconds), count_text(s.retries), rate_text(s.retries_per_second),
-                      count_text(s.dead_letters), s.connected ? "yes" : "NO"),
-          width);
+      add_line(out,
+               fmt::format("{:<{}}  {:>9}  {:>9}  {:>10}  {:>9}  {:>9}  {:>9}  {:>7}  {:>9}  {:>7}  {}",
+                           s.stage, sw, rate_text(s.rows_per_second), rate_text(s.batches_per_second),
+                           rate_text(s.batch_rows), seconds_text(s.batch_seconds),
+                           seconds_text(s.batch_seconds_p50), seconds_text(s.batch_seconds_p99),
+                           count_text(s.retries), rate_text(s.retries_per_second), count_text(s.dead_letters),
+                           s.connected ? "yes" : "NO"),
+               width);
   }
   return out;
 }
@@ -165,6 +166,8 @@ std::string render_json(const TopView& v, const std::string& source) {
                               {"batches_per_second", number(s.batches_per_second)},
                               {"batch_rows", number(s.batch_rows)},
                               {"batch_seconds", number(s.batch_seconds)},
+                              {"batch_seconds_p50", number(s.batch_seconds_p50)},
+                              {"batch_seconds_p99", number(s.batch_seconds_p99)},
                               {"rows_written", count(s.rows_written)},
                               {"batches", count(s.batches)},
                               {"retries", count(s.retries)},

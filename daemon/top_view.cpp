@@ -1,6 +1,8 @@
 #include "daemon/top_view.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -99,7 +101,41 @@ std::vector<StageInfo> stage_list(const Scrape& s) {
   return out;
 }
 
+// The increase over the interval of each bucket of histogram `name` (its _bucket series) for
+// `match`, summed over the instances, by upper bound (+Inf last); empty with one scrape.
+template <class Match>
+std::vector<std::pair<double, double>> bucket_increases(const Scrapes& m, const std::string& name,
+                                                        const Match& match) {
+  std::vector<std::pair<double, double>> out;
+  if (!m.interval()) return out;
+  const std::string bucket = name + "_bucket";
+  std::set<std::string> bounds;
+  for (const auto& s : m.after().samples)
+    if (s.name == bucket && match(s)) bounds.insert(s.label("le"));
+  for (const auto& le : bounds) {
+    auto of_bound = [&](const Sample& s) { return match(s) && s.label("le") == le; };
+    out.emplace_back(std::strtod(le.c_str(), nullptr), m.increase(bucket, of_bound).value_or(0));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 }  // namespace
+
+std::optional<double> bucket_quantile(double q, const std::vector<std::pair<double, double>>& buckets) {
+  if (buckets.empty() || buckets.back().second <= 0) return std::nullopt;
+  const double rank = q * buckets.back().second;
+  double lower = 0, below = 0;
+  for (const auto& [bound, count] : buckets) {
+    if (count >= rank && count > below) {
+      if (std::isinf(bound)) return lower;  // past the highest finite bound: that is all we know
+      return lower + (bound - lower) * (rank - below) / (count - below);
+    }
+    lower = bound;
+    below = count;
+  }
+  return lower;
+}
 
 TopView compute_view(const Scrape* before, const Scrape& after) {
   Scrapes m(before, after);
@@ -163,6 +199,9 @@ TopView compute_view(const Scrape* before, const Scrape& after) {
     row.batch_rows = ratio(m.increase("etld_postgres_batch_rows_sum", is), batches);
     row.batch_seconds = ratio(m.increase("etld_postgres_batch_seconds_sum", is),
                               m.increase("etld_postgres_batch_seconds_count", is));
+    auto latency = bucket_increases(m, "etld_postgres_batch_seconds", is);
+    row.batch_seconds_p50 = bucket_quantile(0.5, latency);
+    row.batch_seconds_p99 = bucket_quantile(0.99, latency);
     row.rows_written = m.sum("etld_postgres_rows_written_total", is);
     row.batches = m.sum("etld_postgres_batches_total", is);
     row.retries = m.sum("etld_postgres_retries_total", is);

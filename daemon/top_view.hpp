@@ -1,7 +1,8 @@
 // What `etld top` shows, computed from scrapes of a running daemon's admin endpoint: per stage
 // events in/out per second, buffered events and outstanding demand (the credits), dead letters,
 // failures and restarts; Kafka lag and fetch rate per partition and the total lag; per postgres
-// sink rows per second, mean batch size and latency over the interval, retries and dead letters;
+// sink rows per second, mean batch size and latency over the interval (and the latency's p50 and
+// p99, from the histogram's buckets), retries and dead letters;
 // the configuration generation. Rates are the increase of the counters between two scrapes
 // divided by the time between them (a counter that went down restarted from zero: its increase is
 // its new value); with one scrape only, rates are absent.
@@ -50,6 +51,9 @@ struct SinkRow {
   std::optional<double> rows_per_second, batches_per_second, retries_per_second;
   // Means over the batches written during the interval; absent when none was.
   std::optional<double> batch_rows, batch_seconds;
+  // Batch latency percentiles over the interval, from the histogram's buckets: interpolated
+  // inside the bucket as Prometheus' histogram_quantile() does, so as fine as the buckets are.
+  std::optional<double> batch_seconds_p50, batch_seconds_p99;
   double rows_written = 0, batches = 0, retries = 0, dead_letters = 0;
   bool connected = false;
 };
@@ -67,6 +71,11 @@ struct TopView {
 
 // `before` may be null (the first scrape): then every rate is absent.
 TopView compute_view(const Scrape* before, const Scrape& after);
+
+// The q-quantile (0 < q < 1) of what cumulative histogram buckets count, given as (upper bound,
+// count) sorted by bound, +Inf last: linear inside the bucket that holds it (from 0 for the
+// first), the highest finite bound if it is in +Inf's; absent when they count nothing.
+std::optional<double> bucket_quantile(double q, const std::vector<std::pair<double, double>>& buckets);
 
 // The screen: lines of at most `width` columns (0: no limit), the header naming `source`.
 std::string render_text(const TopView& view, const std::string& source, std::size_t width = 0);

@@ -57,6 +57,14 @@ class Options {
  public:
   Options() = default;
   Options(YAML::Node stage_node, const std::vector<OptionSpec>* specs);
+  Options(const Options&) = default;
+  // Rebinds to other's node: yaml-cpp's Node::operator= writes through to the node this one
+  // refers to, which a copied Options shares with its original, and would change that one too.
+  Options& operator=(const Options& other) {
+    node_.reset(other.node_);
+    specs_ = other.specs_;
+    return *this;
+  }
 
   bool has(const std::string& name) const;
   YAML::Mark mark(const std::string& name) const;  // of the value, or of the stage when absent

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "config/schema/diagnostics.hpp"
+#include "config/terminal_progress.hpp"
 #include "connectors/postgres/pg_connection.hpp"
 #include "connectors/postgres/pg_routing.hpp"
 #include "connectors/postgres/postgres_sink.hpp"
@@ -76,10 +77,19 @@ std::string join(const std::vector<std::string>& v) {
 void check_live(const PostgresSinkConfig& c, const StageConfig& stage) {
   if (c.routing) {
     // tables: every entry against its table; a template names its tables only when records come.
-    if (c.routing->by_topic.empty())
+    auto* progress = current_progress();
+    if (c.routing->by_topic.empty()) {
+      if (progress) progress->clear();
       std::cerr << "stage '" << stage.name << "': table template " << c.routing->template_text
                 << ": no table to check before records name them\n";
-    for (const auto& [topic, entry] : c.routing->by_topic) check_live(*entry.cfg, entry.stage);
+    }
+    std::size_t k = 0;
+    for (const auto& [topic, entry] : c.routing->by_topic) {
+      if (progress)
+        progress->detail("table " + std::to_string(++k) + " of " +
+                         std::to_string(c.routing->by_topic.size()) + " (" + entry.cfg->display + ")");
+      check_live(*entry.cfg, entry.stage);
+    }
     return;
   }
   const Options& o = stage.options;

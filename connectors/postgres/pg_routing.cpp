@@ -110,7 +110,10 @@ StageConfig entry_stage(const StageConfig& stage, const std::string& topic, cons
     options["table"] = entry;
   }
   StageConfig s = stage;
-  s.node = options;
+  // Rebound, not assigned: the copy's node refers to the stage's, and yaml-cpp's assignment would
+  // write the entry's options into the stage itself (a second parse of the stage then saw the
+  // last entry's table alone, and validate --against-db checked that table only).
+  s.node.reset(options);
   s.options = Options(options, &option_specs());
   return s;
 }

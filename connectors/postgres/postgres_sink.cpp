@@ -29,6 +29,7 @@
 
 #include "config/schema/diagnostics.hpp"
 #include "config/schema/printable.hpp"
+#include "config/terminal_progress.hpp"
 #include "connectors/postgres/avro_schema_check.hpp"
 #include "connectors/postgres/pg_offset_store.hpp"
 #include "connectors/postgres/pg_routing.hpp"
@@ -275,6 +276,7 @@ const StageRegistration registration{StageType{
       }
       std::vector<std::string> warnings;
       check_against_avro_schemas(cfg, stage, pipeline, errors, warnings);
+      if (auto* progress = current_progress(); progress && !warnings.empty()) progress->clear();
       for (const auto& w : warnings) std::cerr << w << "\n";
       ConfigErrors::throw_if_any(std::move(errors));
     },

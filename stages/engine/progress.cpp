@@ -8,10 +8,11 @@ std::vector<std::string> ProgressWatch::check(const std::vector<StageStats>& sta
                                               std::chrono::steady_clock::time_point now) {
   std::vector<std::string> wedged;
   for (const auto& s : stats) {
-    auto [it, fresh] = seen_.try_emplace({s.name, s.instance}, Seen{s.progress, now});
+    auto [it, fresh] = seen_.try_emplace({s.name, s.instance}, Seen{s.progress, now, s.pending});
     auto& seen = it->second;
+    seen.pending = s.pending;
     if (fresh || s.progress != seen.progress || s.pending == 0) {
-      seen = Seen{s.progress, now};
+      seen = Seen{s.progress, now, s.pending};
       continue;
     }
     auto stuck = std::chrono::duration_cast<std::chrono::milliseconds>(now - seen.since);
@@ -22,6 +23,18 @@ std::vector<std::string> ProgressWatch::check(const std::vector<StageStats>& sta
                       s.name, s.instance, s.pending, stuck.count()));
   }
   return wedged;
+}
+
+std::vector<ProgressWatch::Stall> ProgressWatch::stalls(std::chrono::steady_clock::time_point now) const {
+  std::vector<Stall> out;
+  out.reserve(seen_.size());
+  for (const auto& [key, seen] : seen_) {
+    auto stalled = seen.pending == 0 || now < seen.since
+                       ? std::chrono::milliseconds(0)
+                       : std::chrono::duration_cast<std::chrono::milliseconds>(now - seen.since);
+    out.push_back({key.first, key.second, stalled});
+  }
+  return out;
 }
 
 }  // namespace etld

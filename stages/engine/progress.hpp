@@ -24,10 +24,21 @@ class ProgressWatch {
                                  std::chrono::steady_clock::time_point now);
   void reset() { seen_.clear(); }  // the pipeline was rebuilt: its counters start again
 
+  // How long each instance of the last sample has held work without progress, as of `now`
+  // (zero while it progresses or holds nothing): the etld_stage_stalled_seconds metric.
+  struct Stall {
+    std::string stage;
+    int instance = 0;
+    std::chrono::milliseconds stalled{0};
+  };
+  std::vector<Stall> stalls(std::chrono::steady_clock::time_point now) const;
+  std::chrono::milliseconds period() const { return period_; }
+
  private:
   struct Seen {
     std::uint64_t progress = 0;
     std::chrono::steady_clock::time_point since;  // of the last progress, or of idleness
+    std::uint64_t pending = 0;
   };
   std::chrono::milliseconds period_;
   std::map<std::pair<std::string, int>, Seen> seen_;

@@ -287,3 +287,12 @@ TEST_CASE("option_kind_name") {
   CHECK(std::string(option_kind_name(OptionKind::string_list)) == "list of strings");
   CHECK(std::string(option_kind_name(OptionKind::choice)) == "choice");
 }
+
+TEST_CASE("assigning an Options rebinds it: the Options it was copied from keeps its own node") {
+  const std::vector<OptionSpec> specs{{"table", OptionKind::string, "A table.", false, "", {}}};
+  Options stage(YAML::Load("{table: orders}"), &specs);
+  Options entry = stage;  // shares the node, as a copied StageConfig does
+  entry = Options(YAML::Load("{table: customers}"), &specs);
+  CHECK(entry.get_string("table") == "customers");
+  CHECK(stage.get_string("table") == "orders");
+}

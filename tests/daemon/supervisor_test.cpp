@@ -1,6 +1,7 @@
 // The Supervisor in-process: the AdminHooks it hands the admin endpoint (reload, last_reload,
-// config, ready, stage_stats), and the systemd watchdog it feeds from the engine's progress
-// check, read from a real notification socket. Signals are real: SIGTERM to this process.
+// config, ready, stage_stats), the systemd watchdog it feeds from the engine's progress check,
+// read from a real notification socket, and the watchdog metrics of that check (with and
+// without systemd). Signals are real: SIGTERM to this process.
 #include "daemon/supervisor.hpp"
 #include "config/loader.hpp"
 
@@ -90,6 +91,31 @@ std::size_t count(const std::vector<std::string>& messages, const std::string& w
   return static_cast<std::size_t>(std::count(messages.begin(), messages.end(), what));
 }
 
+// Pipeline `wedge`: 1000 events a second through `stuck`, which blocks at event `at` until the
+// gate `gate` opens, into `out` (bucket `gate`).
+std::string blocking_pipeline(const std::string& gate, int at) {
+  return "pipeline: wedge\nthreads: 3\nstages:\n"
+         "  producer: { type: generate, rate: 1000 }\n"
+         "  stuck: { type: test_block, inputs: [producer], gate: " +
+         gate + ", at: " + std::to_string(at) +
+         " }\n  out: { type: test_collect, inputs: [stuck], bucket: " + gate + " }\n";
+}
+
+// What the admin endpoint's /metrics would add from the supervisor and its pipelines.
+std::string metrics_text(const AdminHooks& hooks) {
+  metrics::Exposition out;
+  hooks.collect_metrics(out);
+  return out.render();
+}
+
+// The value of etld_stage_stalled_seconds for instance 0 of `stage`; -1 when there is none.
+double stalled_seconds(const std::string& scrape, const std::string& stage) {
+  auto key = "etld_stage_stalled_seconds{pipeline=\"" + std::string("wedge") + "\",stage=\"" + stage +
+             "\",instance=\"0\"} ";
+  auto at = scrape.find(key);
+  return at == std::string::npos ? -1 : std::stod(scrape.substr(at + key.size()));
+}
+
 }  // namespace
 
 TEST_CASE("supervisor: the admin hooks reload, report the outcome and serve the running generation") {
@@ -161,14 +187,7 @@ TEST_CASE("supervisor: the systemd watchdog is fed while stages progress, and st
   ::setenv("NOTIFY_SOCKET", (dir.path / "notify.sock").c_str(), 1);
   ::setenv("WATCHDOG_USEC", "400000", 1);  // pings every 200 ms; wedged after 400 ms
   auto file = dir.path / "pipeline.yaml";
-  write(file, R"yaml(
-pipeline: wedge
-threads: 3
-stages:
-  producer: { type: generate, rate: 1000 }
-  stuck: { type: test_block, inputs: [producer], gate: sv_wedge, at: 1200 }
-  out: { type: test_collect, inputs: [stuck], bucket: sv_wedge }
-)yaml");
+  write(file, blocking_pipeline("sv_wedge", 1200));
   reset_bucket("sv_wedge");
   auto gate = test::gate("sv_wedge");
   Running running(file);
@@ -187,14 +206,48 @@ stages:
   notify.read_for(1200ms);
   auto wedged = notify.read_for(1000ms);
   CHECK(count(wedged, "WATCHDOG=1") == 0);
+  // The metrics say so too: one instance wedged, the blocked one, stalled longer than the period.
+  auto hooks = running.supervisor.admin_hooks();
+  auto scrape = metrics_text(hooks);
+  CHECK(scrape.find("etld_watchdog_wedged_stages{pipeline=\"wedge\"} 1\n") != std::string::npos);
+  CHECK(stalled_seconds(scrape, "stuck") >= 0.4);
+  CHECK(stalled_seconds(scrape, "producer") == 0);  // waits for demand: not stalled
+  CHECK(stalled_seconds(scrape, "out") == 0);       // holds nothing
 
   gate->open();
   auto recovered = notify.read_for(1000ms);
   CHECK(count(recovered, "WATCHDOG=1") >= 2);
+  scrape = metrics_text(hooks);
+  CHECK(scrape.find("etld_watchdog_wedged_stages{pipeline=\"wedge\"} 0\n") != std::string::npos);
+  CHECK(stalled_seconds(scrape, "stuck") == 0);
 
   CHECK(running.terminate() == 0);
   auto last = notify.read_for(200ms);
   CHECK(count(last, "STOPPING=1") == 1);
   ::unsetenv("NOTIFY_SOCKET");
   ::unsetenv("WATCHDOG_USEC");
+}
+
+TEST_CASE("supervisor: without systemd, a blocked stage's stalled seconds grow; wedged only after 60 s") {
+  TempDir dir;
+  ::unsetenv("NOTIFY_SOCKET");
+  ::unsetenv("WATCHDOG_USEC");
+  auto file = dir.path / "pipeline.yaml";
+  write(file, blocking_pipeline("sv_stall", 500));
+  reset_bucket("sv_stall");
+  auto gate = test::gate("sv_stall");
+  Running running(file);
+  auto hooks = running.supervisor.admin_hooks();
+  wait_until([&] { return gate->reached.load(); });
+  // Sampled every second: the block shows within two, and grows with time.
+  wait_until([&] { return stalled_seconds(metrics_text(hooks), "stuck") >= 1.5; }, 5s);
+  auto scrape = metrics_text(hooks);
+  CHECK(stalled_seconds(scrape, "out") == 0);
+  CHECK(stalled_seconds(scrape, "producer") == 0);
+  // Wedged means stalled for 60 s without systemd's WatchdogSec: not yet.
+  CHECK(scrape.find("etld_watchdog_wedged_stages{pipeline=\"wedge\"} 0\n") != std::string::npos);
+  CHECK(scrape.find("# TYPE etld_stage_stalled_seconds gauge") != std::string::npos);
+  gate->open();
+  wait_until([&] { return stalled_seconds(metrics_text(hooks), "stuck") == 0; }, 5s);
+  CHECK(running.terminate() == 0);
 }

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "daemon/top_exposition.hpp"
 #include "daemon/top_view.hpp"
@@ -120,6 +121,10 @@ etld_postgres_batch_rows_sum{pipeline="p",stage="out",instance="0"} 800
 etld_postgres_batch_rows_count{pipeline="p",stage="out",instance="0"} 8
 etld_postgres_batch_seconds_sum{pipeline="p",stage="out",instance="0"} 0.4
 etld_postgres_batch_seconds_count{pipeline="p",stage="out",instance="0"} 8
+etld_postgres_batch_seconds_bucket{pipeline="p",stage="out",instance="0",le="0.01"} 2
+etld_postgres_batch_seconds_bucket{pipeline="p",stage="out",instance="0",le="0.1"} 8
+etld_postgres_batch_seconds_bucket{pipeline="p",stage="out",instance="0",le="1"} 8
+etld_postgres_batch_seconds_bucket{pipeline="p",stage="out",instance="0",le="+Inf"} 8
 etld_postgres_connected{pipeline="p",stage="out",instance="0"} 1
 etld_pipeline_ready{pipeline="p"} 1
 etld_config_generation{pipeline="p"} 1
@@ -127,7 +132,8 @@ etld_last_reload_success{pipeline="p"} 1
 )";
 
 // Two seconds later: 2000 more out of `in`; instance 1 of `out` restarted (its counter went down
-// to 30), partition 1 reports a lag now, and 4 batches of 250 rows took 0.2 s in all.
+// to 30), partition 1 reports a lag now, and 4 batches of 250 rows took 0.2 s in all: 2 of them
+// between 10 and 100 ms, 2 between 100 ms and 1 s (the buckets' increase; the 8 before do not count).
 const char* kSecond = R"(etld_stage_events_in_total{pipeline="p",stage="in",instance="0"} 0
 etld_stage_events_out_total{pipeline="p",stage="in",instance="0"} 3000
 etld_stage_buffered_events{pipeline="p",stage="in",instance="0"} 3
@@ -149,6 +155,10 @@ etld_postgres_batch_rows_sum{pipeline="p",stage="out",instance="0"} 1800
 etld_postgres_batch_rows_count{pipeline="p",stage="out",instance="0"} 12
 etld_postgres_batch_seconds_sum{pipeline="p",stage="out",instance="0"} 0.6
 etld_postgres_batch_seconds_count{pipeline="p",stage="out",instance="0"} 12
+etld_postgres_batch_seconds_bucket{pipeline="p",stage="out",instance="0",le="0.01"} 2
+etld_postgres_batch_seconds_bucket{pipeline="p",stage="out",instance="0",le="0.1"} 10
+etld_postgres_batch_seconds_bucket{pipeline="p",stage="out",instance="0",le="1"} 12
+etld_postgres_batch_seconds_bucket{pipeline="p",stage="out",instance="0",le="+Inf"} 12
 etld_postgres_connected{pipeline="p",stage="out",instance="0"} 1
 etld_pipeline_ready{pipeline="p"} 1
 etld_config_generation{pipeline="p"} 3
@@ -200,6 +210,12 @@ TEST_CASE("compute_view: rates from two scrapes, per stage over its instances") 
   CHECK(*pg.batches_per_second == doctest::Approx(2));
   CHECK(*pg.batch_rows == doctest::Approx(250));  // this interval's batches, not the mean since start
   CHECK(*pg.batch_seconds == doctest::Approx(0.05));
+  // Of this interval's 4 batches, the 2nd (p50) is at the top of the 10..100 ms bucket and the
+  // 3.96th (p99) at 98 % of the 100 ms..1 s one.
+  REQUIRE(pg.batch_seconds_p50);
+  CHECK(*pg.batch_seconds_p50 == doctest::Approx(0.1));
+  REQUIRE(pg.batch_seconds_p99);
+  CHECK(*pg.batch_seconds_p99 == doctest::Approx(0.1 + 0.9 * 1.96 / 2));
   CHECK(*pg.retries_per_second == doctest::Approx(1));
   CHECK(pg.retries == 3);
   CHECK(pg.connected);
@@ -227,6 +243,22 @@ TEST_CASE("compute_view: no batch in the interval leaves the batch means absent,
   CHECK(*v.sinks[0].rows_per_second == 0);
   CHECK_FALSE(v.sinks[0].batch_rows);
   CHECK_FALSE(v.sinks[0].batch_seconds);
+  CHECK_FALSE(v.sinks[0].batch_seconds_p50);
+  CHECK_FALSE(v.sinks[0].batch_seconds_p99);
+}
+
+TEST_CASE("bucket_quantile interpolates inside the bucket as histogram_quantile() does") {
+  const double inf = std::numeric_limits<double>::infinity();
+  // 10 observations: 4 up to 1 ms, 5 more up to 10 ms, 1 above 10 ms.
+  std::vector<std::pair<double, double>> b{{0.001, 4}, {0.01, 9}, {inf, 10}};
+  CHECK(*bucket_quantile(0.2, b) == doctest::Approx(0.0005));  // 2 of the first 4: half of 0..1 ms
+  CHECK(*bucket_quantile(0.5, b) == doctest::Approx(0.001 + 0.009 * 1 / 5));
+  CHECK(*bucket_quantile(0.9, b) == doctest::Approx(0.01));
+  CHECK(*bucket_quantile(0.99, b) == doctest::Approx(0.01));  // in +Inf's: the highest finite bound
+  // Empty buckets before the one that holds it are skipped, not interpolated into.
+  CHECK(*bucket_quantile(0.5, {{0.001, 0}, {0.01, 0}, {0.1, 2}, {inf, 2}}) == doctest::Approx(0.055));
+  CHECK_FALSE(bucket_quantile(0.5, {{0.001, 0}, {inf, 0}}));
+  CHECK_FALSE(bucket_quantile(0.5, {}));
 }
 
 TEST_CASE("render_json and render_text show the view") {
@@ -245,6 +277,9 @@ TEST_CASE("render_json and render_text show the view") {
   CHECK(parts[1].find("partition")->as_int() == 1);
   CHECK(parts[1].find("lag")->as_int() == 25);
   CHECK(json.find("postgres")->as_array()[0].find("batch_rows")->as_double() == doctest::Approx(250));
+  CHECK(json.find("postgres")->as_array()[0].find("batch_seconds_p50")->as_double() == doctest::Approx(0.1));
+  CHECK(json.find("postgres")->as_array()[0].find("batch_seconds_p99")->as_double() ==
+        doctest::Approx(0.982).epsilon(1e-3));
   CHECK(parse_json(render_json(compute_view(nullptr, first), "x"))
             .find("stages")
             ->as_array()[0]
@@ -258,6 +293,8 @@ TEST_CASE("render_json and render_text show the view") {
   auto sink_row = text.substr(text.rfind("\nout "));
   CHECK(sink_row.find(" 250 ") != std::string::npos);  // rows per batch
   CHECK(text.find("50.0ms") != std::string::npos);     // batch latency
+  CHECK(text.find(" P50 ") != std::string::npos);
+  CHECK(text.find("   50.0ms    100.0ms    982.0ms") != std::string::npos);  // mean, p50, p99
   auto narrow = render_text(v, "127.0.0.1:9187", 30);
   for (std::size_t start = 0, end; start < narrow.size(); start = end + 1) {
     end = narrow.find('\n', start);

@@ -4,7 +4,8 @@
 # scraped; the kafka and postgres metrics must agree with the broker and the table (rows
 # written = rows in the table, dead letters = rows in the dead-letter table, committed offsets =
 # messages produced, lag 0 at the end). A second run against a PostgreSQL that is not there must
-# be unready (503 naming the sink) with the connection gauge at 0 and retries counting.
+# be unready (503 naming the sink) with the connection gauge at 0, retries counting and the sink
+# stalled (etld_stage_stalled_seconds).
 source "$(dirname "$0")/lib.sh"
 use_services
 
@@ -22,43 +23,15 @@ for i in range(1, n + 1):
         print("bad2\t" + json.dumps({"id": "not a number"}))
 PY
 
-write_config() {  # $1 file, $2 dsn
-  cat >"$1" <<YAML
-pipeline: metrics_e2e
-admin: { address: "127.0.0.1:0" }
-stages:
-  in:
-    type: kafka
-    brokers: \${KAFKA_BROKERS}
-    topics: [$topic]
-    group: g_$run_id
-    librdkafka: { statistics.interval.ms: "300" }
-  parse:
-    type: map
-    inputs: [in]
-    set: { twice: "id * 2" }
-  out:
-    type: postgres
-    inputs: [parse]
-    dsn: "$2"
-    table: $table
-    create_table: true
-    batch: { max_rows: 500, max_wait: 20ms }
-    columns:
-      id: { from: id, type: bigint, required: true }
-    dead_letter: { table: $dlq }
-YAML
-}
 start() {  # $1 config; sets pid and base
-  "$etld" run "$1" 2>"$tmp/run.log" &
-  pid=$!
-  base="http://127.0.0.1:$(admin_port "$tmp/run.log")"
+  start_etld "$1"
+  base="http://$admin"
 }
 scrape() { curl -sf "$base/metrics" | python3 "$promcheck" >"$tmp/samples"; }
 sum_metric() { awk -v k="$1" 'index($0, k) == 1 {s += $NF} END {print s + 0}' "$tmp/samples"; }
 labels='instance="0",pipeline="metrics_e2e",stage='
 
-write_config "$tmp/p.yaml" "$PG_DSN"
+kafka_map_postgres "$tmp/p.yaml" metrics_e2e dead_letter="$dlq"
 start "$tmp/p.yaml"
 # Done when every record is in, the offsets of all n+2 messages are committed and lag is 0.
 for _ in $(seq 1 600); do
@@ -105,8 +78,11 @@ set +e; wait "$pid"; rc=$?; set -e
 pid=
 check "SIGTERM drains and exits 0" test "$rc" = 0
 
-# PostgreSQL not there: never ready, the gauge says why, retries count.
-write_config "$tmp/down.yaml" "postgresql://etld:etld@127.0.0.1:1/etld?connect_timeout=1"
+# PostgreSQL not there: never ready, the gauge says why, retries count. A consumer group of its
+# own (kafka_map_postgres names it after run_id), so that the records are read again and the sink
+# holds them.
+run_id+=_down
+kafka_map_postgres "$tmp/down.yaml" metrics_e2e dead_letter="$dlq" dsn="postgresql://etld:etld@127.0.0.1:1/etld?connect_timeout=1"
 start "$tmp/down.yaml"
 for _ in $(seq 1 100); do
   scrape 2>/dev/null && [ "$(metric "etld_postgres_retries_total{${labels}\"out\"}" | cut -d. -f1)" -ge 3 ] && break
@@ -120,6 +96,13 @@ check "etld_pipeline_ready is 0" test "$(metric 'etld_pipeline_ready{pipeline="m
 check "connection attempts count as retries" test "$(metric "etld_postgres_retries_total{${labels}\"out\"}" | cut -d. -f1)" -ge 3
 check "repeated retry warnings are rate-limited: one line for three or more retries" \
   test "$(grep -c 'PostgreSQL unavailable' "$tmp/run.log")" = 1
+# The sink holds the records it cannot write and makes no progress: the watchdog metrics show it
+# (wedged only after 60 s without systemd's WatchdogSec, so not yet).
+stalled() { scrape && awk -v k="etld_stage_stalled_seconds{${labels}\"out\"}" 'index($0, k) == 1 {exit !($NF >= 2)}' "$tmp/samples"; }
+check "etld_stage_stalled_seconds of the sink grows while PostgreSQL is down" wait_for 15 stalled
+check "... the map before it, which has nothing to do, is not stalled" \
+  test "$(metric "etld_stage_stalled_seconds{${labels}\"parse\"}")" = 0
+check "etld_watchdog_wedged_stages is 0 before the 60 s" test "$(metric 'etld_watchdog_wedged_stages{pipeline="metrics_e2e"}')" = 0
 kill -TERM "$pid"
 set +e; wait "$pid"; set -e
 pid=

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of scripts/dev-env: a real Kafka broker and PostgreSQL on
 # non-default ports with a temporary state dir; up (twice), env, status, topic,
-# produce (plain and keyed), psql, pg-stop/pg-start, up --registry (the schema
+# produce (plain and keyed), psql, pg-stop/pg-start, the progress line of up on a terminal (and
+# none through a pipe or in CI), up --registry (the schema
 # registry stand-in, the real Avro serializer registering in it), registry-stop/
 # registry-start, the CDC source cluster of scripts/cdc, down.
 # Exits non-zero on failure; ends with a "N passed, N failed" line.
@@ -29,21 +30,32 @@ check() { # check DESCRIPTION COMMAND...
 
 cleanup() {
     "$DEV" down >/dev/null 2>&1 || true
-    rm -rf "$ETLD_DEV_DIR"
+    rm -rf "$ETLD_DEV_DIR" "$ETLD_DEV_DIR".*
 }
 trap cleanup EXIT
 
-# --- up (cold for this dir) -------------------------------------------------
+# --- up (cold for this dir), on a terminal ----------------------------------------
+# stderr on a pseudo-terminal (script(1), its output recorded in up.tty), stdout to a file: the
+# progress line must say what up waits for, and stdout must hold the export lines alone.
+# CI and NO_PROGRESS unset, as on a developer's terminal.
+on_terminal() { env -u CI -u NO_PROGRESS script -qec "$2" "$1" >/dev/null </dev/null; }
 t0=${EPOCHREALTIME/[.,]/}
-if ! out=$("$DEV" up); then
+if ! on_terminal "$ETLD_DEV_DIR.up.tty" "'$DEV' up >'$ETLD_DEV_DIR.up.out'"; then
     echo "FAIL: dev-env up failed" >&2
+    cat "$ETLD_DEV_DIR.up.tty" >&2
     exit 1
 fi
 t1=${EPOCHREALTIME/[.,]/}
 echo "dev-env up took $(((t1 - t0) / 1000)) ms"
+out=$(cat "$ETLD_DEV_DIR.up.out")
 expected="export KAFKA_BROKERS=127.0.0.1:$ETLD_KAFKA_PORT
 export PG_DSN='postgresql://etld:etld@127.0.0.1:$ETLD_PG_PORT/etld'"
 check "up prints exactly the export lines" test "$out" == "$expected"
+check "on a terminal, up says it waits for the broker, with the seconds" \
+    grep -qE $'\r'"dev-env: waiting for the Kafka broker to answer on 127.0.0.1:$ETLD_KAFKA_PORT \([0-9]+s\)" "$ETLD_DEV_DIR.up.tty"
+check "... and for PostgreSQL's start" grep -qF $'\r'"dev-env: PostgreSQL: starting on 127.0.0.1:$ETLD_PG_PORT (" "$ETLD_DEV_DIR.up.tty"
+check "... erasing it before its last line, which starts a line of its own" \
+    grep -qE $'\r'" +"$'\r'"dev-env: up in [0-9]+s: " "$ETLD_DEV_DIR.up.tty"
 eval "$out"
 check "KAFKA_BROKERS set" test "$KAFKA_BROKERS" == "127.0.0.1:$ETLD_KAFKA_PORT"
 check "PG_DSN set" test "$PG_DSN" == "postgresql://etld:etld@127.0.0.1:$ETLD_PG_PORT/etld"
@@ -83,6 +95,16 @@ if "$DEV" psql -XAtc 'select 1' >/dev/null 2>&1; then fail "psql fails while pg 
 if "$DEV" status >/dev/null 2>&1; then fail "status fails while pg is stopped"; else ok "status fails while pg is stopped"; fi
 check "pg-start" "$DEV" pg-start
 check "data kept across pg-stop/pg-start" test "$("$DEV" psql -XAtc 'select x from dev_env_test' 2>&1)" == 42
+# up starting PostgreSQL again: no progress line through a pipe, nor on a terminal with CI set.
+"$DEV" pg-stop
+out_piped=$("$DEV" up 2>"$ETLD_DEV_DIR.piped.err") || out_piped="(up failed)"
+check "piped: up prints the same lines" test "$out_piped" == "$expected"
+logs_without_progress() { grep -q 'starting postgresql' "$1" && ! grep -q $'\r' "$1"; }
+check "... and its log lines, with no progress line (no carriage return)" logs_without_progress "$ETLD_DEV_DIR.piped.err"
+"$DEV" pg-stop
+check "with CI set, up on a terminal starts PostgreSQL again" on_terminal "$ETLD_DEV_DIR.ci.tty" "CI=true '$DEV' up >/dev/null"
+no_progress_line() { grep -q 'starting postgresql' "$1" && ! grep -q 'dev-env: PostgreSQL: starting' "$1"; }
+check "... showing no progress line" no_progress_line "$ETLD_DEV_DIR.ci.tty"
 
 # --- schema registry -------------------------------------------------------------------
 registry=http://127.0.0.1:$ETLD_REGISTRY_PORT

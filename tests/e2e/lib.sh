@@ -74,3 +74,56 @@ promcheck="$src/tests/support/promtext_check.py"
 # metric PREFIX: the value of the first sample in $tmp/samples (promcheck's output) that starts
 # with PREFIX.
 metric() { awk -v k="$1" 'index($0, k) == 1 {print $NF; exit}' "$tmp/samples"; }
+
+# kafka_map_postgres FILE PIPELINE [dsn=DSN] [max_rows=N] [dead_letter=TABLE]: writes to FILE the
+# pipeline the monitoring tests run (top, monitoring, admin_metrics_services): kafka (topic $topic,
+# group g_$run_id, librdkafka statistics every 300 ms so that the lag shows soon) -> map (twice:
+# id * 2, which rejects a record whose id is not a number) -> postgres into $table (created; id
+# required, twice), batches of max_rows (default 500) or 20 ms, the admin endpoint on a free port.
+# dsn defaults to ${PG_DSN}; dead_letter names a dead-letter table (default: none).
+kafka_map_postgres() {
+  local file=$1 name=$2 dsn='${PG_DSN}' max_rows=500 dead_letter= opt
+  shift 2
+  for opt in "$@"; do
+    case $opt in
+    dsn=*) dsn=${opt#dsn=} ;;
+    max_rows=*) max_rows=${opt#max_rows=} ;;
+    dead_letter=*) dead_letter=${opt#dead_letter=} ;;
+    *) echo "kafka_map_postgres: unknown option $opt" >&2; return 2 ;;
+    esac
+  done
+  cat >"$file" <<YAML
+pipeline: $name
+admin: { address: "127.0.0.1:0" }
+stages:
+  in:
+    type: kafka
+    brokers: \${KAFKA_BROKERS}
+    topics: [$topic]
+    group: g_$run_id
+    librdkafka: { statistics.interval.ms: "300" }
+  parse:
+    type: map
+    inputs: [in]
+    set: { twice: "id * 2" }
+  out:
+    type: postgres
+    inputs: [parse]
+    dsn: "$dsn"
+    table: $table
+    create_table: true
+    batch: { max_rows: $max_rows, max_wait: 20ms }
+    columns:
+      id: { from: id, type: bigint, required: true }
+      twice: { from: twice, type: bigint }
+YAML
+  if [ -n "$dead_letter" ]; then echo "    dead_letter: { table: $dead_letter }" >>"$file"; fi
+}
+
+# start_etld FILE: runs `etld run FILE` in the background as $pid, its stderr in $tmp/run.log, and
+# sets admin to the HOST:PORT its admin endpoint listens on (waiting up to 10 s for it).
+start_etld() {
+  "$etld" run "$1" 2>"$tmp/run.log" &
+  pid=$!
+  admin="127.0.0.1:$(admin_port "$tmp/run.log")"
+}

@@ -25,35 +25,9 @@ topic="t_$run_id" table="rows_$run_id" dlq="dead_$run_id"
   printf 'poison\t{"id": "not a number"}\n'
 } | "$src/scripts/dev-env" produce --keyed "$topic"
 
-cat >"$tmp/p.yaml" <<YAML
-pipeline: monitoring_e2e
-admin: { address: "127.0.0.1:0" }
-stages:
-  in:
-    type: kafka
-    brokers: \${KAFKA_BROKERS}
-    topics: [$topic]
-    group: g_$run_id
-    librdkafka: { statistics.interval.ms: "300" }
-  parse:
-    type: map
-    inputs: [in]
-    set: { twice: "id * 2" }
-  out:
-    type: postgres
-    inputs: [parse]
-    dsn: \${PG_DSN}
-    table: $table
-    create_table: true
-    batch: { max_rows: 100, max_wait: 20ms }
-    columns:
-      id: { from: id, type: bigint, required: true }
-      twice: { from: twice, type: bigint }
-    dead_letter: { table: $dlq }
-YAML
-"$etld" run "$tmp/p.yaml" 2>"$tmp/run.log" &
-pid=$!
-base="http://127.0.0.1:$(admin_port "$tmp/run.log")"
+kafka_map_postgres "$tmp/p.yaml" monitoring_e2e max_rows=100 dead_letter="$dlq"
+start_etld "$tmp/p.yaml"
+base="http://$admin"
 # The scrape to check against: once every record is in and the consumer lag of both partitions
 # (from librdkafka's statistics) is there.
 scraped() {
@@ -70,11 +44,13 @@ check "the dashboard is well-formed and every metric it and the rules use is in 
 names=$(wc -l <"$tmp/names")
 echo "the dashboard and the rules use $names metric names" >&2
 # Guards the check itself: it must have seen the families each part of the dashboard and the
-# rules is about (throughput, lag, batches, dead letters, restarts, reloads, schema changes).
+# rules is about (throughput, lag, batches, dead letters, restarts, reloads, schema changes, the
+# watchdog).
 for name in etld_postgres_rows_written_total etld_stage_events_in_total etld_stage_events_out_total \
   etld_kafka_consumer_lag etld_postgres_batch_seconds_bucket etld_postgres_batch_rows_sum \
   etld_postgres_dead_letters_total etld_postgres_retries_total etld_stage_restarts_total \
-  etld_last_reload_success etld_config_generation etld_postgres_connected etld_postgres_schema_changes_total; do
+  etld_last_reload_success etld_config_generation etld_postgres_connected etld_postgres_schema_changes_total \
+  etld_stage_stalled_seconds etld_watchdog_wedged_stages; do
   check "$name is used" grep -qx "$name" "$tmp/names"
 done
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # etld top against the real binary running kafka -> map -> postgres on the real broker and
-# PostgreSQL, while a producer keeps loading the topic: `etld top --once --json` must show rows
-# per second written and events per second through every stage, a lag for each of the 3
-# partitions and their total, batch size and latency; --once prints the same as text. The live
-# view runs in tmux: the screen must name the stages and show a rate, q must quit it and give the
-# terminal back as it was (echo, line mode, the main screen), and so must Ctrl-C.
+# PostgreSQL (the pipeline of lib.sh's kafka_map_postgres), while a producer keeps loading the
+# topic: `etld top --once --json` must show rows per second written and events per second through
+# every stage, a lag for each of the 3 partitions and their total, batch size and latency with its
+# p50 and p99; --once prints the same as text. The live view runs in tmux: the screen must name
+# the stages and show a rate, q must quit it and give the terminal back as it was (echo, line
+# mode, the main screen), and so must Ctrl-C.
 source "$(dirname "$0")/lib.sh"
 use_services
 command -v tmux >/dev/null || { echo "tmux is not installed (scripts/install-deps installs it)" >&2; exit 1; }
@@ -36,34 +37,8 @@ PY
 wait_for 10 test -s "$tmp/producer.pid"
 bg_pids+=("$(cat "$tmp/producer.pid")")
 
-cat >"$tmp/p.yaml" <<YAML
-pipeline: top_e2e
-admin: { address: "127.0.0.1:0" }
-stages:
-  in:
-    type: kafka
-    brokers: \${KAFKA_BROKERS}
-    topics: [$topic]
-    group: g_$run_id
-    librdkafka: { statistics.interval.ms: "300" }
-  parse:
-    type: map
-    inputs: [in]
-    set: { twice: "id * 2" }
-  out:
-    type: postgres
-    inputs: [parse]
-    dsn: \${PG_DSN}
-    table: $table
-    create_table: true
-    batch: { max_rows: 500, max_wait: 20ms }
-    columns:
-      id: { from: id, type: bigint, required: true }
-      twice: { from: twice, type: bigint }
-YAML
-"$etld" run "$tmp/p.yaml" 2>"$tmp/run.log" &
-pid=$!
-admin="127.0.0.1:$(admin_port "$tmp/run.log")"
+kafka_map_postgres "$tmp/p.yaml" top_e2e
+start_etld "$tmp/p.yaml"
 check "the admin endpoint is up" test "$admin" != "127.0.0.1:"
 
 # The view once the source reports a lag for each partition and rows are arriving.
@@ -98,6 +73,9 @@ say("no dead letters, failures or restarts",
 say("postgres: rows/s plausible, batches of 1..500 rows, a latency, connected, no retries",
     0 < pg["rows_per_second"] < 100000 and 1 <= pg["batch_rows"] <= 500 and 0 < pg["batch_seconds"] < 10
     and pg["connected"] is True and pg["retries"] == 0 and pg["stage"] == "out")
+say("postgres: batch latency p50 and p99 from the histogram, 0 < p50 <= p99 <= 10 s",
+    pg["batch_seconds_p50"] is not None and pg["batch_seconds_p99"] is not None
+    and 0 < pg["batch_seconds_p50"] <= pg["batch_seconds_p99"] <= 10)
 say("a row per partition 0, 1, 2 of the topic, each with a lag >= 0",
     sorted(p["partition"] for p in parts) == [0, 1, 2] and all(p["lag"] >= 0 for p in parts)
     and all(p["stage"] == "in" for p in parts))
@@ -113,7 +91,7 @@ check "... the stage table" grep -qE '^STAGE +TYPE +INST +IN/s +OUT/s' "$tmp/top
 check "... a row per stage" test "$(grep -cE '^(in +kafka|parse +map|out +postgres) ' "$tmp/top.txt")" = 3
 check "... the kafka section" grep -qE '^KAFKA +TOPIC' "$tmp/top.txt"
 check "... the total lag" grep -qE '^total lag [0-9]+ over 3 partitions' "$tmp/top.txt"
-check "... the postgres section" grep -qE '^POSTGRES +ROWS/s' "$tmp/top.txt"
+check "... the postgres section, with the latency's percentiles" grep -qE '^POSTGRES +ROWS/s.* LATENCY +P50 +P99 ' "$tmp/top.txt"
 
 # The live view in a 120x40 terminal.
 live() {  # $1 name of the run: the pane runs top, then records its exit status and the terminal

@@ -1,9 +1,11 @@
 // The progress check that feeds the systemd watchdog: a stage instance holding work without
-// progress for a period is wedged; idle stages and stages waiting for demand are not.
+// progress for a period is wedged; idle stages and stages waiting for demand are not. How long
+// each has been stalled (the etld_stage_stalled_seconds metric).
 #include "stages/engine/progress.hpp"
 
 #include <doctest/doctest.h>
 
+#include <map>
 #include <thread>
 
 #include "tests/support/test_stages.hpp"
@@ -36,6 +38,28 @@ TEST_CASE("progress check: holding work without progress for a whole period is w
   CHECK(wedged[0].find("stage 'busy' (instance 0) holds 5 unfinished events") != std::string::npos);
   // The idle stage never counted; the busy one recovers as soon as its counter moves.
   CHECK(watch.check({sample("busy", 5, 4), sample("idle", 0, 7)}, t0 + 5000ms).empty());
+}
+
+TEST_CASE("progress check: stalls() says how long each instance has held work without progress") {
+  ProgressWatch watch(1000ms);
+  auto t0 = std::chrono::steady_clock::now();
+  auto stalled = [&](std::chrono::steady_clock::time_point now) {
+    std::map<std::string, long> out;
+    for (const auto& s : watch.stalls(now))
+      out[s.stage + "#" + std::to_string(s.instance)] = s.stalled.count();
+    return out;
+  };
+  CHECK(watch.stalls(t0).empty());  // nothing sampled yet
+  watch.check({sample("busy", 5, 1), sample("idle", 0, 7)}, t0);
+  CHECK(stalled(t0 + 300ms) == std::map<std::string, long>{{"busy#0", 300}, {"idle#0", 0}});
+  // Progress resets the busy one's count; holding nothing keeps the idle one at zero however long.
+  watch.check({sample("busy", 5, 2), sample("idle", 0, 7)}, t0 + 500ms);
+  CHECK(stalled(t0 + 5500ms) == std::map<std::string, long>{{"busy#0", 5000}, {"idle#0", 0}});
+  // Once it has nothing left to do, it is not stalled any more.
+  watch.check({sample("busy", 0, 2), sample("idle", 0, 7)}, t0 + 6000ms);
+  CHECK(stalled(t0 + 9000ms) == std::map<std::string, long>{{"busy#0", 0}, {"idle#0", 0}});
+  watch.reset();
+  CHECK(watch.stalls(t0 + 9000ms).empty());
 }
 
 TEST_CASE(
