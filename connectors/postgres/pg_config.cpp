@@ -288,7 +288,9 @@ const std::vector<OptionSpec>& option_specs() {
        {}},
       {"batch",
        OptionKind::mapping,
-       "{max_rows, max_wait}: a batch is written when either is reached",
+       "{max_rows, max_wait}: a batch is written when either is reached. An instance writes one batch at a "
+       "time, so each commit's round trip is on the path: below about 5,000 rows, add concurrency: 2 and "
+       "partition_by: _partition for two connections (docs/performance.md)",
        false,
        "{max_rows: 10000, max_wait: 100ms}",
        {}},
