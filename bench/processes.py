@@ -1,11 +1,13 @@
 """bench/run's dealings with processes: CPU and RSS from /proc, stopping them, their logs, an
-etld's admin endpoint's Prometheus metrics, and the broker's process (for its CPU)."""
+etld's admin endpoint's Prometheus metrics, the broker's process (for its CPU), and one psql
+session kept open for polling."""
 
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 
 from progress import PROGRESS
@@ -105,3 +107,49 @@ def rss_kib(pid, field="VmRSS"):
     except OSError:
         pass
     return 0
+
+
+class Psql:
+    """One psql session kept open for polling (application_name bench_poll, so that its own CPU is
+    never counted as the contender's backend CPU)."""
+
+    def __init__(self, dsn):
+        self.dsn = dsn
+        self.open()
+
+    def open(self):
+        env = dict(os.environ, PGAPPNAME="bench_poll")
+        self.p = subprocess.Popen(["psql", self.dsn, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=0"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                  env=env)
+
+    def query(self, sql):
+        try:
+            return self.query_once(sql)
+        except (OSError, RuntimeError):  # the server restarted under us: one new session, one retry
+            self.p.kill()
+            self.p.wait()
+            time.sleep(1)
+            self.open()
+            return self.query_once(sql)
+
+    def query_once(self, sql):
+        self.p.stdin.write(sql.rstrip().rstrip(";") + ";\n\\echo __bench_end__\n")
+        self.p.stdin.flush()
+        out = []
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                raise RuntimeError("psql session ended")
+            line = line.rstrip("\n")
+            if line == "__bench_end__":
+                return out
+            out.append(line)
+
+    def scalar(self, sql):
+        out = self.query(sql)
+        return out[0] if out else None
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait()

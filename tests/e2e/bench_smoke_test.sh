@@ -48,3 +48,31 @@ if failures:
     print("\n".join("FAIL: " + f for f in failures), file=sys.stderr)
     sys.exit(1)
 PY
+
+# bench/latency_probe.py (where a row's latency goes; docs/performance.md) on the services bench/run
+# left running: every row produced is accounted for, and the parts of its latency add up.
+eval "$("$src/scripts/dev-env" env)"
+export KAFKA_BROKERS PG_DSN
+"$src/bench/latency_probe.py" --rate 2000 --seconds 3 --build-dir "$build" >"$out/probe.json" 2>"$out/probe.err" || {
+  echo "FAIL: bench/latency_probe.py exited non-zero" >&2
+  cat "$out/probe.err" >&2
+  exit 1
+}
+python3 - "$out/probe.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+failures = []
+if d["rows"] != 6000:
+    failures.append(f"rows {d['rows']}, expected 6000")
+if not 0 < d["p50_ms"] <= d["p99_ms"] <= d["max_ms"]:
+    failures.append(f"percentiles out of order: {d['p50_ms']} {d['p99_ms']} {d['max_ms']}")
+if not (d["before_copy_p99_ms"] > 0 and d["inside_copy_p99_ms"] >= 0
+        and d["before_copy_p99_ms"] <= d["max_ms"] and d["inside_copy_p99_ms"] <= d["max_ms"]):
+    failures.append(f"parts of the latency do not fit in it: {d}")
+if d["copies"] < 2 or len(d["p99_by_second_ms"]) < 3:
+    failures.append(f"expected several COPYs over 3 seconds: {d['copies']} copies, {d['p99_by_second_ms']}")
+print(f"latency probe: {d['rows']} rows, p99 {d['p99_ms']:.0f} ms in {d['copies']} COPYs")
+if failures:
+    print("\n".join("FAIL: " + f for f in failures), file=sys.stderr)
+    sys.exit(1)
+PY
