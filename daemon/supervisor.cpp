@@ -39,8 +39,9 @@ namespace {
 constexpr std::chrono::seconds kStatusInterval{2};
 constexpr std::chrono::milliseconds kFinishPoll{50};
 // The progress check runs whether or not systemd watches, for the watchdog metrics: sampled every
-// second, a stage instance is wedged after WatchdogSec, or after this without systemd's watchdog
-// (the WatchdogSec of the shipped unit files).
+// second (at half of WatchdogSec when that is shorter), a stage instance is wedged after
+// WatchdogSec, or after this without systemd's watchdog (the WatchdogSec of the shipped unit
+// files).
 constexpr std::chrono::seconds kStallSample{1};
 constexpr std::chrono::seconds kWedgedWithoutSystemd{60};
 
@@ -167,6 +168,7 @@ class Supervisor::State {
   mutable std::mutex watch_mu_;
   std::optional<ProgressWatch> watch_;
   std::chrono::microseconds watchdog_period_{0};  // systemd's; 0 when it does not watch
+  std::vector<std::string> wedged_now_;           // the last sample's wedged instances
   bool wedged_ = false;                           // systemd's pings stopped
   bool wedged_logged_ = false;                    // without systemd: the wedge was logged
   std::shared_ptr<void> watchdog_metrics_;        // the collector of the metrics above
@@ -222,12 +224,12 @@ int Supervisor::State::run() {
   }
   watchdog_metrics_ =
       metrics_->add_collector([this](metrics::Exposition& out) { collect_watchdog_metrics(out); });
+  if (period) watchdog_period_ = *period;
+  sample_stalls();  // first: the pings go by its last sample
   if (period) {
-    watchdog_period_ = *period;
     spdlog::info("systemd watchdog: every {}ms, while every stage makes progress", period->count() / 2000);
     feed_watchdog();
   }
-  sample_stalls();
   status_timer_.expires_after(kStatusInterval);
   status_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) report_status();
@@ -348,14 +350,11 @@ void Supervisor::State::report_status() {
   });
 }
 
-// Pings at half the period while no stage is wedged. A wedged stage stops the pings, so that
-// systemd restarts etld (WatchdogSec=, Restart=on-failure).
+// Pings at half the period while no stage is wedged in the last sample (sample_stalls, every
+// second). A wedged stage stops the pings, so that systemd restarts etld (WatchdogSec=,
+// Restart=on-failure).
 void Supervisor::State::feed_watchdog() {
-  std::vector<std::string> wedged;
-  {
-    std::lock_guard lock(watch_mu_);
-    wedged = watch_->check(pipeline()->stats(), Clock::now());
-  }
+  const auto& wedged = wedged_now_;
   if (wedged.empty()) {
     if (wedged_) spdlog::info("watchdog: every stage makes progress again");
     wedged_ = false;
@@ -378,6 +377,7 @@ void Supervisor::State::sample_stalls() {
     std::lock_guard lock(watch_mu_);
     wedged = watch_->check(pipeline()->stats(), Clock::now());
   }
+  wedged_now_ = wedged;
   if (watchdog_period_.count() == 0) {
     if (!wedged.empty() && !wedged_logged_)
       for (const auto& w : wedged) spdlog::error("watchdog: {}", w);
@@ -385,7 +385,10 @@ void Supervisor::State::sample_stalls() {
       spdlog::info("watchdog: every stage makes progress again");
     wedged_logged_ = !wedged.empty();
   }
-  stall_timer_.expires_after(kStallSample);
+  // At least as often as the pings, which go by this sample.
+  stall_timer_.expires_after(watchdog_period_.count() > 0
+                                 ? std::min<std::chrono::microseconds>(kStallSample, watchdog_period_ / 2)
+                                 : std::chrono::microseconds(kStallSample));
   stall_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) sample_stalls();
   });
@@ -559,6 +562,7 @@ void Supervisor::State::rebuild(std::shared_ptr<const PipelineConfig> next, Relo
     std::lock_guard lock(watch_mu_);
     if (watch_) watch_->reset();
   }
+  wedged_now_.clear();  // of the pipeline just replaced
   last_in_ = last_out_ = 0;
 }
 
