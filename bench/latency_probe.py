@@ -21,6 +21,7 @@ instead of the producer. Prints one JSON document.
 """
 
 import argparse
+import calendar
 import json
 import os
 import statistics
@@ -48,6 +49,61 @@ def cpu_by_pid():
             out[int(pid)] = (name, (int(fields[11]) + int(fields[12])) / CLK_TCK)
         except (OSError, IndexError, ValueError):
             continue
+    return out
+
+
+class GcSampler(threading.Thread):
+    """The broker JVM's garbage collections (`jstat -gc`, every 0.25 s): (wall time, GC seconds so far)."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.samples = []
+        self.proc = subprocess.Popen(["jstat", "-gc", str(pid), "250"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True) if pid else None
+
+    def run(self):
+        if not self.proc:
+            return
+        header = None
+        for line in self.proc.stdout:
+            cols = line.split()
+            if cols and cols[0] == "S0C":
+                header = cols
+            elif header and len(cols) == len(header):
+                self.samples.append((time.time(), float(cols[header.index("GCT")])))
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+
+    def pauses(self, t0):
+        """(second of the run, ms of GC in that quarter second) for every sample that saw a collection."""
+        return [(round(t - t0, 2), round((g - pg) * 1000)) for (pt, pg), (t, g) in zip(self.samples, self.samples[1:])
+                if g > pg]
+
+
+def checkpoint_windows(log_path, t0, t1):
+    """PostgreSQL's checkpoints between t0 and t1 (epoch seconds) from its log (log_checkpoints is
+    on by default): [start, end] seconds into the run."""
+    out, start = [], None
+    try:
+        with open(log_path, errors="replace") as f:
+            for line in f:
+                if "checkpoint starting" not in line and "checkpoint complete" not in line:
+                    continue
+                try:
+                    t = calendar.timegm(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S")) + float("0" + line[19:23])
+                except ValueError:
+                    continue
+                if "starting" in line:
+                    start = t
+                elif start is not None and t >= t0 and start <= t1:
+                    out.append([round(start - t0, 1), round(t - t0, 1)])
+                    start = None
+        if start is not None and start <= t1:
+            out.append([round(start - t0, 1), None])
+    except OSError:
+        pass
     return out
 
 
@@ -143,6 +199,14 @@ stages:
     pg_before = psql(dsn, "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")[0][0]
     sampler = CpuSampler()
     sampler.start()
+    dev_dir = os.environ.get("ETLD_DEV_DIR") or f"/tmp/etld-dev-{os.getuid()}"
+    try:
+        with open(os.path.join(dev_dir, "kafka", "kafka.pid")) as f:
+            broker = int(f.read().strip())
+    except (OSError, ValueError):
+        broker = None
+    gc = GcSampler(broker)
+    gc.start()
     with open(log_path, "w") as lf:
         proc = subprocess.Popen([etld, "run", yaml_path], stdout=lf, stderr=subprocess.STDOUT)
         try:
@@ -171,6 +235,8 @@ stages:
         finally:
             stop_process(proc)
     sampler.stop.set()
+    gc.stop()
+    t_end = time.time()
     checkpoints = int(psql(dsn, "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")[0][0]) - int(pg_before)
     autovac = psql(dsn, f"SELECT autovacuum_count, autoanalyze_count, extract(epoch FROM last_autovacuum), "
                         f"extract(epoch FROM last_autoanalyze) FROM pg_stat_user_tables WHERE relname = '{table}'")[0]
@@ -225,6 +291,8 @@ stages:
         "last_autovacuum_s": float(autovac[2]) - t0 if autovac[2] else None,
         "last_autoanalyze_s": float(autovac[3]) - t0 if autovac[3] else None,
         "slowest_seconds": slow_seconds,
+        "checkpoints_s": checkpoint_windows(os.path.join(dev_dir, "pg", "postgres.log"), t0, t_end),
+        "broker_gc_ms_at_s": gc.pauses(t0),
         "cpu_s_around_slowest_seconds": {k: round(v, 2) for k, v in sorted(during_slow.items(), key=lambda x: -x[1])[:8]},
         "cpu_s_typical_same_span": {k: round(v, 2) for k, v in sorted(typical.items(), key=lambda x: -x[1])[:8]},
         "p99_by_second_ms": [round(pct(per_second[k], 0.99)) for k in sorted(per_second)],
