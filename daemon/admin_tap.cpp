@@ -1,10 +1,10 @@
 #include "daemon/admin_tap.hpp"
 
-#include <charconv>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
+#include "daemon/number_text.hpp"
 #include "stages/engine/value.hpp"
 
 namespace etld {
@@ -43,12 +43,9 @@ std::string shown(std::string_view s) {
 
 template <class T>
 T number(std::string_view name, const std::string& text, T low, T high) {
-  T v{};
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || !(v >= low && v <= high))
-    throw std::invalid_argument(
-        fmt::format("{}={} is not a number from {} to {}", name, shown(text), low, high));
-  return v;
+  if (auto v = number_in_range(text, low, high)) return *v;
+  throw std::invalid_argument(
+      fmt::format("{}={} is not a number from {} to {}", name, shown(text), low, high));
 }
 
 Value text_or_null(const std::optional<TapText>& t) { return t ? Value(t->text) : Value(); }

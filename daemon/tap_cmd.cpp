@@ -1,6 +1,5 @@
 #include "daemon/tap_cmd.hpp"
 
-#include <charconv>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -12,6 +11,7 @@
 #include "config/admin_token.hpp"
 #include "daemon/admin_client.hpp"
 #include "daemon/admin_tap.hpp"
+#include "daemon/number_text.hpp"
 #include "stages/engine/value.hpp"
 
 namespace etld {
@@ -139,11 +139,8 @@ struct Options {
 
 template <class T>
 T number_arg(const std::string& name, const std::string& text, T low, T high) {
-  T v{};
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || !(v >= low && v <= high))
-    throw std::invalid_argument(fmt::format("{} '{}' is not a number from {} to {}", name, text, low, high));
-  return v;
+  if (auto v = number_in_range(text, low, high)) return *v;
+  throw std::invalid_argument(fmt::format("{} '{}' is not a number from {} to {}", name, text, low, high));
 }
 
 // Percent-encodes a query parameter's value.
