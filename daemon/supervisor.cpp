@@ -24,8 +24,8 @@
 #include "daemon/logging.hpp"
 #include "daemon/notify.hpp"
 #include "daemon/signals.hpp"
+#include "daemon/stage_watchdog.hpp"
 #include "stages/engine/dispatcher.hpp"
-#include "stages/engine/progress.hpp"
 #include "stages/engine/readiness.hpp"
 #include "stages/engine/registry.hpp"
 
@@ -38,24 +38,6 @@ namespace {
 
 constexpr std::chrono::seconds kStatusInterval{2};
 constexpr std::chrono::milliseconds kFinishPoll{50};
-// The progress check runs whether or not systemd watches, for the watchdog metrics: sampled every
-// second (at half of WatchdogSec when that is shorter), a stage instance is wedged after
-// WatchdogSec, or after this without systemd's watchdog (the WatchdogSec of the shipped unit
-// files).
-constexpr std::chrono::seconds kStallSample{1};
-constexpr std::chrono::seconds kWedgedWithoutSystemd{60};
-
-using metrics::Metric;
-using metrics::Type;
-constexpr Metric kStageStalled{
-    "etld_stage_stalled_seconds", Type::gauge,
-    "Seconds the stage instance has held unfinished events without making progress (0 while it "
-    "progresses or holds nothing)."};
-constexpr Metric kWedgedStages{
-    "etld_watchdog_wedged_stages", Type::gauge,
-    "Stage instances stalled for a whole watchdog period (WatchdogSec, else 60 s); under systemd's "
-    "watchdog, etld stops its pings while this is above 0."};
-
 std::string config_hash(const std::string& text) { return fmt::format("{:016x}", hash_bytes(text)); }
 
 std::string read_file(const std::string& path) {
@@ -85,8 +67,8 @@ class Supervisor::State {
         deadline_(io_),
         finish_poll_(io_),
         status_timer_(io_),
-        watchdog_timer_(io_),
-        stall_timer_(io_) {}
+        watchdog_(
+            io_, [this] { return pipeline(); }, [this] { return this->config()->name; }) {}
 
   int run();
   ReloadOutcome reload();
@@ -132,9 +114,6 @@ class Supervisor::State {
   AdminAccess admin_access(const PipelineConfig& config) const;
   void poll_finished();
   void report_status();
-  void feed_watchdog();
-  void sample_stalls();
-  void collect_watchdog_metrics(metrics::Exposition& out) const;
   std::string rates();
 
   const std::string file_;
@@ -157,21 +136,14 @@ class Supervisor::State {
   bool running_ = false, stopping_ = false;
 
   asio::signal_set signals_;
-  asio::steady_timer deadline_, finish_poll_, status_timer_, watchdog_timer_, stall_timer_;
+  asio::steady_timer deadline_, finish_poll_, status_timer_;
   int signals_seen_ = 0;
 
   // Rates for STATUS=, between two reports.
   std::uint64_t last_in_ = 0, last_out_ = 0;
   Clock::time_point last_rates_at_ = Clock::now();
 
-  // The progress check: fed by the supervisor's thread, read by scrapes on the admin's threads.
-  mutable std::mutex watch_mu_;
-  std::optional<ProgressWatch> watch_;
-  std::chrono::microseconds watchdog_period_{0};  // systemd's; 0 when it does not watch
-  std::vector<std::string> wedged_now_;           // the last sample's wedged instances
-  bool wedged_ = false;                           // systemd's pings stopped
-  bool wedged_logged_ = false;                    // without systemd: the wedge was logged
-  std::shared_ptr<void> watchdog_metrics_;        // the collector of the metrics above
+  StageWatchdog watchdog_;  // after the timers it shares the io_context with
 };
 
 int Supervisor::State::run() {
@@ -216,20 +188,7 @@ int Supervisor::State::run() {
   notify_systemd("READY=1");
   notify_systemd(fmt::format("STATUS=pipeline '{}' running (generation {})", config_->name, generation_));
   last_rates_at_ = Clock::now();
-  auto period = systemd_watchdog_period();
-  {
-    std::lock_guard lock(watch_mu_);
-    watch_.emplace(period ? std::chrono::duration_cast<std::chrono::milliseconds>(*period)
-                          : std::chrono::milliseconds(kWedgedWithoutSystemd));
-  }
-  watchdog_metrics_ =
-      metrics_->add_collector([this](metrics::Exposition& out) { collect_watchdog_metrics(out); });
-  if (period) watchdog_period_ = *period;
-  sample_stalls();  // first: the pings go by its last sample
-  if (period) {
-    spdlog::info("systemd watchdog: every {}ms, while every stage makes progress", period->count() / 2000);
-    feed_watchdog();
-  }
+  watchdog_.start(*metrics_);
   status_timer_.expires_after(kStatusInterval);
   status_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) report_status();
@@ -246,7 +205,7 @@ int Supervisor::State::run() {
   signals_.remove(SIGHUP);
   log_level_signals_.reset();
   ignore_control_signals();  // not handled any more, and their default would kill the process
-  watchdog_metrics_.reset();
+  watchdog_.stop();
   admin_.reset();
   retired_admin_.reset();
   auto pipeline = this->pipeline();
@@ -348,71 +307,6 @@ void Supervisor::State::report_status() {
   status_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) report_status();
   });
-}
-
-// Pings at half the period while no stage is wedged in the last sample (sample_stalls, every
-// second). A wedged stage stops the pings, so that systemd restarts etld (WatchdogSec=,
-// Restart=on-failure).
-void Supervisor::State::feed_watchdog() {
-  const auto& wedged = wedged_now_;
-  if (wedged.empty()) {
-    if (wedged_) spdlog::info("watchdog: every stage makes progress again");
-    wedged_ = false;
-    notify_systemd("WATCHDOG=1");
-  } else if (!wedged_) {
-    wedged_ = true;
-    for (const auto& w : wedged) spdlog::error("watchdog: {}: not feeding the systemd watchdog", w);
-  }
-  watchdog_timer_.expires_after(watchdog_period_ / 2);
-  watchdog_timer_.async_wait([this](boost::system::error_code ec) {
-    if (!ec) feed_watchdog();
-  });
-}
-
-// Samples the progress check every second for the watchdog metrics. Without systemd's watchdog
-// nobody restarts etld, so the wedge is logged here (under it, feed_watchdog logs it).
-void Supervisor::State::sample_stalls() {
-  std::vector<std::string> wedged;
-  {
-    std::lock_guard lock(watch_mu_);
-    wedged = watch_->check(pipeline()->stats(), Clock::now());
-  }
-  wedged_now_ = wedged;
-  if (watchdog_period_.count() == 0) {
-    if (!wedged.empty() && !wedged_logged_)
-      for (const auto& w : wedged) spdlog::error("watchdog: {}", w);
-    else if (wedged.empty() && wedged_logged_)
-      spdlog::info("watchdog: every stage makes progress again");
-    wedged_logged_ = !wedged.empty();
-  }
-  // At least as often as the pings, which go by this sample.
-  stall_timer_.expires_after(watchdog_period_.count() > 0
-                                 ? std::min<std::chrono::microseconds>(kStallSample, watchdog_period_ / 2)
-                                 : std::chrono::microseconds(kStallSample));
-  stall_timer_.async_wait([this](boost::system::error_code ec) {
-    if (!ec) sample_stalls();
-  });
-}
-
-void Supervisor::State::collect_watchdog_metrics(metrics::Exposition& out) const {
-  const std::string pipeline = config()->name;
-  std::vector<ProgressWatch::Stall> stalls;
-  std::chrono::milliseconds period{0};
-  {
-    std::lock_guard lock(watch_mu_);
-    if (!watch_) return;
-    stalls = watch_->stalls(Clock::now());
-    period = watch_->period();
-  }
-  out.family(kStageStalled);
-  int wedged = 0;
-  for (const auto& s : stalls) {
-    out.sample(kStageStalled,
-               {{"pipeline", pipeline}, {"stage", s.stage}, {"instance", std::to_string(s.instance)}},
-               std::chrono::duration<double>(s.stalled).count());
-    if (s.stalled.count() > 0 && s.stalled >= period) ++wedged;
-  }
-  out.sample(kWedgedStages, {{"pipeline", pipeline}}, wedged);
 }
 
 ReloadOutcome Supervisor::State::reload() {
@@ -558,11 +452,7 @@ void Supervisor::State::rebuild(std::shared_ptr<const PipelineConfig> next, Relo
     }
   }
   for (const auto& sc : next->stages) outcome.restarted_stages.push_back(sc.name);
-  {
-    std::lock_guard lock(watch_mu_);
-    if (watch_) watch_->reset();
-  }
-  wedged_now_.clear();  // of the pipeline just replaced
+  watchdog_.pipeline_rebuilt();
   last_in_ = last_out_ = 0;
 }
 
