@@ -25,8 +25,10 @@ import calendar
 import json
 import os
 import statistics
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -148,8 +150,9 @@ def main():
     brokers, dsn = os.environ["KAFKA_BROKERS"], os.environ["PG_DSN"]
     session = Psql(dsn)
 
-    def psql(_dsn, sql):
+    def query(sql):
         return [line.split("|") for line in session.query(sql) if line]
+
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     etld = os.path.join(root, args.build_dir, "etld")
     kafka_tool = os.path.join(root, args.build_dir, "bench", "kafka_tool")
@@ -166,11 +169,12 @@ def main():
     else:
         subprocess.run([os.path.join(root, "scripts", "dev-env"), "topic", topic, "8"], check=True,
                        capture_output=True)
-    psql(dsn, f"CREATE TABLE {table} (id bigint, customer text, amount numeric, status text, created_at timestamptz, "
+    query(f"CREATE TABLE {table} (id bigint, customer text, amount numeric, status text, created_at timestamptz, "
               f"note text, ts timestamptz, tx timestamptz DEFAULT now(), seen timestamptz DEFAULT clock_timestamp())")
     cols = ["id bigint", "customer text", "amount numeric", "status text", "created_at timestamptz", "note text"]
     colyaml = "\n".join(f"      {c.split()[0]}: {{from: {c.split()[0]}, type: {c.split()[1]}}}" for c in cols)
-    yaml_path = f"/tmp/{table}.yaml"
+    work = tempfile.mkdtemp(prefix="etld-probe-")  # 0700: the pipeline file holds the DSN
+    yaml_path = os.path.join(work, "pipeline.yaml")
     with open(yaml_path, "w") as f:
         f.write(f"""pipeline: probe
 threads: 2
@@ -195,8 +199,8 @@ stages:
 """)
     n = args.rate * args.seconds
     counts = []  # (start, end) of each count(*), epoch seconds
-    log_path = f"/tmp/{table}.log"
-    pg_before = psql(dsn, "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")[0][0]
+    log_path = os.path.join(work, "etld.log")
+    pg_before = query("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")[0][0]
     sampler = CpuSampler()
     sampler.start()
     dev_dir = os.environ.get("ETLD_DEV_DIR") or f"/tmp/etld-dev-{os.getuid()}"
@@ -211,45 +215,49 @@ stages:
         proc = subprocess.Popen([etld, "run", yaml_path], stdout=lf, stderr=subprocess.STDOUT)
         try:
             subprocess.run([kafka_tool, "produce", brokers, topic, "1", "narrow"], check=True, capture_output=True)
-            while int(psql(dsn, f"SELECT count(*) FROM {table}")[0][0]) < 1:
+            while int(query(f"SELECT count(*) FROM {table}")[0][0]) < 1:
                 time.sleep(0.05)
             producer = subprocess.Popen([kafka_tool, "produce", brokers, topic, str(n), "narrow", str(args.rate)],
                                         stdout=subprocess.DEVNULL)
             next_count = 0.0
             deadline = time.monotonic() + args.seconds * 5 + 120
             while time.monotonic() < deadline:
-                ins = int(psql(dsn, f"SELECT coalesce(sum(n_tup_ins), 0) FROM pg_stat_user_tables "
-                                    f"WHERE relname = '{table}'")[0][0])
+                ins = int(query(f"SELECT coalesce(sum(n_tup_ins), 0) FROM pg_stat_user_tables "
+                                f"WHERE relname = '{table}'")[0][0])
                 now = time.monotonic()
                 if args.poll == "count" and (ins >= 0.9 * n or now >= next_count):
                     q0, e0 = time.monotonic(), time.time()
-                    ins = int(psql(dsn, f"SELECT count(*) FROM {table}")[0][0])
+                    ins = int(query(f"SELECT count(*) FROM {table}")[0][0])
                     counts.append((e0, time.time()))
                     next_count = time.monotonic() + max(0.05, 10 * (time.monotonic() - q0))
                 if ins >= n + 1:
                     break
                 time.sleep(0.02)
             producer.wait()
-            while int(psql(dsn, f"SELECT count(*) FROM {table}")[0][0]) < n + 1:
+            while int(query(f"SELECT count(*) FROM {table}")[0][0]) < n + 1:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit(f"latency_probe: {table} did not get its {n + 1} rows (etld's log: {log_path})")
                 time.sleep(0.2)
         finally:
             stop_process(proc)
+    shutil.rmtree(work)
     sampler.stop.set()
     gc.stop()
     t_end = time.time()
-    checkpoints = int(psql(dsn, "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")[0][0]) - int(pg_before)
-    autovac = psql(dsn, f"SELECT autovacuum_count, autoanalyze_count, extract(epoch FROM last_autovacuum), "
+    checkpoints = int(query("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")[0][0]) - int(pg_before)
+    autovac = query(f"SELECT autovacuum_count, autoanalyze_count, extract(epoch FROM last_autovacuum), "
                         f"extract(epoch FROM last_autoanalyze) FROM pg_stat_user_tables WHERE relname = '{table}'")[0]
-    rows = psql(dsn, f"SELECT extract(epoch FROM ts), extract(epoch FROM tx), extract(epoch FROM seen) FROM {table} "
+    rows = query(f"SELECT extract(epoch FROM ts), extract(epoch FROM tx), extract(epoch FROM seen) FROM {table} "
                      f"WHERE seen > (SELECT min(seen) FROM {table})")
-    psql(dsn, f"DROP TABLE {table}")
+    query(f"DROP TABLE {table}")
     ts = [(float(a), float(b), float(c)) for a, b, c in rows]
     total = [(c - a) * 1000 for a, b, c in ts]
     before = [(b - a) * 1000 for a, b, c in ts]
     inside = [(c - b) * 1000 for a, b, c in ts]
-    copies = {}
+    copies, first_ts = {}, {}  # per COPY start: its rows' insertion times; its oldest record's timestamp
     for a, b, c in ts:
         copies.setdefault(b, []).append(c)
+        first_ts[b] = min(first_ts.get(b, a), a)
     starts = sorted(copies)
     gaps = [(starts[i] - starts[i - 1]) * 1000 for i in range(1, len(starts))]
     copy_ms = [(max(copies[s]) - s) * 1000 for s in starts]
@@ -260,8 +268,7 @@ stages:
     tail_rows = sorted(ts, key=lambda r: r[2] - r[0])[-max(1, len(ts) // 100):]
     # The COPYs holding the slowest 1 % of rows, and whether a count(*) ran while their rows waited.
     tail_copies = sorted({b for _, b, _ in tail_rows})
-    overlapping = sum(1 for b in tail_copies
-                      if any(s < b and e > min(a for a, bb, _ in ts if bb == b) for s, e in counts))
+    overlapping = sum(1 for b in tail_copies if any(s < b and e > first_ts[b] for s, e in counts))
     slow_seconds = sorted(per_second, key=lambda k: pct(per_second[k], 0.99))[-3:]
     during_slow = {}
     for k in slow_seconds:  # CPU by command in the 0.5 s samples of the slowest seconds and the one before
@@ -272,6 +279,7 @@ stages:
     typical = {}
     for _, use in sampler.samples:
         for name, s in use.items():
+            # The same span as the slow seconds' windows: 2 s (4 samples) around each of them.
             typical[name] = typical.get(name, 0.0) + s / max(1, len(sampler.samples)) * 4 * len(slow_seconds)
     print(json.dumps({
         "rate": args.rate, "seconds": args.seconds, "poll": args.poll, "append_time": args.append_time,

@@ -70,18 +70,16 @@ void StageWatchdog::pipeline_rebuilt() {
 // Without systemd's watchdog nobody restarts etld, so the wedge is logged here (under it, ping
 // logs it).
 void StageWatchdog::sample() {
-  std::vector<std::string> wedged;
   {
     std::lock_guard lock(mu_);
-    wedged = watch_->check(pipeline_()->stats(), Clock::now());
+    wedged_now_ = watch_->check(pipeline_()->stats(), Clock::now());
   }
-  wedged_now_ = wedged;
   if (systemd_period_.count() == 0) {
-    if (!wedged.empty() && !wedge_logged_)
-      for (const auto& w : wedged) spdlog::error("watchdog: {}", w);
-    else if (wedged.empty() && wedge_logged_)
+    if (!wedged_now_.empty() && !wedge_logged_)
+      for (const auto& w : wedged_now_) spdlog::error("watchdog: {}", w);
+    else if (wedged_now_.empty() && wedge_logged_)
       spdlog::info("watchdog: every stage makes progress again");
-    wedge_logged_ = !wedged.empty();
+    wedge_logged_ = !wedged_now_.empty();
   }
   // At least as often as the pings, which go by this sample.
   sample_timer_.expires_after(systemd_period_.count() > 0

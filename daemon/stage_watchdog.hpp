@@ -29,7 +29,7 @@ class StageWatchdog {
                 std::function<std::string()> pipeline_name);
   // Once the pipeline runs: the first sample, the metrics in `registry`, the pings under systemd.
   void start(metrics::Registry& registry);
-  void stop();              // the metrics go; the timers stop with the io_context
+  void stop();              // the metrics go, the timers are cancelled
   void pipeline_rebuilt();  // its counters start again
 
  private:
