@@ -8,13 +8,13 @@ std::vector<std::string> ProgressWatch::check(const std::vector<StageStats>& sta
                                               std::chrono::steady_clock::time_point now) {
   std::vector<std::string> wedged;
   for (const auto& s : stats) {
-    auto [it, fresh] = seen_.try_emplace({s.name, s.instance}, Seen{s.progress, now, s.pending});
+    auto [it, fresh] = seen_.try_emplace({s.name, s.instance}, Seen{s.progress, now, false});
     auto& seen = it->second;
-    seen.pending = s.pending;
     if (fresh || s.progress != seen.progress || s.pending == 0) {
-      seen = Seen{s.progress, now, s.pending};
+      seen = Seen{s.progress, now, false};
       continue;
     }
+    seen.still = true;
     auto stuck = std::chrono::duration_cast<std::chrono::milliseconds>(now - seen.since);
     if (stuck >= period_)
       wedged.push_back(
@@ -29,7 +29,7 @@ std::vector<ProgressWatch::Stall> ProgressWatch::stalls(std::chrono::steady_cloc
   std::vector<Stall> out;
   out.reserve(seen_.size());
   for (const auto& [key, seen] : seen_) {
-    auto stalled = seen.pending == 0 || now < seen.since
+    auto stalled = !seen.still || now < seen.since
                        ? std::chrono::milliseconds(0)
                        : std::chrono::duration_cast<std::chrono::milliseconds>(now - seen.since);
     out.push_back({key.first, key.second, stalled});

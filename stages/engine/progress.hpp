@@ -25,7 +25,8 @@ class ProgressWatch {
   void reset() { seen_.clear(); }  // the pipeline was rebuilt: its counters start again
 
   // How long each instance of the last sample has held work without progress, as of `now`
-  // (zero while it progresses or holds nothing): the etld_stage_stalled_seconds metric.
+  // (zero while it progresses or holds nothing): the etld_stage_stalled_seconds metric. Counted
+  // from the last sample that saw progress, once a later sample saw none.
   struct Stall {
     std::string stage;
     int instance = 0;
@@ -38,7 +39,9 @@ class ProgressWatch {
   struct Seen {
     std::uint64_t progress = 0;
     std::chrono::steady_clock::time_point since;  // of the last progress, or of idleness
-    std::uint64_t pending = 0;
+    // The last sample found it holding work without progress since the one before. Until a
+    // sample says so, a stage that progresses between samples is not reported as stalled.
+    bool still = false;
   };
   std::chrono::milliseconds period_;
   std::map<std::pair<std::string, int>, Seen> seen_;

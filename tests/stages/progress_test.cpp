@@ -51,10 +51,17 @@ TEST_CASE("progress check: stalls() says how long each instance has held work wi
   };
   CHECK(watch.stalls(t0).empty());  // nothing sampled yet
   watch.check({sample("busy", 5, 1), sample("idle", 0, 7)}, t0);
-  CHECK(stalled(t0 + 300ms) == std::map<std::string, long>{{"busy#0", 300}, {"idle#0", 0}});
-  // Progress resets the busy one's count; holding nothing keeps the idle one at zero however long.
+  // Between samples nothing is known: a stage that progresses between them is not stalled.
+  CHECK(stalled(t0 + 300ms) == std::map<std::string, long>{{"busy#0", 0}, {"idle#0", 0}});
   watch.check({sample("busy", 5, 2), sample("idle", 0, 7)}, t0 + 500ms);
+  CHECK(stalled(t0 + 900ms) == std::map<std::string, long>{{"busy#0", 0}, {"idle#0", 0}});
+  // A sample without progress: counted from the last one that saw progress. Holding nothing
+  // keeps the idle one at zero however long.
+  watch.check({sample("busy", 5, 2), sample("idle", 0, 7)}, t0 + 1000ms);
   CHECK(stalled(t0 + 5500ms) == std::map<std::string, long>{{"busy#0", 5000}, {"idle#0", 0}});
+  // Progress again: back to zero at once.
+  watch.check({sample("busy", 5, 3), sample("idle", 0, 7)}, t0 + 5600ms);
+  CHECK(stalled(t0 + 5700ms) == std::map<std::string, long>{{"busy#0", 0}, {"idle#0", 0}});
   // Once it has nothing left to do, it is not stalled any more.
   watch.check({sample("busy", 0, 2), sample("idle", 0, 7)}, t0 + 6000ms);
   CHECK(stalled(t0 + 9000ms) == std::map<std::string, long>{{"busy#0", 0}, {"idle#0", 0}});
