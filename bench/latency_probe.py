@@ -33,7 +33,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from processes import CLK_TCK, Psql, stop_process  # noqa: E402
+from processes import CLK_TCK, Psql, broker_pid, stop_process  # noqa: E402
 
 
 def cpu_by_pid():
@@ -204,12 +204,7 @@ stages:
     sampler = CpuSampler()
     sampler.start()
     dev_dir = os.environ.get("ETLD_DEV_DIR") or f"/tmp/etld-dev-{os.getuid()}"
-    try:
-        with open(os.path.join(dev_dir, "kafka", "kafka.pid")) as f:
-            broker = int(f.read().strip())
-    except (OSError, ValueError):
-        broker = None
-    gc = GcSampler(broker)
+    gc = GcSampler(broker_pid())
     gc.start()
     with open(log_path, "w") as lf:
         proc = subprocess.Popen([etld, "run", yaml_path], stdout=lf, stderr=subprocess.STDOUT)
@@ -240,6 +235,7 @@ stages:
                 time.sleep(0.2)
         finally:
             stop_process(proc)
+            os.remove(yaml_path)  # on failure too: it holds the DSN (the log stays for the error)
     shutil.rmtree(work)
     sampler.stop.set()
     gc.stop()
